@@ -1,0 +1,54 @@
+# riskmap: two commands do all the set-up on a fresh Debian machine.
+#   make run    install PostgreSQL + PostGIS if missing, start a private cluster
+#               under .data/, migrate, load the demo region, serve on :8080
+#   make test   the same database bootstrap, then every test against it
+# With DATABASE_URL set, both use that database instead of the local cluster.
+
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/riskmap
+ADDR  ?= 127.0.0.1:8080
+FUZZTIME ?= 10s
+
+.PHONY: run test build db fuzz vet bench demo-data clean stop
+
+build:
+	$(GO) build -o $(BIN) ./cmd/riskmap
+
+db: build
+	./$(BIN) db up
+	./$(BIN) migrate
+
+run: db
+	./$(BIN) demo load --if-empty
+	./$(BIN) serve --addr $(ADDR)
+
+test: db vet
+	TEST_DATABASE_URL="$$(./$(BIN) db url)" $(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+vet:
+	@unformatted=$$(gofmt -l cmd internal migrations geodata); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# A short run of every fuzz target (go test -fuzz takes one target at a time).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReadBoundaries$$' -fuzztime $(FUZZTIME) ./internal/ingest
+	$(GO) test -run '^$$' -fuzz '^FuzzHouseholdReader$$' -fuzztime $(FUZZTIME) ./internal/ingest
+	$(GO) test -run '^$$' -fuzz '^FuzzChildReader$$' -fuzztime $(FUZZTIME) ./internal/ingest
+	$(GO) test -run '^$$' -fuzz '^FuzzReadCalendar$$' -fuzztime $(FUZZTIME) ./internal/ingest
+
+# Benchmarks print figures and ratios; results go to docs/performance.md.
+bench: db
+	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/import.sh
+
+# Regenerate the committed demo region (deterministic: the files must not change).
+demo-data: build
+	./$(BIN) demo generate --own-region --households 2000 --out geodata/demo
+
+stop: build
+	./$(BIN) db down
+
+clean: stop
+	rm -rf bin .data

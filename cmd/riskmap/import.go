@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kesempatan/riskmap/internal/ingest"
+	"github.com/kesempatan/riskmap/internal/postgres"
+)
+
+const importSynopsis = `import boundaries|survey|plantations|calendar [flags] FILE
+
+  boundaries --level kabupaten|kecamatan|desa FILE.geojson
+  survey HOUSEHOLDS.csv [--children CHILDREN.csv]   (KoBoToolbox or ODK Central export)
+  plantations FILE.geojson                          (tobacco fields: id, variety, planting_date)
+  calendar FILE.csv                                 (variety, month, labour_index[, note])
+
+Each import is all-or-nothing per file and idempotent (a re-import updates).
+A bad row stops the import and is reported with file, row, column and reason;
+with --reject-file PATH the good rows load and every bad row is written there.`
+
+func importCmd(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintf(e.stderr, "Usage: riskmap %s\n", importSynopsis)
+		if len(args) == 0 {
+			return errors.New("import: what to import? boundaries, survey, plantations or calendar")
+		}
+		return nil
+	}
+	kind := args[0]
+	fs := e.flags("import "+kind, importSynopsis)
+	rejectFile := fs.String("reject-file", "", "load the good rows and write every rejected row, with its reason, to this CSV file")
+	var level, codeProp, nameProp, parentProp, children *string
+	var maxDist *float64
+	switch kind {
+	case "boundaries":
+		level = fs.String("level", "", "administrative level of the file: kabupaten, kecamatan or desa (required)")
+		codeProp = fs.String("code-property", "code", "property holding the Kemendagri code")
+		nameProp = fs.String("name-property", "name", "property holding the name")
+		parentProp = fs.String("parent-property", "", "property holding the parent's code (default kecamatan_code for desa, kabupaten_code for kecamatan)")
+	case "survey":
+		children = fs.String("children", "", "the repeat sheet of children (KoBoToolbox: _parent_index; ODK: PARENT_KEY)")
+		maxDist = fs.Float64("max-village-distance", 1000, "reject a household whose point lies more than this many metres from the village it names")
+	case "plantations", "calendar":
+	default:
+		return fmt.Errorf("import: unknown kind %q: want boundaries, survey, plantations or calendar", kind)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	// Flags may follow the file too: riskmap import survey hh.csv --children c.csv
+	var files []string
+	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
+		files = append(files, rest[0])
+		if err := fs.Parse(rest[1:]); err != nil {
+			return err
+		}
+	}
+	if len(files) != 1 {
+		fs.Usage()
+		return fmt.Errorf("import %s: want exactly one file, got %d", kind, len(files))
+	}
+	file := files[0]
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	opt := postgres.ImportOptions{Partial: *rejectFile != ""}
+	bar := newProgressBar(e)
+	opt.Progress = bar.update
+	var sum ingest.Summary
+	switch kind {
+	case "boundaries":
+		sum, err = importBoundaries(ctx, db, file, ingest.BoundaryOptions{Level: *level, CodeProp: *codeProp, NameProp: *nameProp, ParentProp: *parentProp}, opt)
+	case "survey":
+		sum, err = importSurvey(ctx, db, file, *children, *maxDist, opt)
+	case "plantations":
+		sum, err = importPlantations(ctx, db, file, opt)
+	case "calendar":
+		sum, err = importCalendar(ctx, db, file, opt)
+	}
+	bar.done()
+	if err != nil {
+		return err
+	}
+	printSummary(e.stdout, sum)
+	if len(sum.Rejected) > 0 {
+		if err := writeRejects(*rejectFile, sum.Rejected); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "riskmap: %d rejected row(s) written to %s\n", len(sum.Rejected), *rejectFile)
+	}
+	return nil
+}
+
+func importBoundaries(ctx context.Context, db *postgres.DB, file string, opt ingest.BoundaryOptions, iopt postgres.ImportOptions) (ingest.Summary, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	defer f.Close()
+	areas, problems, err := ingest.ReadBoundaries(f, file, opt)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	return db.ImportBoundaries(ctx, opt.Level, file, areas, problems, iopt)
+}
+
+func importPlantations(ctx context.Context, db *postgres.DB, file string, opt postgres.ImportOptions) (ingest.Summary, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	defer f.Close()
+	fields, problems, err := ingest.ReadPlantations(f, file)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	return db.ImportPlantations(ctx, file, fields, problems, opt)
+}
+
+func importCalendar(ctx context.Context, db *postgres.DB, file string, opt postgres.ImportOptions) (ingest.Summary, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	defer f.Close()
+	entries, problems, err := ingest.ReadCalendar(f, file)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	return db.ImportCalendar(ctx, file, entries, problems, opt)
+}
+
+func importSurvey(ctx context.Context, db *postgres.DB, hhFile, childFile string, maxDist float64, opt postgres.ImportOptions) (ingest.Summary, error) {
+	hf, err := os.Open(hhFile)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	defer hf.Close()
+	in := postgres.SurveyImport{HouseholdFile: hhFile, ChildFile: childFile, MaxVillageDistance: maxDist}
+	if in.Households, err = ingest.NewHouseholdReader(hf, hhFile); err != nil {
+		return ingest.Summary{}, err
+	}
+	var cf *os.File
+	if childFile != "" {
+		if cf, err = os.Open(childFile); err != nil {
+			return ingest.Summary{}, err
+		}
+		defer cf.Close()
+		if in.Children, err = ingest.NewChildReader(cf, childFile, in.Households); err != nil {
+			return ingest.Summary{}, err
+		}
+	}
+	sum, err := db.ImportSurvey(ctx, in, opt)
+	// Rows rejected after streaming are found again by their offset.
+	var ps ingest.Problems
+	if errors.As(err, &ps) {
+		fillRaw(ps, hhFile, hf)
+		return sum, ps
+	}
+	fillRaw(sum.Rejected, hhFile, hf)
+	return sum, err
+}
+
+func fillRaw(ps ingest.Problems, file string, f *os.File) {
+	for i := range ps {
+		if ps[i].Raw == "" && ps[i].File == file {
+			ps[i].Raw = ingest.RawAt(f, ps[i].Offset)
+		}
+	}
+}
+
+func printSummary(w io.Writer, s ingest.Summary) {
+	fmt.Fprintf(w, "imported %s from %s: %d read, %d inserted, %d updated, %d repaired, %d rejected\n",
+		s.Kind, s.File, s.Read, s.Inserted, s.Updated, len(s.Repaired), len(s.Rejected))
+	if s.Kind == "survey" {
+		fmt.Fprintf(w, "  children: %d loaded (%d earlier answers replaced)\n", s.Children.Inserted, s.Children.Replaced)
+	}
+	for _, r := range s.Repaired {
+		fmt.Fprintf(w, "  repaired feature %d (%s): %s\n", r.Index, r.Code, r.Reason)
+	}
+	for i, n := range s.Notes {
+		if i == 20 {
+			fmt.Fprintf(w, "  ... and %d more notes\n", len(s.Notes)-20)
+			break
+		}
+		fmt.Fprintf(w, "  note: %s\n", n.Error())
+	}
+	for i, p := range s.Rejected {
+		if i == 20 {
+			fmt.Fprintf(w, "  ... and %d more rejected (all are in the reject file)\n", len(s.Rejected)-20)
+			break
+		}
+		fmt.Fprintf(w, "  rejected: %s\n", p.Error())
+	}
+}
+
+// writeRejects writes the rejected rows to path as CSV: where each came from,
+// why, and the row itself.
+func writeRejects(path string, ps ingest.Problems) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	_ = w.Write([]string{"file", "row", "column", "code", "reason", "raw"})
+	for _, p := range ps {
+		_ = w.Write([]string{p.File, strconv.Itoa(p.Row), p.Column, p.Code, p.Reason, p.Raw})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// progressBar prints rows and rows/s on a terminal, and nothing elsewhere.
+type progressBar struct {
+	mu      sync.Mutex
+	w       io.Writer
+	on      bool
+	start   time.Time
+	last    time.Time
+	printed bool
+}
+
+func newProgressBar(e *env) *progressBar {
+	return &progressBar{w: e.stderr, on: isTerminal(e.stderr), start: time.Now()}
+}
+
+func (b *progressBar) update(stage string, rows int64) {
+	if !b.on {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	if now.Sub(b.last) < 200*time.Millisecond {
+		return
+	}
+	b.last = now
+	rate := float64(rows) / now.Sub(b.start).Seconds()
+	fmt.Fprintf(b.w, "\r\033[K%s: %d rows, %.0f rows/s", stage, rows, rate)
+	b.printed = true
+}
+
+func (b *progressBar) done() {
+	if b.on && b.printed {
+		fmt.Fprint(b.w, "\r\033[K")
+	}
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+
+	"time"
+
+	"github.com/kesempatan/riskmap/internal/httpapi"
+	"github.com/kesempatan/riskmap/internal/localdb"
+	"github.com/kesempatan/riskmap/internal/postgres"
+)
+
+// command is one subcommand of riskmap.
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+// env is what every subcommand gets: the outside world, passed in so that
+// tests can run the binary's code in-process.
+type env struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":   {"serve the HTTP API and the map", serveCmd},
+		"migrate": {"apply the database migrations", migrateCmd},
+		"import":  {"import boundaries, surveys, tobacco fields or the labour calendar", importCmd},
+		"demo":    {"load or generate the demo region", demoCmd},
+		"db":      {"start, stop or locate the private local PostGIS cluster", dbCmd},
+	}
+}
+
+// run is the whole program; main only calls it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
+	cmds := commands()
+	usage := func(w io.Writer) {
+		fmt.Fprintln(w, "riskmap maps child-labour risk across tobacco-growing villages.")
+		fmt.Fprintln(w, "\nUsage: riskmap <command> [flags]; riskmap <command> --help for its flags.\n\nCommands:")
+		names := make([]string, 0, len(cmds))
+		for n := range cmds {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		}
+		fmt.Fprintln(w, "\nEvery command uses DATABASE_URL, or else the local cluster under ./.data (see 'riskmap db').")
+	}
+	if len(args) == 0 {
+		usage(stdout)
+		return nil
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		return nil
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	return c.run(ctx, e, args[1:])
+}
+
+// flags returns a flag set whose --help prints the command's synopsis.
+func (e *env) flags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("riskmap "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: riskmap %s\n", synopsis)
+		var has bool
+		fs.VisitAll(func(*flag.Flag) { has = true })
+		if has {
+			fmt.Fprintln(e.stderr, "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// databaseURL is DATABASE_URL, or the local cluster's URL.
+func (e *env) databaseURL() string {
+	if u := e.getenv("DATABASE_URL"); u != "" {
+		return u
+	}
+	return localdb.FromEnv(e.getenv).URL()
+}
+
+func (e *env) open(ctx context.Context) (*postgres.DB, error) {
+	db, err := postgres.Open(ctx, e.databaseURL())
+	if err != nil && e.getenv("DATABASE_URL") == "" {
+		return nil, fmt.Errorf("%w\n(the local cluster is not running: start it with 'riskmap db up' or 'make run', or set DATABASE_URL)", err)
+	}
+	return db, err
+}
+
+func dbCmd(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("db", "db up|down|url\n\n  up    install PostgreSQL + PostGIS if missing (as root), create and start the\n        cluster under $RISKMAP_DATA/pg (default .data/pg), create database riskmap\n  down  stop the cluster\n  url   print the database URL every command uses\n\nWith DATABASE_URL set, up and down do nothing to the local cluster.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c := localdb.FromEnv(e.getenv)
+	switch fs.Arg(0) {
+	case "up":
+		if e.getenv("DATABASE_URL") != "" {
+			db, err := postgres.Open(ctx, e.databaseURL())
+			if err != nil {
+				return err
+			}
+			db.Close()
+			return nil
+		}
+		return c.Up(ctx, e.stderr)
+	case "down":
+		if e.getenv("DATABASE_URL") != "" {
+			return nil
+		}
+		return c.Down(ctx)
+	case "url":
+		fmt.Fprintln(e.stdout, e.databaseURL())
+		return nil
+	default:
+		fs.Usage()
+		return errors.New("db: want up, down or url")
+	}
+}
+
+func migrateCmd(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("migrate", "migrate\n\nApplies the embedded SQL migrations not yet applied, in order, each in a\ntransaction, under an advisory lock. Running it twice changes nothing.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := db.Migrate(ctx)
+	for _, name := range applied {
+		fmt.Fprintf(e.stdout, "applied %s\n", name)
+	}
+	if err == nil && len(applied) == 0 {
+		fmt.Fprintln(e.stdout, "schema is up to date")
+	}
+	return err
+}
+
+func serveCmd(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("serve", "serve [--addr 127.0.0.1:8080]")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           httpapi.NewServer(db, logger).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	logger.Info("serving", "url", "http://"+ln.Addr().String())
+	fmt.Fprintf(e.stdout, "riskmap serving on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	logger.Info("shutting down")
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal, to decide on a progress bar.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,443 @@
+package demo
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+	"github.com/paulmach/orb/planar"
+)
+
+// Options say how much to generate.
+type Options struct {
+	Seed       uint64
+	Households int
+	Fields     int // tobacco fields; 0 means about one per 8 households
+}
+
+// Files are the names Generate writes in its folder.
+const (
+	VillagesFile    = "villages.geojson"
+	HouseholdsFile  = "households.csv"
+	ChildrenFile    = "children.csv"
+	PlantationsFile = "plantations.geojson"
+	CalendarFile    = "calendar.csv"
+)
+
+// Variety is the tobacco grown in the demo region.
+const Variety = "Paiton Voor-Oogst"
+
+// PaitonVoorOogst is the default monthly labour-demand index of Paiton
+// Voor-Oogst (../shared/domain.md): seedbeds in April, planting May-June,
+// upkeep July, peak harvest, slicing and drying August-September.
+var PaitonVoorOogst = [12]float64{0.1, 0.1, 0.1, 0.2, 0.5, 0.6, 0.5, 1.0, 1.0, 0.5, 0.1, 0.1}
+
+var calendarNotes = [12]string{"wet season, other crops", "wet season, other crops", "wet season, other crops",
+	"seedbeds", "land preparation, transplanting", "transplanting, upkeep begins", "upkeep: watering, weeding, pesticide, topping",
+	"peak harvest, slicing, sun-drying", "peak harvest, slicing, sun-drying", "late harvest", "wet season, other crops", "wet season, other crops"}
+
+// WriteVillages writes villages as a GeoJSON FeatureCollection with the
+// properties that riskmap's boundary importer reads by default.
+func WriteVillages(dir string, villages []Village) error {
+	fc := geojson.NewFeatureCollection()
+	for _, v := range villages {
+		f := geojson.NewFeature(v.Geom)
+		f.Properties = geojson.Properties{"code": v.Code, "name": v.Name, "level": "desa",
+			"kecamatan_code": v.KecamatanCode, "kecamatan": ParentNames[v.KecamatanCode],
+			"kabupaten_code": v.KecamatanCode[:5], "kabupaten": ParentNames[v.KecamatanCode[:5]], "programme": v.Programme}
+		fc.Append(f)
+	}
+	return writeJSON(filepath.Join(dir, VillagesFile), fc)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// Generate writes households, children, tobacco fields and the calendar for
+// the given villages into dir, deterministically from opt.Seed.
+func Generate(dir string, villages []Village, opt Options) error {
+	if len(villages) == 0 {
+		return fmt.Errorf("demo: no villages to place households in")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(opt.Seed, 0xdeed))
+	if err := writeCalendar(filepath.Join(dir, CalendarFile)); err != nil {
+		return err
+	}
+	fields := opt.Fields
+	if fields == 0 {
+		fields = max(opt.Households/8, len(villages))
+	}
+	if err := writePlantations(filepath.Join(dir, PlantationsFile), villages, fields, rng); err != nil {
+		return err
+	}
+	return writeSurvey(dir, villages, opt.Households, rng)
+}
+
+func writeCalendar(path string) error {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	_ = w.Write([]string{"variety", "month", "labour_index", "note"})
+	for m, x := range PaitonVoorOogst {
+		_ = w.Write([]string{Variety, strconv.Itoa(m + 1), strconv.FormatFloat(x, 'f', 1, 64), calendarNotes[m]})
+	}
+	w.Flush()
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// weights returns each village's share of households: pilots get more,
+// the programme surveys its own villages first; otherwise by area.
+func weights(villages []Village) []float64 {
+	w := make([]float64, len(villages))
+	var sum float64
+	for i, v := range villages {
+		w[i] = planar.Area(v.Geom)
+		if v.Programme {
+			w[i] *= 8
+		}
+		sum += w[i]
+	}
+	acc := 0.0
+	for i := range w {
+		acc += w[i] / sum
+		w[i] = acc
+	}
+	return w
+}
+
+func pick(cum []float64, rng *rand.Rand) int {
+	x := rng.Float64()
+	lo, hi := 0, len(cum)-1
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if cum[mid] < x {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// pointIn returns a random point inside mp.
+func pointIn(mp orb.MultiPolygon, rng *rand.Rand) orb.Point {
+	b := mp.Bound()
+	for range 10000 {
+		p := orb.Point{b.Min[0] + rng.Float64()*(b.Max[0]-b.Min[0]), b.Min[1] + rng.Float64()*(b.Max[1]-b.Min[1])}
+		if planar.MultiPolygonContains(mp, p) {
+			return p
+		}
+	}
+	c, _ := planar.CentroidArea(mp)
+	return c
+}
+
+func writePlantations(path string, villages []Village, n int, rng *rand.Rand) error {
+	fc := geojson.NewFeatureCollection()
+	cum := weights(villages)
+	for i := 0; i < n; i++ {
+		v := villages[pick(cum, rng)]
+		// Fields cluster where village risk is high: tobacco is the risk.
+		if rng.Float64() > 0.3+v.Risk {
+			v = villages[pick(cum, rng)]
+		}
+		var ring orb.Ring
+		for try := 0; try < 50; try++ {
+			ring = field(pointIn(v.Geom, rng), rng)
+			inside := true
+			for _, p := range ring {
+				inside = inside && planar.MultiPolygonContains(v.Geom, p)
+			}
+			if inside {
+				break
+			}
+		}
+		f := geojson.NewFeature(orb.Polygon{ring})
+		planted := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, rng.IntN(50))
+		f.Properties = geojson.Properties{"id": fmt.Sprintf("F%06d", i+1), "variety": Variety, "planting_date": planted.Format("2006-01-02")}
+		fc.Append(f)
+	}
+	return writeJSON(path, fc)
+}
+
+// field is a rotated rectangle of 40-150 m a side centred on c.
+func field(c orb.Point, rng *rand.Rand) orb.Ring {
+	w, h := 40+rng.Float64()*110, 40+rng.Float64()*110
+	a := rng.Float64() * math.Pi
+	mx, my := 1/(111320*math.Cos(c[1]*math.Pi/180)), 1/110570.0
+	var r orb.Ring
+	for _, k := range [][2]float64{{-1, -1}, {1, -1}, {1, 1}, {-1, 1}, {-1, -1}} {
+		x, y := k[0]*w/2, k[1]*h/2
+		r = append(r, orb.Point{round6(c[0] + (x*math.Cos(a)-y*math.Sin(a))*mx), round6(c[1] + (x*math.Sin(a)+y*math.Cos(a))*my)})
+	}
+	return r
+}
+
+var (
+	hhHeader = []string{"start", "end", "consent", "household/village", "household/gps", "_household/gps_latitude",
+		"_household/gps_longitude", "_household/gps_altitude", "_household/gps_precision", "household/livelihood",
+		"household/poverty_programme", "household/caregiver_education", "household/single_parent", "household/members",
+		"household/working_adults", "_id", "_uuid", "_submission_time", "_validation_status", "_index"}
+	childHeader = []string{"children/age", "children/sex", "children/school_status", "children/harvest_absence_days",
+		"children/works", "children/work_hours_week", "children/work_hours_day", "children/work_school_hours",
+		"children/tasks", "children/gts_symptoms", "children/disability", "children/special_needs", "children/orphan",
+		"_index", "_parent_table_name", "_parent_index", "_submission__id", "_submission__uuid"}
+)
+
+// writeSurvey writes a KoBoToolbox-style export: households.csv and the
+// repeat sheet children.csv, joined by _index / _parent_index.
+func writeSurvey(dir string, villages []Village, n int, rng *rand.Rand) error {
+	hf, err := os.Create(filepath.Join(dir, HouseholdsFile))
+	if err != nil {
+		return err
+	}
+	defer hf.Close()
+	cf, err := os.Create(filepath.Join(dir, ChildrenFile))
+	if err != nil {
+		return err
+	}
+	defer cf.Close()
+	hb, cb := bufio.NewWriterSize(hf, 1<<20), bufio.NewWriterSize(cf, 1<<20)
+	hw, cw := csv.NewWriter(hb), csv.NewWriter(cb)
+	_ = hw.Write(hhHeader)
+	_ = cw.Write(childHeader)
+	cum := weights(villages)
+	childIndex := 0
+	surveyStart := time.Date(2026, 3, 2, 8, 0, 0, 0, time.FixedZone("WIB", 7*3600))
+	for i := 1; i <= n; i++ {
+		v := villages[pick(cum, rng)]
+		h := newHousehold(v, rng)
+		p := pointIn(v.Geom, rng)
+		start := surveyStart.Add(time.Duration(rng.IntN(80*24*60)) * time.Minute)
+		end := start.Add(time.Duration(15+rng.IntN(30)) * time.Minute)
+		uuid := fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff,
+			0x8000|rng.Uint32()&0x3fff, rng.Uint64()&0xffffffffffff)
+		lat, lon := strconv.FormatFloat(p[1], 'f', 7, 64), strconv.FormatFloat(p[0], 'f', 7, 64)
+		alt, acc := strconv.Itoa(150+rng.IntN(250)), strconv.Itoa(3+rng.IntN(12))
+		_ = hw.Write([]string{start.Format(time.RFC3339), end.Format(time.RFC3339), "yes", v.Code,
+			lat + " " + lon + " " + alt + " " + acc, lat, lon, alt, acc, strings.Join(h.livelihoods, " "),
+			strings.Join(h.poverty, " "), h.education, yesNo(h.singleParent), strconv.Itoa(h.members),
+			strconv.Itoa(h.workingAdults), strconv.Itoa(100000 + i), uuid, end.UTC().Format("2006-01-02T15:04:05"), "", strconv.Itoa(i)})
+		for _, c := range h.children {
+			childIndex++
+			_ = cw.Write([]string{strconv.Itoa(c.age), c.sex, c.school, strconv.Itoa(c.absence), yesNo(c.works),
+				num(c.hoursWeek), num(c.hoursDay), yesNo(c.schoolHours), strings.Join(c.tasks, " "),
+				strings.Join(c.gts, " "), yesNo(c.disability), yesNo(c.specialNeeds), c.orphan,
+				strconv.Itoa(childIndex), "kesempatan_household", strconv.Itoa(i), strconv.Itoa(100000 + i), uuid})
+		}
+	}
+	for _, w := range []*csv.Writer{hw, cw} {
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return err
+		}
+	}
+	for _, b := range []*bufio.Writer{hb, cb} {
+		if err := b.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func num(x float64) string {
+	if x == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(x, 'f', -1, 64)
+}
+
+type household struct {
+	livelihoods, poverty   []string
+	education              string
+	singleParent           bool
+	members, workingAdults int
+	children               []child
+}
+
+type child struct {
+	age, absence             int
+	sex, school, orphan      string
+	works, schoolHours       bool
+	hoursWeek, hoursDay      float64
+	tasks, gts               []string
+	disability, specialNeeds bool
+}
+
+func chance(rng *rand.Rand, p float64) bool { return rng.Float64() < p }
+
+// newHousehold draws one household. The rates are plausible for rural East
+// Java tobacco villages, not measured: they exist so the demo map has shape.
+func newHousehold(v Village, rng *rand.Rand) household {
+	var h household
+	tobacco := chance(rng, 0.25+v.Risk*0.4)
+	labourer := chance(rng, 0.25+v.Risk*0.4)
+	if tobacco {
+		h.livelihoods = append(h.livelihoods, "tobacco_grower")
+	}
+	if labourer {
+		h.livelihoods = append(h.livelihoods, "farm_labourer")
+	}
+	for _, l := range []struct {
+		code string
+		p    float64
+	}{{"tobacco_sharecropper", 0.08}, {"other_farming", 0.25}, {"trader", 0.1}, {"wage_other", 0.15}, {"migrant_remittance", 0.07}} {
+		if chance(rng, l.p) {
+			h.livelihoods = append(h.livelihoods, l.code)
+		}
+	}
+	if len(h.livelihoods) == 0 {
+		h.livelihoods = []string{"other"}
+	}
+	poor := chance(rng, 0.2+v.Risk*0.5)
+	if poor {
+		for _, p := range []struct {
+			code string
+			p    float64
+		}{{"dtks", 0.9}, {"pkh", 0.6}, {"bpnt", 0.7}, {"pip", 0.3}} {
+			if chance(rng, p.p) {
+				h.poverty = append(h.poverty, p.code)
+			}
+		}
+	}
+	if len(h.poverty) == 0 {
+		h.poverty = []string{"none"}
+	}
+	edu := rng.Float64()
+	switch {
+	case edu < 0.1:
+		h.education = "none"
+	case edu < 0.55:
+		h.education = "primary"
+	case edu < 0.8:
+		h.education = "junior_secondary"
+	case edu < 0.95:
+		h.education = "senior_secondary"
+	default:
+		h.education = "higher"
+	}
+	h.singleParent = chance(rng, 0.1)
+	adults := 2
+	if h.singleParent {
+		adults = 1
+	}
+	adults += rng.IntN(3) / 2
+	kids := []int{0, 1, 1, 2, 2, 2, 3, 3, 4, 5}[rng.IntN(10)]
+	h.members = adults + kids
+	h.workingAdults = 1 + rng.IntN(adults)
+	pressure := v.Risk
+	if labourer {
+		pressure += 0.15
+	}
+	if poor {
+		pressure += 0.1
+	}
+	if tobacco {
+		pressure += 0.1
+	}
+	for k := 0; k < kids; k++ {
+		h.children = append(h.children, newChild(rng, pressure))
+	}
+	return h
+}
+
+func newChild(rng *rand.Rand, pressure float64) child {
+	c := child{age: rng.IntN(18), sex: []string{"female", "male"}[rng.IntN(2)], orphan: "no"}
+	switch o := rng.Float64(); {
+	case o < 0.02:
+		c.orphan = "father"
+	case o < 0.03:
+		c.orphan = "mother"
+	case o < 0.04:
+		c.orphan = "both"
+	}
+	c.disability = chance(rng, 0.03)
+	c.specialNeeds = chance(rng, 0.03)
+	switch {
+	case c.age < 6:
+		c.school = "not_school_age"
+	case chance(rng, 0.03+float64(max(c.age-12, 0))*0.05*(0.5+pressure)):
+		c.school = []string{"dropped_out", "not_enrolled"}[rng.IntN(2)]
+	default:
+		c.school = "enrolled"
+	}
+	var p float64
+	switch {
+	case c.age < 5:
+		p = 0
+	case c.age <= 12:
+		p = 0.08 * pressure
+	case c.age <= 14:
+		p = 0.45 * pressure
+	default:
+		p = 0.8 * pressure
+	}
+	c.works = chance(rng, p)
+	if !c.works {
+		if c.age >= 8 && chance(rng, 0.3) {
+			c.tasks = []string{"household_chores"}
+		}
+		return c
+	}
+	days := 3 + rng.IntN(4)
+	switch {
+	case c.age <= 12:
+		c.hoursDay = float64(1 + rng.IntN(3))
+	case c.age <= 14:
+		c.hoursDay = float64(2 + rng.IntN(3)) // field notes: under 4 h a day
+	default:
+		c.hoursDay = float64(4 + rng.IntN(6)) // most work 7-9 h days
+	}
+	c.hoursWeek = c.hoursDay * float64(days)
+	c.schoolHours = c.school == "enrolled" && chance(rng, 0.15)
+	for _, t := range []struct {
+		code string
+		p    float64
+	}{{"harvest_green_leaf", 0.45}, {"folding_sorting", 0.5}, {"drying", 0.5}, {"carry_heavy", 0.3},
+		{"rajang_slicing", 0.15}, {"pesticide", 0.1}, {"planting", 0.3}, {"weeding_watering", 0.4}, {"topping", 0.15},
+		{"fertiliser", 0.1}, {"night_work", 0.05}, {"extreme_heat", 0.1}} {
+		if chance(rng, t.p*(0.5+float64(c.age)/17)) {
+			c.tasks = append(c.tasks, t.code)
+		}
+	}
+	if len(c.tasks) == 0 {
+		c.tasks = []string{"folding_sorting"}
+	}
+	for _, t := range c.tasks {
+		if t == "harvest_green_leaf" && chance(rng, 0.35) {
+			for _, s := range []string{"nausea", "vomiting", "headache", "dizziness"} {
+				if chance(rng, 0.5) {
+					c.gts = append(c.gts, s)
+				}
+			}
+		}
+	}
+	if c.school == "enrolled" {
+		c.absence = rng.IntN(int(2 + 20*pressure))
+	}
+	return c
+}

@@ -1,0 +1,47 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+func handleHealthz() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	}
+}
+
+// handleReadyz answers 200 when the database answers and its schema is current.
+func (s *Server) handleReadyz() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		cur, latest, err := s.db.SchemaVersion(ctx)
+		if err != nil {
+			w.Header().Set("Retry-After", "5")
+			writeProblem(w, http.StatusServiceUnavailable, "database unavailable", "the database does not answer", "")
+			return
+		}
+		if cur != latest {
+			writeProblem(w, http.StatusServiceUnavailable, "schema not current", "run 'riskmap migrate'", "")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": "ready", "schema_version": cur})
+	}
+}
+
+// handleVillageItems streams every village as a GeoJSON FeatureCollection
+// built by PostGIS, written as the rows arrive.
+func (s *Server) handleVillageItems() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.db.StreamVillages(r.Context(), w, func() {
+			w.Header().Set("Content-Type", "application/geo+json")
+		}); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}

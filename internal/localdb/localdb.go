@@ -1,0 +1,222 @@
+// Package localdb runs a private PostgreSQL + PostGIS cluster under a folder of
+// the repository, so that `make run` and `make test` need no database set up
+// by hand. PostgreSQL refuses to run as root, so when we are root the cluster
+// belongs to the `postgres` OS user that Debian's packages create.
+package localdb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Packages are the Debian packages the cluster needs.
+var Packages = []string{"postgresql", "postgresql-postgis", "postgis"}
+
+// Cluster is a private PostgreSQL cluster in Dir, listening on 127.0.0.1:Port.
+type Cluster struct {
+	Dir  string // data folder, e.g. .data/pg
+	Port int
+}
+
+// FromEnv returns the cluster configured by RISKMAP_DATA (default .data) and
+// RISKMAP_PG_PORT (default 54329).
+func FromEnv(getenv func(string) string) Cluster {
+	dir := getenv("RISKMAP_DATA")
+	if dir == "" {
+		dir = ".data"
+	}
+	port, err := strconv.Atoi(getenv("RISKMAP_PG_PORT"))
+	if err != nil || port <= 0 {
+		port = 54329
+	}
+	abs, err := filepath.Abs(filepath.Join(dir, "pg"))
+	if err != nil {
+		abs = filepath.Join(dir, "pg")
+	}
+	return Cluster{Dir: abs, Port: port}
+}
+
+// URL is the connection string of the cluster's riskmap database. The cluster
+// trusts connections from 127.0.0.1 only: it is a developer's private database.
+func (c Cluster) URL() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/riskmap?sslmode=disable", c.Port)
+}
+
+// Up installs what is missing (as root), creates the cluster on first use,
+// starts it unless it runs already, and creates the riskmap database.
+// Running it again reuses the cluster and its data.
+func (c Cluster) Up(ctx context.Context, log io.Writer) error {
+	bin, err := findBinDir()
+	if err != nil {
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("%w\ninstall them with: sudo apt-get install -y %s", err, strings.Join(Packages, " "))
+		}
+		fmt.Fprintf(log, "localdb: installing %s\n", strings.Join(Packages, " "))
+		if err := install(ctx, log); err != nil {
+			return err
+		}
+		if bin, err = findBinDir(); err != nil {
+			return err
+		}
+	}
+	if !hasPostGIS(bin) {
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("PostGIS is not installed for %s\ninstall it with: sudo apt-get install -y %s", bin, strings.Join(Packages, " "))
+		}
+		if err := install(ctx, log); err != nil {
+			return err
+		}
+	}
+	owner, err := clusterOwner()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return fmt.Errorf("localdb: %w", err)
+	}
+	if owner != nil {
+		if err := exec.CommandContext(ctx, "chown", "-R", owner.Username, filepath.Dir(c.Dir)).Run(); err != nil {
+			return fmt.Errorf("localdb: chown %s to %s: %w", c.Dir, owner.Username, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(c.Dir, "PG_VERSION")); err != nil {
+		fmt.Fprintf(log, "localdb: creating cluster in %s\n", c.Dir)
+		if err := c.run(ctx, owner, filepath.Join(bin, "initdb"), "-D", c.Dir, "-U", "postgres",
+			"--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"); err != nil {
+			return err
+		}
+	}
+	if !c.running(ctx, owner, bin) {
+		if conn, err := net.DialTimeout("tcp", c.addr(), time.Second); err == nil {
+			conn.Close()
+			return fmt.Errorf("localdb: port %d is taken by another server; set RISKMAP_PG_PORT", c.Port)
+		}
+		fmt.Fprintf(log, "localdb: starting PostgreSQL on %s\n", c.addr())
+		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories='' "+
+			"-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "+
+			"-c shared_buffers=512MB -c maintenance_work_mem=512MB -c work_mem=64MB -c max_wal_size=4GB", c.Port)
+		if err := c.run(ctx, owner, filepath.Join(bin, "pg_ctl"), "-D", c.Dir, "-l", filepath.Join(c.Dir, "server.log"),
+			"-o", opts, "-w", "-t", "60", "start"); err != nil {
+			return fmt.Errorf("%w (see %s)", err, filepath.Join(c.Dir, "server.log"))
+		}
+	}
+	out, err := c.output(ctx, owner, filepath.Join(bin, "psql"), "-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-U", "postgres",
+		"-d", "postgres", "-qAtc", "SELECT count(*) FROM pg_database WHERE datname = 'riskmap'")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(out) == "0" {
+		if err := c.run(ctx, owner, filepath.Join(bin, "createdb"), "-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-U", "postgres", "riskmap"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Down stops the cluster if it runs.
+func (c Cluster) Down(ctx context.Context) error {
+	bin, err := findBinDir()
+	if err != nil {
+		return err
+	}
+	owner, err := clusterOwner()
+	if err != nil {
+		return err
+	}
+	if !c.running(ctx, owner, bin) {
+		return nil
+	}
+	return c.run(ctx, owner, filepath.Join(bin, "pg_ctl"), "-D", c.Dir, "-m", "fast", "-w", "stop")
+}
+
+func (c Cluster) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)) }
+
+func (c Cluster) running(ctx context.Context, owner *user.User, bin string) bool {
+	if _, err := os.Stat(filepath.Join(c.Dir, "PG_VERSION")); err != nil {
+		return false
+	}
+	return c.run(ctx, owner, filepath.Join(bin, "pg_ctl"), "-D", c.Dir, "status") == nil
+}
+
+func (c Cluster) run(ctx context.Context, owner *user.User, name string, args ...string) error {
+	_, err := c.output(ctx, owner, name, args...)
+	return err
+}
+
+// output runs a PostgreSQL program, as the cluster's owner when we are root.
+func (c Cluster) output(ctx context.Context, owner *user.User, name string, args ...string) (string, error) {
+	var cmd *exec.Cmd
+	if owner != nil {
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", owner.Username, "--", name}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, name, args...)
+	}
+	cmd.Dir = os.TempDir() // the postgres user may not be able to read our working folder
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("localdb: %s %s: %w: %s", filepath.Base(name), args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// clusterOwner returns the OS user to run PostgreSQL as: nil (ourselves)
+// unless we are root, which PostgreSQL refuses.
+func clusterOwner() (*user.User, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, errors.New("localdb: running as root needs the 'postgres' OS user (created by the postgresql package)")
+	}
+	return u, nil
+}
+
+// findBinDir returns the newest /usr/lib/postgresql/N/bin that has initdb.
+func findBinDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	if len(dirs) > 0 {
+		return filepath.Dir(dirs[0]), nil
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("localdb: PostgreSQL server programs (initdb, pg_ctl) are not installed")
+}
+
+func version(initdb string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return n
+}
+
+func hasPostGIS(bin string) bool {
+	v := filepath.Base(filepath.Dir(bin))
+	m, _ := filepath.Glob("/usr/share/postgresql/" + v + "/extension/postgis.control")
+	return len(m) > 0
+}
+
+func install(ctx context.Context, log io.Writer) error {
+	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	for _, args := range [][]string{{"update"}, append([]string{"install", "-y", "--no-install-recommends"}, Packages...)} {
+		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, log, log
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("localdb: apt-get %s: %w", args[0], err)
+		}
+	}
+	return nil
+}

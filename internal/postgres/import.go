@@ -1,0 +1,270 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kesempatan/riskmap/internal/ingest"
+	"github.com/kesempatan/riskmap/internal/risk"
+)
+
+// ImportOptions control every import.
+type ImportOptions struct {
+	// Partial loads the good rows and returns the bad ones in the summary;
+	// without it any bad row makes the import change nothing.
+	Partial  bool
+	Progress ingest.Progress
+}
+
+func (o ImportOptions) progress(stage string, n int64) {
+	if o.Progress != nil {
+		o.Progress(stage, n)
+	}
+}
+
+// finish decides the fate of an import's transaction: with rejected rows and
+// no Partial it rolls back and returns them as the error.
+func finish(ctx context.Context, tx pgx.Tx, sum *ingest.Summary, opt ImportOptions, started time.Time) error {
+	if len(sum.Rejected) > 0 && !opt.Partial {
+		return sum.Rejected
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO import_run (kind, file, started_at, inserted, updated, repaired, rejected)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, sum.Kind, sum.File, started, sum.Inserted, sum.Updated, len(sum.Repaired), len(sum.Rejected)); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// upsertBoundary holds, per level, the statement that moves the staged
+// areas into their table. Table names come from this allow-list only.
+var upsertBoundary = map[string]string{
+	"kabupaten": `INSERT INTO kabupaten (code, name, geom, repair_note)
+		SELECT code, name, geom, repair FROM stage_area WHERE NOT rejected
+		ON CONFLICT (code) DO UPDATE SET name = excluded.name, geom = excluded.geom,
+			repair_note = excluded.repair_note, imported_at = now()
+		RETURNING (xmax = 0) AS inserted`,
+	"kecamatan": `INSERT INTO kecamatan (code, name, kabupaten_code, geom, repair_note)
+		SELECT code, name, parent, geom, repair FROM stage_area WHERE NOT rejected
+		ON CONFLICT (code) DO UPDATE SET name = excluded.name, kabupaten_code = excluded.kabupaten_code,
+			geom = excluded.geom, repair_note = excluded.repair_note, imported_at = now()
+		RETURNING (xmax = 0) AS inserted`,
+	"desa": `INSERT INTO village (code, name, kecamatan_code, kabupaten_code, geom, repair_note)
+		SELECT code, name, parent, left(parent, 5), geom, repair FROM stage_area WHERE NOT rejected
+		ON CONFLICT (code) DO UPDATE SET name = excluded.name, kecamatan_code = excluded.kecamatan_code,
+			kabupaten_code = excluded.kabupaten_code, geom = excluded.geom,
+			repair_note = excluded.repair_note, imported_at = now()
+		RETURNING (xmax = 0) AS inserted`,
+}
+
+// ImportBoundaries loads one level of administrative areas in one
+// transaction. Invalid shapes are repaired with ST_MakeValid and listed;
+// problems found while reading (rejected) are added to the summary.
+func (db *DB) ImportBoundaries(ctx context.Context, level, file string, areas []ingest.BoundaryFeature, rejected ingest.Problems, opt ImportOptions) (ingest.Summary, error) {
+	started := time.Now()
+	sum := ingest.Summary{Kind: "boundaries/" + level, File: file, Read: len(areas) + len(rejected), Rejected: rejected}
+	upsert, ok := upsertBoundary[level]
+	if !ok {
+		return sum, risk.Errorf(risk.EINVALID, "level %q: want kabupaten, kecamatan or desa", level)
+	}
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		return sum, err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE stage_area (idx int PRIMARY KEY, code text, name text, parent text,
+		wkb bytea, geom geometry, repair text, rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
+		return sum, err
+	}
+	rows := make([][]any, len(areas))
+	for i, a := range areas {
+		b, err := encodeMultiPolygon(a.Geom)
+		if err != nil {
+			return sum, fmt.Errorf("%s: feature %d: %w", file, a.Index, err)
+		}
+		rows[i] = []any{a.Index, a.Code, a.Name, a.ParentCode, b}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_area"}, []string{"idx", "code", "name", "parent", "wkb"}, pgx.CopyFromRows(rows)); err != nil {
+		return sum, err
+	}
+	opt.progress(sum.Kind, int64(len(rows)))
+	if _, err := tx.Exec(ctx, `
+		WITH g AS (SELECT idx, ST_GeomFromEWKB(wkb) AS g FROM stage_area)
+		UPDATE stage_area s SET
+			geom = CASE WHEN ST_IsValid(g.g) THEN ST_Multi(g.g)
+			            ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(g.g), 3)) END,
+			repair = CASE WHEN ST_IsValid(g.g) THEN NULL ELSE ST_IsValidReason(g.g) END
+		FROM g WHERE g.idx = s.idx`); err != nil {
+		return sum, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE stage_area SET rejected = true WHERE ST_IsEmpty(geom)`); err != nil {
+		return sum, err
+	}
+	byIndex := map[int]ingest.BoundaryFeature{}
+	for _, a := range areas {
+		byIndex[a.Index] = a
+	}
+	r, err := tx.Query(ctx, `SELECT idx, code, repair, rejected FROM stage_area WHERE repair IS NOT NULL ORDER BY idx`)
+	if err != nil {
+		return sum, err
+	}
+	for r.Next() {
+		var rep ingest.Repair
+		var bad bool
+		if err := r.Scan(&rep.Index, &rep.Code, &rep.Reason, &bad); err != nil {
+			return sum, err
+		}
+		if bad {
+			sum.Rejected = append(sum.Rejected, ingest.Problem{File: file, Row: rep.Index, Column: "geometry", Code: rep.Code,
+				Reason: "invalid polygon (" + rep.Reason + ") has no area left after ST_MakeValid", Raw: byIndex[rep.Index].Raw})
+			continue
+		}
+		sum.Repaired = append(sum.Repaired, rep)
+	}
+	if err := r.Err(); err != nil {
+		return sum, err
+	}
+	if err := countUpserts(ctx, tx, upsert, &sum); err != nil {
+		return sum, err
+	}
+	return sum, finish(ctx, tx, &sum, opt, started)
+}
+
+// countUpserts runs an INSERT ... ON CONFLICT ... RETURNING (xmax = 0) and
+// counts inserted and updated rows.
+func countUpserts(ctx context.Context, tx pgx.Tx, upsert string, sum *ingest.Summary, args ...any) error {
+	return tx.QueryRow(ctx, `WITH up AS (`+upsert+`)
+		SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up`, args...).Scan(&sum.Inserted, &sum.Updated)
+}
+
+// DeriveParents builds kecamatan and kabupaten areas by dissolving the
+// villages (ST_Union) of every parent code that has no boundary of its own.
+// Names come from names, keyed by code.
+func (db *DB) DeriveParents(ctx context.Context, names map[string]string) error {
+	codes, labels := make([]string, 0, len(names)), make([]string, 0, len(names))
+	for c, n := range names {
+		codes, labels = append(codes, c), append(labels, n)
+	}
+	return pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO kecamatan (code, name, kabupaten_code, geom)
+			SELECT v.kecamatan_code, coalesce(n.name, 'Kecamatan ' || v.kecamatan_code), min(v.kabupaten_code),
+			       ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_Union(v.geom)), 3))
+			FROM village v LEFT JOIN unnest($1::text[], $2::text[]) AS n(code, name) ON n.code = v.kecamatan_code
+			WHERE NOT EXISTS (SELECT 1 FROM kecamatan k WHERE k.code = v.kecamatan_code)
+			GROUP BY v.kecamatan_code, n.name`, codes, labels); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO kabupaten (code, name, geom)
+			SELECT k.kabupaten_code, coalesce(n.name, 'Kabupaten ' || k.kabupaten_code),
+			       ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_Union(k.geom)), 3))
+			FROM kecamatan k LEFT JOIN unnest($1::text[], $2::text[]) AS n(code, name) ON n.code = k.kabupaten_code
+			WHERE NOT EXISTS (SELECT 1 FROM kabupaten b WHERE b.code = k.kabupaten_code)
+			GROUP BY k.kabupaten_code, n.name`, codes, labels)
+		return err
+	})
+}
+
+// ImportPlantations loads tobacco fields; each field's village is the one
+// that covers a point on its surface.
+func (db *DB) ImportPlantations(ctx context.Context, file string, fields []ingest.PlantationFeature, rejected ingest.Problems, opt ImportOptions) (ingest.Summary, error) {
+	started := time.Now()
+	sum := ingest.Summary{Kind: "plantations", File: file, Read: len(fields) + len(rejected), Rejected: rejected}
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		return sum, err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE stage_field (idx int PRIMARY KEY, id text, variety text, planted date,
+		wkb bytea, geom geometry, repair text, rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
+		return sum, err
+	}
+	rows := make([][]any, len(fields))
+	byIndex := map[int]ingest.PlantationFeature{}
+	for i, f := range fields {
+		b, err := encodeMultiPolygon(f.Geom)
+		if err != nil {
+			return sum, fmt.Errorf("%s: feature %d: %w", file, f.Index, err)
+		}
+		var planted any
+		if !f.PlantingDate.IsZero() {
+			planted = f.PlantingDate
+		}
+		rows[i] = []any{f.Index, f.ID, f.Variety, planted, b}
+		byIndex[f.Index] = f
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_field"}, []string{"idx", "id", "variety", "planted", "wkb"}, pgx.CopyFromRows(rows)); err != nil {
+		return sum, err
+	}
+	opt.progress(sum.Kind, int64(len(rows)))
+	if _, err := tx.Exec(ctx, `
+		WITH g AS (SELECT idx, ST_GeomFromEWKB(wkb) AS g FROM stage_field)
+		UPDATE stage_field s SET
+			geom = CASE WHEN ST_IsValid(g.g) THEN ST_Multi(g.g) ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(g.g), 3)) END,
+			repair = CASE WHEN ST_IsValid(g.g) THEN NULL ELSE ST_IsValidReason(g.g) END
+		FROM g WHERE g.idx = s.idx;
+		UPDATE stage_field SET rejected = true WHERE ST_IsEmpty(geom)`); err != nil {
+		return sum, err
+	}
+	r, err := tx.Query(ctx, `SELECT idx, id, repair, rejected FROM stage_field WHERE repair IS NOT NULL ORDER BY idx`)
+	if err != nil {
+		return sum, err
+	}
+	for r.Next() {
+		var rep ingest.Repair
+		var bad bool
+		if err := r.Scan(&rep.Index, &rep.Code, &rep.Reason, &bad); err != nil {
+			return sum, err
+		}
+		if bad {
+			sum.Rejected = append(sum.Rejected, ingest.Problem{File: file, Row: rep.Index, Column: "geometry", Code: rep.Code,
+				Reason: "invalid polygon (" + rep.Reason + ") has no area left after ST_MakeValid", Raw: byIndex[rep.Index].Raw})
+			continue
+		}
+		sum.Repaired = append(sum.Repaired, rep)
+	}
+	if err := r.Err(); err != nil {
+		return sum, err
+	}
+	err = countUpserts(ctx, tx, `
+		INSERT INTO plantation (id, variety, planting_date, village_code, geom)
+		SELECT s.id, s.variety, s.planted,
+		       (SELECT v.code FROM village v WHERE ST_Covers(v.geom, ST_PointOnSurface(s.geom)) ORDER BY v.code LIMIT 1), s.geom
+		FROM stage_field s WHERE NOT s.rejected
+		ON CONFLICT (id) DO UPDATE SET variety = excluded.variety, planting_date = excluded.planting_date,
+			village_code = excluded.village_code, geom = excluded.geom, imported_at = now()
+		RETURNING (xmax = 0) AS inserted`, &sum)
+	if err != nil {
+		return sum, err
+	}
+	return sum, finish(ctx, tx, &sum, opt, started)
+}
+
+// ImportCalendar loads labour-index rows, replacing those of the same variety and month.
+func (db *DB) ImportCalendar(ctx context.Context, file string, entries []risk.CalendarEntry, rejected ingest.Problems, opt ImportOptions) (ingest.Summary, error) {
+	started := time.Now()
+	sum := ingest.Summary{Kind: "calendar", File: file, Read: len(entries) + len(rejected), Rejected: rejected}
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		return sum, err
+	}
+	defer tx.Rollback(ctx)
+	var varieties, notes []string
+	var months []int
+	var idx []float64
+	for _, e := range entries {
+		varieties, months, idx, notes = append(varieties, e.Variety), append(months, e.Month), append(idx, e.LabourIdx), append(notes, e.Note)
+	}
+	err = countUpserts(ctx, tx, `
+		INSERT INTO labour_calendar (variety, month, labour_index, note)
+		SELECT v, m, x, nullif(n, '') FROM unnest($1::text[], $2::int[], $3::float8[], $4::text[]) AS u(v, m, x, n)
+		ON CONFLICT (variety, month) DO UPDATE SET labour_index = excluded.labour_index, note = excluded.note
+		RETURNING (xmax = 0) AS inserted`, &sum, varieties, months, idx, notes)
+	if err != nil {
+		return sum, err
+	}
+	return sum, finish(ctx, tx, &sum, opt, started)
+}
