@@ -1,0 +1,147 @@
+// Package dbtest gives tests a fresh, migrated PostGIS database of their own,
+// copied from a template that is migrated once. Tests need TEST_DATABASE_URL
+// (make test sets it); without it they fail, they do not skip.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kesempatan/riskmap/internal/postgres"
+)
+
+// lockKey serialises template creation across test packages.
+const lockKey = 0x72697374657374 // "ristest"
+
+// URL returns the URL of a new database with riskmap's schema, dropped when
+// the test ends.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	admin := os.Getenv("TEST_DATABASE_URL")
+	if admin == "" {
+		tb.Fatal("TEST_DATABASE_URL is not set: run the tests with 'make test', which starts PostGIS and sets it")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		tb.Fatalf("connect to TEST_DATABASE_URL: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey)
+
+	tmpl := "riskmap_tmpl_" + schemaHash(tb)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", tmpl).Scan(&exists); err != nil {
+		tb.Fatal(err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{tmpl}.Sanitize()); err != nil {
+			tb.Fatal(err)
+		}
+		db, err := postgres.Open(ctx, withDatabase(tb, admin, tmpl))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		_, err = db.Migrate(ctx)
+		db.Close()
+		if err != nil {
+			conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{tmpl}.Sanitize())
+			tb.Fatalf("migrate template: %v", err)
+		}
+	}
+	name := "riskmap_test_" + randomHex(6)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			tb.Errorf("drop test database: %v", err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			tb.Errorf("drop test database: %v", err)
+		}
+	})
+	return withDatabase(tb, admin, name)
+}
+
+// New returns an open connection pool to a new database (see URL).
+func New(tb testing.TB) *postgres.DB {
+	tb.Helper()
+	db, err := postgres.Open(context.Background(), URL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(db.Close)
+	return db
+}
+
+func withDatabase(tb testing.TB, raw, name string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		tb.Fatalf("TEST_DATABASE_URL must be a postgres:// URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// schemaHash names the template after the migrations, so a changed
+// migration gets a new template instead of a stale one.
+func schemaHash(tb testing.TB) string {
+	ms, err := postgres.Migrations()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := sha256.New()
+	for _, m := range ms {
+		h.Write([]byte(m.Name))
+		h.Write([]byte(m.SQL))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// RepoRoot returns the repository's top folder.
+func RepoRoot(tb testing.TB) string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		tb.Fatal("cannot find the repository root")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// SharedGeodata returns ../shared/geodata beside the repository: the real
+// boundaries the tests and benchmarks read, never copied into the repo.
+func SharedGeodata(tb testing.TB) string {
+	dir := os.Getenv("RISKMAP_SHARED_GEODATA")
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(tb), "..", "shared", "geodata")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "jatim-desa.geojson")); err != nil {
+		tb.Fatalf("reference geodata not found in %s (set RISKMAP_SHARED_GEODATA): %v", dir, err)
+	}
+	return dir
+}
