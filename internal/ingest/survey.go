@@ -320,6 +320,9 @@ func (hr *HouseholdReader) Next() (HouseholdRow, *Problem, error) {
 	} else {
 		row.Key = p.required("KEY")
 		h.SurveyUUID = strings.TrimPrefix(row.Key, "uuid:")
+		if h.SurveyUUID == "" && row.Key != "" {
+			p.fail("KEY", "%q has no submission id after uuid:", row.Key)
+		}
 	}
 	p.code = h.SurveyUUID
 	if row.Key == "" {
