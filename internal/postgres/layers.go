@@ -15,13 +15,10 @@ import (
 // become a problem response.
 func (db *DB) StreamVillages(ctx context.Context, w io.Writer, start func()) error {
 	rows, err := db.Pool.Query(ctx, `
-		SELECT json_build_object(
-			'type', 'Feature', 'id', v.code,
-			'geometry', ST_AsGeoJSON(v.geom, 6)::json,
-			'properties', json_build_object('code', v.code, 'name', v.name,
+		SELECT '{"type":"Feature","id":' || to_json(v.code) || ',"geometry":' || ST_AsGeoJSON(v.geom, 6)
+			|| ',"properties":' || json_build_object('code', v.code, 'name', v.name,
 				'kecamatan_code', v.kecamatan_code, 'kecamatan', k.name,
-				'kabupaten_code', v.kabupaten_code, 'area_km2', round((v.area_m2 / 1e6)::numeric, 3))
-		)::text
+				'kabupaten_code', v.kabupaten_code, 'area_km2', round((v.area_m2 / 1e6)::numeric, 3)) || '}'
 		FROM village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
 		ORDER BY v.code`)
 	if err != nil {

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kesempatan/riskmap/internal/dbtest"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the server's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func envWith(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func runCmd(t *testing.T, getenv func(string) string, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	err := run(context.Background(), args, getenv, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+func TestHelp(t *testing.T) {
+	getenv := envWith(nil)
+	out, _, err := runCmd(t, getenv)
+	if err != nil || !strings.Contains(out, "Commands:") {
+		t.Fatalf("riskmap alone = %v, %q; want the list of commands", err, out)
+	}
+	for name := range commands() {
+		if !strings.Contains(out, "  "+name+" ") {
+			t.Errorf("riskmap alone does not list %s", name)
+		}
+		_, errOut, err := runCmd(t, getenv, name, "--help")
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("riskmap %s --help = %v", name, err)
+		}
+		if !strings.Contains(errOut, "Usage: riskmap "+name) {
+			t.Errorf("riskmap %s --help printed %q", name, errOut)
+		}
+	}
+	if _, _, err := runCmd(t, getenv, "frobnicate"); err == nil || !strings.Contains(err.Error(), `unknown command "frobnicate"`) {
+		t.Errorf("unknown command = %v", err)
+	}
+}
+
+func TestImportRejectFile(t *testing.T) {
+	getenv := envWith(map[string]string{"DATABASE_URL": dbtest.URL(t)})
+	root := dbtest.RepoRoot(t)
+	if _, _, err := runCmd(t, getenv, "import", "boundaries", "--level", "desa", filepath.Join(root, "geodata", "demo", "villages.geojson")); err != nil {
+		t.Fatal(err)
+	}
+	hh := filepath.Join(root, "internal", "postgres", "testdata", "kobo_households.csv")
+	ch := filepath.Join(root, "internal", "postgres", "testdata", "kobo_children.csv")
+
+	_, _, err := runCmd(t, getenv, "import", "survey", hh, "--children", ch)
+	if err == nil || !strings.Contains(err.Error(), "7 rejected row(s); the import changed nothing") ||
+		!strings.Contains(err.Error(), "kobo_children.csv: row 3 (k-0001): children/age: \"abc\" is not a whole number") {
+		t.Fatalf("import with bad rows = %v, want the rejected rows listed", err)
+	}
+
+	rejects := filepath.Join(t.TempDir(), "rejects.csv")
+	out, errOut, err := runCmd(t, getenv, "import", "survey", hh, "--children", ch, "--reject-file", rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "5 read, 2 inserted, 0 updated, 0 repaired, 7 rejected") || !strings.Contains(out, "children: 3 loaded") {
+		t.Errorf("summary = %q", out)
+	}
+	if !strings.Contains(errOut, "7 rejected row(s) written to "+rejects) {
+		t.Errorf("stderr = %q", errOut)
+	}
+	f, err := os.Open(rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 8 || strings.Join(recs[0], ",") != "file,row,column,code,reason,raw" {
+		t.Fatalf("reject file = %v, want a header and 7 rows", recs)
+	}
+	for _, r := range recs[1:] {
+		if r[0] == "" || r[1] == "" || r[4] == "" || r[5] == "" {
+			t.Errorf("reject row %v lacks file, row, reason or the raw row", r)
+		}
+	}
+	// The point in the sea was rejected after streaming: its raw row comes back from the file.
+	found := false
+	for _, r := range recs[1:] {
+		if r[1] == "4" && strings.HasSuffix(r[0], "kobo_households.csv") {
+			found = strings.Contains(r[5], "-7.65 113.5 0 8") && strings.Contains(r[4], "outside every village")
+		}
+	}
+	if !found {
+		t.Errorf("the household in the sea is not in the reject file with its row: %v", recs)
+	}
+}
+
+func TestDemoLoadAndServe(t *testing.T) {
+	url := dbtest.URL(t)
+	getenv := envWith(map[string]string{"DATABASE_URL": url})
+	demoDir := filepath.Join(dbtest.RepoRoot(t), "geodata", "demo")
+	out, _, err := runCmd(t, getenv, "demo", "load", "--dir", demoDir, "--if-empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"boundaries/desa from " + filepath.Join(demoDir, "villages.geojson") + ": 44 read, 44 inserted",
+		"calendar from", "12 read, 12 inserted",
+		"survey from " + filepath.Join(demoDir, "households.csv") + ": 2000 read, 2000 inserted, 0 updated, 0 repaired, 0 rejected",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo load output lacks %q:\n%s", want, out)
+		}
+	}
+	again, _, err := runCmd(t, getenv, "demo", "load", "--dir", demoDir, "--if-empty")
+	if err != nil || !strings.Contains(again, "holds 44 villages already") {
+		t.Errorf("second demo load --if-empty = %v, %q", err, again)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, getenv, &stdout, &stderr) }()
+	base := ""
+	addr := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		base = addr.FindString(stdout.String())
+	}
+	if base == "" {
+		cancel()
+		t.Fatalf("serve did not start: %s %s", stdout.String(), stderr.String())
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz never answered 200: %v", err)
+		}
+	}
+	resp, err := http.Get(base + "/collections/villages/items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var fc struct{ Features []json.RawMessage }
+	if err := json.Unmarshal(body, &fc); err != nil || len(fc.Features) != 44 {
+		t.Errorf("villages layer: %v, %d features, want 44", err, len(fc.Features))
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve after shutdown = %v, want nil", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("serve did not shut down")
+	}
+}
