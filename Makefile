@@ -10,7 +10,7 @@ BIN   := bin/riskmap
 ADDR  ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 
-.PHONY: run test build db fuzz vet bench demo-data clean stop
+.PHONY: run test build db fuzz vet bench demo-data form clean stop
 
 build:
 	$(GO) build -o $(BIN) ./cmd/riskmap
@@ -46,6 +46,10 @@ bench: db
 # Regenerate the committed demo region (deterministic: the files must not change).
 demo-data: build
 	./$(BIN) demo generate --own-region --households 2000 --out geodata/demo
+
+# Rebuild the XLSForm workbook from geodata/forms/*.csv.
+form: build
+	./$(BIN) form
 
 stop: build
 	./$(BIN) db down

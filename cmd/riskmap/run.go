@@ -39,6 +39,7 @@ func commands() map[string]command {
 		"import":  {"import boundaries, surveys, tobacco fields or the labour calendar", importCmd},
 		"demo":    {"load or generate the demo region", demoCmd},
 		"db":      {"start, stop or locate the private local PostGIS cluster", dbCmd},
+		"form":    {"write the household survey XLSForm for KoBoToolbox or ODK Central", formCmd},
 	}
 }
 

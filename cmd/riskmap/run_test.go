@@ -194,3 +194,17 @@ func TestDemoLoadAndServe(t *testing.T) {
 		t.Error("serve did not shut down")
 	}
 }
+
+func TestCommittedFormIsBuilt(t *testing.T) {
+	want, err := buildForm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dbtest.RepoRoot(t), FormFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is not what `riskmap form` writes from geodata/forms/*.csv; run make form", FormFile)
+	}
+}

@@ -7,6 +7,8 @@ package localdb
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -83,6 +85,7 @@ func (c Cluster) Up(ctx context.Context, log io.Writer) error {
 	if err != nil {
 		return err
 	}
+	c.Dir = c.reachableDir(ctx, owner, log)
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return fmt.Errorf("localdb: %w", err)
 	}
@@ -135,10 +138,28 @@ func (c Cluster) Down(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.Dir = c.reachableDir(ctx, owner, io.Discard)
 	if !c.running(ctx, owner, bin) {
 		return nil
 	}
 	return c.run(ctx, owner, filepath.Join(bin, "pg_ctl"), "-D", c.Dir, "-m", "fast", "-w", "stop")
+}
+
+// reachableDir returns c.Dir, or, when the cluster's owner cannot reach it
+// (a checkout under a folder closed to other users), a folder under
+// /var/tmp named after it, so that root can still run the cluster.
+func (c Cluster) reachableDir(ctx context.Context, owner *user.User, log io.Writer) string {
+	if owner == nil {
+		return c.Dir
+	}
+	parent := filepath.Dir(filepath.Dir(c.Dir)) // the folder that holds .data
+	if exec.CommandContext(ctx, "runuser", "-u", owner.Username, "--", "test", "-x", parent).Run() == nil {
+		return c.Dir
+	}
+	sum := sha256.Sum256([]byte(c.Dir))
+	dir := filepath.Join("/var/tmp", "riskmap-"+hex.EncodeToString(sum[:6]), "pg")
+	fmt.Fprintf(log, "localdb: user %s cannot reach %s; using %s\n", owner.Username, c.Dir, dir)
+	return dir
 }
 
 func (c Cluster) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)) }
