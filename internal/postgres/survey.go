@@ -60,12 +60,14 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 	// Locate each point. Villages drive the join (a GiST index on a narrow
 	// table of the staged points), so each village polygon is prepared once
 	// for all its points instead of once per point: 5x faster on the 783
-	// real villages. A point on a shared boundary, or in
+	// real villages. The points are stored in spatial order (ORDER BY geom
+	// sorts on a space-filling curve), so one village's points share pages:
+	// 4x faster again at 1,000,000 households. A point on a shared boundary, or in
 	// two overlapping villages, belongs to the village it names if that is
 	// one of them, else to the lowest code: the same village every time.
 	if _, err := tx.Exec(ctx, `
 		SET LOCAL jit = off;
-		CREATE TEMP TABLE stage_pt ON COMMIT DROP AS SELECT line, reported, geom FROM stage_household;
+		CREATE TEMP TABLE stage_pt ON COMMIT DROP AS SELECT line, reported, geom FROM stage_household ORDER BY geom;
 		CREATE INDEX ON stage_pt USING gist (geom);
 		CREATE TEMP TABLE stage_cover ON COMMIT DROP AS
 		SELECT DISTINCT ON (p.line) p.line, v.code
@@ -146,25 +148,37 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		return sum, sum.Rejected
 	}
 
+	// Update the households seen before, then insert the new ones. Two plain
+	// statements instead of INSERT ... ON CONFLICT: speculative insertion
+	// costs a quarter more at 1,000,000 rows. The lock makes concurrent
+	// imports wait for each other (readers are not blocked), so no other
+	// import can insert a uuid between the two.
 	if _, err := tx.Exec(ctx, `
-		CREATE TEMP TABLE upserted ON COMMIT DROP AS
+		LOCK TABLE household IN SHARE ROW EXCLUSIVE MODE;
+		CREATE TEMP TABLE upserted (id bigint, survey_uuid text, inserted boolean) ON COMMIT DROP;
+		CREATE TEMP TABLE stage_ok ON COMMIT DROP AS
+		SELECT s.*, c.code AS village_code, f.note
+		FROM stage_household s JOIN stage_cover c USING (line) LEFT JOIN stage_flag f USING (line)
+		WHERE f.rejected IS NOT TRUE;
 		WITH up AS (
+			UPDATE household h SET source = s.source, submitted_at = s.submitted_at, village_code = s.village_code,
+				reported_village_code = nullif(s.reported, ''), geom = s.geom, gps_precision_m = nullif(s.precision_m, 0),
+				livelihoods = coalesce(s.livelihoods, '{}'), poverty_programmes = coalesce(s.poverty, '{}'),
+				caregiver_education = s.education, single_parent = s.single_parent, members = s.members,
+				working_adults = s.working_adults, location_note = s.note, imported_at = now()
+			FROM stage_ok s WHERE h.survey_uuid = s.survey_uuid
+			RETURNING h.id, h.survey_uuid)
+		INSERT INTO upserted SELECT id, survey_uuid, false FROM up;
+		WITH ins AS (
 			INSERT INTO household (survey_uuid, source, submitted_at, village_code, reported_village_code, geom,
 				gps_precision_m, livelihoods, poverty_programmes, caregiver_education, single_parent, members,
 				working_adults, location_note)
-			SELECT s.survey_uuid, s.source, s.submitted_at, c.code, nullif(s.reported, ''), s.geom,
+			SELECT s.survey_uuid, s.source, s.submitted_at, s.village_code, nullif(s.reported, ''), s.geom,
 				nullif(s.precision_m, 0), coalesce(s.livelihoods, '{}'), coalesce(s.poverty, '{}'), s.education,
-				s.single_parent, s.members, s.working_adults, f.note
-			FROM stage_household s JOIN stage_cover c USING (line) LEFT JOIN stage_flag f USING (line)
-			WHERE f.rejected IS NOT TRUE
-			ON CONFLICT (survey_uuid) DO UPDATE SET source = excluded.source, submitted_at = excluded.submitted_at,
-				village_code = excluded.village_code, reported_village_code = excluded.reported_village_code,
-				geom = excluded.geom, gps_precision_m = excluded.gps_precision_m, livelihoods = excluded.livelihoods,
-				poverty_programmes = excluded.poverty_programmes, caregiver_education = excluded.caregiver_education,
-				single_parent = excluded.single_parent, members = excluded.members,
-				working_adults = excluded.working_adults, location_note = excluded.location_note, imported_at = now()
-			RETURNING id, survey_uuid, (xmax = 0) AS inserted)
-		SELECT * FROM up;
+				s.single_parent, s.members, s.working_adults, s.note
+			FROM stage_ok s WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.survey_uuid = s.survey_uuid)
+			RETURNING id, survey_uuid)
+		INSERT INTO upserted SELECT id, survey_uuid, true FROM ins;
 		ANALYZE upserted;
 		ANALYZE stage_child (survey_uuid)`); err != nil {
 		return sum, err
