@@ -64,7 +64,9 @@ func demoCmd(ctx context.Context, e *env, args []string) error {
 func demoGenerate(ctx context.Context, e *env, out string, opt demo.Options, own bool) error {
 	var villages []demo.Village
 	if !own {
-		if db, err := postgres.Open(ctx, e.databaseURL()); err == nil {
+		if db, err := postgres.Open(ctx, e.databaseURL()); err != nil {
+			fmt.Fprintf(e.stderr, "riskmap: no database to take villages from (%v); using the demo region\n", err)
+		} else {
 			shapes, err := db.VillageShapes(ctx)
 			db.Close()
 			if err != nil {

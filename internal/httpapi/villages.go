@@ -38,10 +38,18 @@ func (s *Server) handleReadyz() http.HandlerFunc {
 // built by PostGIS, written as the rows arrive.
 func (s *Server) handleVillageItems() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := s.db.StreamVillages(r.Context(), w, func() {
+		started := false
+		err := s.db.StreamVillages(r.Context(), w, func() {
+			started = true
 			w.Header().Set("Content-Type", "application/geo+json")
-		}); err != nil {
+		})
+		switch {
+		case err == nil:
+		case !started:
 			s.writeError(w, r, err)
+		case r.Context().Err() == nil:
+			// Too late for a problem response: the client sees truncated JSON.
+			s.log.Error("stream villages", "err", err)
 		}
 	}
 }

@@ -75,7 +75,7 @@ func (db *DB) ImportBoundaries(ctx context.Context, level, file string, areas []
 	}
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE stage_area (idx int PRIMARY KEY, code text, name text, parent text,
-		wkb bytea, geom geometry, repair text, rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
+		wkb bytea, note text, geom geometry, repair text, rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
 		return sum, err
 	}
 	rows := make([][]any, len(areas))
@@ -84,9 +84,13 @@ func (db *DB) ImportBoundaries(ctx context.Context, level, file string, areas []
 		if err != nil {
 			return sum, fmt.Errorf("%s: feature %d: %w", file, a.Index, err)
 		}
-		rows[i] = []any{a.Index, a.Code, a.Name, a.ParentCode, b}
+		var note any
+		if a.Note != "" {
+			note = a.Note
+		}
+		rows[i] = []any{a.Index, a.Code, a.Name, a.ParentCode, b, note}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_area"}, []string{"idx", "code", "name", "parent", "wkb"}, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_area"}, []string{"idx", "code", "name", "parent", "wkb", "note"}, pgx.CopyFromRows(rows)); err != nil {
 		return sum, err
 	}
 	opt.progress(sum.Kind, int64(len(rows)))
@@ -95,7 +99,7 @@ func (db *DB) ImportBoundaries(ctx context.Context, level, file string, areas []
 		UPDATE stage_area s SET
 			geom = CASE WHEN ST_IsValid(g.g) THEN ST_Multi(g.g)
 			            ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(g.g), 3)) END,
-			repair = CASE WHEN ST_IsValid(g.g) THEN NULL ELSE ST_IsValidReason(g.g) END
+			repair = CASE WHEN ST_IsValid(g.g) THEN s.note ELSE concat_ws('; ', s.note, ST_IsValidReason(g.g)) END
 		FROM g WHERE g.idx = s.idx`); err != nil {
 		return sum, err
 	}

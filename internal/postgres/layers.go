@@ -11,8 +11,8 @@ import (
 
 // StreamVillages writes every village as a GeoJSON FeatureCollection to w.
 // PostGIS builds each feature; nothing is decoded on the way. start is called
-// before the first byte, once the query has succeeded, so an error can still
-// become a problem response.
+// before the first byte, once the query has succeeded: an error returned
+// before start can still become a problem response, one after it cannot.
 func (db *DB) StreamVillages(ctx context.Context, w io.Writer, start func()) error {
 	rows, err := db.Pool.Query(ctx, `
 		SELECT '{"type":"Feature","id":' || to_json(v.code) || ',"geometry":' || ST_AsGeoJSON(v.geom, 6)
@@ -38,15 +38,12 @@ func (db *DB) StreamVillages(ctx context.Context, w io.Writer, start func()) err
 		buf = append(buf, rows.RawValues()[0]...)
 		if len(buf) > 32<<10 {
 			if _, err := w.Write(buf); err != nil {
-				return nil // the client went away
+				return err
 			}
 			buf = buf[:0]
 		}
 	}
 	if err := rows.Err(); err != nil {
-		if started {
-			return nil // too late for a problem response; the truncated JSON tells the client
-		}
 		return err
 	}
 	if !started {
@@ -54,8 +51,8 @@ func (db *DB) StreamVillages(ctx context.Context, w io.Writer, start func()) err
 		buf = append(buf, `{"type":"FeatureCollection","features":[`...)
 	}
 	buf = append(buf, "]}\n"...)
-	_, _ = w.Write(buf)
-	return nil
+	_, err = w.Write(buf)
+	return err
 }
 
 // VillageShape is a village's code, name and polygon.

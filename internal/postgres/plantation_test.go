@@ -102,3 +102,25 @@ func TestFailedBoundaryImportChangesNothing(t *testing.T) {
 		t.Error("a rejected import changed the villages")
 	}
 }
+
+func TestOpenRingIsClosedAndListed(t *testing.T) {
+	db := dbtest.New(t)
+	in := `{"type":"FeatureCollection","features":[
+		{"type":"Feature","properties":{"code":"35.13.13.9999","name":"Open"},"geometry":{"type":"Polygon","coordinates":[[[113.4,-7.8],[113.5,-7.8],[113.5,-7.7],[113.4,-7.7]]]}},
+		{"type":"Feature","properties":{"code":"35.13.13.9998","name":"Bowtie"},"geometry":{"type":"Polygon","coordinates":[[[113.4,-7.8],[113.5,-7.7],[113.5,-7.8],[113.4,-7.7],[113.4,-7.8]]]}}]}`
+	areas, problems, err := ingest.ReadBoundaries(strings.NewReader(in), "open.geojson", ingest.BoundaryOptions{Level: "desa"})
+	if err != nil || len(problems) != 0 {
+		t.Fatal(err, problems)
+	}
+	sum, err := db.ImportBoundaries(context.Background(), "desa", "open.geojson", areas, nil, postgres.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Repaired) != 2 || sum.Repaired[0].Reason != "ring closed" || !strings.Contains(sum.Repaired[1].Reason, "Self-intersection") {
+		t.Errorf("repaired = %+v, want the closed ring and the self-intersection listed", sum.Repaired)
+	}
+	var valid bool
+	if err := db.Pool.QueryRow(context.Background(), `SELECT bool_and(ST_IsValid(geom) AND repair_note IS NOT NULL) FROM village`).Scan(&valid); err != nil || !valid {
+		t.Errorf("repaired villages valid and noted = %v, %v", valid, err)
+	}
+}
