@@ -23,9 +23,9 @@ run: db
 	./$(BIN) demo load --if-empty
 	./$(BIN) serve --addr $(ADDR)
 
-test: db vet
+# The fuzz run comes first so that the last lines are the whole test run's.
+test: db vet fuzz
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" $(GO) test -count=1 ./...
-	$(MAKE) --no-print-directory fuzz
 
 vet:
 	@unformatted=$$(gofmt -l cmd internal migrations geodata); \
