@@ -42,17 +42,17 @@ func finish(ctx context.Context, tx pgx.Tx, sum *ingest.Summary, opt ImportOptio
 // areas into their table. Table names come from this allow-list only.
 var upsertBoundary = map[string]string{
 	"kabupaten": `INSERT INTO kabupaten (code, name, geom, repair_note)
-		SELECT code, name, geom, repair FROM stage_area WHERE NOT rejected
+		SELECT key, name, geom, repair FROM stage_area WHERE NOT rejected
 		ON CONFLICT (code) DO UPDATE SET name = excluded.name, geom = excluded.geom,
 			repair_note = excluded.repair_note, imported_at = now()
 		RETURNING (xmax = 0) AS inserted`,
 	"kecamatan": `INSERT INTO kecamatan (code, name, kabupaten_code, geom, repair_note)
-		SELECT code, name, parent, geom, repair FROM stage_area WHERE NOT rejected
+		SELECT key, name, parent, geom, repair FROM stage_area WHERE NOT rejected
 		ON CONFLICT (code) DO UPDATE SET name = excluded.name, kabupaten_code = excluded.kabupaten_code,
 			geom = excluded.geom, repair_note = excluded.repair_note, imported_at = now()
 		RETURNING (xmax = 0) AS inserted`,
 	"desa": `INSERT INTO village (code, name, kecamatan_code, kabupaten_code, geom, repair_note)
-		SELECT code, name, parent, left(parent, 5), geom, repair FROM stage_area WHERE NOT rejected
+		SELECT key, name, parent, left(parent, 5), geom, repair FROM stage_area WHERE NOT rejected
 		ON CONFLICT (code) DO UPDATE SET name = excluded.name, kecamatan_code = excluded.kecamatan_code,
 			kabupaten_code = excluded.kabupaten_code, geom = excluded.geom,
 			repair_note = excluded.repair_note, imported_at = now()
@@ -74,62 +74,14 @@ func (db *DB) ImportBoundaries(ctx context.Context, level, file string, areas []
 		return sum, err
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE stage_area (idx int PRIMARY KEY, code text, name text, parent text,
-		wkb bytea, note text, geom geometry, repair text, rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
-		return sum, err
-	}
-	rows := make([][]any, len(areas))
+	staged := make([]stagedArea, len(areas))
 	for i, a := range areas {
-		b, err := encodeMultiPolygon(a.Geom)
-		if err != nil {
-			return sum, fmt.Errorf("%s: feature %d: %w", file, a.Index, err)
-		}
-		var note any
-		if a.Note != "" {
-			note = a.Note
-		}
-		rows[i] = []any{a.Index, a.Code, a.Name, a.ParentCode, b, note}
+		staged[i] = stagedArea{Area: a.Area, key: a.Code, extra: []any{a.Name, a.ParentCode}}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_area"}, []string{"idx", "code", "name", "parent", "wkb", "note"}, pgx.CopyFromRows(rows)); err != nil {
+	if err := stageAreas(ctx, tx, file, []string{"name", "parent"}, staged, &sum); err != nil {
 		return sum, err
 	}
-	opt.progress(sum.Kind, int64(len(rows)))
-	if _, err := tx.Exec(ctx, `
-		WITH g AS (SELECT idx, ST_GeomFromEWKB(wkb) AS g FROM stage_area)
-		UPDATE stage_area s SET
-			geom = CASE WHEN ST_IsValid(g.g) THEN ST_Multi(g.g)
-			            ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(g.g), 3)) END,
-			repair = CASE WHEN ST_IsValid(g.g) THEN s.note ELSE concat_ws('; ', s.note, ST_IsValidReason(g.g)) END
-		FROM g WHERE g.idx = s.idx`); err != nil {
-		return sum, err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE stage_area SET rejected = true WHERE ST_IsEmpty(geom)`); err != nil {
-		return sum, err
-	}
-	byIndex := map[int]ingest.BoundaryFeature{}
-	for _, a := range areas {
-		byIndex[a.Index] = a
-	}
-	r, err := tx.Query(ctx, `SELECT idx, code, repair, rejected FROM stage_area WHERE repair IS NOT NULL ORDER BY idx`)
-	if err != nil {
-		return sum, err
-	}
-	for r.Next() {
-		var rep ingest.Repair
-		var bad bool
-		if err := r.Scan(&rep.Index, &rep.Code, &rep.Reason, &bad); err != nil {
-			return sum, err
-		}
-		if bad {
-			sum.Rejected = append(sum.Rejected, ingest.Problem{File: file, Row: rep.Index, Column: "geometry", Code: rep.Code,
-				Reason: "invalid polygon (" + rep.Reason + ") has no area left after ST_MakeValid", Raw: byIndex[rep.Index].Raw})
-			continue
-		}
-		sum.Repaired = append(sum.Repaired, rep)
-	}
-	if err := r.Err(); err != nil {
-		return sum, err
-	}
+	opt.progress(sum.Kind, int64(len(staged)))
 	if err := countUpserts(ctx, tx, upsert, &sum); err != nil {
 		return sum, err
 	}
@@ -182,62 +134,23 @@ func (db *DB) ImportPlantations(ctx context.Context, file string, fields []inges
 		return sum, err
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE stage_field (idx int PRIMARY KEY, id text, variety text, planted date,
-		wkb bytea, geom geometry, repair text, rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP`); err != nil {
-		return sum, err
-	}
-	rows := make([][]any, len(fields))
-	byIndex := map[int]ingest.PlantationFeature{}
+	staged := make([]stagedArea, len(fields))
 	for i, f := range fields {
-		b, err := encodeMultiPolygon(f.Geom)
-		if err != nil {
-			return sum, fmt.Errorf("%s: feature %d: %w", file, f.Index, err)
-		}
 		var planted any
 		if !f.PlantingDate.IsZero() {
-			planted = f.PlantingDate
+			planted = f.PlantingDate.Format("2006-01-02")
 		}
-		rows[i] = []any{f.Index, f.ID, f.Variety, planted, b}
-		byIndex[f.Index] = f
+		staged[i] = stagedArea{Area: f.Area, key: f.ID, extra: []any{f.Variety, planted}}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_field"}, []string{"idx", "id", "variety", "planted", "wkb"}, pgx.CopyFromRows(rows)); err != nil {
+	if err := stageAreas(ctx, tx, file, []string{"variety", "planted"}, staged, &sum); err != nil {
 		return sum, err
 	}
-	opt.progress(sum.Kind, int64(len(rows)))
-	if _, err := tx.Exec(ctx, `
-		WITH g AS (SELECT idx, ST_GeomFromEWKB(wkb) AS g FROM stage_field)
-		UPDATE stage_field s SET
-			geom = CASE WHEN ST_IsValid(g.g) THEN ST_Multi(g.g) ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(g.g), 3)) END,
-			repair = CASE WHEN ST_IsValid(g.g) THEN NULL ELSE ST_IsValidReason(g.g) END
-		FROM g WHERE g.idx = s.idx;
-		UPDATE stage_field SET rejected = true WHERE ST_IsEmpty(geom)`); err != nil {
-		return sum, err
-	}
-	r, err := tx.Query(ctx, `SELECT idx, id, repair, rejected FROM stage_field WHERE repair IS NOT NULL ORDER BY idx`)
-	if err != nil {
-		return sum, err
-	}
-	for r.Next() {
-		var rep ingest.Repair
-		var bad bool
-		if err := r.Scan(&rep.Index, &rep.Code, &rep.Reason, &bad); err != nil {
-			return sum, err
-		}
-		if bad {
-			sum.Rejected = append(sum.Rejected, ingest.Problem{File: file, Row: rep.Index, Column: "geometry", Code: rep.Code,
-				Reason: "invalid polygon (" + rep.Reason + ") has no area left after ST_MakeValid", Raw: byIndex[rep.Index].Raw})
-			continue
-		}
-		sum.Repaired = append(sum.Repaired, rep)
-	}
-	if err := r.Err(); err != nil {
-		return sum, err
-	}
+	opt.progress(sum.Kind, int64(len(staged)))
 	err = countUpserts(ctx, tx, `
 		INSERT INTO plantation (id, variety, planting_date, village_code, geom)
-		SELECT s.id, s.variety, s.planted,
+		SELECT s.key, s.variety, s.planted::date,
 		       (SELECT v.code FROM village v WHERE ST_Covers(v.geom, ST_PointOnSurface(s.geom)) ORDER BY v.code LIMIT 1), s.geom
-		FROM stage_field s WHERE NOT s.rejected
+		FROM stage_area s WHERE NOT s.rejected
 		ON CONFLICT (id) DO UPDATE SET variety = excluded.variety, planting_date = excluded.planting_date,
 			village_code = excluded.village_code, geom = excluded.geom, imported_at = now()
 		RETURNING (xmax = 0) AS inserted`, &sum)
@@ -271,4 +184,71 @@ func (db *DB) ImportCalendar(ctx context.Context, file string, entries []risk.Ca
 		return sum, err
 	}
 	return sum, finish(ctx, tx, &sum, opt, started)
+}
+
+// stagedArea is one polygon feature on its way into stage_area.
+type stagedArea struct {
+	ingest.Area
+	key   string // the feature's code or id
+	extra []any  // values of the extra columns, all staged as text
+}
+
+// stageAreas copies polygons into the temporary table stage_area (key, the
+// extra columns, geom), repairs invalid ones with ST_MakeValid, and adds the
+// repairs, and the shapes nothing is left of, to the summary.
+func stageAreas(ctx context.Context, tx pgx.Tx, file string, extra []string, areas []stagedArea, sum *ingest.Summary) error {
+	create := `CREATE TEMP TABLE stage_area (idx int PRIMARY KEY, key text, wkb bytea, note text, geom geometry,
+		repair text, rejected boolean NOT NULL DEFAULT false`
+	for _, c := range extra {
+		create += ", " + pgx.Identifier{c}.Sanitize() + " text"
+	}
+	if _, err := tx.Exec(ctx, create+") ON COMMIT DROP"); err != nil {
+		return err
+	}
+	rows := make([][]any, len(areas))
+	raw := make(map[int]string, len(areas))
+	for i, a := range areas {
+		b, err := encodeMultiPolygon(a.Geom)
+		if err != nil {
+			return fmt.Errorf("%s: feature %d: %w", file, a.Index, err)
+		}
+		var note any
+		if a.Note != "" {
+			note = a.Note
+		}
+		rows[i] = append([]any{a.Index, a.key, b, note}, a.extra...)
+		raw[a.Index] = a.Raw
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_area"}, append([]string{"idx", "key", "wkb", "note"}, extra...), pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `
+		WITH g AS (SELECT idx, ST_GeomFromEWKB(wkb) AS g FROM stage_area)
+		UPDATE stage_area s SET
+			geom = CASE WHEN ST_IsValid(g.g) THEN ST_Multi(g.g)
+			            ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(g.g), 3)) END,
+			repair = CASE WHEN ST_IsValid(g.g) THEN s.note ELSE concat_ws('; ', s.note, ST_IsValidReason(g.g)) END
+		FROM g WHERE g.idx = s.idx;
+		UPDATE stage_area SET rejected = true WHERE ST_IsEmpty(geom)`); err != nil {
+		return err
+	}
+	r, err := tx.Query(ctx, `SELECT idx, key, repair, rejected FROM stage_area WHERE repair IS NOT NULL ORDER BY idx`)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for r.Next() {
+		var rep ingest.Repair
+		var bad bool
+		if err := r.Scan(&rep.Index, &rep.Code, &rep.Reason, &bad); err != nil {
+			return err
+		}
+		if bad {
+			sum.Rejected = append(sum.Rejected, ingest.Problem{File: file, Row: rep.Index, Column: "geometry", Code: rep.Code,
+				Reason: "invalid polygon (" + rep.Reason + ") has no area left after ST_MakeValid", Raw: raw[rep.Index]})
+			continue
+		}
+		sum.Repaired = append(sum.Repaired, rep)
+	}
+	return r.Err()
 }

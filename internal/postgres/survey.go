@@ -49,13 +49,14 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		return sum, err
 	}
 
-	hs := &householdSource{r: in.Households, sum: &sum, opt: opt}
+	hs := &rowSource[ingest.HouseholdRow]{next: in.Households.Next, values: householdValues, stage: "households", sum: &sum, opt: opt}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_household"},
 		[]string{"line", "off", "key", "survey_uuid", "source", "submitted_at", "reported", "geom", "precision_m",
 			"livelihoods", "poverty", "education", "single_parent", "members", "working_adults"}, hs); err != nil {
 		return sum, err
 	}
 	opt.progress("households", hs.n)
+	sum.Read = hs.read
 
 	// Locate each point. Villages drive the join (a GiST index on a narrow
 	// table of the staged points), so each village polygon is prepared once
@@ -136,7 +137,7 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 	}
 
 	if in.Children != nil {
-		cs := &childSource{r: in.Children, sum: &sum, opt: opt}
+		cs := &rowSource[ingest.ChildRow]{next: in.Children.Next, values: childValues, stage: "children", sum: &sum, opt: opt}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_child"},
 			[]string{"line", "survey_uuid", "ordinal", "age", "sex", "school_status", "absence", "works", "hours_week",
 				"hours_day", "school_hours", "tasks", "gts", "disability", "special_needs", "orphan"}, cs); err != nil {
@@ -205,20 +206,23 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 	return sum, finish(ctx, tx, &sum, opt, started)
 }
 
-// householdSource feeds COPY from the household reader, setting aside the
-// rows it rejects.
-type householdSource struct {
-	r   *ingest.HouseholdReader
-	row ingest.HouseholdRow
-	sum *ingest.Summary
-	opt ImportOptions
-	n   int64
-	err error
+// rowSource feeds COPY from a reader of rows of type T, setting aside the
+// rows the reader rejects and telling Progress every 20,000 rows.
+type rowSource[T any] struct {
+	next   func() (T, *ingest.Problem, error)
+	values func(T) ([]any, error)
+	stage  string
+	sum    *ingest.Summary
+	opt    ImportOptions
+	row    T
+	read   int   // rows read
+	n      int64 // rows passed to COPY
+	err    error
 }
 
-func (s *householdSource) Next() bool {
+func (s *rowSource[T]) Next() bool {
 	for {
-		row, prob, err := s.r.Next()
+		row, prob, err := s.next()
 		if errors.Is(err, io.EOF) {
 			return false
 		}
@@ -226,21 +230,25 @@ func (s *householdSource) Next() bool {
 			s.err = err
 			return false
 		}
-		s.sum.Read++
+		s.read++
 		if prob != nil {
 			s.sum.Rejected = append(s.sum.Rejected, *prob)
 			continue
 		}
 		s.row = row
 		if s.n++; s.n%20000 == 0 {
-			s.opt.progress("households", s.n)
+			s.opt.progress(s.stage, s.n)
 		}
 		return true
 	}
 }
 
-func (s *householdSource) Values() ([]any, error) {
-	h := &s.row.Household
+func (s *rowSource[T]) Values() ([]any, error) { return s.values(s.row) }
+
+func (s *rowSource[T]) Err() error { return s.err }
+
+func householdValues(row ingest.HouseholdRow) ([]any, error) {
+	h := &row.Household
 	var submitted, education any
 	if !h.SubmittedAt.IsZero() {
 		submitted = h.SubmittedAt
@@ -252,50 +260,14 @@ func (s *householdSource) Values() ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{int32(s.row.Line), s.row.Offset, s.row.Key, h.SurveyUUID, h.Source, submitted, h.ReportedVillage,
+	return []any{int32(row.Line), row.Offset, row.Key, h.SurveyUUID, h.Source, submitted, h.ReportedVillage,
 		pt, float32(h.GPSPrecision), h.Livelihoods, h.PovertyProgrammes, education, h.SingleParent,
 		int16(h.Members), int16(h.WorkingAdults)}, nil
 }
 
-func (s *householdSource) Err() error { return s.err }
-
-// childSource feeds COPY from the child reader.
-type childSource struct {
-	r   *ingest.ChildReader
-	row ingest.ChildRow
-	sum *ingest.Summary
-	opt ImportOptions
-	n   int64
-	err error
-}
-
-func (s *childSource) Next() bool {
-	for {
-		row, prob, err := s.r.Next()
-		if errors.Is(err, io.EOF) {
-			return false
-		}
-		if err != nil {
-			s.err = err
-			return false
-		}
-		if prob != nil {
-			s.sum.Rejected = append(s.sum.Rejected, *prob)
-			continue
-		}
-		s.row = row
-		if s.n++; s.n%20000 == 0 {
-			s.opt.progress("children", s.n)
-		}
-		return true
-	}
-}
-
-func (s *childSource) Values() ([]any, error) {
-	c := &s.row.Child
-	return []any{int32(s.row.Line), c.HouseholdUUID, int16(c.Ordinal), int16(c.Age), c.Sex, c.SchoolStatus,
+func childValues(row ingest.ChildRow) ([]any, error) {
+	c := &row.Child
+	return []any{int32(row.Line), c.HouseholdUUID, int16(c.Ordinal), int16(c.Age), c.Sex, c.SchoolStatus,
 		int16(c.HarvestAbsenceDays), c.Works, float32(c.WorkHoursWeek), float32(c.WorkHoursDay), c.WorksInSchoolHours,
 		c.Tasks, c.GTSSymptoms, c.Disability, c.SpecialNeeds, c.Orphan}, nil
 }
-
-func (s *childSource) Err() error { return s.err }
