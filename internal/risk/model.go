@@ -1,0 +1,220 @@
+package risk
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+)
+
+//go:embed models/*.json
+var models embed.FS
+
+// DefaultModelFile is the model riskmap scores with unless told otherwise.
+const DefaultModelFile = "models/kesempatan-v1.json"
+
+// Model is a versioned risk model: every weight, threshold and calendar the
+// scoring uses. It lives in a JSON file, never in code; docs/methodology.md
+// explains each number and its source.
+type Model struct {
+	Version     string    `json:"version"`
+	Description string    `json:"description"`
+	ChildRule   ChildRule `json:"child_rule"`
+	Household   struct {
+		Weights            map[string]float64 `json:"weights"`
+		ExposureTasks      []string           `json:"exposure_tasks"`
+		PovertyProgrammes  []string           `json:"poverty_programmes"`
+		LowEducation       []string           `json:"low_education"`
+		HarvestAbsenceDays int                `json:"harvest_absence_days"`
+		DependencyRatio    float64            `json:"dependency_ratio"`
+		ProximityRadiusM   float64            `json:"proximity_radius_m"`
+		LabourLivelihoods  []string           `json:"labour_livelihoods"`
+		GrowerLivelihoods  []string           `json:"grower_livelihoods"`
+	} `json:"household"`
+	Village struct {
+		Weights      map[string]float64 `json:"weights"`
+		FullAt       map[string]float64 `json:"full_at"`
+		Institutions []string           `json:"institutions"`
+	} `json:"village"`
+	Tiers struct {
+		Medium float64 `json:"medium"`
+		High   float64 `json:"high"`
+	} `json:"tiers"`
+	Hotspots struct {
+		Permutations  int       `json:"permutations"`
+		Seed          uint64    `json:"seed"`
+		Significance  []float64 `json:"significance"`
+		DistanceBandM float64   `json:"distance_band_m"` // 0: queen contiguity
+	} `json:"hotspots"`
+	DefaultVariety string               `json:"default_variety"`
+	Calendar       map[string][]float64 `json:"calendar"`
+}
+
+// ChildRule holds the thresholds of the child-labour classification.
+type ChildRule struct {
+	MinWorkAge              int      `json:"min_work_age"`
+	LightWorkMinAge         int      `json:"light_work_min_age"`
+	OlderMinAge             int      `json:"older_min_age"`
+	MaxChildAge             int      `json:"max_child_age"`
+	LightWorkMaxHoursWeek   float64  `json:"light_work_max_hours_week"`
+	LightWorkMaxHoursDay    float64  `json:"light_work_max_hours_day"`
+	OlderMaxHoursWeek       float64  `json:"older_max_hours_week"`
+	HazardousTasks          []string `json:"hazardous_tasks"`
+	GTSSymptomsAreHazardous bool     `json:"gts_symptoms_are_hazardous"`
+}
+
+// The indicators a model must weigh, in the order they are reported.
+var (
+	HouseholdIndicators = []string{"children_13_17", "farm_labourer", "school", "handled_leaf", "tobacco_proximity",
+		"poverty", "single_parent_or_orphan", "disability", "dependency", "low_caregiver_education"}
+	VillageIndicators = []string{"prevalence", "mean_household_score", "tobacco_share", "farm_labourer_share",
+		"poverty_share", "institutions_missing"}
+	InstitutionKinds = []string{"task_force", "forum_anak", "perdes"}
+)
+
+// DefaultModel returns the embedded default model.
+func DefaultModel() (*Model, error) {
+	b, err := models.ReadFile(DefaultModelFile)
+	if err != nil {
+		return nil, err
+	}
+	return ParseModel(b, DefaultModelFile)
+}
+
+// ParseModel reads and validates a model. Unknown fields are errors: a
+// misspelt weight must not silently become zero.
+func ParseModel(b []byte, name string) (*Model, error) {
+	var m Model
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, Errorf(EINVALID, "model %s: %v", name, err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, Errorf(EINVALID, "model %s: %v", name, err)
+	}
+	return &m, nil
+}
+
+// Validate reports everything wrong with the model, not only the first thing.
+func (m *Model) Validate() error {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if strings.TrimSpace(m.Version) == "" {
+		bad("version is missing")
+	}
+	r := m.ChildRule
+	if !(0 < r.MinWorkAge && r.MinWorkAge < r.LightWorkMinAge && r.LightWorkMinAge < r.OlderMinAge && r.OlderMinAge <= r.MaxChildAge && r.MaxChildAge < 18) {
+		bad("child_rule ages must rise: 0 < min_work_age (%d) < light_work_min_age (%d) < older_min_age (%d) <= max_child_age (%d) < 18",
+			r.MinWorkAge, r.LightWorkMinAge, r.OlderMinAge, r.MaxChildAge)
+	}
+	if r.LightWorkMaxHoursWeek <= 0 || r.LightWorkMaxHoursDay <= 0 || r.OlderMaxHoursWeek <= r.LightWorkMaxHoursWeek {
+		bad("child_rule hours must be positive and older_max_hours_week above light_work_max_hours_week")
+	}
+	for _, t := range r.HazardousTasks {
+		if !IsChoice(ChildTasks, t) {
+			bad("child_rule.hazardous_tasks: %q is not a task code of the survey", t)
+		}
+	}
+	checkWeights := func(section string, weights map[string]float64, want []string) {
+		var sum float64
+		for _, k := range want {
+			w, ok := weights[k]
+			if !ok {
+				bad("%s.weights: %s is missing", section, k)
+			}
+			if w < 0 {
+				bad("%s.weights: %s is negative", section, k)
+			}
+			sum += w
+		}
+		for k := range weights {
+			if !slices.Contains(want, k) {
+				bad("%s.weights: unknown indicator %q (known: %s)", section, k, strings.Join(want, ", "))
+			}
+		}
+		if math.Abs(sum-100) > 1e-9 {
+			bad("%s.weights sum to %g, want 100", section, sum)
+		}
+	}
+	checkWeights("household", m.Household.Weights, HouseholdIndicators)
+	checkWeights("village", m.Village.Weights, VillageIndicators)
+	for _, k := range VillageIndicators {
+		if m.Village.FullAt[k] <= 0 {
+			bad("village.full_at.%s must be positive", k)
+		}
+	}
+	for _, k := range m.Village.Institutions {
+		if !IsChoice(InstitutionKinds, k) {
+			bad("village.institutions: %q is not one of %s", k, strings.Join(InstitutionKinds, ", "))
+		}
+	}
+	for _, list := range []struct {
+		name    string
+		codes   []string
+		allowed []string
+	}{
+		{"household.exposure_tasks", m.Household.ExposureTasks, ChildTasks},
+		{"household.poverty_programmes", m.Household.PovertyProgrammes, PovertyProgrammes},
+		{"household.low_education", m.Household.LowEducation, EducationLevels},
+		{"household.labour_livelihoods", m.Household.LabourLivelihoods, Livelihoods},
+		{"household.grower_livelihoods", m.Household.GrowerLivelihoods, Livelihoods},
+	} {
+		for _, c := range list.codes {
+			if !IsChoice(list.allowed, c) {
+				bad("%s: %q is not a code of the survey", list.name, c)
+			}
+		}
+	}
+	if m.Household.ProximityRadiusM <= 0 || m.Household.DependencyRatio <= 0 || m.Household.HarvestAbsenceDays < 1 {
+		bad("household: proximity_radius_m, dependency_ratio and harvest_absence_days must be positive")
+	}
+	if !(0 < m.Tiers.Medium && m.Tiers.Medium < m.Tiers.High && m.Tiers.High <= 100) {
+		bad("tiers must be ordered: 0 < medium (%g) < high (%g) <= 100", m.Tiers.Medium, m.Tiers.High)
+	}
+	h := m.Hotspots
+	if h.Permutations < 99 || h.DistanceBandM < 0 {
+		bad("hotspots: permutations must be at least 99 and distance_band_m not negative")
+	}
+	if len(h.Significance) != 3 || !(0 < h.Significance[0] && h.Significance[0] < h.Significance[1] && h.Significance[1] < h.Significance[2] && h.Significance[2] < 1) {
+		bad("hotspots.significance must be three rising levels, e.g. [0.01, 0.05, 0.10]")
+	}
+	if _, ok := m.Calendar[m.DefaultVariety]; !ok {
+		bad("default_variety %q has no calendar", m.DefaultVariety)
+	}
+	varieties := make([]string, 0, len(m.Calendar))
+	for v := range m.Calendar {
+		varieties = append(varieties, v)
+	}
+	sort.Strings(varieties)
+	for _, v := range varieties {
+		c := m.Calendar[v]
+		if len(c) != 12 {
+			bad("calendar %q has %d months, want 12", v, len(c))
+		}
+		for i, x := range c {
+			if x < 0 || x > 1 {
+				bad("calendar %q month %d: %g is outside 0..1", v, i+1, x)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Tier returns the tier of a score 0-100.
+func (m *Model) Tier(score float64) string {
+	switch {
+	case score >= m.Tiers.High:
+		return "high"
+	case score >= m.Tiers.Medium:
+		return "medium"
+	}
+	return "low"
+}
