@@ -36,6 +36,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"serve the HTTP API and the map", serveCmd},
 		"migrate": {"apply the database migrations", migrateCmd},
+		"score":   {"run the risk model: classify children, score households and villages, find hotspots", scoreCmd},
 		"import":  {"import boundaries, surveys, tobacco fields or the labour calendar", importCmd},
 		"demo":    {"load or generate the demo region", demoCmd},
 		"db":      {"start, stop or locate the private local PostGIS cluster", dbCmd},

@@ -32,8 +32,11 @@ type Model struct {
 		HarvestAbsenceDays int                `json:"harvest_absence_days"`
 		DependencyRatio    float64            `json:"dependency_ratio"`
 		ProximityRadiusM   float64            `json:"proximity_radius_m"`
-		LabourLivelihoods  []string           `json:"labour_livelihoods"`
-		GrowerLivelihoods  []string           `json:"grower_livelihoods"`
+		// ProjectedSRID is a metric CRS for distances (UTM 49S for East Java):
+		// planar distances there are within 0.1% of geodesic ones.
+		ProjectedSRID     int      `json:"projected_srid"`
+		LabourLivelihoods []string `json:"labour_livelihoods"`
+		GrowerLivelihoods []string `json:"grower_livelihoods"`
 	} `json:"household"`
 	Village struct {
 		Weights      map[string]float64 `json:"weights"`
@@ -170,8 +173,8 @@ func (m *Model) Validate() error {
 			}
 		}
 	}
-	if m.Household.ProximityRadiusM <= 0 || m.Household.DependencyRatio <= 0 || m.Household.HarvestAbsenceDays < 1 {
-		bad("household: proximity_radius_m, dependency_ratio and harvest_absence_days must be positive")
+	if m.Household.ProximityRadiusM <= 0 || m.Household.DependencyRatio <= 0 || m.Household.HarvestAbsenceDays < 1 || m.Household.ProjectedSRID <= 0 {
+		bad("household: proximity_radius_m, projected_srid, dependency_ratio and harvest_absence_days must be positive")
 	}
 	if !(0 < m.Tiers.Medium && m.Tiers.Medium < m.Tiers.High && m.Tiers.High <= 100) {
 		bad("tiers must be ordered: 0 < medium (%g) < high (%g) <= 100", m.Tiers.Medium, m.Tiers.High)

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/kesempatan/riskmap/internal/risk"
+)
+
+func scoreCmd(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("score", "score [--model FILE] [--month M]\n\nClassifies every child, scores every household and village with the risk model,\nrolls villages up to kecamatan and kabupaten and finds hotspots, in one\ntransaction. --month computes hotspots on that month's seasonal scores.")
+	modelFile := fs.String("model", "", "risk model JSON (default: the embedded "+risk.DefaultModelFile+")")
+	month := fs.Int("month", 0, "month 1-12 for seasonal hotspots (default: the annual score)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	m, err := loadModel(*modelFile)
+	if err != nil {
+		return err
+	}
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	run, err := db.Score(ctx, m, *month)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "scored with model %s (run %d): %d households, %d children, %d villages with surveys\n",
+		run.ModelVersion, run.ID, run.Households, run.Children, run.Villages)
+	fmt.Fprintf(e.stdout, "  children:   %s\n", counts(run.Classes, risk.Classifications))
+	fmt.Fprintf(e.stdout, "  households: %s\n", counts(run.Tiers, []string{"high", "medium", "low"}))
+	fmt.Fprintf(e.stdout, "  hotspots:   %s\n", counts(run.Hotspots, []string{"hot_99", "hot_95", "hot_90", "cold_99", "cold_95", "cold_90", "not_significant"}))
+	var total float64
+	for _, s := range run.Stages {
+		fmt.Fprintf(e.stdout, "  %-32s %6.2f s\n", s.Name, s.Seconds)
+		total += s.Seconds
+	}
+	fmt.Fprintf(e.stdout, "  %-32s %6.2f s\n", "total", total)
+	return nil
+}
+
+func loadModel(file string) (*risk.Model, error) {
+	if file == "" {
+		return risk.DefaultModel()
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return risk.ParseModel(b, file)
+}
+
+func counts(m map[string]int, order []string) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, k := range order {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		seen[k] = true
+	}
+	var rest []string
+	for k := range m {
+		if !seen[k] {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
