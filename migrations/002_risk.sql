@@ -52,10 +52,23 @@ CREATE TABLE household_score (
     top_tier_reason text,           -- a hazardous or child_labour child puts the household in the top tier
     components      jsonb NOT NULL, -- points earned per indicator; they sum to score
     nearest_field_m real,           -- within the model's radius, else null
-    variety         text NOT NULL,  -- whose calendar drives the seasonal curve
-    monthly         real[] NOT NULL CHECK (cardinality(monthly) = 12)
+    variety         text NOT NULL   -- whose calendar drives the seasonal curve: score x score_calendar
 );
 CREATE INDEX household_score_village_idx ON household_score (village_code);
+
+-- score_calendar: the labour-demand index by month that the latest run used
+-- for each variety. A household's seasonal risk in month m is its score
+-- times labour_index[m] of its variety (household_season below).
+CREATE TABLE score_calendar (
+    variety      text PRIMARY KEY,
+    labour_index real[] NOT NULL CHECK (cardinality(labour_index) = 12)
+);
+
+CREATE VIEW household_season AS
+SELECT s.household_id, m.month, (s.score * c.labour_index[m.month])::real AS seasonal_score
+FROM household_score s
+JOIN score_calendar c USING (variety)
+CROSS JOIN generate_series(1, 12) AS m(month);
 
 -- area_score: villages (level desa) and their rollups to kecamatan and kabupaten.
 CREATE TABLE area_score (

@@ -16,12 +16,15 @@ import (
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
-const importSynopsis = `import boundaries|survey|plantations|calendar [flags] FILE
+const importSynopsis = `import boundaries|survey|plantations|calendar|institutions|follow-ups [flags] FILE
 
   boundaries --level kabupaten|kecamatan|desa FILE.geojson
   survey HOUSEHOLDS.csv [--children CHILDREN.csv]   (KoBoToolbox or ODK Central export)
   plantations FILE.geojson                          (tobacco fields: id, variety, planting_date)
   calendar FILE.csv                                 (variety, month, labour_index[, note])
+  institutions FILE.csv                             (village_code, kind, established[, note]);
+                                                    kind: task_force, forum_anak or perdes
+  follow-ups FILE.csv                               (survey_uuid, started_on[, ended_on][, note])
 
 Each import is all-or-nothing per file and idempotent (a re-import updates).
 A bad row stops the import and is reported with file, row, column and reason;
@@ -31,7 +34,7 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintf(e.stderr, "Usage: riskmap %s\n", importSynopsis)
 		if len(args) == 0 {
-			return errors.New("import: what to import? boundaries, survey, plantations or calendar")
+			return errors.New("import: what to import? boundaries, survey, plantations, calendar, institutions or follow-ups")
 		}
 		return nil
 	}
@@ -49,9 +52,9 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	case "survey":
 		children = fs.String("children", "", "the repeat sheet of children (KoBoToolbox: _parent_index; ODK: PARENT_KEY)")
 		maxDist = fs.Float64("max-village-distance", 1000, "reject a household whose point lies more than this many metres from the village it names")
-	case "plantations", "calendar":
+	case "plantations", "calendar", "institutions", "follow-ups":
 	default:
-		return fmt.Errorf("import: unknown kind %q: want boundaries, survey, plantations or calendar", kind)
+		return fmt.Errorf("import: unknown kind %q: want boundaries, survey, plantations, calendar, institutions or follow-ups", kind)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -87,6 +90,10 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 		sum, err = importPlantations(ctx, db, file, opt)
 	case "calendar":
 		sum, err = importCalendar(ctx, db, file, opt)
+	case "institutions":
+		sum, err = importInstitutions(ctx, db, file, opt)
+	case "follow-ups":
+		sum, err = importFollowUps(ctx, db, file, opt)
 	}
 	bar.done()
 	if err != nil {
@@ -139,6 +146,32 @@ func importCalendar(ctx context.Context, db *postgres.DB, file string, opt postg
 		return ingest.Summary{}, err
 	}
 	return db.ImportCalendar(ctx, file, entries, problems, opt)
+}
+
+func importInstitutions(ctx context.Context, db *postgres.DB, file string, opt postgres.ImportOptions) (ingest.Summary, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	defer f.Close()
+	ins, problems, err := ingest.ReadInstitutions(f, file)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	return db.ImportInstitutions(ctx, file, ins, problems, opt)
+}
+
+func importFollowUps(ctx context.Context, db *postgres.DB, file string, opt postgres.ImportOptions) (ingest.Summary, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	defer f.Close()
+	fus, problems, err := ingest.ReadFollowUps(f, file)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	return db.ImportFollowUps(ctx, file, fus, problems, opt)
 }
 
 func importSurvey(ctx context.Context, db *postgres.DB, hhFile, childFile string, maxDist float64, opt postgres.ImportOptions) (ingest.Summary, error) {

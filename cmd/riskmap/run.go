@@ -35,6 +35,7 @@ type env struct {
 func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"serve the HTTP API and the map", serveCmd},
+		"targets": {"rank villages or households to visit in a month", targetsCmd},
 		"migrate": {"apply the database migrations", migrateCmd},
 		"score":   {"run the risk model: classify children, score households and villages, find hotspots", scoreCmd},
 		"import":  {"import boundaries, surveys, tobacco fields or the labour calendar", importCmd},

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -251,4 +252,90 @@ func stageAreas(ctx context.Context, tx pgx.Tx, file string, extra []string, are
 		sum.Repaired = append(sum.Repaired, rep)
 	}
 	return r.Err()
+}
+
+// ImportInstitutions loads villages' protective institutions; a village code
+// that is not in the database rejects the row.
+func (db *DB) ImportInstitutions(ctx context.Context, file string, ins []ingest.Institution, rejected ingest.Problems, opt ImportOptions) (ingest.Summary, error) {
+	started := time.Now()
+	sum := ingest.Summary{Kind: "institutions", File: file, Read: len(ins) + len(rejected), Rejected: rejected}
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		return sum, err
+	}
+	defer tx.Rollback(ctx)
+	var villages, kinds, notes []string
+	var established []*time.Time
+	var keep []ingest.Institution
+	for _, in := range ins {
+		var known bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM village WHERE code = $1)`, in.VillageCode).Scan(&known); err != nil {
+			return sum, err
+		}
+		if !known {
+			sum.Rejected = append(sum.Rejected, ingest.Problem{File: file, Row: in.Line, Column: "village_code", Code: in.VillageCode,
+				Reason: "no such village in the database", Raw: in.Raw})
+			continue
+		}
+		keep = append(keep, in)
+	}
+	for _, in := range keep {
+		var e *time.Time
+		if !in.Established.IsZero() {
+			t := in.Established
+			e = &t
+		}
+		villages, kinds, established, notes = append(villages, in.VillageCode), append(kinds, in.Kind), append(established, e), append(notes, in.Note)
+	}
+	err = countUpserts(ctx, tx, `
+		INSERT INTO institution (village_code, kind, established, note)
+		SELECT v, k, e, nullif(n, '') FROM unnest($1::text[], $2::text[], $3::date[], $4::text[]) AS u(v, k, e, n)
+		ON CONFLICT (village_code, kind) DO UPDATE SET established = excluded.established, note = excluded.note
+		RETURNING (xmax = 0) AS inserted`, &sum, villages, kinds, established, notes)
+	if err != nil {
+		return sum, err
+	}
+	return sum, finish(ctx, tx, &sum, opt, started)
+}
+
+// ImportFollowUps loads households under follow-up, found by survey uuid.
+func (db *DB) ImportFollowUps(ctx context.Context, file string, fus []ingest.FollowUp, rejected ingest.Problems, opt ImportOptions) (ingest.Summary, error) {
+	started := time.Now()
+	sum := ingest.Summary{Kind: "follow-ups", File: file, Read: len(fus) + len(rejected), Rejected: rejected}
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		return sum, err
+	}
+	defer tx.Rollback(ctx)
+	var ids []int64
+	var startedOn []time.Time
+	var endedOn []*time.Time
+	var notes []string
+	for _, f := range fus {
+		var id int64
+		err := tx.QueryRow(ctx, `SELECT id FROM household WHERE survey_uuid = $1`, f.SurveyUUID).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			sum.Rejected = append(sum.Rejected, ingest.Problem{File: file, Row: f.Line, Column: "survey_uuid", Code: f.SurveyUUID,
+				Reason: "no household with this survey uuid", Raw: f.Raw})
+			continue
+		}
+		if err != nil {
+			return sum, err
+		}
+		var e *time.Time
+		if !f.Ended.IsZero() {
+			t := f.Ended
+			e = &t
+		}
+		ids, startedOn, endedOn, notes = append(ids, id), append(startedOn, f.Started), append(endedOn, e), append(notes, f.Note)
+	}
+	err = countUpserts(ctx, tx, `
+		INSERT INTO follow_up (household_id, started_on, ended_on, note)
+		SELECT h, s, e, nullif(n, '') FROM unnest($1::bigint[], $2::date[], $3::date[], $4::text[]) AS u(h, s, e, n)
+		ON CONFLICT (household_id, started_on) DO UPDATE SET ended_on = excluded.ended_on, note = excluded.note
+		RETURNING (xmax = 0) AS inserted`, &sum, ids, startedOn, endedOn, notes)
+	if err != nil {
+		return sum, err
+	}
+	return sum, finish(ctx, tx, &sum, opt, started)
 }

@@ -67,7 +67,7 @@ func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, er
 		{"score households", func() error { return scoreHouseholds(ctx, tx, m) }},
 		{"aggregate villages", func() error { return scoreVillages(ctx, tx, m) }},
 		{"roll up kecamatan and kabupaten", func() error { return rollUp(ctx, tx, m) }},
-		{"hotspots", func() error { return hotspots(ctx, tx, m, month) }},
+		{"hotspots", func() error { return hotspots(ctx, tx, m, month, nil) }},
 	}
 	for _, s := range steps {
 		if err := stage(s.name, s.f); err != nil {
@@ -183,6 +183,11 @@ func nearFields(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 		UNION ALL
 		SELECT variety, array_agg(labour_index::float8 ORDER BY month) FROM labour_calendar
 		WHERE NOT ($1::jsonb ? variety) GROUP BY variety HAVING count(*) = 12`, cal)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM score_calendar;
+		INSERT INTO score_calendar (variety, labour_index) SELECT variety, idx::real[] FROM calendar`)
 	return err
 }
 
@@ -198,8 +203,10 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			bool_or(c.tasks && $4::text[]) AS leaf,
 			bool_or(c.orphan <> 'no') AS orphan,
 			bool_or(c.disability OR c.special_needs) AS disability,
-			(array_agg(k.classification || ': ' || k.reason ORDER BY k.classification <> 'hazardous', c.ordinal)
-				FILTER (WHERE k.classification IN ('hazardous', 'child_labour')))[1] AS top_reason
+			-- the first hazardous child's reason, else the first child labourer's:
+			-- min() over a sortable prefix is cheaper than an ordered array_agg
+			substr(min(CASE k.classification WHEN 'hazardous' THEN '0' WHEN 'child_labour' THEN '1' END
+				|| lpad(c.ordinal::text, 5, '0') || k.classification || ': ' || k.reason), 7) AS top_reason
 		FROM child c JOIN child_class k USING (household_id, ordinal)
 		GROUP BY c.household_id`,
 		r.LightWorkMinAge, r.MaxChildAge, h.HarvestAbsenceDays, h.ExposureTasks)
@@ -210,11 +217,10 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 		return err
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO household_score (household_id, village_code, score, tier, top_tier_reason, components, nearest_field_m, variety, monthly)
+		INSERT INTO household_score (household_id, village_code, score, tier, top_tier_reason, components, nearest_field_m, variety)
 		SELECT h.id, h.village_code, s.score,
 			CASE WHEN k.top_reason IS NOT NULL OR s.score >= $15 THEN 'high' WHEN s.score >= $14 THEN 'medium' ELSE 'low' END,
-			k.top_reason, s.components, n.d, cal.variety,
-			array(SELECT round((s.score * x)::numeric, 2)::real FROM unnest(cal.idx) x)
+			k.top_reason, s.components, n.d, cal.variety
 		FROM household h
 		LEFT JOIN household_kids k ON k.household_id = h.id
 		LEFT JOIN household_near n ON n.id = h.id
@@ -332,7 +338,7 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			CASE WHEN p.households > 0 THEN jsonb_build_object('prevalence', p.p_prevalence, 'mean_household_score', p.p_mean,
 				'tobacco_share', p.p_tobacco, 'farm_labourer_share', p.p_labourer, 'poverty_share', p.p_poverty,
 				'institutions_missing', p.p_institutions) END,
-			CASE WHEN p.households > 0 THEN array(SELECT round((s.score * x)::numeric, 2)::real FROM unnest(cal.idx) x) END
+			CASE WHEN p.households > 0 THEN array(SELECT (s.score * x)::real FROM unnest(cal.idx) x) END
 		FROM points p
 		LEFT JOIN village_variety vv ON vv.village_code = p.code
 		CROSS JOIN LATERAL (
@@ -396,7 +402,7 @@ func rollUp(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 // seasonal scores) over queen contiguity, or a distance band when the model
 // sets one. PostGIS finds the neighbours; the statistic and its permutations
 // run in the domain package.
-func hotspots(ctx context.Context, tx pgx.Tx, m *risk.Model, month int) error {
+func hotspots(ctx context.Context, tx pgx.Tx, m *risk.Model, month int, out *[]HotspotRow) error {
 	rows, err := tx.Query(ctx, `
 		WITH scored AS (
 			SELECT a.code, CASE WHEN $1 > 0 THEN a.monthly[$1] ELSE a.score END AS value, v.geom
@@ -450,7 +456,28 @@ func hotspots(ctx context.Context, tx pgx.Tx, m *risk.Model, month int) error {
 		INSERT INTO hotspot (village_code, value, neighbours, z, p, class)
 		SELECT * FROM unnest($1::text[], $2::float8[], $3::int[], $4::float8[], $5::float8[], $6::text[])`,
 		codes, values, counts, zs, ps, classes)
+	if out != nil {
+		for i := range codes {
+			*out = append(*out, HotspotRow{Code: codes[i], Value: values[i], Neighbours: counts[i], Hotspot: res[i]})
+		}
+	}
 	return err
+}
+
+// HotspotRow is one village's hotspot result.
+type HotspotRow struct {
+	Code       string
+	Value      float64
+	Neighbours int
+	risk.Hotspot
+}
+
+// Hotspots recomputes the hotspots alone from the current village scores,
+// in its own transaction, and returns them in code order.
+func (db *DB) Hotspots(ctx context.Context, m *risk.Model, month int) ([]HotspotRow, error) {
+	var out []HotspotRow
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return hotspots(ctx, tx, m, month, &out) })
+	return out, err
 }
 
 func countRun(ctx context.Context, tx pgx.Tx, run *ScoreRun) error {

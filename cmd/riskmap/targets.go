@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+)
+
+func targetsCmd(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("targets", "targets --month M [--area CODE] [--households] [--limit N]\n\nRanks the villages (or, with --households, the households) of an area by their\nseasonal risk in month M, with the three components that weigh most. Households\nunder active follow-up are left out. Household lists are personal data: for\nauthorised programme staff only.")
+	month := fs.Int("month", 0, "month 1-12 (required)")
+	area := fs.String("area", "", "kabupaten, kecamatan or desa code (default: everywhere)")
+	households := fs.Bool("households", false, "rank households instead of villages")
+	limit := fs.Int("limit", 20, "how many to list")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *month == 0 {
+		fs.Usage()
+		return errors.New("targets: --month is required")
+	}
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if *households {
+		ts, err := db.HouseholdTargets(ctx, *month, *area, *limit)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "rank\thousehold\tvillage\tscore\tseasonal\ttier\treasons")
+		for _, t := range ts {
+			reasons := strings.Join(t.Reasons, "; ")
+			if t.TopReason != "" {
+				reasons = t.TopReason + "; " + reasons
+			}
+			fmt.Fprintf(w, "%d\t%s\t%s %s\t%.0f\t%.1f\t%s\t%s\n", t.Rank, t.ID, t.Village, t.Name, t.Score, t.Seasonal, t.Tier, reasons)
+		}
+		return w.Flush()
+	}
+	ts, err := db.VillageTargets(ctx, *month, *area, *limit)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "rank\tvillage\tname\tscore\tseasonal\ttier\treasons")
+	for _, t := range ts {
+		fmt.Fprintf(w, "%d\t%s\t%s\t%.1f\t%.1f\t%s\t%s\n", t.Rank, t.ID, t.Name, t.Score, t.Seasonal, t.Tier, strings.Join(t.Reasons, "; "))
+	}
+	return w.Flush()
+}

@@ -1,0 +1,103 @@
+package postgres
+
+import (
+	"context"
+	"regexp"
+
+	"github.com/kesempatan/riskmap/internal/risk"
+)
+
+// Target is one ranked village or household with the three components that
+// weigh most in its score.
+type Target struct {
+	Rank      int
+	ID        string // village code, or household survey uuid
+	Name      string // village name (for a household, its village's)
+	Village   string // village code
+	Score     float64
+	Seasonal  float64 // the score in the chosen month
+	Tier      string
+	Reasons   []string // "indicator (points)", largest first
+	TopReason string   // households: the child that forces the top tier, if any
+}
+
+var areaCode = regexp.MustCompile(`^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$`)
+
+func checkTargetArgs(month int, area string, limit int) error {
+	if month < 1 || month > 12 {
+		return risk.Errorf(risk.EINVALID, "month %d: want 1..12", month)
+	}
+	if area != "" && !areaCode.MatchString(area) {
+		return risk.Errorf(risk.EINVALID, "area %q: want a kabupaten, kecamatan or desa code such as 35.13 or 35.13.13", area)
+	}
+	if limit < 1 || limit > 10000 {
+		return risk.Errorf(risk.EINVALID, "limit %d: want 1..10000", limit)
+	}
+	return nil
+}
+
+// VillageTargets ranks the scored villages of an area (a code prefix; empty
+// for all) by their seasonal score in month.
+func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit int) ([]Target, error) {
+	if err := checkTargetArgs(month, area, limit); err != nil {
+		return nil, err
+	}
+	rows, err := db.Pool.Query(ctx, `
+		SELECT a.code, v.name, a.score, a.monthly[$1], a.tier,
+			array(SELECT format('%s (%s)', key, round(value::numeric, 1)) FROM jsonb_each_text(a.components)
+			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3)
+		FROM area_score a JOIN village v ON v.code = a.code
+		WHERE a.level = 'desa' AND a.score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
+		ORDER BY a.monthly[$1] DESC, a.score DESC, a.code
+		LIMIT $3`, month, area, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Target
+	for rows.Next() {
+		t := Target{Rank: len(out) + 1}
+		if err := rows.Scan(&t.ID, &t.Name, &t.Score, &t.Seasonal, &t.Tier, &t.Reasons); err != nil {
+			return nil, err
+		}
+		t.Village = t.ID
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// HouseholdTargets ranks the households of an area by their seasonal score
+// in month, households with a child in hazardous work or child labour first,
+// leaving out those under active follow-up. It returns household-level data:
+// callers must restrict it to authorised staff.
+func (db *DB) HouseholdTargets(ctx context.Context, month int, area string, limit int) ([]Target, error) {
+	if err := checkTargetArgs(month, area, limit); err != nil {
+		return nil, err
+	}
+	rows, err := db.Pool.Query(ctx, `
+		SELECT h.survey_uuid, v.name, h.village_code, s.score, (s.score * c.labour_index[$1])::float8, s.tier,
+			array(SELECT format('%s (%s)', key, round(value::numeric, 1)) FROM jsonb_each_text(s.components)
+			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3),
+			coalesce(s.top_tier_reason, '')
+		FROM household_score s
+		JOIN household h ON h.id = s.household_id
+		JOIN village v ON v.code = h.village_code
+		JOIN score_calendar c ON c.variety = s.variety
+		WHERE (h.village_code = $2 OR h.village_code LIKE $2 || '.%' OR $2 = '')
+		  AND NOT EXISTS (SELECT 1 FROM follow_up f WHERE f.household_id = h.id AND f.ended_on IS NULL)
+		ORDER BY s.top_tier_reason IS NULL, s.score * c.labour_index[$1] DESC, h.survey_uuid
+		LIMIT $3`, month, area, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Target
+	for rows.Next() {
+		t := Target{Rank: len(out) + 1}
+		if err := rows.Scan(&t.ID, &t.Name, &t.Village, &t.Score, &t.Seasonal, &t.Tier, &t.Reasons, &t.TopReason); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
