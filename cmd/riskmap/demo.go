@@ -17,7 +17,8 @@ const demoSynopsis = `demo load|generate [flags]
 
   load [--dir geodata/demo] [--if-empty]
       load the committed demo region: villages (and the kecamatan and kabupaten
-      dissolved from them), the labour calendar, tobacco fields and surveys
+      dissolved from them), the labour calendar, tobacco fields, institutions
+      and surveys, then score them with the default model
   generate --households N --out DIR [--seed S] [--fields N] [--own-region]
       write KoBoToolbox-style households.csv and children.csv, plantations.geojson
       and calendar.csv; households are placed in the villages already in the
@@ -138,9 +139,13 @@ func demoLoad(ctx context.Context, e *env, dir string, ifEmpty bool) error {
 		return err
 	}
 	printSummary(e.stdout, sum)
+	if sum, err = importInstitutions(ctx, db, path(demo.InstitutionFile), opt); err != nil {
+		return err
+	}
+	printSummary(e.stdout, sum)
 	if sum, err = importSurvey(ctx, db, path(demo.HouseholdsFile), path(demo.ChildrenFile), 1000, opt); err != nil {
 		return err
 	}
 	printSummary(e.stdout, sum)
-	return nil
+	return scoreCmd(ctx, e, nil)
 }

@@ -22,7 +22,7 @@ func TestCommittedDemoIsGenerated(t *testing.T) {
 	if err := Generate(dir, villages, Options{Seed: 20200218, Households: 2000}); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{VillagesFile, HouseholdsFile, ChildrenFile, PlantationsFile, CalendarFile} {
+	for _, name := range []string{VillagesFile, HouseholdsFile, ChildrenFile, PlantationsFile, CalendarFile, InstitutionFile} {
 		got, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)

@@ -32,6 +32,7 @@ const (
 	ChildrenFile    = "children.csv"
 	PlantationsFile = "plantations.geojson"
 	CalendarFile    = "calendar.csv"
+	InstitutionFile = "institutions.csv"
 )
 
 // Variety is the tobacco grown in the demo region.
@@ -81,6 +82,9 @@ func Generate(dir string, villages []Village, opt Options) error {
 	if err := writeCalendar(filepath.Join(dir, CalendarFile)); err != nil {
 		return err
 	}
+	if err := writeInstitutions(filepath.Join(dir, InstitutionFile), villages); err != nil {
+		return err
+	}
 	fields := opt.Fields
 	if fields == 0 {
 		fields = max(opt.Households/8, len(villages))
@@ -97,6 +101,24 @@ func writeCalendar(path string) error {
 	_ = w.Write([]string{"variety", "month", "labour_index", "note"})
 	for m, x := range PaitonVoorOogst {
 		_ = w.Write([]string{Variety, strconv.Itoa(m + 1), strconv.FormatFloat(x, 'f', 1, 64), calendarNotes[m]})
+	}
+	w.Flush()
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// writeInstitutions records what the source article reports: in 2016 the
+// programme formed a Gugus Tugas Desa Layak Anak (task force) and a Forum Anak
+// in each of the four pilot villages. No village regulation (Perdes) is
+// recorded: the article names it as a goal of the advocacy still to come.
+func writeInstitutions(path string, villages []Village) error {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	_ = w.Write([]string{"village_code", "kind", "established", "note"})
+	for _, v := range villages {
+		if v.Programme {
+			_ = w.Write([]string{v.Code, "task_force", "2016-01-01", "Gugus Tugas Desa Layak Anak, Program Kesempatan (year only)"})
+			_ = w.Write([]string{v.Code, "forum_anak", "2016-01-01", "Forum Anak, Program Kesempatan (year only)"})
+		}
 	}
 	w.Flush()
 	return os.WriteFile(path, []byte(b.String()), 0o644)

@@ -35,7 +35,7 @@ func TestMigrateTwiceIsANoOp(t *testing.T) {
 func TestMigrateFreshDatabase(t *testing.T) {
 	db := dbtest.New(t)
 	ctx := context.Background()
-	if _, err := db.Pool.Exec(ctx, `DROP TABLE schema_migration, import_run, labour_calendar, plantation, child, household, village, kecamatan, kabupaten`); err != nil {
+	if _, err := db.Pool.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
 		t.Fatal(err)
 	}
 	applied, err := db.Migrate(ctx)

@@ -1,0 +1,395 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/kesempatan/riskmap/internal/dbtest"
+	"github.com/kesempatan/riskmap/internal/ingest"
+	"github.com/kesempatan/riskmap/internal/postgres"
+	"github.com/kesempatan/riskmap/internal/risk"
+)
+
+func open(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// loadDemo loads the committed demo region the way `riskmap demo load` does.
+func loadDemo(t *testing.T, db *postgres.DB) {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(dbtest.RepoRoot(t), "geodata", "demo")
+	demoVillages(t, db)
+	if err := db.DeriveParents(ctx, map[string]string{"35.13": "Kabupaten Probolinggo", "35.13.13": "Besuk", "35.13.10": "Pakuniran"}); err != nil {
+		t.Fatal(err)
+	}
+	fields, _, err := ingest.ReadPlantations(open(t, filepath.Join(dir, "plantations.geojson")), "plantations.geojson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ImportPlantations(ctx, "plantations.geojson", fields, nil, postgres.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ins, _, err := ingest.ReadInstitutions(open(t, filepath.Join(dir, "institutions.csv")), "institutions.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ImportInstitutions(ctx, "institutions.csv", ins, nil, postgres.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := importSurvey(t, db, filepath.Join(dir, "households.csv"), filepath.Join(dir, "children.csv"), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func defaultModel(t *testing.T) *risk.Model {
+	t.Helper()
+	m, err := risk.DefaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func scoredDemo(t *testing.T) (*postgres.DB, *risk.Model) {
+	t.Helper()
+	db := dbtest.New(t)
+	loadDemo(t, db)
+	m := defaultModel(t)
+	if _, err := db.Score(context.Background(), m, 0); err != nil {
+		t.Fatal(err)
+	}
+	return db, m
+}
+
+// TestClassificationMatchesDomain holds the scoring SQL to the domain rule:
+// every demo child, and a grid of children on every boundary of the rule.
+func TestClassificationMatchesDomain(t *testing.T) {
+	db := dbtest.New(t)
+	loadDemo(t, db)
+	ctx := context.Background()
+	// The grid: one household holds children on every boundary.
+	var hid int64
+	if err := db.Pool.QueryRow(ctx, `SELECT min(id) FROM household`).Scan(&hid); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.Pool.Exec(ctx, `
+		INSERT INTO child (household_id, ordinal, age, sex, school_status, works, work_hours_week, work_hours_day,
+			works_in_school_hours, tasks, gts_symptoms)
+		SELECT $1, 100 + row_number() OVER (), age, 'female', 'enrolled', works, week, least(day, week), school, tasks, gts
+		FROM unnest('{4,5,12,13,14,15,17}'::int[]) age, unnest('{true,false}'::bool[]) works,
+		     unnest('{0,3,15,15.5,40,41}'::real[]) week, unnest('{0,3,3.5}'::real[]) day, unnest('{false,true}'::bool[]) school,
+		     (VALUES ('{}'::text[]), ('{drying}'), ('{pesticide}')) t(tasks), (VALUES ('{}'::text[]), ('{nausea}')) g(gts)`, hid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := defaultModel(t)
+	if _, err := db.Score(ctx, m, 0); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT c.age, c.works, c.work_hours_week, c.work_hours_day, c.works_in_school_hours,
+		c.tasks, c.gts_symptoms, k.classification, k.reason
+		FROM child c JOIN child_class k USING (household_id, ordinal)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	byClass := map[string]int{}
+	for rows.Next() {
+		var c risk.Child
+		var week, day float32
+		var class, reason string
+		if err := rows.Scan(&c.Age, &c.Works, &week, &day, &c.WorksInSchoolHours, &c.Tasks, &c.GTSSymptoms, &class, &reason); err != nil {
+			t.Fatal(err)
+		}
+		c.WorkHoursWeek, c.WorkHoursDay = float64(week), float64(day)
+		want, wantReason := risk.ClassifyChild(c, m.ChildRule)
+		if class != want {
+			t.Errorf("child %+v: SQL says %s (%s), the domain rule %s (%s)", c, class, reason, want, wantReason)
+		}
+		byClass[class]++
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n < 4654+7*2*6*3*2*3*2 || len(byClass) != 4 {
+		t.Errorf("compared %d children in classes %v; want every demo and grid child, in all four classes", n, byClass)
+	}
+}
+
+func TestScoresAreSumsOfComponents(t *testing.T) {
+	db, m := scoredDemo(t)
+	ctx := context.Background()
+	var bad, forcedNotHigh, households int
+	err := db.Pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE abs(s.score - (SELECT sum(value::float8) FROM jsonb_each_text(s.components))) > 1e-3),
+			count(*) FILTER (WHERE s.top_tier_reason IS NOT NULL AND s.tier <> 'high'),
+			count(*)
+		FROM household_score s`).Scan(&bad, &forcedNotHigh, &households)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if households != 2000 || bad != 0 || forcedNotHigh != 0 {
+		t.Errorf("%d households scored, %d whose score is not the sum of its components, %d with a child labourer not in the top tier", households, bad, forcedNotHigh)
+	}
+	// A household with a child in hazardous work is in the top tier even when its score is low.
+	var lowScoreTop int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM household_score WHERE top_tier_reason IS NOT NULL AND score < $1`, m.Tiers.High).Scan(&lowScoreTop); err != nil {
+		t.Fatal(err)
+	}
+	if lowScoreTop == 0 {
+		t.Error("no household below the high cut-off is in the top tier because of a child: the rule is untested by the demo data")
+	}
+	var villages, vbad int
+	err = db.Pool.QueryRow(ctx, `
+		SELECT count(*), count(*) FILTER (WHERE abs(score - (SELECT sum(value::float8) FROM jsonb_each_text(components))) > 1e-3)
+		FROM area_score WHERE level = 'desa' AND score IS NOT NULL`).Scan(&villages, &vbad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if villages != 44 || vbad != 0 {
+		t.Errorf("%d villages scored, %d not the sum of their components; want 44, 0", villages, vbad)
+	}
+	// Rollups add up.
+	var kecHouseholds, kabChildren, desaChildren int
+	err = db.Pool.QueryRow(ctx, `SELECT (SELECT sum(households) FROM area_score WHERE level = 'kecamatan'),
+		(SELECT children FROM area_score WHERE level = 'kabupaten' AND code = '35.13'),
+		(SELECT sum(children) FROM area_score WHERE level = 'desa')`).Scan(&kecHouseholds, &kabChildren, &desaChildren)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kecHouseholds != 2000 || kabChildren != desaChildren {
+		t.Errorf("kecamatan households %d (want 2000), kabupaten children %d (want %d)", kecHouseholds, kabChildren, desaChildren)
+	}
+}
+
+// TestSmoothing: each village's smoothed prevalence lies between its raw rate
+// and its kecamatan's, and within a kecamatan a village with fewer children
+// is pulled further toward the kecamatan rate.
+func TestSmoothing(t *testing.T) {
+	db, _ := scoredDemo(t)
+	rows, err := db.Pool.Query(context.Background(), `
+		SELECT a.parent_code, a.children, a.prevalence, a.prevalence_smoothed,
+			(k.hazardous + k.child_labour)::float8 / k.children
+		FROM area_score a JOIN area_score k ON k.level = 'kecamatan' AND k.code = a.parent_code
+		WHERE a.level = 'desa' AND a.children > 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type v struct {
+		n          int
+		raw, sm, p float64
+	}
+	byKec := map[string][]v{}
+	for rows.Next() {
+		var kec string
+		var x v
+		var raw, sm float32
+		if err := rows.Scan(&kec, &x.n, &raw, &sm, &x.p); err != nil {
+			t.Fatal(err)
+		}
+		x.raw, x.sm = float64(raw), float64(sm)
+		byKec[kec] = append(byKec[kec], x)
+	}
+	if len(byKec) != 2 {
+		t.Fatalf("kecamatan = %d, want 2", len(byKec))
+	}
+	for kec, vs := range byKec {
+		sort.Slice(vs, func(i, j int) bool { return vs[i].n < vs[j].n })
+		lastWeight := -1.0
+		for _, x := range vs {
+			lo, hi := math.Min(x.raw, x.p), math.Max(x.raw, x.p)
+			if x.sm < lo-1e-6 || x.sm > hi+1e-6 {
+				t.Errorf("%s: smoothed %.4f is not between raw %.4f and the kecamatan rate %.4f", kec, x.sm, x.raw, x.p)
+			}
+			if math.Abs(x.raw-x.p) > 1e-3 {
+				w := (x.sm - x.p) / (x.raw - x.p) // the weight the village's own data gets
+				if w < lastWeight-1e-3 {
+					t.Errorf("%s: a village of %d children keeps weight %.3f, less than a smaller one's %.3f", kec, x.n, w, lastWeight)
+				}
+				lastWeight = w
+			}
+		}
+	}
+}
+
+func TestSeasonalCurvePeaksAtHarvest(t *testing.T) {
+	db, _ := scoredDemo(t)
+	var offPeak int
+	err := db.Pool.QueryRow(context.Background(), `
+		SELECT count(*) FROM area_score a
+		WHERE a.level = 'desa' AND a.score > 0 AND NOT (
+			a.monthly[8] = (SELECT max(x) FROM unnest(a.monthly) x) AND a.monthly[9] = a.monthly[8]
+			AND a.monthly[8] > a.monthly[4])`).Scan(&offPeak)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offPeak != 0 {
+		t.Errorf("%d villages whose seasonal curve does not peak in August-September", offPeak)
+	}
+	var peakMonths string
+	err = db.Pool.QueryRow(context.Background(), `
+		SELECT string_agg(month::text, ',' ORDER BY month) FROM household_season
+		WHERE household_id = (SELECT household_id FROM household_score WHERE score > 0 ORDER BY household_id LIMIT 1)
+		  AND seasonal_score = (SELECT max(seasonal_score) FROM household_season
+		      WHERE household_id = (SELECT household_id FROM household_score WHERE score > 0 ORDER BY household_id LIMIT 1))`).Scan(&peakMonths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peakMonths != "8,9" {
+		t.Errorf("a household's seasonal risk peaks in months %s, want 8,9", peakMonths)
+	}
+}
+
+// TestHotspotsOnLattice builds nine square villages in a 3x3 lattice with
+// scores 1..9 and checks PostGIS's queen neighbours and Gi* against the
+// values worked out by hand in internal/risk/hotspot_test.go.
+func TestHotspotsOnLattice(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	_, err := db.Pool.Exec(ctx, `
+		INSERT INTO village (code, name, kecamatan_code, kabupaten_code, geom)
+		SELECT '35.13.13.900' || i, 'Cell ' || i, '35.13.13', '35.13',
+			ST_Multi(ST_MakeEnvelope(113.4 + 0.01 * (i % 3), -7.8 - 0.01 * (i / 3), 113.41 + 0.01 * (i % 3), -7.79 - 0.01 * (i / 3), 4326))
+		FROM generate_series(0, 8) i;
+		INSERT INTO area_score (level, code, parent_code, households, children, hazardous, child_labour, light_work, not_working, score, tier)
+		SELECT 'desa', '35.13.13.900' || i, '35.13.13', 1, 0, 0, 0, 0, 0, i + 1, 'low' FROM generate_series(0, 8) i`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := db.Hotspots(ctx, defaultModel(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		z          float64
+		neighbours int
+	}{
+		"35.13.13.9000": {-1.9595918, 3}, "35.13.13.9001": {-2.3237900, 5}, "35.13.13.9003": {-0.7745967, 5},
+		"35.13.13.9004": {0, 8}, "35.13.13.9008": {1.9595918, 3},
+	}
+	if len(hs) != 9 {
+		t.Fatalf("%d hotspot rows, want 9", len(hs))
+	}
+	for _, h := range hs {
+		w, ok := want[h.Code]
+		if !ok {
+			continue
+		}
+		if math.Abs(h.Z-w.z) > 1e-6 || h.Neighbours != w.neighbours {
+			t.Errorf("%s: z %.7f with %d neighbours, want %.7f with %d", h.Code, h.Z, h.Neighbours, w.z, w.neighbours)
+		}
+	}
+}
+
+func TestScoreIsIdempotentAndAtomic(t *testing.T) {
+	db, m := scoredDemo(t)
+	ctx := context.Background()
+	state := func() string {
+		var s string
+		err := db.Pool.QueryRow(ctx, `SELECT
+			(SELECT md5(string_agg(k::text, ',' ORDER BY household_id, ordinal)) FROM child_class k) ||
+			(SELECT md5(string_agg(s::text, ',' ORDER BY household_id)) FROM household_score s) ||
+			(SELECT md5(string_agg(a::text, ',' ORDER BY level, code)) FROM area_score a) ||
+			(SELECT md5(string_agg(h::text, ',' ORDER BY village_code)) FROM hotspot h)`).Scan(&s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := state()
+	if _, err := db.Score(ctx, m, 0); err != nil {
+		t.Fatal(err)
+	}
+	if second := state(); second != first {
+		t.Error("scoring twice gave different results")
+	}
+	// A run that fails half-way (the classification is already replaced when
+	// the proximity step fails) leaves the previous run as it was.
+	broken := *m
+	broken.Household.ProjectedSRID = 999999
+	if _, err := db.Score(ctx, &broken, 0); err == nil || !strings.Contains(err.Error(), "locate tobacco") {
+		t.Fatalf("score with an unknown SRID = %v, want a failure in the proximity stage", err)
+	}
+	if after := state(); after != first {
+		t.Error("a failed run changed the published scores")
+	}
+	var runs int
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM score_run`).Scan(&runs)
+	if runs != 2 {
+		t.Errorf("score_run rows = %d, want 2 (the failed run is not recorded)", runs)
+	}
+	if _, err := db.Score(ctx, m, 13); err == nil || risk.ErrorCode(err) != risk.EINVALID {
+		t.Errorf("month 13 = %v, want an invalid-argument error", err)
+	}
+}
+
+func TestTargets(t *testing.T) {
+	db, _ := scoredDemo(t)
+	ctx := context.Background()
+	vs, err := db.VillageTargets(ctx, 8, "35.13.13", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) == 0 {
+		t.Fatal("no village targets in Besuk")
+	}
+	for i, v := range vs {
+		if !strings.HasPrefix(v.ID, "35.13.13.") || len(v.Reasons) == 0 || len(v.Reasons) > 3 {
+			t.Errorf("target %+v: want a Besuk village with one to three reasons", v)
+		}
+		if i > 0 && v.Seasonal > vs[i-1].Seasonal {
+			t.Errorf("targets out of order at rank %d", v.Rank)
+		}
+	}
+	hs, err := db.HouseholdTargets(ctx, 8, "35.13.13.2003", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) != 5 || hs[0].Village != "35.13.13.2003" {
+		t.Fatalf("household targets in Alasnyiur = %+v", hs)
+	}
+	// Put the first household under follow-up: it leaves the list.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO follow_up (household_id, started_on)
+		SELECT id, '2026-09-01' FROM household WHERE survey_uuid = $1`, hs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	again, err := db.HouseholdTargets(ctx, 8, "35.13.13.2003", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range again {
+		if h.ID == hs[0].ID {
+			t.Errorf("household %s under active follow-up is still a target", h.ID)
+		}
+	}
+	if again[0].ID != hs[1].ID {
+		t.Errorf("after the follow-up the first target is %s, want %s", again[0].ID, hs[1].ID)
+	}
+	for _, bad := range []struct {
+		month int
+		area  string
+	}{{0, ""}, {13, ""}, {8, "35.13.13'; DROP TABLE household; --"}, {8, "Besuk"}} {
+		if _, err := db.VillageTargets(ctx, bad.month, bad.area, 10); risk.ErrorCode(err) != risk.EINVALID {
+			t.Errorf("VillageTargets(%d, %q) = %v, want invalid", bad.month, bad.area, err)
+		}
+	}
+	var e *risk.Error
+	_, err = db.HouseholdTargets(ctx, 8, "x", 10)
+	if !errors.As(err, &e) {
+		t.Errorf("bad area: %v", err)
+	}
+}
