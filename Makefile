@@ -10,7 +10,7 @@ BIN   := bin/riskmap
 ADDR  ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 
-.PHONY: run test build db fuzz vet bench demo-data form clean stop
+.PHONY: run test build db fuzz vet bench bench-score demo-data form clean stop
 
 build:
 	$(GO) build -o $(BIN) ./cmd/riskmap
@@ -42,6 +42,9 @@ fuzz:
 # Benchmarks print figures and ratios; results go to docs/performance.md.
 bench: db
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/import.sh
+
+bench-score: db
+	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/score.sh
 
 # Regenerate the committed demo region (deterministic: the files must not change).
 demo-data: build

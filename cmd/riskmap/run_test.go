@@ -144,6 +144,22 @@ func TestDemoLoadAndServe(t *testing.T) {
 			t.Errorf("demo load output lacks %q:\n%s", want, out)
 		}
 	}
+	if !strings.Contains(out, "scored with model kesempatan-v1") || !strings.Contains(out, "2000 households") {
+		t.Errorf("demo load did not score the demo:\n%s", out)
+	}
+	targets, _, err := runCmd(t, getenv, "targets", "--month", "8", "--area", "35.13.13", "--limit", "50")
+	if err != nil || !strings.Contains(targets, "Alasnyiur") || !strings.Contains(targets, "rank  village") {
+		t.Errorf("targets = %v:\n%s", err, targets)
+	}
+	hh, _, err := runCmd(t, getenv, "targets", "--month", "8", "--area", "35.13.13.2003", "--households", "--limit", "3")
+	if err != nil || strings.Count(hh, "35.13.13.2003 Alasnyiur") != 3 {
+		t.Errorf("household targets = %v:\n%s", err, hh)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"version":"x"}`), 0o644)
+	if _, _, err := runCmd(t, getenv, "score", "--model", bad); err == nil || !strings.Contains(err.Error(), "model "+bad+": ") || !strings.Contains(err.Error(), "weights sum to 0, want 100") {
+		t.Errorf("score with a bad model = %v", err)
+	}
 	again, _, err := runCmd(t, getenv, "demo", "load", "--dir", demoDir, "--if-empty")
 	if err != nil || !strings.Contains(again, "holds 44 villages already") {
 		t.Errorf("second demo load --if-empty = %v, %q", err, again)

@@ -47,7 +47,9 @@ func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, er
 		return run, err
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+	// Hash joins and aggregates over millions of children stay in memory
+	// with a larger work_mem; JIT costs more than it saves on these plans.
+	if _, err := tx.Exec(ctx, "SET LOCAL jit = off; SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '256MB'"); err != nil {
 		return run, err
 	}
 	stage := func(name string, f func() error) error {

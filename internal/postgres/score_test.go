@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
+	"github.com/kesempatan/riskmap/internal/demo"
 	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres"
 	"github.com/kesempatan/riskmap/internal/risk"
@@ -391,5 +392,131 @@ func TestTargets(t *testing.T) {
 	_, err = db.HouseholdTargets(ctx, 8, "x", 10)
 	if !errors.As(err, &e) {
 		t.Errorf("bad area: %v", err)
+	}
+}
+
+// TestClassesFixture: a household whose children sit on the rule's
+// boundaries, each with the class a person expects written beside it.
+func TestClassesFixture(t *testing.T) {
+	db := dbtest.New(t)
+	demoVillages(t, db)
+	ctx := context.Background()
+	if _, err := importSurvey(t, db, "testdata/classes_households.csv", "testdata/classes_children.csv", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Score(ctx, defaultModel(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT ordinal, classification FROM child_class ORDER BY ordinal`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]string{}
+	for rows.Next() {
+		var o int
+		var c string
+		if err := rows.Scan(&o, &c); err != nil {
+			t.Fatal(err)
+		}
+		got[o] = c
+	}
+	lines, _ := os.ReadFile("testdata/classes_children.csv")
+	counts, want := map[string]int{}, map[string]int{}
+	for i, line := range strings.Split(strings.TrimSpace(string(lines)), "\n")[1:] {
+		class := strings.Split(line, ",")[0]
+		want[class]++
+		counts[got[i+1]]++
+		if got[i+1] != class {
+			t.Errorf("child %d (%s): %s, want %s", i+1, line, got[i+1], class)
+		}
+	}
+	for c, n := range want {
+		if counts[c] != n {
+			t.Errorf("%s: %d children, want %d", c, counts[c], n)
+		}
+	}
+	var tier, reason string
+	if err := db.Pool.QueryRow(ctx, `SELECT tier, top_tier_reason FROM household_score`).Scan(&tier, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if tier != "high" || reason != "hazardous: hazardous task: pesticide" {
+		t.Errorf("household tier %s (%s), want high for its first hazardous child", tier, reason)
+	}
+}
+
+// TestScoreRealBoundaries scores households generated in the 783 real
+// villages of ../shared/geodata.
+func TestScoreRealBoundaries(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	dir := dbtest.SharedGeodata(t)
+	loadBoundaries(t, db, "kecamatan", filepath.Join(dir, "jatim-kecamatan.geojson"))
+	loadBoundaries(t, db, "desa", filepath.Join(dir, "jatim-desa.geojson"))
+	shapes, err := db.VillageShapes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := t.TempDir()
+	villages := make([]demo.Village, len(shapes))
+	for i, s := range shapes {
+		villages[i] = demo.Village{Code: s.Code, Name: s.Name, KecamatanCode: s.KecamatanCode, Geom: s.Geom, Risk: 0.3}
+	}
+	if err := demo.Generate(gen, villages, demo.Options{Seed: 7, Households: 4000, Fields: 600}); err != nil {
+		t.Fatal(err)
+	}
+	fields, _, err := ingest.ReadPlantations(open(t, filepath.Join(gen, "plantations.geojson")), "plantations.geojson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ImportPlantations(ctx, "plantations.geojson", fields, nil, postgres.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := importSurvey(t, db, filepath.Join(gen, "households.csv"), filepath.Join(gen, "children.csv"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := db.Score(ctx, defaultModel(t), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Households != sum.Inserted || run.Children != sum.Children.Inserted {
+		t.Errorf("scored %d households and %d children, imported %d and %d", run.Households, run.Children, sum.Inserted, sum.Children.Inserted)
+	}
+	var villagesRows, kecRows, kabRows, isolated, hot int
+	err = db.Pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM area_score WHERE level = 'desa'),
+		(SELECT count(*) FROM area_score WHERE level = 'kecamatan'),
+		(SELECT count(*) FROM area_score WHERE level = 'kabupaten'),
+		(SELECT count(*) FROM hotspot WHERE neighbours = 0),
+		(SELECT count(*) FROM hotspot)`).Scan(&villagesRows, &kecRows, &kabRows, &isolated, &hot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if villagesRows != 783 || kecRows != 76 || kabRows != 3 {
+		t.Errorf("area_score: %d villages, %d kecamatan, %d kabupaten; want 783, 76, 3", villagesRows, kecRows, kabRows)
+	}
+	if hot != run.Villages || isolated > 5 {
+		t.Errorf("%d hotspot rows for %d scored villages, %d without a neighbour", hot, run.Villages, isolated)
+	}
+	var near, within int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE nearest_field_m <= 500) FROM household_score WHERE nearest_field_m IS NOT NULL`).Scan(&near, &within); err != nil {
+		t.Fatal(err)
+	}
+	if near == 0 || near != within {
+		t.Errorf("%d households with a nearest field, %d of them within 500 m", near, within)
+	}
+	// The distance agrees with PostGIS's geodesic distance within 0.5%.
+	var worst float64
+	err = db.Pool.QueryRow(ctx, `
+		SELECT coalesce(max(abs(s.nearest_field_m - g.d) / greatest(g.d, 1)), 0)
+		FROM household_score s JOIN household h ON h.id = s.household_id
+		CROSS JOIN LATERAL (SELECT min(ST_Distance(p.geom::geography, h.geom::geography)) AS d FROM plantation p
+			WHERE ST_DWithin(p.geom::geography, h.geom::geography, 600)) g
+		WHERE s.nearest_field_m IS NOT NULL`).Scan(&worst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if worst > 0.005 {
+		t.Errorf("projected distances differ from geodesic ones by up to %.2f%%", worst*100)
 	}
 }
