@@ -14,6 +14,7 @@ import (
 
 	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres"
+	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 const importSynopsis = `import boundaries|survey|plantations|calendar|institutions|follow-ups [flags] FILE
@@ -109,69 +110,51 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func importBoundaries(ctx context.Context, db *postgres.DB, file string, opt ingest.BoundaryOptions, iopt postgres.ImportOptions) (ingest.Summary, error) {
+// importFile opens a file, reads it with read and loads what it read with load.
+func importFile[T any](file string, read func(io.Reader, string) (T, ingest.Problems, error), load func(T, ingest.Problems) (ingest.Summary, error)) (ingest.Summary, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return ingest.Summary{}, err
 	}
 	defer f.Close()
-	areas, problems, err := ingest.ReadBoundaries(f, file, opt)
+	records, problems, err := read(f, file)
 	if err != nil {
 		return ingest.Summary{}, err
 	}
-	return db.ImportBoundaries(ctx, opt.Level, file, areas, problems, iopt)
+	return load(records, problems)
+}
+
+func importBoundaries(ctx context.Context, db *postgres.DB, file string, opt ingest.BoundaryOptions, iopt postgres.ImportOptions) (ingest.Summary, error) {
+	read := func(r io.Reader, name string) ([]ingest.BoundaryFeature, ingest.Problems, error) {
+		return ingest.ReadBoundaries(r, name, opt)
+	}
+	return importFile(file, read, func(areas []ingest.BoundaryFeature, ps ingest.Problems) (ingest.Summary, error) {
+		return db.ImportBoundaries(ctx, opt.Level, file, areas, ps, iopt)
+	})
 }
 
 func importPlantations(ctx context.Context, db *postgres.DB, file string, opt postgres.ImportOptions) (ingest.Summary, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return ingest.Summary{}, err
-	}
-	defer f.Close()
-	fields, problems, err := ingest.ReadPlantations(f, file)
-	if err != nil {
-		return ingest.Summary{}, err
-	}
-	return db.ImportPlantations(ctx, file, fields, problems, opt)
+	return importFile(file, ingest.ReadPlantations, func(fields []ingest.PlantationFeature, ps ingest.Problems) (ingest.Summary, error) {
+		return db.ImportPlantations(ctx, file, fields, ps, opt)
+	})
 }
 
 func importCalendar(ctx context.Context, db *postgres.DB, file string, opt postgres.ImportOptions) (ingest.Summary, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return ingest.Summary{}, err
-	}
-	defer f.Close()
-	entries, problems, err := ingest.ReadCalendar(f, file)
-	if err != nil {
-		return ingest.Summary{}, err
-	}
-	return db.ImportCalendar(ctx, file, entries, problems, opt)
+	return importFile(file, ingest.ReadCalendar, func(entries []risk.CalendarEntry, ps ingest.Problems) (ingest.Summary, error) {
+		return db.ImportCalendar(ctx, file, entries, ps, opt)
+	})
 }
 
 func importInstitutions(ctx context.Context, db *postgres.DB, file string, opt postgres.ImportOptions) (ingest.Summary, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return ingest.Summary{}, err
-	}
-	defer f.Close()
-	ins, problems, err := ingest.ReadInstitutions(f, file)
-	if err != nil {
-		return ingest.Summary{}, err
-	}
-	return db.ImportInstitutions(ctx, file, ins, problems, opt)
+	return importFile(file, ingest.ReadInstitutions, func(ins []ingest.Institution, ps ingest.Problems) (ingest.Summary, error) {
+		return db.ImportInstitutions(ctx, file, ins, ps, opt)
+	})
 }
 
 func importFollowUps(ctx context.Context, db *postgres.DB, file string, opt postgres.ImportOptions) (ingest.Summary, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return ingest.Summary{}, err
-	}
-	defer f.Close()
-	fus, problems, err := ingest.ReadFollowUps(f, file)
-	if err != nil {
-		return ingest.Summary{}, err
-	}
-	return db.ImportFollowUps(ctx, file, fus, problems, opt)
+	return importFile(file, ingest.ReadFollowUps, func(fus []ingest.FollowUp, ps ingest.Problems) (ingest.Summary, error) {
+		return db.ImportFollowUps(ctx, file, fus, ps, opt)
+	})
 }
 
 func importSurvey(ctx context.Context, db *postgres.DB, hhFile, childFile string, maxDist float64, opt postgres.ImportOptions) (ingest.Summary, error) {

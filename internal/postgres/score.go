@@ -150,10 +150,7 @@ func classifyChildren(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 // households' projected points, which are stored in spatial order.
 func nearFields(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 	srid, radius := m.Household.ProjectedSRID, m.Household.ProximityRadiusM
-	for _, st := range []struct {
-		sql  string
-		args []any
-	}{
+	err := execAll(ctx, tx, []statement{
 		{`CREATE TEMP TABLE field_p ON COMMIT DROP AS SELECT id, variety, ST_Transform(geom, $1::int) AS g FROM plantation`, []any{srid}},
 		{`CREATE TEMP TABLE household_p ON COMMIT DROP AS SELECT id, ST_Transform(geom, $1::int) AS g FROM household ORDER BY geom`, []any{srid}},
 		{`CREATE INDEX ON household_p USING gist (g)`, nil},
@@ -168,10 +165,9 @@ func nearFields(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			FROM plantation WHERE village_code IS NOT NULL
 			GROUP BY village_code, variety
 			ORDER BY village_code, sum(area_m2) DESC, variety`, nil},
-	} {
-		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	// The model's calendars first; imported calendars fill in other varieties.
 	cal, err := json.Marshal(m.Calendar)
@@ -262,10 +258,7 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 // share under tobacco and the missing institutions, and weighs it all.
 func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 	w, f := m.Village.Weights, m.Village.FullAt
-	for _, st := range []struct {
-		sql  string
-		args []any
-	}{
+	err := execAll(ctx, tx, []statement{
 		{`CREATE TEMP TABLE village_households ON COMMIT DROP AS
 			SELECT h.village_code, count(*) AS households, avg(s.score) AS mean_score, max(s.score) AS max_score,
 				avg((h.livelihoods && $1::text[])::int) AS labourer_share,
@@ -286,12 +279,11 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			FROM village v JOIN plantation p ON ST_Intersects(p.geom, v.geom)
 			GROUP BY v.code`, nil},
 		{`DELETE FROM area_score`, nil},
-	} {
-		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
-	_, err := tx.Exec(ctx, `
+	_, err = tx.Exec(ctx, `
 		WITH base AS (
 			SELECT v.code, v.kecamatan_code, v.area_m2,
 				coalesce(hh.households, 0) AS households, hh.mean_score, hh.max_score, hh.labourer_share, hh.poverty_share,
@@ -509,4 +501,20 @@ func countRun(ctx context.Context, tx pgx.Tx, run *ScoreRun) error {
 	}
 	return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM household_score), (SELECT count(*) FROM child_class),
 		(SELECT count(*) FROM area_score WHERE level = 'desa' AND score IS NOT NULL)`).Scan(&run.Households, &run.Children, &run.Villages)
+}
+
+// statement is one SQL statement and its arguments: pgx sends a statement
+// with arguments on its own, so a sequence of them runs one by one.
+type statement struct {
+	sql  string
+	args []any
+}
+
+func execAll(ctx context.Context, tx pgx.Tx, stmts []statement) error {
+	for _, st := range stmts {
+		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
