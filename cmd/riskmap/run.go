@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
-
+	"strings"
 	"time"
 
 	"github.com/kesempatan/riskmap/internal/httpapi"
@@ -162,8 +162,11 @@ func migrateCmd(ctx context.Context, e *env, args []string) error {
 }
 
 func serveCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("serve", "serve [--addr 127.0.0.1:8080]")
+	fs := e.flags("serve", "serve [--addr 127.0.0.1:8080] [--cors-origin ORIGIN] [--request-timeout 2m] [--households]")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
+	cors := fs.String("cors-origin", "", "comma-separated origins allowed to read the API from a browser (* for any)")
+	timeout := fs.Duration("request-timeout", 2*time.Minute, "longest a request (and its queries) may take")
+	households := fs.Bool("households", false, "serve the households collection: household points are personal data, so only behind access control")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -178,7 +181,9 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpapi.NewServer(db, logger).Handler(),
+		Handler: httpapi.NewServer(db, logger, httpapi.Options{
+			Households: *households, CORSOrigins: splitList(*cors), RequestTimeout: *timeout,
+		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -211,4 +216,14 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -17,7 +17,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres"
+	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 // lockKey serialises template creation across test packages.
@@ -144,4 +146,63 @@ func SharedGeodata(tb testing.TB) string {
 		tb.Fatalf("reference geodata not found in %s (set RISKMAP_SHARED_GEODATA): %v", dir, err)
 	}
 	return dir
+}
+
+// LoadDemo loads the committed demo region the way `riskmap demo load` does
+// (villages, derived kecamatan and kabupaten, tobacco fields, institutions,
+// the survey) and scores it with the default model.
+func LoadDemo(tb testing.TB, db *postgres.DB) {
+	tb.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(RepoRoot(tb), "geodata", "demo")
+	open := func(name string) *os.File {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { f.Close() })
+		return f
+	}
+	areas, _, err := ingest.ReadBoundaries(open("villages.geojson"), "villages.geojson", ingest.BoundaryOptions{Level: "desa"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opt := postgres.ImportOptions{}
+	if _, err := db.ImportBoundaries(ctx, "desa", "villages.geojson", areas, nil, opt); err != nil {
+		tb.Fatal(err)
+	}
+	if err := db.DeriveParents(ctx, map[string]string{"35.13": "Kabupaten Probolinggo", "35.13.13": "Besuk", "35.13.10": "Pakuniran"}); err != nil {
+		tb.Fatal(err)
+	}
+	fields, _, err := ingest.ReadPlantations(open("plantations.geojson"), "plantations.geojson")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.ImportPlantations(ctx, "plantations.geojson", fields, nil, opt); err != nil {
+		tb.Fatal(err)
+	}
+	ins, _, err := ingest.ReadInstitutions(open("institutions.csv"), "institutions.csv")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.ImportInstitutions(ctx, "institutions.csv", ins, nil, opt); err != nil {
+		tb.Fatal(err)
+	}
+	in := postgres.SurveyImport{HouseholdFile: "households.csv", ChildFile: "children.csv", MaxVillageDistance: 1000}
+	if in.Households, err = ingest.NewHouseholdReader(open("households.csv"), "households.csv"); err != nil {
+		tb.Fatal(err)
+	}
+	if in.Children, err = ingest.NewChildReader(open("children.csv"), "children.csv", in.Households); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.ImportSurvey(ctx, in, opt); err != nil {
+		tb.Fatal(err)
+	}
+	m, err := risk.DefaultModel()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.Score(ctx, m, 0); err != nil {
+		tb.Fatal(err)
+	}
 }

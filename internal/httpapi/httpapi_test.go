@@ -1,13 +1,16 @@
 package httpapi_test
 
 import (
+	"compress/gzip"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,41 +18,37 @@ import (
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
 	"github.com/kesempatan/riskmap/internal/httpapi"
-	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// newServer serves a fresh database holding the demo villages.
-func newServer(t *testing.T) (*httptest.Server, *postgres.DB) {
+// newServer serves a fresh database holding the scored demo region through
+// the real router.
+func newServer(t *testing.T, opt ...httpapi.Options) (*httptest.Server, *postgres.DB) {
 	t.Helper()
 	db := dbtest.New(t)
-	file := filepath.Join(dbtest.RepoRoot(t), "geodata", "demo", "villages.geojson")
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	areas, problems, err := ingest.ReadBoundaries(f, file, ingest.BoundaryOptions{Level: "desa"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ImportBoundaries(context.Background(), "desa", file, areas, problems, postgres.ImportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.DeriveParents(context.Background(), map[string]string{"35.13.13": "Besuk", "35.13.10": "Pakuniran", "35.13": "Kabupaten Probolinggo"}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(httpapi.NewServer(db, log).Handler())
-	t.Cleanup(srv.Close)
-	return srv, db
+	dbtest.LoadDemo(t, db)
+	return serve(t, db, opt...), db
 }
 
-func get(t *testing.T, url string) (*http.Response, []byte) {
+func serve(t *testing.T, db *postgres.DB, opt ...httpapi.Options) *httptest.Server {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(httpapi.NewServer(db, log, opt...).Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, url string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req) // no transparent gzip: tests see what was sent
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +73,37 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
 	if string(got) != string(want) {
-		t.Errorf("%s differs from %s (-want +got):\n-%.400s\n+%.400s", name, path, want, got)
+		t.Errorf("%s differs from %s (-want +got):\n-%.600s\n+%.600s", name, path, want, got)
 	}
+}
+
+type featureCollection struct {
+	Type           string `json:"type"`
+	NumberMatched  int    `json:"numberMatched"`
+	NumberReturned int    `json:"numberReturned"`
+	Links          []struct {
+		Href, Rel, Type string
+	} `json:"links"`
+	Features []struct {
+		ID         string         `json:"id"`
+		Properties map[string]any `json:"properties"`
+		Geometry   struct {
+			Type string `json:"type"`
+		} `json:"geometry"`
+	} `json:"features"`
+}
+
+func items(t *testing.T, url string) featureCollection {
+	t.Helper()
+	resp, body := get(t, url)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/geo+json" {
+		t.Fatalf("GET %s = %d %s: %.300s", url, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	var fc featureCollection
+	if err := json.Unmarshal(body, &fc); err != nil {
+		t.Fatalf("GET %s: not JSON: %v", url, err)
+	}
+	return fc
 }
 
 func TestRoutes(t *testing.T) {
@@ -87,55 +115,199 @@ func TestRoutes(t *testing.T) {
 	}{
 		{"/healthz", "application/json", 200, `"status":"ok"`},
 		{"/readyz", "application/json", 200, `"status":"ready"`},
+		{"/", "application/json", 200, `"rel":"service-desc"`},
+		{"/?f=html", "text/html; charset=utf-8", 200, "<h1>riskmap</h1>"},
+		{"/conformance", "application/json", 200, "ogcapi-features-1/1.0/conf/geojson"},
+		{"/api", "application/vnd.oai.openapi+json;version=3.0", 200, `"/collections/villages/items"`},
+		{"/collections", "application/json", 200, `"id":"hotspots"`},
+		{"/collections/villages", "application/json", 200, `"bbox":[[113.445`},
+		{"/collections/villages/items/35.13.13.2003", "application/geo+json", 200, `"name":"Alasnyiur"`},
+		{"/collections/villages/items/35.13.13.2003?month=8", "application/geo+json", 200, `"seasonal_score"`},
+		{"/collections/villages/items?f=html", "text/html; charset=utf-8", 200, "Alasnyiur"},
+		{"/aggregates/kecamatan", "application/json", 200, `"name":"Besuk"`},
+		{"/villages/35.13.13.2003/profile", "application/json", 200, `"kind":"task_force"`},
+		{"/targets/villages?month=8&area=35.13.10", "application/json", 200, `"rank":1`},
+		{"/metrics", "text/plain; version=0.0.4; charset=utf-8", 200, "riskmap_db_pool_max_conns"},
+		// Not found.
 		{"/nope", "application/problem+json", 404, `"title":"no such resource"`},
-		{"/collections/villages/items", "application/geo+json", 200, `"id":"35.13.13.2003"`},
+		{"/collections/households/items", "application/problem+json", 404, `collection \"households\" does not exist`},
+		{"/collections/villages/items/35.13.13.9999", "application/problem+json", 404, `"parameter":"fid"`},
+		{"/villages/35.13.13.9999/profile", "application/problem+json", 404, "no village 35.13.13.9999"},
+		// Bad parameters: 400 naming the parameter.
+		{"/collections/villages/items?bbox=1,2,3", "application/problem+json", 400, `"parameter":"bbox"`},
+		{"/collections/villages/items?bbox=113,-8,200,-7", "application/problem+json", 400, "longitudes must be within -180..180"},
+		{"/collections/villages/items?bbox=113,-95,114,-7", "application/problem+json", 400, "latitudes must be within -90..90"},
+		{"/collections/villages/items?bbox=a,b,c,d", "application/problem+json", 400, `"parameter":"bbox"`},
+		{"/collections/villages/items?limit=0", "application/problem+json", 400, `"parameter":"limit"`},
+		{"/collections/villages/items?limit=-5", "application/problem+json", 400, `"parameter":"limit"`},
+		{"/collections/villages/items?limit=ten", "application/problem+json", 400, `"parameter":"limit"`},
+		{"/collections/villages/items?month=13", "application/problem+json", 400, `"parameter":"month"`},
+		{"/collections/villages/items?colour=red", "application/problem+json", 400, `"parameter":"colour"`},
+		{"/collections/villages/items?monthly=1", "application/problem+json", 400, "cannot be used as a filter"},
+		{"/collections/villages/items?properties=name,shoe_size", "application/problem+json", 400, `"parameter":"properties"`},
+		{"/collections/villages/items?sortby=-shoe_size", "application/problem+json", 400, `"parameter":"sortby"`},
+		{"/collections/villages/items?bbox-crs=EPSG:3857", "application/problem+json", 400, `"parameter":"bbox-crs"`},
+		{"/collections/villages/items?f=xml", "application/problem+json", 400, `"parameter":"f"`},
+		{"/collections/plantations/items?month=8", "application/problem+json", 400, "has no seasonal values"},
+		{"/aggregates/planet", "application/problem+json", 400, "want desa, kecamatan or kabupaten"},
+		{"/targets/villages?month=0", "application/problem+json", 400, `"parameter":"month"`},
+		{"/targets/villages?month=8&area=x'--", "application/problem+json", 400, "area"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
 			resp, body := get(t, srv.URL+tc.path)
 			if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != tc.contentType || !strings.Contains(string(body), tc.body) {
-				t.Errorf("GET %s = %d %s %.200s; want %d %s containing %s", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.status, tc.contentType, tc.body)
+				t.Errorf("GET %s = %d %s %.300s; want %d %s containing %s", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.status, tc.contentType, tc.body)
+			}
+			for _, leak := range []string{"SELECT", "goroutine", "pgx", "SQLSTATE"} {
+				if strings.Contains(string(body), leak) {
+					t.Errorf("GET %s leaks %q: %.300s", tc.path, leak, body)
+				}
 			}
 		})
 	}
-	resp, err := http.Post(srv.URL+"/healthz", "text/plain", nil)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestPaging follows the next links with a small limit and gets every village once.
+func TestPaging(t *testing.T) {
+	srv, _ := newServer(t)
+	seen := map[string]bool{}
+	next, pages := srv.URL+"/collections/villages/items?limit=10", 0
+	for next != "" {
+		fc := items(t, next)
+		pages++
+		if fc.NumberMatched != 44 || fc.NumberReturned != len(fc.Features) {
+			t.Fatalf("page %d: numberMatched %d, numberReturned %d for %d features", pages, fc.NumberMatched, fc.NumberReturned, len(fc.Features))
+		}
+		next = ""
+		for _, l := range fc.Links {
+			if l.Rel == "next" {
+				next = l.Href
+			}
+		}
+		for _, f := range fc.Features {
+			if seen[f.ID] {
+				t.Errorf("village %s on two pages", f.ID)
+			}
+			seen[f.ID] = true
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Content-Type") != "application/problem+json" {
-		t.Errorf("POST /healthz = %d %s, want 405 problem+json", resp.StatusCode, resp.Header.Get("Content-Type"))
+	if len(seen) != 44 || pages != 5 {
+		t.Errorf("%d villages in %d pages, want 44 in 5", len(seen), pages)
+	}
+	resp, body := get(t, srv.URL+"/collections/villages/items?limit=50000")
+	if resp.Header.Get("X-Limit-Clamped") == "" || !strings.Contains(string(body), `"limitClamped":{"requested":50000,"maximum":10000}`) {
+		t.Errorf("a limit above the maximum is not said to be clamped: %s %.200s", resp.Header.Get("X-Limit-Clamped"), body)
 	}
 }
 
-func TestVillagesGeoJSON(t *testing.T) {
+func TestFiltersSortAndSeason(t *testing.T) {
 	srv, db := newServer(t)
-	_, body := get(t, srv.URL+"/collections/villages/items")
-	var fc struct {
-		Type     string `json:"type"`
-		Features []struct {
-			ID         string         `json:"id"`
-			Properties map[string]any `json:"properties"`
-			Geometry   struct {
-				Type string `json:"type"`
-			} `json:"geometry"`
-		} `json:"features"`
+	fc := items(t, srv.URL+"/collections/villages/items?kecamatan_code=35.13.13&sortby=-score&month=8&properties=name,score,tier,monthly")
+	var besuk int
+	db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM village WHERE kecamatan_code = '35.13.13'`).Scan(&besuk)
+	if fc.NumberMatched != besuk || len(fc.Features) != besuk {
+		t.Fatalf("kecamatan filter: %d matched, want %d", fc.NumberMatched, besuk)
 	}
-	if err := json.Unmarshal(body, &fc); err != nil {
-		t.Fatalf("not JSON: %v", err)
+	last := 101.0
+	for _, f := range fc.Features {
+		if len(f.Properties) != 5 {
+			t.Errorf("properties = %v, want name, score, tier, monthly and seasonal_score", f.Properties)
+		}
+		score, _ := f.Properties["score"].(float64)
+		if score > last {
+			t.Errorf("not sorted by descending score")
+		}
+		last = score
+		monthly, _ := f.Properties["monthly"].([]any)
+		if len(monthly) == 12 && f.Properties["seasonal_score"] != monthly[7] {
+			t.Errorf("%s: seasonal_score %v, want August's %v", f.ID, f.Properties["seasonal_score"], monthly[7])
+		}
 	}
-	var n int
-	if err := db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM village").Scan(&n); err != nil {
+	high := items(t, srv.URL+"/collections/villages/items?tier=high")
+	for _, f := range high.Features {
+		if f.Properties["tier"] != "high" {
+			t.Errorf("tier filter let through %s", f.Properties["tier"])
+		}
+	}
+	inBox := items(t, srv.URL+"/collections/villages/items?bbox=113.49,-7.82,113.51,-7.80&bbox-crs="+url.QueryEscape(httpapi.CRS84))
+	found := false
+	for _, f := range inBox.Features {
+		found = found || f.ID == "35.13.13.2003"
+	}
+	if !found || inBox.NumberMatched >= 44 {
+		t.Errorf("bbox around Alasnyiur matched %d villages, found Alasnyiur: %v", inBox.NumberMatched, found)
+	}
+	golden(t, "villages_top5", []byte(strings.ReplaceAll(string(must(get(t, srv.URL+"/collections/villages/items?limit=5&sortby=-score&properties=name,tier,score"))), srv.URL, "http://riskmap.test")))
+}
+
+func must(_ *http.Response, b []byte) []byte { return b }
+
+func TestFormatsCachingAndCompression(t *testing.T) {
+	srv, _ := newServer(t, httpapi.Options{CORSOrigins: []string{"https://maps.example"}})
+	resp, body := get(t, srv.URL+"/collections/villages/items?f=csv&properties=name,tier")
+	recs, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
+	if err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" || len(recs) != 45 || strings.Join(recs[0], ",") != "id,name,tier,wkt" {
+		t.Errorf("CSV: %v, %d rows, header %v", err, len(recs), recs[0])
+	}
+	resp, body = get(t, srv.URL+"/collections/villages/items", "Accept", "text/csv")
+	if !strings.HasPrefix(string(body), "id,code,name") {
+		t.Errorf("Accept: text/csv gave %s %.80s", resp.Header.Get("Content-Type"), body)
+	}
+	resp, _ = get(t, srv.URL+"/collections/villages/items")
+	tag := resp.Header.Get("ETag")
+	if tag == "" || resp.Header.Get("Cache-Control") == "" {
+		t.Fatalf("no ETag or Cache-Control: %v", resp.Header)
+	}
+	resp, body = get(t, srv.URL+"/collections/villages/items", "If-None-Match", tag)
+	if resp.StatusCode != http.StatusNotModified || len(body) != 0 {
+		t.Errorf("If-None-Match with the current tag = %d, %d bytes; want 304 and no body", resp.StatusCode, len(body))
+	}
+	resp, body = get(t, srv.URL+"/collections/villages/items?limit=3", "If-None-Match", tag)
+	if resp.StatusCode != 200 {
+		t.Errorf("another query with the same tag = %d, want 200", resp.StatusCode)
+	}
+	resp, body = get(t, srv.URL+"/collections/villages/items", "Accept-Encoding", "gzip")
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Accept-Encoding: gzip answered %q", resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(strings.NewReader(string(body)))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if fc.Type != "FeatureCollection" || len(fc.Features) != n || n != 44 {
-		t.Fatalf("%s with %d features, want a FeatureCollection of the %d villages (44)", fc.Type, len(fc.Features), n)
+	plain, _ := io.ReadAll(zr)
+	var fc featureCollection
+	if err := json.Unmarshal(plain, &fc); err != nil || len(fc.Features) != 44 {
+		t.Errorf("gzip body: %v, %d features", err, len(fc.Features))
 	}
-	f := fc.Features[0]
-	if f.Geometry.Type != "MultiPolygon" || f.Properties["kecamatan"] == nil {
-		t.Errorf("first feature %+v lacks a MultiPolygon or its kecamatan name", f)
+	resp, _ = get(t, srv.URL+"/collections", "Origin", "https://maps.example")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://maps.example" {
+		t.Errorf("CORS for an allowed origin: %v", resp.Header)
 	}
-	golden(t, "villages", body)
+	resp, _ = get(t, srv.URL+"/collections", "Origin", "https://evil.example")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("CORS let another origin in")
+	}
+	_, metrics := get(t, srv.URL+"/metrics")
+	if !strings.Contains(string(metrics), `riskmap_http_requests_total{method="GET",route="/collections/{collection}/items",status="304"} 1`) {
+		t.Errorf("metrics do not count the 304 by route:\n%.1500s", metrics)
+	}
+}
+
+func TestHouseholdsOnlyWhenEnabled(t *testing.T) {
+	srv, db := newServer(t, httpapi.Options{Households: true})
+	fc := items(t, srv.URL+"/collections/households/items?village_code=35.13.13.2003&limit=1000")
+	var n int
+	db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM household WHERE village_code = '35.13.13.2003'`).Scan(&n)
+	if fc.NumberMatched != n || n == 0 || fc.Features[0].Geometry.Type != "Point" {
+		t.Errorf("households in Alasnyiur: %d matched, want %d points", fc.NumberMatched, n)
+	}
+	closed := serve(t, db)
+	resp, _ := get(t, closed.URL+"/collections/households/items")
+	_, list := get(t, closed.URL+"/collections")
+	if resp.StatusCode != 404 || strings.Contains(string(list), "households") {
+		t.Errorf("a default server offers households: %d", resp.StatusCode)
+	}
 }
 
 func TestReadyzSchemaBehind(t *testing.T) {

@@ -10,7 +10,9 @@ import (
 // routes is the API's table of contents.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, s.recoverer)
+	r.Use(middleware.RequestID, s.observe, s.recoverer, s.cors, middleware.Compress(5,
+		"application/json", "application/geo+json", "application/problem+json", "application/vnd.oai.openapi+json",
+		"text/html", "text/csv"))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no such resource", "no route matches "+r.URL.Path, "")
 	})
@@ -18,8 +20,26 @@ func (s *Server) routes() http.Handler {
 		writeProblem(w, http.StatusMethodNotAllowed, "method not allowed", r.Method+" is not allowed on "+r.URL.Path, "")
 	})
 
+	// Operations.
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", s.handleReadyz())
-	r.Get("/collections/villages/items", s.handleVillageItems())
+	r.Get("/metrics", s.metrics.handler(s.db))
+
+	// OGC API - Features, Part 1: Core, GeoJSON, HTML, OpenAPI 3.0.
+	r.Group(func(r chi.Router) {
+		r.Use(s.timeout)
+		r.Get("/", s.handleLanding())
+		r.Get("/conformance", s.handleConformance())
+		r.Get("/api", s.handleAPI())
+		r.Get("/collections", s.handleCollections())
+		r.Get("/collections/{collection}", s.handleCollection())
+		r.Get("/collections/{collection}/items", s.handleItems())
+		r.Get("/collections/{collection}/items/{fid}", s.handleItem())
+
+		// Aggregates for web maps and planners.
+		r.Get("/aggregates/{level}", s.handleAggregates())
+		r.Get("/villages/{code}/profile", s.handleVillageProfile())
+		r.Get("/targets/villages", s.handleVillageTargets())
+	})
 	return r
 }

@@ -1,24 +1,61 @@
-// Package httpapi is riskmap's HTTP interface on chi: GeoJSON layers for
-// browsers and GIS tools, health checks, and RFC 9457 problem responses.
+// Package httpapi is riskmap's HTTP interface on chi: OGC API - Features for
+// GIS tools, JSON aggregates for web maps, health and metrics, and RFC 9457
+// problem responses. Every route is listed in routes.go.
 package httpapi
 
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
+// Options configure the server.
+type Options struct {
+	// Households serves the households collection. Household points are
+	// personal data: leave this off until access control exists.
+	Households bool
+	// CORSOrigins may read the API from a browser; "*" allows any.
+	CORSOrigins []string
+	// RequestTimeout bounds every request, and its database queries.
+	RequestTimeout time.Duration
+}
+
 // Server holds the dependencies of the handlers.
 type Server struct {
-	db  *postgres.DB
-	log *slog.Logger
+	db          *postgres.DB
+	log         *slog.Logger
+	opt         Options
+	collections []*postgres.Collection
+	metrics     *metrics
 }
 
 // NewServer returns a server over db that logs to log.
-func NewServer(db *postgres.DB, log *slog.Logger) *Server {
-	return &Server{db: db, log: log}
+func NewServer(db *postgres.DB, log *slog.Logger, opt ...Options) *Server {
+	s := &Server{db: db, log: log, metrics: newMetrics()}
+	if len(opt) > 0 {
+		s.opt = opt[0]
+	}
+	if s.opt.RequestTimeout == 0 {
+		s.opt.RequestTimeout = 2 * time.Minute
+	}
+	for _, c := range postgres.Collections() {
+		if !c.Private || s.opt.Households {
+			s.collections = append(s.collections, c)
+		}
+	}
+	return s
 }
 
 // Handler returns the router with every route.
 func (s *Server) Handler() http.Handler { return s.routes() }
+
+func (s *Server) collection(id string) *postgres.Collection {
+	for _, c := range s.collections {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}

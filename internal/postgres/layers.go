@@ -3,57 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 )
-
-// StreamVillages writes every village as a GeoJSON FeatureCollection to w.
-// PostGIS builds each feature; nothing is decoded on the way. start is called
-// before the first byte, once the query has succeeded: an error returned
-// before start can still become a problem response, one after it cannot.
-func (db *DB) StreamVillages(ctx context.Context, w io.Writer, start func()) error {
-	rows, err := db.Pool.Query(ctx, `
-		SELECT '{"type":"Feature","id":' || to_json(v.code) || ',"geometry":' || ST_AsGeoJSON(v.geom, 6)
-			|| ',"properties":' || json_build_object('code', v.code, 'name', v.name,
-				'kecamatan_code', v.kecamatan_code, 'kecamatan', k.name,
-				'kabupaten_code', v.kabupaten_code, 'area_km2', round((v.area_m2 / 1e6)::numeric, 3)) || '}'
-		FROM village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
-		ORDER BY v.code`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	started := false
-	var buf []byte
-	for rows.Next() {
-		if !started {
-			start()
-			buf = append(buf, `{"type":"FeatureCollection","features":[`...)
-			started = true
-		} else {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, rows.RawValues()[0]...)
-		if len(buf) > 32<<10 {
-			if _, err := w.Write(buf); err != nil {
-				return err
-			}
-			buf = buf[:0]
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if !started {
-		start()
-		buf = append(buf, `{"type":"FeatureCollection","features":[`...)
-	}
-	buf = append(buf, "]}\n"...)
-	_, err = w.Write(buf)
-	return err
-}
 
 // VillageShape is a village's code, name and polygon.
 type VillageShape struct {

@@ -332,7 +332,7 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			CASE WHEN p.households > 0 THEN jsonb_build_object('prevalence', p.p_prevalence, 'mean_household_score', p.p_mean,
 				'tobacco_share', p.p_tobacco, 'farm_labourer_share', p.p_labourer, 'poverty_share', p.p_poverty,
 				'institutions_missing', p.p_institutions) END,
-			CASE WHEN p.households > 0 THEN array(SELECT (s.score * x)::real FROM unnest(cal.idx) x) END
+			CASE WHEN p.households > 0 THEN array(SELECT round((s.score * x)::numeric, 2)::real FROM unnest(cal.idx) x) END
 		FROM points p
 		LEFT JOIN village_variety vv ON vv.village_code = p.code
 		CROSS JOIN LATERAL (
@@ -365,7 +365,7 @@ func rollUp(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 				g.tobacco_share, g.labourer_share, g.poverty_share, g.score,
 				CASE WHEN g.households = 0 THEN 'no_data' WHEN g.score >= $4 THEN 'high' WHEN g.score >= $3 THEN 'medium' ELSE 'low' END,
 				(SELECT array_agg(v ORDER BY i) FROM (
-					SELECT i, (sum(x * b.households) / nullif(sum(b.households), 0))::real AS v
+					SELECT i, round((sum(x * b.households) / nullif(sum(b.households), 0))::numeric, 2)::real AS v
 					FROM area_score b, unnest(b.monthly) WITH ORDINALITY u(x, i)
 					WHERE b.level = $2 AND b.parent_code = g.code GROUP BY i) mm)
 			FROM (

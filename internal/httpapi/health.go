@@ -33,23 +33,3 @@ func (s *Server) handleReadyz() http.HandlerFunc {
 		_ = json.NewEncoder(w).Encode(map[string]any{"status": "ready", "schema_version": cur})
 	}
 }
-
-// handleVillageItems streams every village as a GeoJSON FeatureCollection
-// built by PostGIS, written as the rows arrive.
-func (s *Server) handleVillageItems() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		started := false
-		err := s.db.StreamVillages(r.Context(), w, func() {
-			started = true
-			w.Header().Set("Content-Type", "application/geo+json")
-		})
-		switch {
-		case err == nil:
-		case !started:
-			s.writeError(w, r, err)
-		case r.Context().Err() == nil:
-			// Too late for a problem response: the client sees truncated JSON.
-			s.log.Error("stream villages", "err", err)
-		}
-	}
-}

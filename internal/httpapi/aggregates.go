@@ -1,0 +1,129 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+)
+
+func (s *Server) writeRawJSON(w http.ResponseWriter, r *http.Request, title string, body []byte) {
+	format, err := negotiate(r, "json", "html")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if format == "html" {
+		writePage(w, pageData{Title: title, JSON: string(body)})
+		return
+	}
+	// PostgreSQL's json text has spaces around colons; send it compact.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	buf.WriteByte('\n')
+	w.Header().Set("Content-Type", typeJSON)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// handleAggregates serves /aggregates/{level}?parent=CODE.
+func (s *Server) handleAggregates() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for k := range r.URL.Query() {
+			if k != "parent" && k != "f" {
+				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes parent and f"))
+				return
+			}
+		}
+		level := chi.URLParam(r, "level")
+		if done, err := s.notModified(w, r, r.URL.Query().Get("f")); done || err != nil {
+			if err != nil {
+				s.fail(w, r, err)
+			}
+			return
+		}
+		b, err := s.db.Aggregates(r.Context(), level, r.URL.Query().Get("parent"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.writeRawJSON(w, r, "Aggregates by "+level, b)
+	}
+}
+
+func (s *Server) handleVillageProfile() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		code := chi.URLParam(r, "code")
+		if done, err := s.notModified(w, r, r.URL.Query().Get("f")); done || err != nil {
+			if err != nil {
+				s.fail(w, r, err)
+			}
+			return
+		}
+		b, err := s.db.VillageProfile(r.Context(), code)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.writeRawJSON(w, r, "Village "+code, b)
+	}
+}
+
+// handleVillageTargets serves /targets/villages?month=M&area=CODE&limit=N.
+func (s *Server) handleVillageTargets() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		for k := range q {
+			if k != "month" && k != "area" && k != "limit" && k != "f" {
+				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes month, area, limit and f"))
+				return
+			}
+		}
+		month, err := strconv.Atoi(q.Get("month"))
+		if err != nil || month < 1 || month > 12 {
+			s.fail(w, r, badParam("month", "%q is not a month 1..12", q.Get("month")))
+			return
+		}
+		limit := 20
+		if l := q.Get("limit"); l != "" {
+			if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > MaxLimit {
+				s.fail(w, r, badParam("limit", "%q is not a whole number 1..%d", l, MaxLimit))
+				return
+			}
+		}
+		if done, err := s.notModified(w, r, q.Get("f")); done || err != nil {
+			if err != nil {
+				s.fail(w, r, err)
+			}
+			return
+		}
+		ts, err := s.db.VillageTargets(r.Context(), month, q.Get("area"), limit)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		type target struct {
+			Rank     int      `json:"rank"`
+			Code     string   `json:"code"`
+			Name     string   `json:"name"`
+			Score    float64  `json:"score"`
+			Seasonal float64  `json:"seasonal_score"`
+			Tier     string   `json:"tier"`
+			Reasons  []string `json:"reasons"`
+		}
+		out := make([]target, len(ts))
+		for i, t := range ts {
+			out[i] = target{t.Rank, t.ID, t.Name, t.Score, t.Seasonal, t.Tier, t.Reasons}
+		}
+		format, err := negotiate(r, "json", "html")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.respond(w, r, format, typeJSON, "Villages to visit in month "+strconv.Itoa(month), map[string]any{"month": month, "area": q.Get("area"), "targets": out})
+	}
+}

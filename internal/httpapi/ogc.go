@@ -1,0 +1,426 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/kesempatan/riskmap/internal/postgres"
+	"github.com/kesempatan/riskmap/internal/risk"
+)
+
+// link is an OGC API link.
+type link struct {
+	Href  string `json:"href"`
+	Rel   string `json:"rel"`
+	Type  string `json:"type,omitempty"`
+	Title string `json:"title,omitempty"`
+}
+
+const (
+	typeJSON    = "application/json"
+	typeGeoJSON = "application/geo+json"
+	typeHTML    = "text/html"
+	typeCSV     = "text/csv"
+	typeOpenAPI = "application/vnd.oai.openapi+json;version=3.0"
+)
+
+// baseURL is the scheme and host the client used.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// negotiate picks the response format from ?f= or the Accept header among
+// the ones the resource offers (the first is the default).
+func negotiate(r *http.Request, offered ...string) (string, error) {
+	if f := r.URL.Query().Get("f"); f != "" {
+		for _, o := range offered {
+			if f == o {
+				return f, nil
+			}
+		}
+		return "", badParam("f", "%q is not offered here; use one of %s", f, strings.Join(offered, ", "))
+	}
+	accept := r.Header.Get("Accept")
+	for _, o := range offered {
+		switch {
+		case o == "html" && strings.Contains(accept, "text/html"):
+			return "html", nil
+		case o == "csv" && strings.Contains(accept, "text/csv"):
+			return "csv", nil
+		}
+	}
+	return offered[0], nil
+}
+
+// fail turns an error into a problem response.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *paramError
+	if errors.As(err, &pe) {
+		writeProblem(w, http.StatusBadRequest, "invalid parameter", pe.detail, pe.param)
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		writeProblem(w, http.StatusServiceUnavailable, "request took too long", "the request exceeded the server's time limit", "")
+		return
+	}
+	if risk.ErrorCode(err) == risk.EUNAVAILABLE {
+		w.Header().Set("Retry-After", "5")
+		s.log.Warn("database unavailable", "path", r.URL.Path, "err", err)
+	}
+	s.writeError(w, r, err)
+}
+
+// notModified sets the ETag of a data response and answers 304 when the
+// client holds it. The tag changes whenever an import or a scoring run
+// commits, so it can be known before the body is built and streamed.
+func (s *Server) notModified(w http.ResponseWriter, r *http.Request, format string) (bool, error) {
+	version, err := s.db.DataVersion(r.Context())
+	if err != nil {
+		return false, err
+	}
+	h := sha256.Sum256([]byte(version + "\x00" + format + "\x00" + r.URL.Path + "?" + r.URL.RawQuery))
+	tag := `"` + hex.EncodeToString(h[:12]) + `"`
+	w.Header().Set("ETag", tag)
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Header().Add("Vary", "Accept")
+	for _, t := range strings.Split(r.Header.Get("If-None-Match"), ",") {
+		if t = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(t), "W/")); t == tag || t == "*" {
+			w.WriteHeader(http.StatusNotModified)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// respond writes v as JSON, or as an HTML page.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, format, contentType, title string, v any) {
+	if format == "html" {
+		renderHTML(w, title, v)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func (s *Server) handleLanding() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		format, err := negotiate(r, "json", "html")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		b := baseURL(r)
+		s.respond(w, r, format, typeJSON, "riskmap", map[string]any{
+			"title":       "riskmap",
+			"description": "Child-labour risk across tobacco-growing villages of East Java (Program Kesempatan): villages, risk scores, hotspots and tobacco fields as OGC API - Features.",
+			"links": []link{
+				{b + "/?f=json", "self", typeJSON, "this document"},
+				{b + "/?f=html", "alternate", typeHTML, "this document as HTML"},
+				{b + "/api", "service-desc", typeOpenAPI, "the API definition (OpenAPI 3.0)"},
+				{b + "/conformance", "conformance", typeJSON, "conformance classes"},
+				{b + "/collections", "data", typeJSON, "feature collections"},
+			},
+		})
+	}
+}
+
+var conformance = []string{
+	"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+	"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+	"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+	"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+}
+
+func (s *Server) handleConformance() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		format, err := negotiate(r, "json", "html")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.respond(w, r, format, typeJSON, "Conformance", map[string]any{"conformsTo": conformance})
+	}
+}
+
+// collectionDoc describes one collection, with its extent computed from the data.
+func (s *Server) collectionDoc(ctx context.Context, b string, c *postgres.Collection) (map[string]any, error) {
+	doc := map[string]any{
+		"id": c.ID, "title": c.Title, "description": c.Description, "itemType": "feature", "crs": []string{CRS84},
+		"links": []link{
+			{b + "/collections/" + c.ID, "self", typeJSON, "this collection"},
+			{b + "/collections/" + c.ID + "?f=html", "alternate", typeHTML, "this collection as HTML"},
+			{b + "/collections/" + c.ID + "/items", "items", typeGeoJSON, c.Title + " as GeoJSON"},
+			{b + "/collections/" + c.ID + "/items?f=html", "items", typeHTML, c.Title + " as HTML"},
+			{b + "/collections/" + c.ID + "/items?f=csv", "items", typeCSV, c.Title + " as CSV"},
+		},
+	}
+	bbox, ok, err := s.db.Extent(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		doc["extent"] = map[string]any{"spatial": map[string]any{"bbox": [][4]float64{bbox}, "crs": CRS84}}
+	}
+	return doc, nil
+}
+
+func (s *Server) handleCollections() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		format, err := negotiate(r, "json", "html")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if done, err := s.notModified(w, r, format); done || err != nil {
+			if err != nil {
+				s.fail(w, r, err)
+			}
+			return
+		}
+		b := baseURL(r)
+		var docs []map[string]any
+		for _, c := range s.collections {
+			d, err := s.collectionDoc(r.Context(), b, c)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			docs = append(docs, d)
+		}
+		s.respond(w, r, format, typeJSON, "Collections", map[string]any{
+			"links": []link{
+				{b + "/collections", "self", typeJSON, "this document"},
+				{b + "/collections?f=html", "alternate", typeHTML, "this document as HTML"},
+			},
+			"collections": docs,
+		})
+	}
+}
+
+func (s *Server) findCollection(w http.ResponseWriter, r *http.Request) *postgres.Collection {
+	id := chi.URLParam(r, "collection")
+	c := s.collection(id)
+	if c == nil {
+		names := make([]string, len(s.collections))
+		for i, c := range s.collections {
+			names[i] = c.ID
+		}
+		writeProblem(w, http.StatusNotFound, "no such collection", fmt.Sprintf("collection %q does not exist; collections: %s", id, strings.Join(names, ", ")), "collection")
+	}
+	return c
+}
+
+func (s *Server) handleCollection() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := s.findCollection(w, r)
+		if c == nil {
+			return
+		}
+		format, err := negotiate(r, "json", "html")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if done, err := s.notModified(w, r, format); done || err != nil {
+			if err != nil {
+				s.fail(w, r, err)
+			}
+			return
+		}
+		d, err := s.collectionDoc(r.Context(), baseURL(r), c)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.respond(w, r, format, typeJSON, c.Title, d)
+	}
+}
+
+// pageURL is the items URL with the same parameters at another offset.
+func pageURL(r *http.Request, offset int, format string) string {
+	q := r.URL.Query()
+	q.Set("offset", strconv.Itoa(offset))
+	if format != "" {
+		q.Set("f", format)
+	} else {
+		q.Del("f")
+	}
+	return baseURL(r) + r.URL.Path + "?" + q.Encode()
+}
+
+func (s *Server) handleItems() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := s.findCollection(w, r)
+		if c == nil {
+			return
+		}
+		format, err := negotiate(r, "json", "html", "csv")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		q, clamped, err := parseItems(c, r.URL.Query())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if done, err := s.notModified(w, r, format); done || err != nil {
+			if err != nil {
+				s.fail(w, r, err)
+			}
+			return
+		}
+		if clamped > 0 {
+			w.Header().Set("X-Limit-Clamped", fmt.Sprintf("requested %d, served at most %d", clamped, MaxLimit))
+		}
+		matched, err := s.db.CountItems(r.Context(), q)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		switch format {
+		case "csv":
+			s.itemsCSV(w, r, c, q)
+		case "html":
+			s.itemsHTML(w, r, c, q, matched)
+		default:
+			s.itemsGeoJSON(w, r, c, q, matched, clamped)
+		}
+	}
+}
+
+func (s *Server) itemsGeoJSON(w http.ResponseWriter, r *http.Request, c *postgres.Collection, q *postgres.ItemsQuery, matched, clamped int) {
+	links := []link{
+		{pageURL(r, q.Offset, ""), "self", typeGeoJSON, "this page"},
+		{pageURL(r, q.Offset, "html"), "alternate", typeHTML, "this page as HTML"},
+		{pageURL(r, q.Offset, "csv"), "alternate", typeCSV, "this page as CSV"},
+		{baseURL(r) + "/collections/" + c.ID, "collection", typeJSON, c.Title},
+	}
+	if q.Offset+q.Limit < matched {
+		links = append(links, link{pageURL(r, q.Offset+q.Limit, ""), "next", typeGeoJSON, "next page"})
+	}
+	if q.Offset > 0 {
+		links = append(links, link{pageURL(r, max(q.Offset-q.Limit, 0), ""), "prev", typeGeoJSON, "previous page"})
+	}
+	var head strings.Builder
+	enc := json.NewEncoder(&head)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(links)
+	started := false
+	n, err := s.db.StreamFeatures(r.Context(), q, func() io.Writer {
+		started = true
+		w.Header().Set("Content-Type", typeGeoJSON)
+		fmt.Fprintf(w, `{"type":"FeatureCollection","numberMatched":%d,`, matched)
+		if clamped > 0 {
+			fmt.Fprintf(w, `"limitClamped":{"requested":%d,"maximum":%d},`, clamped, MaxLimit)
+		}
+		fmt.Fprintf(w, `"links":%s,"features":[`, strings.TrimSpace(head.String()))
+		return w
+	})
+	if err != nil {
+		s.streamFailed(w, r, started, n, err)
+		return
+	}
+	fmt.Fprintf(w, `],"numberReturned":%d}`+"\n", n)
+}
+
+// streamFailed handles an error met while streaming: before the first
+// feature it is still a problem response; after, the log is all we have.
+func (s *Server) streamFailed(w http.ResponseWriter, r *http.Request, started bool, n int, err error) {
+	if started {
+		if r.Context().Err() == nil {
+			s.log.Error("stream failed", "path", r.URL.Path, "features", n, "err", err)
+		}
+		return
+	}
+	s.fail(w, r, err)
+}
+
+func (s *Server) itemsCSV(w http.ResponseWriter, r *http.Request, c *postgres.Collection, q *postgres.ItemsQuery) {
+	var cw *csv.Writer
+	err := s.db.StreamRows(r.Context(), q, func(header []string) {
+		w.Header().Set("Content-Type", typeCSV+"; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+c.ID+`.csv"`)
+		cw = csv.NewWriter(w)
+		_ = cw.Write(header)
+	}, func(rec []string) error {
+		return cw.Write(rec)
+	})
+	if cw != nil {
+		cw.Flush()
+	}
+	if err != nil {
+		s.streamFailed(w, r, cw != nil, 0, err)
+	}
+}
+
+func (s *Server) handleItem() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := s.findCollection(w, r)
+		if c == nil {
+			return
+		}
+		format, err := negotiate(r, "json", "html")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		fid := chi.URLParam(r, "fid")
+		v := url.Values{}
+		if m := r.URL.Query().Get("month"); m != "" {
+			v.Set("month", m)
+		}
+		q, _, err := parseItems(c, v)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		q.ID, q.Limit = fid, 1
+		if done, err := s.notModified(w, r, format); done || err != nil {
+			if err != nil {
+				s.fail(w, r, err)
+			}
+			return
+		}
+		var buf strings.Builder
+		n, err := s.db.StreamFeatures(r.Context(), q, func() io.Writer { return &buf })
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if n == 0 {
+			writeProblem(w, http.StatusNotFound, "no such feature", fmt.Sprintf("collection %s has no feature %q", c.ID, fid), "fid")
+			return
+		}
+		var feature map[string]any
+		if err := json.Unmarshal([]byte(buf.String()), &feature); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		b := baseURL(r)
+		feature["links"] = []link{
+			{b + "/collections/" + c.ID + "/items/" + url.PathEscape(fid), "self", typeGeoJSON, "this feature"},
+			{b + "/collections/" + c.ID + "/items/" + url.PathEscape(fid) + "?f=html", "alternate", typeHTML, "this feature as HTML"},
+			{b + "/collections/" + c.ID, "collection", typeJSON, c.Title},
+		}
+		s.respond(w, r, format, typeGeoJSON, c.Title+" "+fid, feature)
+	}
+}

@@ -1,0 +1,72 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kesempatan/riskmap/internal/risk"
+)
+
+// Aggregates returns the area scores of one level (desa, kecamatan or
+// kabupaten), optionally within a parent code, as a JSON array built by
+// PostgreSQL. Only aggregate counts: no household or child appears.
+func (db *DB) Aggregates(ctx context.Context, level, parent string) ([]byte, error) {
+	table := map[string]string{"desa": "village", "kecamatan": "kecamatan", "kabupaten": "kabupaten"}[level]
+	if table == "" {
+		return nil, risk.Errorf(risk.EINVALID, "level %q: want desa, kecamatan or kabupaten", level)
+	}
+	if parent != "" && !areaCode.MatchString(parent) {
+		return nil, risk.Errorf(risk.EINVALID, "parent %q is not a Kemendagri code", parent)
+	}
+	var out []byte
+	err := db.Pool.QueryRow(ctx, `
+		SELECT coalesce(json_agg(json_build_object(
+			'code', s.code, 'name', n.name, 'parent_code', s.parent_code, 'households', s.households,
+			'children', s.children, 'hazardous', s.hazardous, 'child_labour', s.child_labour,
+			'light_work', s.light_work, 'not_working', s.not_working,
+			'prevalence', round(s.prevalence::numeric, 4), 'prevalence_smoothed', round(s.prevalence_smoothed::numeric, 4),
+			'mean_household_score', round(s.mean_household_score::numeric, 2), 'max_household_score', s.max_household_score,
+			'tobacco_share', round(s.tobacco_share::numeric, 4), 'farm_labourer_share', round(s.farm_labourer_share::numeric, 4),
+			'poverty_share', round(s.poverty_share::numeric, 4), 'institutions_missing', s.institutions_missing,
+			'score', round(s.score::numeric, 2), 'tier', s.tier, 'components', s.components, 'monthly', s.monthly)
+			ORDER BY s.code), '[]')::text
+		FROM area_score s
+		LEFT JOIN (SELECT code, name FROM village UNION ALL SELECT code, name FROM kecamatan
+		           UNION ALL SELECT code, name FROM kabupaten) n ON n.code = s.code
+		WHERE s.level = $1 AND ($2 = '' OR s.parent_code = $2 OR s.parent_code LIKE $2 || '.%')`, level, parent).Scan(&out)
+	return out, wrapDB(err)
+}
+
+// VillageProfile returns one village's profile as JSON: its score and
+// components, seasonal curve, counts by classification, institutions and
+// hotspot class.
+func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
+	if !areaCode.MatchString(code) || len(code) != len("35.13.13.2003") {
+		return nil, risk.Errorf(risk.EINVALID, "%q is not a village code such as 35.13.13.2003", code)
+	}
+	var out []byte
+	err := db.Pool.QueryRow(ctx, `
+		SELECT json_build_object(
+			'code', v.code, 'name', v.name, 'kecamatan_code', v.kecamatan_code, 'kecamatan', k.name,
+			'kabupaten_code', v.kabupaten_code, 'area_km2', round((v.area_m2 / 1e6)::numeric, 3),
+			'households', s.households, 'children', s.children,
+			'classification', json_build_object('hazardous', s.hazardous, 'child_labour', s.child_labour,
+				'light_work', s.light_work, 'not_working', s.not_working),
+			'prevalence', round(s.prevalence::numeric, 4), 'prevalence_smoothed', round(s.prevalence_smoothed::numeric, 4),
+			'score', round(s.score::numeric, 2), 'tier', coalesce(s.tier, 'no_data'), 'components', s.components,
+			'monthly', s.monthly, 'tobacco_share', round(s.tobacco_share::numeric, 4),
+			'institutions', (SELECT coalesce(json_agg(json_build_object('kind', i.kind, 'established', i.established, 'note', i.note) ORDER BY i.kind), '[]')
+				FROM institution i WHERE i.village_code = v.code),
+			'institutions_missing', s.institutions_missing,
+			'hotspot', (SELECT json_build_object('class', h.class, 'z', round(h.z::numeric, 4), 'p', round(h.p::numeric, 4))
+				FROM hotspot h WHERE h.village_code = v.code))::text
+		FROM village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
+		LEFT JOIN area_score s ON s.level = 'desa' AND s.code = v.code
+		WHERE v.code = $1`, code).Scan(&out)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, risk.Errorf(risk.ENOTFOUND, "no village %s", code)
+	}
+	return out, wrapDB(err)
+}

@@ -1,0 +1,362 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Property is one property of a feature collection. Expr is SQL from this
+// file's allow-list, never from a request.
+type Property struct {
+	Name        string
+	Type        string // string, integer, number, boolean, array, object
+	Description string
+	Expr        string
+	Filter      bool // usable as ?name=value
+	Sort        bool // usable in sortby
+}
+
+// Collection is a feature collection served over OGC API - Features.
+type Collection struct {
+	ID, Title, Description string
+	From                   string // FROM clause
+	IDExpr                 string // the stable domain id
+	Geom                   string // geometry expression, EPSG:4326
+	GeometryType           string
+	Properties             []Property
+	Month                  string // expression of the seasonal score for month $m, if any
+	Private                bool   // household-level data: served only when the server allows it
+}
+
+// Property returns the named property.
+func (c *Collection) Property(name string) (Property, bool) {
+	for _, p := range c.Properties {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Property{}, false
+}
+
+var areaScoreProperties = []Property{
+	{Name: "households", Type: "integer", Description: "surveyed households", Expr: "s.households", Sort: true},
+	{Name: "children", Type: "integer", Description: "surveyed children aged 5-17", Expr: "s.children", Sort: true},
+	{Name: "hazardous", Type: "integer", Description: "children in hazardous work", Expr: "s.hazardous", Sort: true},
+	{Name: "child_labour", Type: "integer", Description: "children in child labour (not hazardous)", Expr: "s.child_labour", Sort: true},
+	{Name: "light_work", Type: "integer", Description: "children aged 13-14 in permitted light work", Expr: "s.light_work", Sort: true},
+	{Name: "prevalence", Type: "number", Description: "(hazardous + child_labour) / children", Expr: "round(s.prevalence::numeric, 4)", Sort: true},
+	{Name: "mean_household_score", Type: "number", Description: "mean household score 0-100", Expr: "round(s.mean_household_score::numeric, 2)", Sort: true},
+	{Name: "tobacco_share", Type: "number", Description: "share of the area under tobacco fields", Expr: "round(s.tobacco_share::numeric, 4)", Sort: true},
+	{Name: "score", Type: "number", Description: "risk score 0-100 (null: no household surveyed)", Expr: "round(s.score::numeric, 2)", Sort: true},
+	{Name: "tier", Type: "string", Description: "low, medium, high or no_data", Expr: "coalesce(s.tier, 'no_data')", Filter: true, Sort: true},
+	{Name: "monthly", Type: "array", Description: "seasonal score, January to December", Expr: "s.monthly"},
+}
+
+// Collections lists every collection riskmap serves, in order.
+func Collections() []*Collection {
+	villageProps := append([]Property{
+		{Name: "code", Type: "string", Description: "Kemendagri desa code", Expr: "v.code", Filter: true, Sort: true},
+		{Name: "name", Type: "string", Description: "village name", Expr: "v.name", Filter: true, Sort: true},
+		{Name: "kecamatan_code", Type: "string", Description: "kecamatan code", Expr: "v.kecamatan_code", Filter: true, Sort: true},
+		{Name: "kecamatan", Type: "string", Description: "kecamatan name", Expr: "k.name", Sort: true},
+		{Name: "kabupaten_code", Type: "string", Description: "kabupaten code", Expr: "v.kabupaten_code", Filter: true, Sort: true},
+		{Name: "area_km2", Type: "number", Description: "area in km2", Expr: "round((v.area_m2 / 1e6)::numeric, 3)", Sort: true},
+		{Name: "prevalence_smoothed", Type: "number", Description: "prevalence smoothed toward the kecamatan rate (empirical Bayes)", Expr: "round(s.prevalence_smoothed::numeric, 4)", Sort: true},
+		{Name: "institutions_missing", Type: "array", Description: "protective institutions the village lacks", Expr: "s.institutions_missing"},
+		{Name: "components", Type: "object", Description: "points per indicator; they sum to score", Expr: "s.components"},
+		{Name: "hotspot", Type: "string", Description: "Gi* class: hot_99 ... cold_90, not_significant", Expr: "h.class", Filter: true, Sort: true},
+	}, areaScoreProperties...)
+	parentProps := func(level, table string) []Property {
+		props := []Property{
+			{Name: "code", Type: "string", Description: "Kemendagri " + level + " code", Expr: "a.code", Filter: true, Sort: true},
+			{Name: "name", Type: "string", Description: level + " name", Expr: "a.name", Filter: true, Sort: true},
+		}
+		if table == "kecamatan" {
+			props = append(props, Property{Name: "kabupaten_code", Type: "string", Description: "kabupaten code", Expr: "a.kabupaten_code", Filter: true, Sort: true})
+		}
+		return append(props, areaScoreProperties...)
+	}
+	return []*Collection{
+		{ID: "kabupaten", Title: "Kabupaten", Description: "Regencies with their risk rollup",
+			From:   "kabupaten a LEFT JOIN area_score s ON s.level = 'kabupaten' AND s.code = a.code",
+			IDExpr: "a.code", Geom: "a.geom", GeometryType: "MultiPolygon", Properties: parentProps("kabupaten", "kabupaten"),
+			Month: "s.monthly[$m]"},
+		{ID: "kecamatan", Title: "Kecamatan", Description: "Districts with their risk rollup",
+			From:   "kecamatan a LEFT JOIN area_score s ON s.level = 'kecamatan' AND s.code = a.code",
+			IDExpr: "a.code", Geom: "a.geom", GeometryType: "MultiPolygon", Properties: parentProps("kecamatan", "kecamatan"),
+			Month: "s.monthly[$m]"},
+		{ID: "villages", Title: "Villages (desa)", Description: "Villages with risk score, tier, components, seasonal curve and hotspot class",
+			From: `village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
+				LEFT JOIN area_score s ON s.level = 'desa' AND s.code = v.code
+				LEFT JOIN hotspot h ON h.village_code = v.code`,
+			IDExpr: "v.code", Geom: "v.geom", GeometryType: "MultiPolygon", Properties: villageProps,
+			Month: "s.monthly[$m]"},
+		{ID: "plantations", Title: "Tobacco fields", Description: "Tobacco fields with variety and planting date",
+			From: "plantation p", IDExpr: "p.id", Geom: "p.geom", GeometryType: "MultiPolygon",
+			Properties: []Property{
+				{Name: "variety", Type: "string", Description: "tobacco variety", Expr: "p.variety", Filter: true, Sort: true},
+				{Name: "planting_date", Type: "string", Description: "planting date (YYYY-MM-DD)", Expr: "p.planting_date", Sort: true},
+				{Name: "village_code", Type: "string", Description: "village the field lies in", Expr: "p.village_code", Filter: true, Sort: true},
+				{Name: "area_m2", Type: "number", Description: "area in m2", Expr: "round(p.area_m2::numeric)", Sort: true},
+			}},
+		{ID: "hotspots", Title: "Hotspots", Description: "Getis-Ord Gi* of village scores, per village",
+			From: "hotspot h JOIN village v ON v.code = h.village_code", IDExpr: "h.village_code", Geom: "v.geom", GeometryType: "MultiPolygon",
+			Properties: []Property{
+				{Name: "name", Type: "string", Description: "village name", Expr: "v.name", Sort: true},
+				{Name: "class", Type: "string", Description: "hot_99 ... cold_90 or not_significant", Expr: "h.class", Filter: true, Sort: true},
+				{Name: "z", Type: "number", Description: "Gi* z-score", Expr: "round(h.z::numeric, 4)", Sort: true},
+				{Name: "p", Type: "number", Description: "pseudo p-value (999 permutations)", Expr: "round(h.p::numeric, 4)", Sort: true},
+				{Name: "value", Type: "number", Description: "the village score analysed", Expr: "round(h.value::numeric, 2)", Sort: true},
+				{Name: "neighbours", Type: "integer", Description: "neighbouring villages", Expr: "h.neighbours", Sort: true},
+			}},
+		{ID: "households", Title: "Households", Description: "Surveyed households (personal data: served only when the server enables it)",
+			From: "household hh LEFT JOIN household_score hs ON hs.household_id = hh.id", IDExpr: "hh.survey_uuid", Geom: "hh.geom",
+			GeometryType: "Point", Private: true,
+			Properties: []Property{
+				{Name: "village_code", Type: "string", Description: "village from the GPS point", Expr: "hh.village_code", Filter: true, Sort: true},
+				{Name: "score", Type: "number", Description: "household score 0-100", Expr: "hs.score", Sort: true},
+				{Name: "tier", Type: "string", Description: "low, medium or high", Expr: "hs.tier", Filter: true, Sort: true},
+				{Name: "top_tier_reason", Type: "string", Description: "the child that puts the household in the top tier", Expr: "hs.top_tier_reason"},
+				{Name: "components", Type: "object", Description: "points per indicator", Expr: "hs.components"},
+			},
+			Month: "round((hs.score * (SELECT labour_index[$m] FROM score_calendar c WHERE c.variety = hs.variety))::numeric, 2)"},
+	}
+}
+
+// ItemsQuery is a validated request for a page of features.
+type ItemsQuery struct {
+	Collection *Collection
+	BBox       *[4]float64 // minx, miny, maxx, maxy in CRS84
+	Limit      int
+	Offset     int
+	Properties []string // nil: all
+	SortBy     []SortKey
+	Filters    map[string]string
+	Month      int // 0: none
+	ID         string
+}
+
+// SortKey is one sortby entry.
+type SortKey struct {
+	Property string
+	Desc     bool
+}
+
+// build returns the WHERE clause and its arguments, and the select list.
+func (q *ItemsQuery) where() (string, []any) {
+	var conds []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	c := q.Collection
+	if q.BBox != nil {
+		env := fmt.Sprintf("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", arg(q.BBox[0]), arg(q.BBox[1]), arg(q.BBox[2]), arg(q.BBox[3]))
+		conds = append(conds, c.Geom+" && "+env+" AND ST_Intersects("+c.Geom+", "+env+")")
+	}
+	names := make([]string, 0, len(q.Filters))
+	for n := range q.Filters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p, _ := c.Property(n)
+		conds = append(conds, "("+p.Expr+")::text = "+arg(q.Filters[n]))
+	}
+	if q.ID != "" {
+		conds = append(conds, "("+c.IDExpr+")::text = "+arg(q.ID))
+	}
+	if len(conds) == 0 {
+		return "", args
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// selected returns the properties to output.
+func (q *ItemsQuery) selected() []Property {
+	c := q.Collection
+	if q.Properties == nil {
+		return c.Properties
+	}
+	var out []Property
+	for _, n := range q.Properties {
+		if p, ok := c.Property(n); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// featureSQL returns the query that yields one GeoJSON feature per row, and
+// its arguments.
+func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
+	where, args := q.where()
+	c := q.Collection
+	month := ""
+	if q.Month > 0 && c.Month != "" {
+		args = append(args, q.Month)
+		month = strings.ReplaceAll(c.Month, "$m", "$"+strconv.Itoa(len(args)))
+	}
+	var sel []string
+	var pairs []string
+	for _, p := range q.selected() {
+		pairs = append(pairs, "'"+p.Name+"', "+p.Expr)
+		sel = append(sel, p.Expr)
+	}
+	if month != "" {
+		pairs = append(pairs, "'seasonal_score', "+month)
+		sel = append(sel, month)
+	}
+	var order []string
+	for _, s := range q.SortBy {
+		p, _ := c.Property(s.Property)
+		dir := " ASC NULLS FIRST"
+		if s.Desc {
+			dir = " DESC NULLS LAST"
+		}
+		order = append(order, p.Expr+dir)
+	}
+	order = append(order, c.IDExpr)
+	args = append(args, q.Limit, q.Offset)
+	page := fmt.Sprintf(" ORDER BY %s LIMIT $%d OFFSET $%d", strings.Join(order, ", "), len(args)-1, len(args))
+	if csv {
+		cols := append([]string{"(" + c.IDExpr + ")::text"}, sel...)
+		cols = append(cols, "ST_AsText("+c.Geom+")")
+		return "SELECT " + strings.Join(cols, ", ") + " FROM " + c.From + where + page, args
+	}
+	props := "'{}'"
+	if len(pairs) > 0 {
+		props = "json_build_object(" + strings.Join(pairs, ", ") + ")::text"
+	}
+	return `SELECT '{"type":"Feature","id":' || to_json(` + c.IDExpr + `)::text || ',"geometry":' ||
+		coalesce(ST_AsGeoJSON(` + c.Geom + `, 6), 'null') || ',"properties":' || ` + props + ` || '}'
+		FROM ` + c.From + where + page, args
+}
+
+// CountItems returns how many features match q, ignoring paging.
+func (db *DB) CountItems(ctx context.Context, q *ItemsQuery) (int, error) {
+	where, args := q.where()
+	var n int
+	err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+q.Collection.From+where, args...).Scan(&n)
+	return n, wrapDB(err)
+}
+
+// StreamFeatures writes the matching features, comma-separated, as PostGIS
+// builds them. start is called once the query has answered, before any byte
+// is written; it returns the writer to use. It returns how many it wrote.
+func (db *DB) StreamFeatures(ctx context.Context, q *ItemsQuery, start func() io.Writer) (int, error) {
+	sql, args := q.featureSQL(false)
+	rows, err := db.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return 0, wrapDB(err)
+	}
+	defer rows.Close()
+	var w io.Writer
+	n := 0
+	buf := make([]byte, 0, 64<<10)
+	for rows.Next() {
+		if w == nil {
+			w = start()
+		}
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, rows.RawValues()[0]...)
+		n++
+		if len(buf) > 48<<10 {
+			if _, err := w.Write(buf); err != nil {
+				return n, err
+			}
+			buf = buf[:0]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, wrapDB(err)
+	}
+	if w == nil {
+		w = start()
+	}
+	_, err = w.Write(buf)
+	return n, err
+}
+
+// StreamRows yields each matching feature as text columns (id, properties...,
+// WKT geometry) for CSV; header names the columns.
+func (db *DB) StreamRows(ctx context.Context, q *ItemsQuery, header func([]string), row func([]string) error) error {
+	sql, args := q.featureSQL(true)
+	rows, err := db.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return wrapDB(err)
+	}
+	defer rows.Close()
+	names := []string{"id"}
+	for _, p := range q.selected() {
+		names = append(names, p.Name)
+	}
+	if q.Month > 0 && q.Collection.Month != "" {
+		names = append(names, "seasonal_score")
+	}
+	header(append(names, "wkt"))
+	rec := make([]string, len(names)+1)
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return err
+		}
+		for i, v := range vals {
+			rec[i] = textOf(v)
+		}
+		if err := row(rec); err != nil {
+			return err
+		}
+	}
+	return wrapDB(rows.Err())
+}
+
+func textOf(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	default:
+		b, err := jsonMarshal(v)
+		if err != nil {
+			return fmt.Sprint(v)
+		}
+		s := string(b)
+		return strings.Trim(s, `"`)
+	}
+}
+
+// Extent returns the bounding box of a collection's features.
+func (db *DB) Extent(ctx context.Context, c *Collection) ([4]float64, bool, error) {
+	var b [4]*float64
+	err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(`+c.Geom+`) AS e FROM `+c.From+`) x`).
+		Scan(&b[0], &b[1], &b[2], &b[3])
+	if err != nil {
+		return [4]float64{}, false, wrapDB(err)
+	}
+	if b[0] == nil {
+		return [4]float64{}, false, nil
+	}
+	return [4]float64{*b[0], *b[1], *b[2], *b[3]}, true, nil
+}
+
+// DataVersion changes whenever an import or a scoring run commits: the
+// basis of the API's ETags.
+func (db *DB) DataVersion(ctx context.Context) (string, error) {
+	var imp, score int64
+	err := db.Pool.QueryRow(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM import_run), (SELECT coalesce(max(id), 0) FROM score_run)`).Scan(&imp, &score)
+	if err != nil {
+		return "", wrapDB(err)
+	}
+	return fmt.Sprintf("i%d.s%d", imp, score), nil
+}
