@@ -10,7 +10,7 @@ BIN   := bin/riskmap
 ADDR  ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 
-.PHONY: run test build db fuzz vet bench bench-score demo-data form clean stop
+.PHONY: run test tools build db fuzz vet bench bench-score demo-data form clean stop
 
 build:
 	$(GO) build -o $(BIN) ./cmd/riskmap
@@ -23,8 +23,14 @@ run: db
 	./$(BIN) demo load --if-empty
 	./$(BIN) serve --addr $(ADDR)
 
+# GDAL is the real OGC API client the tests use.
+tools:
+	@command -v ogr2ogr >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gdal-bin; \
+	  else echo "the tests need GDAL: sudo apt-get install -y gdal-bin"; exit 1; fi; }
+
 # The fuzz run comes first so that the last lines are the whole test run's.
-test: db vet fuzz
+test: db tools vet fuzz
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" $(GO) test -count=1 ./...
 
 vet:

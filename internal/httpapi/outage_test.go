@@ -1,0 +1,127 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kesempatan/riskmap/internal/dbtest"
+	"github.com/kesempatan/riskmap/internal/postgres"
+)
+
+// proxy is a TCP proxy to PostgreSQL that a test can cut and restore, to
+// play a database outage on loopback.
+type proxy struct {
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func (p *proxy) up(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+}
+
+func (p *proxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestDatabaseOutage: with PostGIS gone the API answers 503 with Retry-After
+// (no SQL, no stack), and recovers by itself when it returns.
+func TestDatabaseOutage(t *testing.T) {
+	u, err := url.Parse(dbtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{target: u.Host, addr: "127.0.0.1:0"}
+	p.up(t)
+	t.Cleanup(p.down)
+	u.Host = p.addr
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	srv := serve(t, &postgres.DB{Pool: pool})
+
+	check := func(path string, status int) {
+		t.Helper()
+		resp, body := get(t, srv.URL+path)
+		if resp.StatusCode != status {
+			t.Fatalf("GET %s = %d %s, want %d", path, resp.StatusCode, body, status)
+		}
+		if status == http.StatusServiceUnavailable {
+			if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("503 without Retry-After or problem+json: %v", resp.Header)
+			}
+			for _, leak := range []string{"SELECT", "dial", "127.0.0.1", "goroutine"} {
+				if strings.Contains(string(body), leak) {
+					t.Errorf("503 body leaks %q: %s", leak, body)
+				}
+			}
+		}
+	}
+	check("/collections/villages/items", http.StatusOK)
+	p.down()
+	check("/collections/villages/items", http.StatusServiceUnavailable)
+	check("/collections", http.StatusServiceUnavailable)
+	check("/readyz", http.StatusServiceUnavailable)
+	check("/healthz", http.StatusOK)
+	p.up(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, _ := get(t, srv.URL+"/collections/villages/items")
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the API did not recover after the database returned: %d", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
