@@ -32,7 +32,7 @@ func newServer(t *testing.T, opt ...httpapi.Options) (*httptest.Server, *postgre
 	return serve(t, db, opt...), db
 }
 
-func serve(t *testing.T, db *postgres.DB, opt ...httpapi.Options) *httptest.Server {
+func serve(t testing.TB, db *postgres.DB, opt ...httpapi.Options) *httptest.Server {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewServer(httpapi.NewServer(db, log, opt...).Handler())
 	t.Cleanup(srv.Close)

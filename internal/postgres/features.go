@@ -238,6 +238,10 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 		FROM ` + c.From + where + page, args
 }
 
+// FeatureSQL is the query the API streams for q, for benchmarks that compare
+// the service with the raw query.
+func (q *ItemsQuery) FeatureSQL() (string, []any) { return q.featureSQL(false) }
+
 // CountItems returns how many features match q, ignoring paging.
 func (db *DB) CountItems(ctx context.Context, q *ItemsQuery) (int, error) {
 	where, args := q.where()
