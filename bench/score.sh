@@ -26,8 +26,8 @@ $BIN import boundaries --level desa "$SHARED/jatim-desa.geojson" >/dev/null
 if [ ! -s "$WORK/children.csv" ]; then
   $BIN demo generate --households "$N" --fields "$FIELDS" --out "$WORK" >/dev/null
 fi
-$BIN import plantations "$WORK/plantations.geojson" | head -1
-$BIN import survey "$WORK/households.csv" --children "$WORK/children.csv" | head -2
+$BIN import plantations "$WORK/plantations.geojson" | sed -n 1p
+$BIN import survey "$WORK/households.csv" --children "$WORK/children.csv" | sed -n 1,2p
 psql -q "$BENCH_URL" -c "VACUUM ANALYZE"
 echo
 echo "first run (cold):"

@@ -20,7 +20,7 @@ export DATABASE_URL=$BENCH_URL
 $BIN migrate >/dev/null
 $BIN import boundaries --level desa "$SHARED/jatim-desa.geojson" >/dev/null
 [ -s "$WORK/children.csv" ] || $BIN demo generate --households "$N" --out "$WORK" >/dev/null
-$BIN import survey "$WORK/households.csv" --children "$WORK/children.csv" | head -1
+$BIN import survey "$WORK/households.csv" --children "$WORK/children.csv" | sed -n 1p
 psql -q "$BENCH_URL" -c "VACUUM ANALYZE"
 
 $BIN serve --households --addr 127.0.0.1:$PORT >/dev/null 2>&1 &

@@ -27,33 +27,8 @@ func open(t *testing.T, path string) *os.File {
 	return f
 }
 
-// loadDemo loads the committed demo region the way `riskmap demo load` does.
-func loadDemo(t *testing.T, db *postgres.DB) {
-	t.Helper()
-	ctx := context.Background()
-	dir := filepath.Join(dbtest.RepoRoot(t), "geodata", "demo")
-	demoVillages(t, db)
-	if err := db.DeriveParents(ctx, map[string]string{"35.13": "Kabupaten Probolinggo", "35.13.13": "Besuk", "35.13.10": "Pakuniran"}); err != nil {
-		t.Fatal(err)
-	}
-	fields, _, err := ingest.ReadPlantations(open(t, filepath.Join(dir, "plantations.geojson")), "plantations.geojson")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ImportPlantations(ctx, "plantations.geojson", fields, nil, postgres.ImportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	ins, _, err := ingest.ReadInstitutions(open(t, filepath.Join(dir, "institutions.csv")), "institutions.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ImportInstitutions(ctx, "institutions.csv", ins, nil, postgres.ImportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := importSurvey(t, db, filepath.Join(dir, "households.csv"), filepath.Join(dir, "children.csv"), false); err != nil {
-		t.Fatal(err)
-	}
-}
+// loadDemo loads and scores the committed demo region.
+func loadDemo(t *testing.T, db *postgres.DB) { dbtest.LoadDemo(t, db) }
 
 func defaultModel(t *testing.T) *risk.Model {
 	t.Helper()
@@ -68,11 +43,7 @@ func scoredDemo(t *testing.T) (*postgres.DB, *risk.Model) {
 	t.Helper()
 	db := dbtest.New(t)
 	loadDemo(t, db)
-	m := defaultModel(t)
-	if _, err := db.Score(context.Background(), m, 0); err != nil {
-		t.Fatal(err)
-	}
-	return db, m
+	return db, defaultModel(t)
 }
 
 // TestClassificationMatchesDomain holds the scoring SQL to the domain rule:
