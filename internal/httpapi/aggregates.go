@@ -40,10 +40,7 @@ func (s *Server) handleAggregates() http.HandlerFunc {
 			}
 		}
 		level := chi.URLParam(r, "level")
-		if done, err := s.notModified(w, r, r.URL.Query().Get("f")); done || err != nil {
-			if err != nil {
-				s.fail(w, r, err)
-			}
+		if s.answered(w, r, r.URL.Query().Get("f")) {
 			return
 		}
 		b, err := s.db.Aggregates(r.Context(), level, r.URL.Query().Get("parent"))
@@ -58,10 +55,7 @@ func (s *Server) handleAggregates() http.HandlerFunc {
 func (s *Server) handleVillageProfile() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		code := chi.URLParam(r, "code")
-		if done, err := s.notModified(w, r, r.URL.Query().Get("f")); done || err != nil {
-			if err != nil {
-				s.fail(w, r, err)
-			}
+		if s.answered(w, r, r.URL.Query().Get("f")) {
 			return
 		}
 		b, err := s.db.VillageProfile(r.Context(), code)
@@ -95,10 +89,7 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 				return
 			}
 		}
-		if done, err := s.notModified(w, r, q.Get("f")); done || err != nil {
-			if err != nil {
-				s.fail(w, r, err)
-			}
+		if s.answered(w, r, q.Get("f")) {
 			return
 		}
 		ts, err := s.db.VillageTargets(r.Context(), month, q.Get("area"), limit)

@@ -108,6 +108,18 @@ func (s *Server) notModified(w http.ResponseWriter, r *http.Request, format stri
 	return false, nil
 }
 
+// answered sets the ETag and reports whether the request is already
+// answered: with 304 Not Modified, or with a problem if the data version
+// could not be read.
+func (s *Server) answered(w http.ResponseWriter, r *http.Request, format string) bool {
+	done, err := s.notModified(w, r, format)
+	if err != nil {
+		s.fail(w, r, err)
+		return true
+	}
+	return done
+}
+
 // respond writes v as JSON, or as an HTML page.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, format, contentType, title string, v any) {
 	if format == "html" {
@@ -189,10 +201,7 @@ func (s *Server) handleCollections() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if done, err := s.notModified(w, r, format); done || err != nil {
-			if err != nil {
-				s.fail(w, r, err)
-			}
+		if s.answered(w, r, format) {
 			return
 		}
 		b := baseURL(r)
@@ -239,10 +248,7 @@ func (s *Server) handleCollection() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if done, err := s.notModified(w, r, format); done || err != nil {
-			if err != nil {
-				s.fail(w, r, err)
-			}
+		if s.answered(w, r, format) {
 			return
 		}
 		d, err := s.collectionDoc(r.Context(), baseURL(r), c)
@@ -282,10 +288,7 @@ func (s *Server) handleItems() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if done, err := s.notModified(w, r, format); done || err != nil {
-			if err != nil {
-				s.fail(w, r, err)
-			}
+		if s.answered(w, r, format) {
 			return
 		}
 		if clamped > 0 {
@@ -394,10 +397,7 @@ func (s *Server) handleItem() http.HandlerFunc {
 			return
 		}
 		q.ID, q.Limit = fid, 1
-		if done, err := s.notModified(w, r, format); done || err != nil {
-			if err != nil {
-				s.fail(w, r, err)
-			}
+		if s.answered(w, r, format) {
 			return
 		}
 		var buf strings.Builder
