@@ -10,7 +10,7 @@ BIN   := bin/riskmap
 ADDR  ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 
-.PHONY: run test tools build db fuzz vet bench bench-score demo-data form clean stop
+.PHONY: run test tools web screenshot build db fuzz vet bench bench-score demo-data form clean stop
 
 build:
 	$(GO) build -o $(BIN) ./cmd/riskmap

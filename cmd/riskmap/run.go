@@ -166,6 +166,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 	cors := fs.String("cors-origin", "", "comma-separated origins allowed to read the API from a browser (* for any)")
 	timeout := fs.Duration("request-timeout", 2*time.Minute, "longest a request (and its queries) may take")
+	basemap := fs.String("basemap", "", "XYZ raster tile URL template for the map page's background (default: none)")
 	households := fs.Bool("households", false, "serve the households collection: household points are personal data, so only behind access control")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -182,7 +183,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	}
 	srv := &http.Server{
 		Handler: httpapi.NewServer(db, logger, httpapi.Options{
-			Households: *households, CORSOrigins: splitList(*cors), RequestTimeout: *timeout,
+			Households: *households, CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap,
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -149,6 +149,8 @@ func (s *Server) handleLanding() http.HandlerFunc {
 				{b + "/api", "service-desc", typeOpenAPI, "the API definition (OpenAPI 3.0)"},
 				{b + "/conformance", "conformance", typeJSON, "conformance classes"},
 				{b + "/collections", "data", typeJSON, "feature collections"},
+				{b + "/map", "alternate", typeHTML, "the risk map"},
+				{b + "/tiles/villages.json", "tiles", typeJSON, "vector tiles of villages (TileJSON)"},
 			},
 		})
 	}

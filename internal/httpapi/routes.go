@@ -40,6 +40,13 @@ func (s *Server) routes() http.Handler {
 		r.Get("/aggregates/{level}", s.handleAggregates())
 		r.Get("/villages/{code}/profile", s.handleVillageProfile())
 		r.Get("/targets/villages", s.handleVillageTargets())
+		r.Get("/calendar", s.handleCalendar())
+
+		// Vector tiles built by PostGIS, and the map page.
+		r.Get("/tiles/{file}", s.handleTileJSON())
+		r.Get("/tiles/{collection}/{z}/{x}/{y}", s.handleTile())
 	})
+	r.Get("/map", s.handleMap())
+	r.Handle("/static/*", s.handleStatic())
 	return r
 }

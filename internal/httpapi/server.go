@@ -20,6 +20,9 @@ type Options struct {
 	CORSOrigins []string
 	// RequestTimeout bounds every request, and its database queries.
 	RequestTimeout time.Duration
+	// BasemapURL is an XYZ raster tile URL template for the map page's
+	// background; empty: a plain background, no network beyond the service.
+	BasemapURL string
 }
 
 // Server holds the dependencies of the handlers.

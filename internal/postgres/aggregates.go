@@ -70,3 +70,14 @@ func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
 	}
 	return out, wrapDB(err)
 }
+
+// Calendar returns the labour index by variety and month of the latest
+// scoring run, as JSON: {"default_variety": ..., "varieties": {name: [12]}}.
+func (db *DB) Calendar(ctx context.Context) ([]byte, error) {
+	var out []byte
+	err := db.Pool.QueryRow(ctx, `
+		SELECT json_build_object(
+			'default_variety', (SELECT model->>'default_variety' FROM score_run ORDER BY id DESC LIMIT 1),
+			'varieties', coalesce((SELECT json_object_agg(variety, labour_index ORDER BY variety) FROM score_calendar), '{}'))::text`).Scan(&out)
+	return out, wrapDB(err)
+}

@@ -1,0 +1,46 @@
+package httpapi_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kesempatan/riskmap/internal/dbtest"
+)
+
+// TestMapInBrowser drives Debian's chromium with playwright-core against the
+// map page over the scored demo region (web/test/map.mjs holds the checks).
+// `make test` installs chromium and the page's npm packages. With
+// RISKMAP_SCREENSHOT=1 the screenshot goes to docs/screenshot.png.
+func TestMapInBrowser(t *testing.T) {
+	root := dbtest.RepoRoot(t)
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatal("node is not installed")
+	}
+	if _, err := os.Stat(filepath.Join(root, "web", "node_modules", "playwright-core")); err != nil {
+		t.Fatal("web/node_modules/playwright-core is missing: run make web (make test does)")
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil && os.Getenv("CHROMIUM") == "" {
+		t.Fatal("chromium is not installed: apt-get install chromium (make test does so as root)")
+	}
+	srv, _ := newServer(t)
+	shot := filepath.Join(t.TempDir(), "screenshot.png")
+	if os.Getenv("RISKMAP_SCREENSHOT") == "1" {
+		shot = filepath.Join(root, "docs", "screenshot.png")
+	}
+	cmd := exec.Command("node", filepath.Join(root, "web", "test", "map.mjs"), srv.URL, shot)
+	cmd.Dir = filepath.Join(root, "web")
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("browser test failed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "ok: no page errors") {
+		t.Errorf("the browser test did not finish:\n%s", out)
+	}
+	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
+		t.Errorf("no screenshot: %v", err)
+	}
+}

@@ -1,0 +1,131 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/kesempatan/riskmap/internal/postgres"
+)
+
+// tileCollection returns a collection served as tiles, or writes a 404.
+func (s *Server) tileCollection(w http.ResponseWriter, id string) *postgres.Collection {
+	if _, ok := postgres.TileLayers[id]; ok {
+		if c := s.collection(id); c != nil {
+			return c
+		}
+	}
+	writeProblem(w, http.StatusNotFound, "no such tile layer", "tile layers: kabupaten, kecamatan, villages, plantations, hotspots", "collection")
+	return nil
+}
+
+// handleTile serves /tiles/{collection}/{z}/{x}/{y}.mvt?month=M.
+func (s *Server) handleTile() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := s.tileCollection(w, chi.URLParam(r, "collection"))
+		if c == nil {
+			return
+		}
+		for k := range r.URL.Query() {
+			if k != "month" {
+				s.fail(w, r, badParam(k, "unknown parameter; tiles take month"))
+				return
+			}
+		}
+		yname, ok := strings.CutSuffix(chi.URLParam(r, "y"), ".mvt")
+		z, errZ := strconv.Atoi(chi.URLParam(r, "z"))
+		x, errX := strconv.Atoi(chi.URLParam(r, "x"))
+		y, errY := strconv.Atoi(yname)
+		if !ok || errZ != nil || errX != nil || errY != nil {
+			s.fail(w, r, badParam("z/x/y", "want whole numbers, as /tiles/%s/8/213/134.mvt", c.ID))
+			return
+		}
+		if err := postgres.CheckTile(z, x, y); err != nil {
+			s.fail(w, r, badParam("z/x/y", "%s", err.Error()))
+			return
+		}
+		month := 0
+		if m := r.URL.Query().Get("month"); m != "" {
+			n, err := strconv.Atoi(m)
+			if err != nil || n < 1 || n > 12 {
+				s.fail(w, r, badParam("month", "%q is not a month 1..12", m))
+				return
+			}
+			month = n
+		}
+		if s.answered(w, r, "mvt") {
+			return
+		}
+		b, err := s.db.Tile(r.Context(), c, z, x, y, month)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.mapbox-vector-tile")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		_, _ = w.Write(b) // an empty tile is a valid, empty response
+	}
+}
+
+// handleTileJSON serves /tiles/{collection}.json (TileJSON 3.0.0).
+func (s *Server) handleTileJSON() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := strings.CutSuffix(chi.URLParam(r, "file"), ".json")
+		if !ok {
+			writeProblem(w, http.StatusNotFound, "no such resource", "TileJSON is at /tiles/{collection}.json", "")
+			return
+		}
+		c := s.tileCollection(w, id)
+		if c == nil {
+			return
+		}
+		if s.answered(w, r, "tilejson") {
+			return
+		}
+		zooms := postgres.TileLayers[c.ID]
+		fields := map[string]string{"id": "String"}
+		for _, p := range postgres.TileFields(c) {
+			fields[p.Name] = map[string]string{"string": "String", "integer": "Number", "number": "Number", "boolean": "Boolean"}[p.Type]
+		}
+		if c.Month != "" {
+			fields["seasonal_score"] = "Number (with ?month=1..12)"
+		}
+		doc := map[string]any{
+			"tilejson": "3.0.0", "name": c.Title, "description": c.Description, "scheme": "xyz",
+			"tiles":   []string{baseURL(r) + "/tiles/" + c.ID + "/{z}/{x}/{y}.mvt"},
+			"minzoom": zooms.MinZoom, "maxzoom": zooms.MaxZoom,
+			"vector_layers": []map[string]any{{"id": c.ID, "description": c.Description, "fields": fields,
+				"minzoom": zooms.MinZoom, "maxzoom": zooms.MaxZoom}},
+		}
+		bbox, has, err := s.db.Extent(r.Context(), c)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if has {
+			doc["bounds"] = bbox
+			doc["center"] = []float64{(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2, float64(max(zooms.MinZoom, 10))}
+		}
+		w.Header().Set("Content-Type", typeJSON)
+		_ = json.NewEncoder(w).Encode(doc)
+	}
+}
+
+// handleCalendar serves the labour-demand index per variety that the latest
+// scoring run used, for the map's month slider.
+func (s *Server) handleCalendar() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.answered(w, r, "json") {
+			return
+		}
+		b, err := s.db.Calendar(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.writeRawJSON(w, r, "Labour calendar", b)
+	}
+}

@@ -1,0 +1,124 @@
+// Browser test of the map page: Debian's chromium driven by playwright-core.
+// Usage: node test/map.mjs BASE_URL SCREENSHOT.png
+// Exits 1 with a message on the first failed check.
+import { chromium } from "playwright-core";
+
+const [base, screenshot] = process.argv.slice(2);
+const fail = (msg) => { console.error("FAIL: " + msg); process.exit(1); };
+const ok = (msg) => console.log("ok: " + msg);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  page.on("response", (r) => { if (r.status() >= 400) errors.push(r.status() + " " + r.url()); });
+  const offsite = [];
+  page.on("request", (r) => { if (!r.url().startsWith(base) && !r.url().startsWith("data:") && !r.url().startsWith("blob:")) offsite.push(r.url()); });
+
+  await page.goto(base + "/map?month=4", { waitUntil: "load" });
+  await page.waitForFunction(() => window.riskmap && window.riskmap.map, null, { timeout: 30000 });
+  await page.evaluate(() => window.riskmap.ready);
+  await page.evaluate(() => window.riskmap.calendarReady);
+
+  const rendered = await page.evaluate(() => window.riskmap.map.queryRenderedFeatures({ layers: ["villages-fill"] }).length);
+  if (!(rendered > 0)) fail("no village features rendered");
+  ok(rendered + " village features rendered");
+
+  const label = await page.textContent("#month-name");
+  if (label !== "April") fail("the month label says " + label + ", want April");
+
+  // The colour of every rendered village's first point, in April and in August.
+  const sample = () => page.evaluate(() => {
+    const m = window.riskmap.map, seen = {}, out = {};
+    for (const f of m.queryRenderedFeatures({ layers: ["villages-fill"] })) {
+      const code = f.properties.code;
+      if (seen[code]) continue;
+      seen[code] = true;
+      const ring = f.geometry.type === "Polygon" ? f.geometry.coordinates[0] : f.geometry.coordinates[0][0];
+      // the middle of the ring's bounding box is often inside small convex cells
+      let [x0, y0, x1, y1] = [180, 90, -180, -90];
+      for (const [x, y] of ring) { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); }
+      const c = [(x0 + x1) / 2, (y0 + y1) / 2];
+      const hit = m.queryRenderedFeatures(m.project(c), { layers: ["villages-fill"] });
+      if (hit.length && hit[0].properties.code === code) out[code] = window.riskmap.colourAt(c).join(",");
+    }
+    return out;
+  });
+  const april = await sample();
+  if (Object.keys(april).length === 0) fail("could not read any village's colour");
+  // Move the slider from April to August with the keyboard, as a person would.
+  await page.focus("#month");
+  for (let i = 0; i < 4; i++) await page.keyboard.press("ArrowRight");
+  await page.waitForFunction(() => document.getElementById("month-name").textContent === "August");
+  await page.waitForTimeout(300);
+  await page.evaluate(() => window.riskmap.idle());
+  const august = await sample();
+  const changed = Object.keys(april).filter((k) => august[k] && august[k] !== april[k]);
+  if (changed.length === 0) fail("no village changed colour from April to August: " + JSON.stringify(april).slice(0, 300));
+  ok(changed.length + " of " + Object.keys(april).length + " villages changed colour from April to August");
+  const index = await page.textContent("#labour-index");
+  if (!index.includes("1")) fail("August's labour index is not shown: " + index);
+
+  // Click a village: its panel opens with its name.
+  const target = await page.evaluate(() => {
+    const m = window.riskmap.map, p = m.project([113.4998, -7.8094]);
+    const hit = m.queryRenderedFeatures(p, { layers: ["villages-fill"] });
+    return { x: p.x, y: p.y, name: hit.length ? hit[0].properties.name : null };
+  });
+  if (target.name !== "Alasnyiur") fail("the village under Alasnyiur's centroid is " + target.name);
+  const box = await page.locator("#map").boundingBox();
+  await page.mouse.click(box.x + target.x, box.y + target.y);
+  await page.waitForSelector("#panel:not([hidden])", { timeout: 10000 });
+  const panel = await page.textContent("#panel-body");
+  if (!panel.includes("Alasnyiur") || !panel.includes("35.13.13.2003")) fail("the panel shows " + panel.slice(0, 200));
+  if (!(await page.locator("#panel svg polyline").count())) fail("the panel has no seasonal chart");
+  ok("clicking Alasnyiur opens its panel");
+
+  // Search by name flies to the village and opens its panel.
+  await page.click("#close");
+  await page.evaluate(() => window.riskmap.map.jumpTo({ center: [113.3, -8.2], zoom: 9 }));
+  await page.fill("#q", "Glagah");
+  await page.press("#q", "Enter");
+  await page.waitForFunction(() => document.getElementById("panel-body").textContent.includes("Glagah"), null, { timeout: 10000 });
+  await page.waitForTimeout(800);
+  const centre = await page.evaluate(() => window.riskmap.map.getCenter().toArray());
+  if (Math.abs(centre[0] - 113.503) > 0.05 || Math.abs(centre[1] + 7.771) > 0.05) fail("search did not fly to Glagah: centre " + centre);
+  ok("the search finds Glagah and flies to it");
+  await page.fill("#q", "Alasnyiur");
+  await page.press("#q", "Enter");
+  await page.waitForFunction(() => document.getElementById("panel-body").textContent.includes("Alasnyiur"), null, { timeout: 10000 });
+  ok("the search finds Alasnyiur");
+
+  const ranked = await page.locator("#targets li").count();
+  if (ranked === 0) fail("the ranking of villages is empty");
+  ok(ranked + " villages in the ranking");
+
+  // The picture for the README: the pilot villages in August, Alasnyiur's panel open.
+  await page.evaluate(() => window.riskmap.map.jumpTo({ center: [113.497, -7.79], zoom: 11.8 }));
+  await page.waitForTimeout(500);
+  await page.evaluate(() => window.riskmap.idle());
+  await page.screenshot({ path: screenshot });
+  ok("screenshot saved to " + screenshot);
+
+  // A phone-sized viewport: the slider and the map are there and usable.
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await phone.goto(base + "/map", { waitUntil: "load" });
+  await phone.waitForFunction(() => window.riskmap, null, { timeout: 30000 });
+  await phone.evaluate(() => window.riskmap.ready);
+  const slider = await phone.locator("#month").boundingBox();
+  const mapBox = await phone.locator("#map").boundingBox();
+  if (!slider || slider.width < 80 || !mapBox || mapBox.height < 250) fail("phone layout: slider " + JSON.stringify(slider) + ", map " + JSON.stringify(mapBox));
+  ok("phone-sized viewport lays out the map and the slider");
+
+  if (offsite.length) fail("the page requested other hosts: " + offsite.slice(0, 3).join(", "));
+  if (errors.length) fail("page errors: " + errors.slice(0, 3).join(" | "));
+  ok("no page errors and no request beyond the service");
+} finally {
+  await browser.close();
+}
