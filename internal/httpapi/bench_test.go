@@ -3,10 +3,12 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
@@ -116,4 +118,80 @@ func readFile(path string) (io.Reader, error) {
 		return nil, err
 	}
 	return bytes.NewReader(f), nil
+}
+
+// BenchmarkTilesVsRawQuery requests a sample of villages tiles at zooms 8-14
+// over the 783 real villages through the router, and runs the raw ST_AsMVT
+// query for the same tiles, alternately; it reports the median of each, their
+// ratio (aim: at most 1.2) and the size of the zoom-8 tile.
+func BenchmarkTilesVsRawQuery(b *testing.B) {
+	db := dbtest.New(b)
+	ctx := context.Background()
+	f := filepath.Join(dbtest.SharedGeodata(b), "jatim-desa.geojson")
+	areas, ps, err := ingest.ReadBoundaries(openFile(b, f), f, ingest.BoundaryOptions{Level: "desa"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.ImportBoundaries(ctx, "desa", f, areas, ps, postgres.ImportOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	srv := serve(b, db)
+	var villages *postgres.Collection
+	for _, c := range postgres.Collections() {
+		if c.ID == "villages" {
+			villages = c
+		}
+	}
+	sql := postgres.TileSQL(villages)
+	type tile struct{ z, x, y int }
+	var tiles []tile
+	seen := map[tile]bool{}
+	for i, a := range areas {
+		if i%97 != 0 { // 9 villages spread over the three kabupaten
+			continue
+		}
+		c := a.Geom.Bound().Center()
+		for z := 8; z <= 14; z++ {
+			x, y := postgres.LonLatToTile(c[0], c[1], z)
+			if t := (tile{z, x, y}); !seen[t] {
+				seen[t] = true
+				tiles = append(tiles, t)
+			}
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	var rawTimes, servedTimes []time.Duration
+	z8 := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, t := range tiles {
+			t0 := time.Now()
+			var body []byte
+			if err := db.Pool.QueryRow(ctx, sql, t.z, t.x, t.y, 0).Scan(&body); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			resp, err := client.Get(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt", srv.URL, t.z, t.x, t.y))
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			servedTimes = append(servedTimes, time.Since(t1))
+			rawTimes = append(rawTimes, t1.Sub(t0))
+			if t.z == 8 && int(n) > z8 {
+				z8 = int(n)
+			}
+		}
+	}
+	median := func(d []time.Duration) time.Duration {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return d[len(d)/2]
+	}
+	mr, ms := median(rawTimes), median(servedTimes)
+	b.ReportMetric(float64(len(tiles)), "tiles")
+	b.ReportMetric(float64(mr.Microseconds())/1000, "raw-median-ms")
+	b.ReportMetric(float64(ms.Microseconds())/1000, "served-median-ms")
+	b.ReportMetric(float64(ms)/float64(mr), "served/raw")
+	b.ReportMetric(float64(z8)/1000, "z8-tile-kB")
 }

@@ -37,11 +37,13 @@ func TileSQL(c *Collection) string {
 	cols := []string{"ST_AsMVTGeom(ST_SimplifyPreserveTopology(ST_Transform(" + c.Geom + ", 3857), " +
 		"40075016.686 / (4096 * 2 ^ $1::int)), t.env, 4096, 64, true) AS geom",
 		"(" + c.IDExpr + ")::text AS id"}
+	// MVT values are typed: numeric would travel as a string.
+	cast := map[string]string{"number": "::float8", "integer": "::int8"}
 	for _, p := range TileFields(c) {
-		cols = append(cols, p.Expr+" AS "+pgx.Identifier{p.Name}.Sanitize())
+		cols = append(cols, "("+p.Expr+")"+cast[p.Type]+" AS "+pgx.Identifier{p.Name}.Sanitize())
 	}
 	if c.Month != "" {
-		cols = append(cols, "CASE WHEN $4::int > 0 THEN "+strings.ReplaceAll(c.Month, "$m", "greatest($4::int, 1)")+" END AS seasonal_score")
+		cols = append(cols, "CASE WHEN $4::int > 0 THEN ("+strings.ReplaceAll(c.Month, "$m", "greatest($4::int, 1)")+")::float8 END AS seasonal_score")
 	}
 	return `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
 		f AS (SELECT ` + strings.Join(cols, ", ") + `

@@ -1,0 +1,102 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kesempatan/riskmap/internal/postgres"
+)
+
+func TestTiles(t *testing.T) {
+	srv, _ := newServer(t)
+	x, y := postgres.LonLatToTile(113.4998, -7.8094, 12) // Alasnyiur
+	cases := []struct {
+		path, contentType string
+		status            int
+		empty             bool
+	}{
+		{fmt.Sprintf("/tiles/villages/12/%d/%d.mvt?month=8", x, y), "application/vnd.mapbox-vector-tile", 200, false},
+		{fmt.Sprintf("/tiles/kecamatan/12/%d/%d.mvt", x, y), "application/vnd.mapbox-vector-tile", 200, false},
+		{fmt.Sprintf("/tiles/plantations/12/%d/%d.mvt", x, y), "application/vnd.mapbox-vector-tile", 200, false},
+		{fmt.Sprintf("/tiles/hotspots/12/%d/%d.mvt", x, y), "application/vnd.mapbox-vector-tile", 200, false},
+		{"/tiles/villages/12/0/0.mvt", "application/vnd.mapbox-vector-tile", 200, true}, // the Arctic: an empty tile
+		{"/tiles/villages/8/256/0.mvt", "application/problem+json", 400, false},
+		{"/tiles/villages/-1/0/0.mvt", "application/problem+json", 400, false},
+		{"/tiles/villages/23/0/0.mvt", "application/problem+json", 400, false},
+		{"/tiles/villages/8/1/1.png", "application/problem+json", 400, false},
+		{"/tiles/villages/8/1/1.mvt?month=13", "application/problem+json", 400, false},
+		{"/tiles/villages/8/1/1.mvt?colour=red", "application/problem+json", 400, false},
+		{"/tiles/households/8/1/1.mvt", "application/problem+json", 404, false},
+	}
+	for _, tc := range cases {
+		resp, body := get(t, srv.URL+tc.path)
+		if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != tc.contentType || (tc.status == 200 && (len(body) == 0) != tc.empty) {
+			t.Errorf("GET %s = %d %s, %d bytes; want %d %s (empty %v)", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), tc.status, tc.contentType, tc.empty)
+		}
+	}
+	resp, _ := get(t, srv.URL+cases[0].path)
+	if tag := resp.Header.Get("ETag"); tag == "" {
+		t.Error("tiles carry no ETag")
+	} else if resp, _ := get(t, srv.URL+cases[0].path, "If-None-Match", tag); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("tile with its ETag = %d, want 304", resp.StatusCode)
+	}
+
+	_, body := get(t, srv.URL+"/tiles/villages.json")
+	var tj struct {
+		TileJSON     string    `json:"tilejson"`
+		Tiles        []string  `json:"tiles"`
+		Bounds       []float64 `json:"bounds"`
+		Center       []float64 `json:"center"`
+		MinZoom      int       `json:"minzoom"`
+		MaxZoom      int       `json:"maxzoom"`
+		VectorLayers []struct {
+			ID     string            `json:"id"`
+			Fields map[string]string `json:"fields"`
+		} `json:"vector_layers"`
+	}
+	if err := json.Unmarshal(body, &tj); err != nil {
+		t.Fatal(err)
+	}
+	if tj.TileJSON != "3.0.0" || len(tj.Tiles) != 1 || !strings.HasSuffix(tj.Tiles[0], "/tiles/villages/{z}/{x}/{y}.mvt") ||
+		len(tj.Bounds) != 4 || len(tj.Center) != 3 || tj.MinZoom >= tj.MaxZoom || len(tj.VectorLayers) != 1 ||
+		tj.VectorLayers[0].ID != "villages" || tj.VectorLayers[0].Fields["tier"] == "" || tj.VectorLayers[0].Fields["seasonal_score"] == "" {
+		t.Errorf("TileJSON = %s", body)
+	}
+}
+
+// TestTilesWithGDAL decodes a tile with a real MVT reader, GDAL's driver.
+func TestTilesWithGDAL(t *testing.T) {
+	if _, err := exec.LookPath("ogrinfo"); err != nil {
+		t.Fatal("ogrinfo is not installed: install gdal-bin (make test does so as root)")
+	}
+	srv, _ := newServer(t)
+	x, y := postgres.LonLatToTile(113.4998, -7.8094, 12)
+	_, tile := get(t, srv.URL+fmt.Sprintf("/tiles/villages/12/%d/%d.mvt?month=8", x, y))
+	dir := filepath.Join(t.TempDir(), "12", fmt.Sprint(x))
+	os.MkdirAll(dir, 0o755)
+	path := filepath.Join(dir, fmt.Sprintf("%d.pbf", y)) // z/x/y in the path georeferences the tile for GDAL
+	if err := os.WriteFile(path, tile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ogrinfo", "-ro", "-al", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ogrinfo: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{"Layer name: villages", "Polygon", "name: String", "tier: String",
+		"seasonal_score: Real", "score: Real", "households: Integer", "name (String) = Alasnyiur", "code (String) = 35.13.13.2003"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("GDAL's reading of the tile lacks %q:\n%.3000s", want, s)
+		}
+	}
+	_, z8 := get(t, srv.URL+"/tiles/kabupaten/8/208/133.mvt")
+	if len(z8) == 0 || len(z8) > 50_000 {
+		t.Errorf("the zoom-8 kabupaten tile is %d bytes, want a small, non-empty tile", len(z8))
+	}
+}
