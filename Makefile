@@ -23,11 +23,25 @@ run: db
 	./$(BIN) demo load --if-empty
 	./$(BIN) serve --addr $(ADDR)
 
-# GDAL is the real OGC API client the tests use.
+# The tests' real clients: GDAL for OGC API - Features and vector tiles,
+# Debian's chromium driven by playwright-core (npm) for the map page.
 tools:
-	@command -v ogr2ogr >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gdal-bin; \
-	  else echo "the tests need GDAL: sudo apt-get install -y gdal-bin"; exit 1; fi; }
+	@missing=""; command -v ogr2ogr >/dev/null || missing="$$missing gdal-bin"; \
+	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	    else echo "the tests need:$$missing (sudo apt-get install -y$$missing)"; exit 1; fi; fi
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+# Refresh the vendored MapLibre GL JS from web/package.json (committed in web/static/vendor).
+web:
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	cp web/node_modules/maplibre-gl/dist/maplibre-gl-csp.js web/node_modules/maplibre-gl/dist/maplibre-gl-csp-worker.js \
+	   web/node_modules/maplibre-gl/dist/maplibre-gl.css web/node_modules/maplibre-gl/dist/LICENSE.txt web/static/vendor/
+
+# Rewrite docs/screenshot.png from the browser test.
+screenshot: db tools
+	RISKMAP_SCREENSHOT=1 TEST_DATABASE_URL="$$(./$(BIN) db url)" $(GO) test -count=1 -run TestMapInBrowser ./internal/httpapi
 
 # The fuzz run comes first so that the last lines are the whole test run's.
 test: db tools vet fuzz
