@@ -43,7 +43,7 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit 
 		return nil, err
 	}
 	rows, err := db.Pool.Query(ctx, `
-		SELECT a.code, v.name, a.score, a.monthly[$1], a.tier,
+		SELECT a.code, v.name, round(a.score::numeric, 2)::float8, round(a.monthly[$1]::numeric, 2)::float8, a.tier,
 			array(SELECT format('%s (%s)', key, round(value::numeric, 1)) FROM jsonb_each_text(a.components)
 			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3)
 		FROM area_score a JOIN village v ON v.code = a.code
@@ -75,7 +75,7 @@ func (db *DB) HouseholdTargets(ctx context.Context, month int, area string, limi
 		return nil, err
 	}
 	rows, err := db.Pool.Query(ctx, `
-		SELECT h.survey_uuid, v.name, h.village_code, s.score, (s.score * c.labour_index[$1])::float8, s.tier,
+		SELECT h.survey_uuid, v.name, h.village_code, s.score, round((s.score * c.labour_index[$1])::numeric, 2)::float8, s.tier,
 			array(SELECT format('%s (%s)', key, round(value::numeric, 1)) FROM jsonb_each_text(s.components)
 			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3),
 			coalesce(s.top_tier_reason, '')
