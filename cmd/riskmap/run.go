@@ -41,6 +41,8 @@ func commands() map[string]command {
 		"import":  {"import boundaries, surveys, tobacco fields or the labour calendar", importCmd},
 		"demo":    {"load or generate the demo region", demoCmd},
 		"db":      {"start, stop or locate the private local PostGIS cluster", dbCmd},
+		"keys":    {"create, list or revoke API keys (roles planner, staff, admin)", keysCmd},
+		"audit":   {"print the log of responses that held household- or child-level data", auditCmd},
 		"form":    {"write the household survey XLSForm for KoBoToolbox or ODK Central", formCmd},
 	}
 }
@@ -162,12 +164,11 @@ func migrateCmd(ctx context.Context, e *env, args []string) error {
 }
 
 func serveCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("serve", "serve [--addr 127.0.0.1:8080] [--cors-origin ORIGIN] [--request-timeout 2m] [--households]")
+	fs := e.flags("serve", "serve [--addr 127.0.0.1:8080] [--cors-origin ORIGIN] [--request-timeout 2m] [--basemap URL]\n\nHousehold-level data is served only to API keys of role staff (their areas) or admin\n(see 'riskmap keys'); every such response is recorded in the audit log.")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 	cors := fs.String("cors-origin", "", "comma-separated origins allowed to read the API from a browser (* for any)")
 	timeout := fs.Duration("request-timeout", 2*time.Minute, "longest a request (and its queries) may take")
 	basemap := fs.String("basemap", "", "XYZ raster tile URL template for the map page's background (default: none)")
-	households := fs.Bool("households", false, "serve the households collection: household points are personal data, so only behind access control")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -183,7 +184,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	}
 	srv := &http.Server{
 		Handler: httpapi.NewServer(db, logger, httpapi.Options{
-			Households: *households, CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap,
+			CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap,
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -224,3 +224,32 @@ func TestCommittedFormIsBuilt(t *testing.T) {
 		t.Errorf("%s is not what `riskmap form` writes from geodata/forms/*.csv; run make form", FormFile)
 	}
 }
+
+func TestKeysAndAudit(t *testing.T) {
+	getenv := envWith(map[string]string{"DATABASE_URL": dbtest.URL(t)})
+	key, errOut, err := runCmd(t, getenv, "keys", "create", "--role", "staff", "--area", "35.13.13", "--name", "Besuk facilitator")
+	if err != nil || !strings.HasPrefix(key, "rk_") || !strings.Contains(errOut, "shown once") {
+		t.Fatalf("keys create = %v, %q, %q", err, key, errOut)
+	}
+	if _, _, err := runCmd(t, getenv, "keys", "create", "--role", "staff", "--name", "nowhere"); err == nil || !strings.Contains(err.Error(), "needs --area") {
+		t.Errorf("a staff key without areas = %v", err)
+	}
+	if _, _, err := runCmd(t, getenv, "keys", "create", "--role", "king", "--name", "x"); err == nil {
+		t.Error("an unknown role was accepted")
+	}
+	list, _, err := runCmd(t, getenv, "keys", "list")
+	if err != nil || !strings.Contains(list, "Besuk facilitator") || strings.Contains(list, strings.TrimSpace(key)) {
+		t.Errorf("keys list = %v:\n%s (it must never show the key)", err, list)
+	}
+	out, _, err := runCmd(t, getenv, "keys", "revoke", "1")
+	if err != nil || !strings.Contains(out, "revoked key 1") {
+		t.Errorf("keys revoke = %v, %q", err, out)
+	}
+	if _, _, err := runCmd(t, getenv, "keys", "revoke", "1"); err == nil {
+		t.Error("revoking twice succeeded")
+	}
+	audit, _, err := runCmd(t, getenv, "audit", "--since", "1h")
+	if err != nil || !strings.HasPrefix(audit, "time") {
+		t.Errorf("audit = %v, %q", err, audit)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
 	"github.com/kesempatan/riskmap/internal/httpapi"
@@ -294,19 +295,120 @@ func TestFormatsCachingAndCompression(t *testing.T) {
 	}
 }
 
-func TestHouseholdsOnlyWhenEnabled(t *testing.T) {
-	srv, db := newServer(t, httpapi.Options{Households: true})
-	fc := items(t, srv.URL+"/collections/households/items?village_code=35.13.13.2003&limit=1000")
-	var n int
-	db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM household WHERE village_code = '35.13.13.2003'`).Scan(&n)
-	if fc.NumberMatched != n || n == 0 || fc.Features[0].Geometry.Type != "Point" {
-		t.Errorf("households in Alasnyiur: %d matched, want %d points", fc.NumberMatched, n)
+// TestHouseholdAccess: household records reach only staff (within their
+// areas) and admins, and every household-level response is audited.
+func TestHouseholdAccess(t *testing.T) {
+	srv, db := newServer(t)
+	ctx := context.Background()
+	key := func(name, role string, areas []string, expires *time.Time) string {
+		k, _, err := db.CreateKey(ctx, name, role, areas, expires)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
 	}
-	closed := serve(t, db)
-	resp, _ := get(t, closed.URL+"/collections/households/items")
-	_, list := get(t, closed.URL+"/collections")
-	if resp.StatusCode != 404 || strings.Contains(string(list), "households") {
-		t.Errorf("a default server offers households: %d", resp.StatusCode)
+	planner := key("bappeda", "planner", nil, nil)
+	staff := key("Besuk facilitator", "staff", []string{"35.13.13"}, nil)
+	admin := key("programme admin", "admin", nil, nil)
+	past := time.Now().Add(-time.Hour)
+	expired := key("old", "admin", nil, &past)
+	revoked, k, err := db.CreateKey(ctx, "lost phone", "staff", []string{"35.13.13"}, nil)
+	if err != nil || db.RevokeKey(ctx, k.ID) != nil {
+		t.Fatal(err)
+	}
+	var besukHH, pakuniranHH string
+	var besukN, allN int
+	db.Pool.QueryRow(ctx, `SELECT (SELECT min(survey_uuid) FROM household WHERE village_code LIKE '35.13.13.%'),
+		(SELECT min(survey_uuid) FROM household WHERE village_code LIKE '35.13.10.%'),
+		(SELECT count(*) FROM household WHERE village_code LIKE '35.13.13.%'), (SELECT count(*) FROM household)`).
+		Scan(&besukHH, &pakuniranHH, &besukN, &allN)
+
+	cases := []struct {
+		who, key, path string
+		status         int
+		matched        int    // for items: numberMatched, -1 to skip
+		audited        bool   // the response holds household records
+		prefix         string // every returned household's village code starts with this
+	}{
+		{"public", "", "/collections/households/items", 404, -1, false, ""},
+		{"public", "", "/collections/households/items/" + besukHH, 404, -1, false, ""},
+		{"planner", planner, "/collections/households/items", 404, -1, false, ""},
+		{"planner", planner, "/collections/villages/items", 200, 44, false, ""},
+		{"staff", staff, "/collections/households/items?limit=10000", 200, besukN, true, "35.13.13."},
+		{"staff", staff, "/collections/households/items?village_code=35.13.10.2006", 200, 0, true, ""},
+		{"staff", staff, "/collections/households/items/" + pakuniranHH, 404, -1, false, ""},
+		{"staff", staff, "/collections/households/items/" + besukHH, 200, -1, true, ""},
+		{"staff", staff, "/collections/households/items?f=csv&limit=5", 200, -1, true, ""},
+		{"admin", admin, "/collections/households/items?limit=1", 200, allN, true, ""},
+		{"admin", admin, "/collections/households/items/" + pakuniranHH, 200, -1, true, ""},
+		{"expired", expired, "/collections/villages/items", 401, -1, false, ""},
+		{"revoked", revoked, "/collections/households/items", 401, -1, false, ""},
+		{"garbage", "rk_not-a-key-at-all", "/collections", 401, -1, false, ""},
+	}
+	audited := 0
+	for _, tc := range cases {
+		t.Run(tc.who+tc.path, func(t *testing.T) {
+			var header []string
+			if tc.key != "" {
+				header = []string{"Authorization", "Bearer " + tc.key}
+			}
+			resp, body := get(t, srv.URL+tc.path, header...)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%s GET %s = %d %.200s, want %d", tc.who, tc.path, resp.StatusCode, body, tc.status)
+			}
+			if tc.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+			if tc.status != 200 && !strings.HasSuffix(tc.path, besukHH) && !strings.HasSuffix(tc.path, pakuniranHH) &&
+				(strings.Contains(string(body), besukHH) || strings.Contains(string(body), pakuniranHH)) {
+				t.Errorf("a refusal names a household: %s", body)
+			}
+			if tc.matched >= 0 {
+				var fc featureCollection
+				json.Unmarshal(body, &fc)
+				if fc.NumberMatched != tc.matched {
+					t.Errorf("numberMatched %d, want %d", fc.NumberMatched, tc.matched)
+				}
+				for _, f := range fc.Features {
+					if vc, _ := f.Properties["village_code"].(string); tc.prefix != "" && !strings.HasPrefix(vc, tc.prefix) {
+						t.Errorf("%s sees household %s in village %s", tc.who, f.ID, vc)
+					}
+				}
+			}
+			if resp.StatusCode == 200 && tc.key != "" && resp.Header.Get("Cache-Control") != "private, no-store" {
+				t.Errorf("a keyed response may be cached publicly: %q", resp.Header.Get("Cache-Control"))
+			}
+			if tc.audited {
+				audited++
+			}
+		})
+	}
+	// Out of area and not at all are the same answer: a 404 does not tell
+	// staff that a household exists elsewhere.
+	_, other := get(t, srv.URL+"/collections/households/items/"+pakuniranHH, "Authorization", "Bearer "+staff)
+	_, none := get(t, srv.URL+"/collections/households/items/no-such-uuid", "Authorization", "Bearer "+staff)
+	if strings.ReplaceAll(string(other), pakuniranHH, "X") != strings.ReplaceAll(string(none), "no-such-uuid", "X") {
+		t.Errorf("out-of-area and missing households answer differently:\n%s\n%s", other, none)
+	}
+	_, list := get(t, srv.URL+"/collections")
+	_, staffList := get(t, srv.URL+"/collections", "Authorization", "Bearer "+staff)
+	if strings.Contains(string(list), `"id":"households"`) || !strings.Contains(string(staffList), `"id":"households"`) {
+		t.Error("the collections list shows households to the public or hides them from staff")
+	}
+	entries, err := db.AuditSince(ctx, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != audited {
+		t.Errorf("%d audit rows, want %d (one per household-level response, none for others)", len(entries), audited)
+	}
+	for _, e := range entries {
+		if e.KeyID == nil || (e.Role != "staff" && e.Role != "admin") || !strings.HasPrefix(e.Route, "/collections/households/items") {
+			t.Errorf("audit row %+v", e)
+		}
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM audit_log`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("deleting from the audit log = %v, want refused", err)
 	}
 }
 

@@ -94,11 +94,18 @@ func (s *Server) notModified(w http.ResponseWriter, r *http.Request, format stri
 	if err != nil {
 		return false, err
 	}
-	h := sha256.Sum256([]byte(version + "\x00" + format + "\x00" + r.URL.Path + "?" + r.URL.RawQuery))
+	// The tag names who asked too: a key's response must never validate
+	// another principal's cached copy.
+	p := principal(r)
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s?%s\x00%d/%s", version, format, r.URL.Path, r.URL.RawQuery, p.KeyID, p.Role)))
 	tag := `"` + hex.EncodeToString(h[:12]) + `"`
 	w.Header().Set("ETag", tag)
-	w.Header().Set("Cache-Control", "public, max-age=60")
-	w.Header().Add("Vary", "Accept")
+	if p.Role == "public" {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+	} else {
+		w.Header().Set("Cache-Control", "private, no-store")
+	}
+	w.Header().Add("Vary", "Accept, Authorization")
 	for _, t := range strings.Split(r.Header.Get("If-None-Match"), ",") {
 		if t = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(t), "W/")); t == tag || t == "*" {
 			w.WriteHeader(http.StatusNotModified)
@@ -208,7 +215,7 @@ func (s *Server) handleCollections() http.HandlerFunc {
 		}
 		b := baseURL(r)
 		var docs []map[string]any
-		for _, c := range s.collections {
+		for _, c := range s.visible(r) {
 			d, err := s.collectionDoc(r.Context(), b, c)
 			if err != nil {
 				s.fail(w, r, err)
@@ -228,10 +235,11 @@ func (s *Server) handleCollections() http.HandlerFunc {
 
 func (s *Server) findCollection(w http.ResponseWriter, r *http.Request) *postgres.Collection {
 	id := chi.URLParam(r, "collection")
-	c := s.collection(id)
+	c := s.collection(r, id)
 	if c == nil {
-		names := make([]string, len(s.collections))
-		for i, c := range s.collections {
+		visible := s.visible(r)
+		names := make([]string, len(visible))
+		for i, c := range visible {
 			names[i] = c.ID
 		}
 		writeProblem(w, http.StatusNotFound, "no such collection", fmt.Sprintf("collection %q does not exist; collections: %s", id, strings.Join(names, ", ")), "collection")
@@ -290,6 +298,7 @@ func (s *Server) handleItems() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		restrict(r, c, q)
 		if s.answered(w, r, format) {
 			return
 		}
@@ -300,6 +309,14 @@ func (s *Server) handleItems() http.HandlerFunc {
 		if err != nil {
 			s.fail(w, r, err)
 			return
+		}
+		// Household-level data is recorded before a byte of it is sent: if
+		// the audit log cannot be written, nothing is sent.
+		if c.Private {
+			if err := s.db.Audit(r.Context(), principal(r), "/collections/"+c.ID+"/items", r.URL.Query(), max(0, min(q.Limit, matched-q.Offset))); err != nil {
+				s.fail(w, r, err)
+				return
+			}
 		}
 		switch format {
 		case "csv":
@@ -399,6 +416,7 @@ func (s *Server) handleItem() http.HandlerFunc {
 			return
 		}
 		q.ID, q.Limit = fid, 1
+		restrict(r, c, q)
 		if s.answered(w, r, format) {
 			return
 		}
@@ -412,6 +430,12 @@ func (s *Server) handleItem() http.HandlerFunc {
 			writeProblem(w, http.StatusNotFound, "no such feature", fmt.Sprintf("collection %s has no feature %q", c.ID, fid), "fid")
 			return
 		}
+		if c.Private {
+			if err := s.db.Audit(r.Context(), principal(r), "/collections/"+c.ID+"/items/{fid}", map[string][]string{"fid": {fid}}, 1); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
 		var feature map[string]any
 		if err := json.Unmarshal([]byte(buf.String()), &feature); err != nil {
 			s.fail(w, r, err)
@@ -424,5 +448,12 @@ func (s *Server) handleItem() http.HandlerFunc {
 			{b + "/collections/" + c.ID, "collection", typeJSON, c.Title},
 		}
 		s.respond(w, r, format, typeGeoJSON, c.Title+" "+fid, feature)
+	}
+}
+
+// restrict limits a staff key to the villages of its areas; admins see all.
+func restrict(r *http.Request, c *postgres.Collection, q *postgres.ItemsQuery) {
+	if p := principal(r); c.Private && p.Role != "admin" {
+		q.Areas = append([]string{}, p.Areas...)
 	}
 }

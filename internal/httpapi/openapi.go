@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
 type obj = map[string]any
@@ -19,7 +21,7 @@ var problemResponse = obj{"description": "a problem (RFC 9457)", "content": obj{
 
 // openAPI builds the API definition from the routes and the collections, so
 // that it cannot fall behind them.
-func (s *Server) openAPI(base string) obj {
+func (s *Server) openAPI(base string, collections []*postgres.Collection) obj {
 	fParam := func(formats ...string) obj {
 		return param("f", "query", "response format (default by Accept header, else the first)", obj{"type": "string", "enum": formats}, false)
 	}
@@ -51,7 +53,7 @@ func (s *Server) openAPI(base string) obj {
 				fParam("json", "html")},
 			"responses": obj{"200": jsonResponse("ranked villages", typeJSON, obj{"type": "object"}), "400": problemResponse}}},
 	}
-	for _, c := range s.collections {
+	for _, c := range collections {
 		props := obj{}
 		var filters []obj
 		var sortable []string
@@ -113,6 +115,6 @@ func joinNames(ns []string) string {
 
 func (s *Server) handleAPI() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.respond(w, r, "json", typeOpenAPI, "API", s.openAPI(baseURL(r)))
+		s.respond(w, r, "json", typeOpenAPI, "API", s.openAPI(baseURL(r), s.visible(r)))
 	}
 }

@@ -13,9 +13,6 @@ import (
 
 // Options configure the server.
 type Options struct {
-	// Households serves the households collection. Household points are
-	// personal data: leave this off until access control exists.
-	Households bool
 	// CORSOrigins may read the API from a browser; "*" allows any.
 	CORSOrigins []string
 	// RequestTimeout bounds every request, and its database queries.
@@ -43,19 +40,30 @@ func NewServer(db *postgres.DB, log *slog.Logger, opt ...Options) *Server {
 	if s.opt.RequestTimeout == 0 {
 		s.opt.RequestTimeout = 2 * time.Minute
 	}
-	for _, c := range postgres.Collections() {
-		if !c.Private || s.opt.Households {
-			s.collections = append(s.collections, c)
-		}
-	}
+	s.collections = postgres.Collections()
 	return s
 }
 
 // Handler returns the router with every route.
 func (s *Server) Handler() http.Handler { return s.routes() }
 
-func (s *Server) collection(id string) *postgres.Collection {
+// visible returns the collections the requester may see: household-level
+// collections only for staff and admin keys.
+func (s *Server) visible(r *http.Request) []*postgres.Collection {
+	p := principal(r)
+	var out []*postgres.Collection
 	for _, c := range s.collections {
+		if !c.Private || p.SeesHouseholds() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// collection returns a collection the requester may see, or nil: to anyone
+// else a private collection does not exist.
+func (s *Server) collection(r *http.Request, id string) *postgres.Collection {
+	for _, c := range s.visible(r) {
 		if c.ID == id {
 			return c
 		}

@@ -12,9 +12,9 @@ import (
 )
 
 // tileCollection returns a collection served as tiles, or writes a 404.
-func (s *Server) tileCollection(w http.ResponseWriter, id string) *postgres.Collection {
+func (s *Server) tileCollection(w http.ResponseWriter, r *http.Request, id string) *postgres.Collection {
 	if _, ok := postgres.TileLayers[id]; ok {
-		if c := s.collection(id); c != nil {
+		if c := s.collection(r, id); c != nil {
 			return c
 		}
 	}
@@ -25,7 +25,7 @@ func (s *Server) tileCollection(w http.ResponseWriter, id string) *postgres.Coll
 // handleTile serves /tiles/{collection}/{z}/{x}/{y}.mvt?month=M.
 func (s *Server) handleTile() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c := s.tileCollection(w, chi.URLParam(r, "collection"))
+		c := s.tileCollection(w, r, chi.URLParam(r, "collection"))
 		if c == nil {
 			return
 		}
@@ -78,7 +78,7 @@ func (s *Server) handleTileJSON() http.HandlerFunc {
 			writeProblem(w, http.StatusNotFound, "no such resource", "TileJSON is at /tiles/{collection}.json", "")
 			return
 		}
-		c := s.tileCollection(w, id)
+		c := s.tileCollection(w, r, id)
 		if c == nil {
 			return
 		}

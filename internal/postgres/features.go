@@ -29,7 +29,8 @@ type Collection struct {
 	GeometryType           string
 	Properties             []Property
 	Month                  string // expression of the seasonal score for month $m, if any
-	Private                bool   // household-level data: served only when the server allows it
+	Private                bool   // household-level data: staff (their areas) and admins only
+	AreaExpr               string // village code of a private feature, for area restrictions
 }
 
 // Property returns the named property.
@@ -113,9 +114,9 @@ func Collections() []*Collection {
 				{Name: "value", Type: "number", Description: "the village score analysed", Expr: "round(h.value::numeric, 2)", Sort: true},
 				{Name: "neighbours", Type: "integer", Description: "neighbouring villages", Expr: "h.neighbours", Sort: true},
 			}},
-		{ID: "households", Title: "Households", Description: "Surveyed households (personal data: served only when the server enables it)",
+		{ID: "households", Title: "Households", Description: "Surveyed households: personal data, for programme staff within their areas and admins; every response is audited",
 			From: "household hh LEFT JOIN household_score hs ON hs.household_id = hh.id", IDExpr: "hh.survey_uuid", Geom: "hh.geom",
-			GeometryType: "Point", Private: true,
+			GeometryType: "Point", Private: true, AreaExpr: "hh.village_code",
 			Properties: []Property{
 				{Name: "village_code", Type: "string", Description: "village from the GPS point", Expr: "hh.village_code", Filter: true, Sort: true},
 				{Name: "score", Type: "number", Description: "household score 0-100", Expr: "hs.score", Sort: true},
@@ -138,6 +139,9 @@ type ItemsQuery struct {
 	Filters    map[string]string
 	Month      int // 0: none
 	ID         string
+	// Areas, when not nil, restricts a private collection to villages in
+	// these kecamatan or village codes (a staff key's areas).
+	Areas []string
 }
 
 // SortKey is one sortby entry.
@@ -170,6 +174,10 @@ func (q *ItemsQuery) where() (string, []any) {
 	}
 	if q.ID != "" {
 		conds = append(conds, "("+c.IDExpr+")::text = "+arg(q.ID))
+	}
+	if q.Areas != nil && c.AreaExpr != "" {
+		a := arg(q.Areas)
+		conds = append(conds, "EXISTS (SELECT 1 FROM unnest("+a+"::text[]) area WHERE "+c.AreaExpr+" = area OR "+c.AreaExpr+" LIKE area || '.%')")
 	}
 	if len(conds) == 0 {
 		return "", args

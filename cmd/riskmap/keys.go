@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func keysCmd(ctx context.Context, e *env, args []string) error {
+	const synopsis = `keys create|list|revoke
+
+  create --role planner|staff|admin --name "WHO" [--area CODE[,CODE]] [--expires 720h]
+      prints a new API key once; only its hash is stored. Staff keys need the
+      kecamatan or village codes they work in.
+  list            every key: id, role, areas, created, expires, revoked, last used
+  revoke ID       revoke a key at once`
+	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
+		fmt.Fprintf(e.stderr, "Usage: riskmap %s\n", synopsis)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return nil
+		}
+		return errors.New("keys: want create, list or revoke")
+	}
+	fs := e.flags("keys "+args[0], synopsis)
+	role := fs.String("role", "", "planner, staff or admin")
+	name := fs.String("name", "", "whose key this is")
+	area := fs.String("area", "", "comma-separated kecamatan or village codes (staff)")
+	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: until revoked)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	switch args[0] {
+	case "create":
+		var exp *time.Time
+		if *expires > 0 {
+			t := time.Now().Add(*expires)
+			exp = &t
+		}
+		key, k, err := db.CreateKey(ctx, *name, *role, splitList(*area), exp)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "created key %d (%s, %s%s); it is shown once, store it now:\n", k.ID, k.Role, k.Name, areasText(k.Areas))
+		fmt.Fprintln(e.stdout, key)
+		return nil
+	case "list":
+		keys, err := db.Keys(ctx)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "id\trole\tname\tareas\tcreated\texpires\trevoked\tlast used")
+		when := func(t *time.Time) string {
+			if t == nil {
+				return "-"
+			}
+			return t.Format("2006-01-02 15:04")
+		}
+		for _, k := range keys {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, k.Name, strings.Join(k.Areas, ","),
+				k.CreatedAt.Format("2006-01-02 15:04"), when(k.ExpiresAt), when(k.RevokedAt), when(k.LastUsedAt))
+		}
+		return w.Flush()
+	default:
+		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		if err != nil {
+			return fmt.Errorf("keys revoke: %q is not a key id", fs.Arg(0))
+		}
+		if err := db.RevokeKey(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "revoked key %d\n", id)
+		return nil
+	}
+}
+
+func areasText(areas []string) string {
+	if len(areas) == 0 {
+		return ""
+	}
+	return ", areas " + strings.Join(areas, ",")
+}
+
+func auditCmd(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("audit", "audit [--since 24h]\n\nPrints every recorded response that held household- or child-level data.")
+	since := fs.Duration("since", 24*time.Hour, "how far back")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	entries, err := db.AuditSince(ctx, time.Now().Add(-*since))
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "time\tkey\trole\troute\trecords\tparameters")
+	for _, a := range entries {
+		key := "-"
+		if a.KeyID != nil {
+			key = strconv.FormatInt(*a.KeyID, 10)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", a.At.Format(time.RFC3339), key, a.Role, a.Route, a.Records, a.Params)
+	}
+	return w.Flush()
+}

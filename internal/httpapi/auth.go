@@ -1,0 +1,55 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/kesempatan/riskmap/internal/risk"
+)
+
+type principalKey struct{}
+
+// principal is who made the request: an API key's role and areas, or the public.
+func principal(r *http.Request) risk.Principal {
+	if p, ok := r.Context().Value(principalKey{}).(risk.Principal); ok {
+		return p
+	}
+	return risk.Public
+}
+
+// authenticate reads "Authorization: Bearer KEY". No header is the public;
+// a malformed header or an unknown, expired or revoked key is a 401.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		key, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || len(key) < 10 || len(key) > 200 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="riskmap"`)
+			writeProblem(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <API key>", "Authorization")
+			return
+		}
+		p, err := s.db.Authenticate(r.Context(), strings.TrimSpace(key))
+		if err != nil {
+			if risk.ErrorCode(err) == risk.EUNAVAILABLE {
+				s.fail(w, r, err)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="riskmap", error="invalid_token"`)
+			writeProblem(w, http.StatusUnauthorized, "unauthorized", "the API key is unknown, expired or revoked", "Authorization")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// audit records a response that held household- or child-level data.
+func (s *Server) audit(r *http.Request, route string, records int) {
+	if err := s.db.Audit(context.WithoutCancel(r.Context()), principal(r), route, r.URL.Query(), records); err != nil {
+		s.log.Error("audit failed", "route", route, "err", err)
+	}
+}
