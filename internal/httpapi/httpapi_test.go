@@ -332,7 +332,8 @@ func TestHouseholdAccess(t *testing.T) {
 	}{
 		{"public", "", "/collections/households/items", 404, -1, false, ""},
 		{"public", "", "/collections/households/items/" + besukHH, 404, -1, false, ""},
-		{"planner", planner, "/collections/households/items", 404, -1, false, ""},
+		{"planner", planner, "/collections/households/items?limit=3", 200, allN, true, ""},
+		{"planner", planner, "/collections/households/items/" + besukHH, 404, -1, false, ""},
 		{"planner", planner, "/collections/villages/items", 200, 44, false, ""},
 		{"staff", staff, "/collections/households/items?limit=10000", 200, besukN, true, "35.13.13."},
 		{"staff", staff, "/collections/households/items?village_code=35.13.10.2006", 200, 0, true, ""},
@@ -392,6 +393,11 @@ func TestHouseholdAccess(t *testing.T) {
 	}
 	_, list := get(t, srv.URL+"/collections")
 	_, staffList := get(t, srv.URL+"/collections", "Authorization", "Bearer "+staff)
+	_, plannerPage := get(t, srv.URL+"/collections/households/items?limit=50", "Authorization", "Bearer "+planner)
+	if strings.Contains(string(plannerPage), besukHH) || strings.Contains(string(plannerPage), "components") || strings.Contains(string(plannerPage), "top_tier_reason") {
+		t.Error("a planner sees survey uuids, score components or child-based reasons")
+	}
+	audited++
 	if strings.Contains(string(list), `"id":"households"`) || !strings.Contains(string(staffList), `"id":"households"`) {
 		t.Error("the collections list shows households to the public or hides them from staff")
 	}
@@ -403,7 +409,7 @@ func TestHouseholdAccess(t *testing.T) {
 		t.Errorf("%d audit rows, want %d (one per household-level response, none for others)", len(entries), audited)
 	}
 	for _, e := range entries {
-		if e.KeyID == nil || (e.Role != "staff" && e.Role != "admin") || !strings.HasPrefix(e.Route, "/collections/households/items") {
+		if e.KeyID == nil || e.Role == "public" || !strings.HasPrefix(e.Route, "/collections/households/items") {
 			t.Errorf("audit row %+v", e)
 		}
 	}
@@ -420,5 +426,63 @@ func TestReadyzSchemaBehind(t *testing.T) {
 	resp, body := get(t, srv.URL+"/readyz")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "riskmap migrate") {
 		t.Errorf("/readyz with the schema behind = %d %s, want 503 naming riskmap migrate", resp.StatusCode, body)
+	}
+}
+
+// TestGeomasking: planners' household points stay inside their village, at
+// least 100 m (and at most 500 m) from the true point, the same on every request.
+func TestGeomasking(t *testing.T) {
+	srv, db := newServer(t)
+	ctx := context.Background()
+	planner, _, err := db.CreateKey(ctx, "bappeda", "planner", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func() map[string][2]float64 {
+		_, body := get(t, srv.URL+"/collections/households/items?limit=10000", "Authorization", "Bearer "+planner)
+		var fc struct {
+			Features []struct {
+				ID       string `json:"id"`
+				Geometry *struct {
+					Coordinates [2]float64 `json:"coordinates"`
+				} `json:"geometry"`
+			} `json:"features"`
+		}
+		if err := json.Unmarshal(body, &fc); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][2]float64{}
+		for _, f := range fc.Features {
+			if f.Geometry != nil {
+				out[f.ID] = f.Geometry.Coordinates
+			}
+		}
+		return out
+	}
+	a, b := fetch(), fetch()
+	if len(a) < 1990 {
+		t.Fatalf("%d of 2000 households have a masked point", len(a))
+	}
+	ids, lons, lats := []string{}, []float64{}, []float64{}
+	for id, p := range a {
+		if b[id] != p {
+			t.Fatalf("household %s moved between requests: %v then %v", id, p, b[id])
+		}
+		ids, lons, lats = append(ids, id), append(lons, p[0]), append(lats, p[1])
+	}
+	var n, outside, tooNear, tooFar int
+	err = db.Pool.QueryRow(ctx, `
+		WITH m AS (SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[]) AS m(id, lon, lat)),
+		j AS (SELECT h.geom AS true_geom, v.geom AS village, ST_SetSRID(ST_MakePoint(m.lon, m.lat), 4326) AS masked
+		      FROM m JOIN household h ON md5('riskmap-mask:' || h.survey_uuid) = m.id JOIN village v ON v.code = h.village_code)
+		SELECT count(*), count(*) FILTER (WHERE NOT ST_Covers(village, masked)),
+			count(*) FILTER (WHERE ST_Distance(true_geom::geography, masked::geography) < 99.5),
+			count(*) FILTER (WHERE ST_Distance(true_geom::geography, masked::geography) > 500.5)
+		FROM j`, ids, lons, lats).Scan(&n, &outside, &tooNear, &tooFar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(a) || outside != 0 || tooNear != 0 || tooFar != 0 {
+		t.Errorf("%d masked points matched, %d outside their village, %d nearer than 100 m, %d farther than 500 m", n, outside, tooNear, tooFar)
 	}
 }

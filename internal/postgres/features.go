@@ -372,3 +372,39 @@ func (db *DB) DataVersion(ctx context.Context) (string, error) {
 	}
 	return fmt.Sprintf("i%d.s%d", imp, score), nil
 }
+
+// Geomasking distances for planners' household points: donut displacement
+// inside the household's own village (villages here are 1-5 km2, so the
+// survey-style 2-5 km would throw points out of the village).
+const (
+	MaskMinMetres = 100
+	MaskMaxMetres = 500
+)
+
+// maskedPoint moves a household's point by a distance between MaskMin and
+// MaskMax metres in a direction, both drawn from a hash of its survey uuid, so
+// repeated requests give the same point and cannot be averaged back. Of 32
+// such draws the first inside the village is used; if none is, the point is
+// withheld (null geometry).
+var maskedPoint = `(SELECT d.p FROM generate_series(0, 31) k
+	CROSS JOIN LATERAL (SELECT ('x' || substr(md5(hh.survey_uuid || ':' || k), 1, 8))::bit(32)::bigint / 4294967296.0 AS u1,
+	                           ('x' || substr(md5(hh.survey_uuid || ':' || k), 9, 8))::bit(32)::bigint / 4294967296.0 AS u2) r
+	CROSS JOIN LATERAL (SELECT ST_Project(hh.geom::geography,
+		sqrt(` + itoa(MaskMinMetres*MaskMinMetres) + ` + (` + itoa(MaskMaxMetres*MaskMaxMetres-MaskMinMetres*MaskMinMetres) + `) * r.u1),
+		2 * pi() * r.u2)::geometry AS p) d
+	WHERE ST_Covers(mv.geom, d.p) ORDER BY k LIMIT 1)`
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// MaskedHouseholds is the households collection as planners see it: points
+// geomasked, no scores' components, no child records.
+func MaskedHouseholds() *Collection {
+	return &Collection{ID: "households", Title: "Households (geomasked)",
+		Description: "Surveyed households with displaced points (100-500 m, inside their village); every response is audited",
+		From:        "household hh JOIN village mv ON mv.code = hh.village_code LEFT JOIN household_score hs ON hs.household_id = hh.id",
+		IDExpr:      "md5('riskmap-mask:' || hh.survey_uuid)", Geom: maskedPoint, GeometryType: "Point", Private: true, AreaExpr: "hh.village_code",
+		Properties: []Property{
+			{Name: "village_code", Type: "string", Description: "village", Expr: "hh.village_code", Filter: true, Sort: true},
+			{Name: "tier", Type: "string", Description: "low, medium or high", Expr: "hs.tier", Filter: true, Sort: true},
+		}}
+}
