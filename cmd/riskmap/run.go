@@ -168,6 +168,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 	cors := fs.String("cors-origin", "", "comma-separated origins allowed to read the API from a browser (* for any)")
 	timeout := fs.Duration("request-timeout", 2*time.Minute, "longest a request (and its queries) may take")
+	rate := fs.Int("rate-limit", 6000, "requests a minute per API key, or per client address without one (0: no limit); a map view fetches dozens of tiles at once")
 	basemap := fs.String("basemap", "", "XYZ raster tile URL template for the map page's background (default: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -184,9 +185,10 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	}
 	srv := &http.Server{
 		Handler: httpapi.NewServer(db, logger, httpapi.Options{
-			CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap,
+			CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap, RatePerMinute: *rate,
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    16 << 10,
 		IdleTimeout:       2 * time.Minute,
 	}
 	logger.Info("serving", "url", "http://"+ln.Addr().String())

@@ -22,7 +22,7 @@ func (s *Server) handleMap() http.HandlerFunc {
 			o := u.Scheme + "://" + u.Host
 			csp = "default-src 'self'; img-src 'self' data: blob: " + o + "; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self' " + o
 		}
-		h.Set("Content-Security-Policy", csp)
+		h.Set("Content-Security-Policy", csp+"; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Type", "text/html; charset=utf-8")

@@ -27,7 +27,7 @@ func (s *Server) routes() http.Handler {
 
 	// OGC API - Features, Part 1: Core, GeoJSON, HTML, OpenAPI 3.0.
 	r.Group(func(r chi.Router) {
-		r.Use(s.timeout, s.authenticate)
+		r.Use(s.timeout, s.authenticate, s.guard)
 		r.Get("/", s.handleLanding())
 		r.Get("/conformance", s.handleConformance())
 		r.Get("/api", s.handleAPI())

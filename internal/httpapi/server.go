@@ -20,6 +20,9 @@ type Options struct {
 	// BasemapURL is an XYZ raster tile URL template for the map page's
 	// background; empty: a plain background, no network beyond the service.
 	BasemapURL string
+	// RatePerMinute limits requests per API key, or per client address for
+	// the public; 0 turns the limit off.
+	RatePerMinute int
 }
 
 // Server holds the dependencies of the handlers.
@@ -30,6 +33,7 @@ type Server struct {
 	collections []*postgres.Collection
 	masked      *postgres.Collection // households as planners see them
 	metrics     *metrics
+	limit       *limiter
 }
 
 // NewServer returns a server over db that logs to log.
@@ -41,6 +45,7 @@ func NewServer(db *postgres.DB, log *slog.Logger, opt ...Options) *Server {
 	if s.opt.RequestTimeout == 0 {
 		s.opt.RequestTimeout = 2 * time.Minute
 	}
+	s.limit = newLimiter(s.opt.RatePerMinute)
 	s.collections = postgres.Collections()
 	s.masked = postgres.MaskedHouseholds()
 	return s
