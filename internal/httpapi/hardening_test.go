@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -90,5 +91,89 @@ func TestInjectionProbes(t *testing.T) {
 	}
 	if after := state(); after != before {
 		t.Errorf("the probes changed the database: %s -> %s", before, after)
+	}
+}
+
+// TestSuppression: the published aggregates hold no count of 1-4, and no
+// withheld count is the only hidden cell of a published row or column total.
+func TestSuppression(t *testing.T) {
+	srv, db := newServer(t)
+	measures := []string{"households", "children", "hazardous", "child_labour", "light_work", "not_working"}
+	type row = map[string]any
+	rows := map[string][]row{}
+	for _, level := range []string{"desa", "kecamatan", "kabupaten"} {
+		_, body := get(t, srv.URL+"/aggregates/"+level)
+		var rs []row
+		if err := json.Unmarshal(body, &rs); err != nil {
+			t.Fatal(err)
+		}
+		rows[level] = rs
+	}
+	hidden := 0
+	for level, rs := range rows {
+		for _, r := range rs {
+			for _, m := range measures {
+				v, ok := r[m].(float64)
+				if ok && v >= 1 && v <= 4 {
+					t.Errorf("%s %v publishes %s = %v", level, r["code"], m, v)
+				}
+				if r[m] == nil {
+					hidden++
+				}
+			}
+			// Row: children = the four classes.
+			nulls := 0
+			for _, m := range measures[1:] {
+				if r[m] == nil {
+					nulls++
+				}
+			}
+			if nulls == 1 {
+				t.Errorf("%s %v: one withheld cell in its row can be recomputed: %v", level, r["code"], r)
+			}
+			if r["prevalence"] != nil && (r["hazardous"] == nil || r["child_labour"] == nil || r["children"] == nil) {
+				t.Errorf("%s %v: prevalence published beside a withheld count", level, r["code"])
+			}
+		}
+	}
+	// Columns: a kecamatan's count = its villages'.
+	for _, k := range rows["kecamatan"] {
+		for _, m := range measures {
+			nulls := 0
+			if k[m] == nil {
+				nulls++
+			}
+			for _, v := range rows["desa"] {
+				if v["parent_code"] == k["code"] && v[m] == nil {
+					nulls++
+				}
+			}
+			if nulls == 1 {
+				t.Errorf("kecamatan %v, %s: the only withheld cell of its column can be recomputed", k["code"], m)
+			}
+		}
+	}
+	if hidden == 0 {
+		t.Fatal("nothing was withheld: the test would not see a leak")
+	}
+	// Every other output of village counts withholds the same cells.
+	var code, measure string
+	var exact int
+	err := db.Pool.QueryRow(context.Background(), `SELECT x.code, x.measure, CASE x.measure WHEN 'hazardous' THEN s.hazardous
+		WHEN 'child_labour' THEN s.child_labour WHEN 'light_work' THEN s.light_work WHEN 'not_working' THEN s.not_working
+		WHEN 'children' THEN s.children ELSE s.households END
+		FROM area_suppressed x JOIN area_score s USING (level, code) WHERE x.level = 'desa' ORDER BY x.code, x.measure LIMIT 1`).Scan(&code, &measure, &exact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/villages/" + code + "/profile", "/collections/villages/items/" + code, "/aggregates/desa?parent=" + code[:8]} {
+		_, body := get(t, srv.URL+path)
+		if !strings.Contains(string(body), `"`+measure+`":null`) {
+			t.Errorf("%s: %s (exactly %d) is not withheld: %.400s", path, measure, exact, body)
+		}
+	}
+	_, csvBody := get(t, srv.URL+"/collections/villages/items?f=csv&properties=code,"+measure+"&code="+code)
+	if lines := strings.Split(strings.TrimSpace(string(csvBody)), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], code+","+code+",,") {
+		t.Errorf("CSV publishes the withheld %s: %q", measure, csvBody)
 	}
 }

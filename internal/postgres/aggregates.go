@@ -30,9 +30,10 @@ func (db *DB) Aggregates(ctx context.Context, level, parent string) ([]byte, err
 			'mean_household_score', round(s.mean_household_score::numeric, 2), 'max_household_score', s.max_household_score,
 			'tobacco_share', round(s.tobacco_share::numeric, 4), 'farm_labourer_share', round(s.farm_labourer_share::numeric, 4),
 			'poverty_share', round(s.poverty_share::numeric, 4), 'institutions_missing', s.institutions_missing,
-			'score', round(s.score::numeric, 2), 'tier', s.tier, 'components', s.components, 'monthly', s.monthly)
+			'score', round(s.score::numeric, 2), 'tier', s.tier, 'components', s.components, 'monthly', s.monthly,
+			'suppressed', s.suppressed)
 			ORDER BY s.code), '[]')::text
-		FROM area_score s
+		FROM area_public s
 		LEFT JOIN (SELECT code, name FROM village UNION ALL SELECT code, name FROM kecamatan
 		           UNION ALL SELECT code, name FROM kabupaten) n ON n.code = s.code
 		WHERE s.level = $1 AND ($2 = '' OR s.parent_code = $2 OR s.parent_code LIKE $2 || '.%')`, level, parent).Scan(&out)
@@ -59,11 +60,11 @@ func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
 			'monthly', s.monthly, 'tobacco_share', round(s.tobacco_share::numeric, 4),
 			'institutions', (SELECT coalesce(json_agg(json_build_object('kind', i.kind, 'established', i.established, 'note', i.note) ORDER BY i.kind), '[]')
 				FROM institution i WHERE i.village_code = v.code),
-			'institutions_missing', s.institutions_missing,
+			'institutions_missing', s.institutions_missing, 'suppressed', s.suppressed,
 			'hotspot', (SELECT json_build_object('class', h.class, 'z', round(h.z::numeric, 4), 'p', round(h.p::numeric, 4))
 				FROM hotspot h WHERE h.village_code = v.code))::text
 		FROM village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
-		LEFT JOIN area_score s ON s.level = 'desa' AND s.code = v.code
+		LEFT JOIN area_public s ON s.level = 'desa' AND s.code = v.code
 		WHERE v.code = $1`, code).Scan(&out)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, risk.Errorf(risk.ENOTFOUND, "no village %s", code)

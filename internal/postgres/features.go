@@ -83,16 +83,16 @@ func Collections() []*Collection {
 	}
 	return []*Collection{
 		{ID: "kabupaten", Title: "Kabupaten", Description: "Regencies with their risk rollup",
-			From:   "kabupaten a LEFT JOIN area_score s ON s.level = 'kabupaten' AND s.code = a.code",
+			From:   "kabupaten a LEFT JOIN area_public s ON s.level = 'kabupaten' AND s.code = a.code",
 			IDExpr: "a.code", Geom: "a.geom", GeometryType: "MultiPolygon", Properties: parentProps("kabupaten", "kabupaten"),
 			Month: "s.monthly[$m]"},
 		{ID: "kecamatan", Title: "Kecamatan", Description: "Districts with their risk rollup",
-			From:   "kecamatan a LEFT JOIN area_score s ON s.level = 'kecamatan' AND s.code = a.code",
+			From:   "kecamatan a LEFT JOIN area_public s ON s.level = 'kecamatan' AND s.code = a.code",
 			IDExpr: "a.code", Geom: "a.geom", GeometryType: "MultiPolygon", Properties: parentProps("kecamatan", "kecamatan"),
 			Month: "s.monthly[$m]"},
 		{ID: "villages", Title: "Villages (desa)", Description: "Villages with risk score, tier, components, seasonal curve and hotspot class",
 			From: `village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
-				LEFT JOIN area_score s ON s.level = 'desa' AND s.code = v.code
+				LEFT JOIN area_public s ON s.level = 'desa' AND s.code = v.code
 				LEFT JOIN hotspot h ON h.village_code = v.code`,
 			IDExpr: "v.code", Geom: "v.geom", GeometryType: "MultiPolygon", Properties: villageProps,
 			Month: "s.monthly[$m]"},

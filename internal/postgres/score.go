@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,6 +71,7 @@ func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, er
 		{"score households", func() error { return scoreHouseholds(ctx, tx, m) }},
 		{"aggregate villages", func() error { return scoreVillages(ctx, tx, m) }},
 		{"roll up kecamatan and kabupaten", func() error { return rollUp(ctx, tx, m) }},
+		{"suppress small counts", func() error { return suppress(ctx, tx) }},
 		{"hotspots", func() error { return hotspots(ctx, tx, m, month, nil) }},
 	}
 	for _, s := range steps {
@@ -517,4 +520,74 @@ func execAll(ctx context.Context, tx pgx.Tx, stmts []statement) error {
 		}
 	}
 	return nil
+}
+
+// Suppression bounds: counts of 1-4 are withheld from publication.
+const (
+	SuppressMin = 1
+	SuppressMax = 4
+)
+
+var publishedMeasures = []string{"households", "children", "hazardous", "child_labour", "light_work", "not_working"}
+
+// suppress decides which area counts may not be published: the table is
+// every area's counts, with row constraints (children = the four classes)
+// and column constraints (a parent's count = its children's).
+func suppress(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT level, code, coalesce(parent_code, ''), households, children, hazardous, child_labour, light_work, not_working FROM area_score`)
+	if err != nil {
+		return err
+	}
+	type area struct{ level, code, parent string }
+	values := map[risk.Cell]int{}
+	var areas []area
+	for rows.Next() {
+		var a area
+		var n [6]int
+		if err := rows.Scan(&a.level, &a.code, &a.parent, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5]); err != nil {
+			return err
+		}
+		areas = append(areas, a)
+		for i, m := range publishedMeasures {
+			values[risk.Cell{Area: a.level + ":" + a.code, Measure: m}] = n[i]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	parentLevel := map[string]string{"desa": "kecamatan", "kecamatan": "kabupaten"}
+	columns := map[risk.Cell][]risk.Cell{}
+	var cons []risk.Constraint
+	for _, a := range areas {
+		id := a.level + ":" + a.code
+		var parts []risk.Cell
+		for _, m := range publishedMeasures[2:] {
+			parts = append(parts, risk.Cell{Area: id, Measure: m})
+		}
+		cons = append(cons, risk.Constraint{Total: risk.Cell{Area: id, Measure: "children"}, Parts: parts})
+		if pl, ok := parentLevel[a.level]; ok && a.parent != "" {
+			for _, m := range publishedMeasures {
+				total := risk.Cell{Area: pl + ":" + a.parent, Measure: m}
+				columns[total] = append(columns[total], risk.Cell{Area: id, Measure: m})
+			}
+		}
+	}
+	for total, parts := range columns {
+		cons = append(cons, risk.Constraint{Total: total, Parts: parts})
+	}
+	sort.Slice(cons, func(i, j int) bool { // a stable order: the same cells on every run
+		a, b := cons[i].Total, cons[j].Total
+		return a.Area < b.Area || (a.Area == b.Area && a.Measure < b.Measure)
+	})
+	hidden := risk.Suppress(values, cons, SuppressMin, SuppressMax)
+	var levels, codes, measures []string
+	for c := range hidden {
+		level, code, _ := strings.Cut(c.Area, ":")
+		levels, codes, measures = append(levels, level), append(codes, code), append(measures, c.Measure)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM area_suppressed`); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO area_suppressed (level, code, measure) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])`, levels, codes, measures)
+	return err
 }

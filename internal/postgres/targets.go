@@ -46,7 +46,7 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit 
 		SELECT a.code, v.name, round(a.score::numeric, 2)::float8, round(a.monthly[$1]::numeric, 2)::float8, a.tier,
 			array(SELECT format('%s (%s)', key, round(value::numeric, 1)) FROM jsonb_each_text(a.components)
 			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3)
-		FROM area_score a JOIN village v ON v.code = a.code
+		FROM area_public a JOIN village v ON v.code = a.code
 		WHERE a.level = 'desa' AND a.score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
 		ORDER BY a.monthly[$1] DESC, a.score DESC, a.code
 		LIMIT $3`, month, area, limit)

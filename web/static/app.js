@@ -119,12 +119,13 @@
       const comp = Object.entries(p.components || {}).sort((a, b) => b[1] - a[1])
         .map(([k, v]) => "<tr><td>" + esc(k.replaceAll("_", " ")) + "</td><td>" + Number(v).toFixed(1) + "</td></tr>").join("");
       const cls = p.classification || {};
+      const n = (v) => (v == null ? "fewer than 5 (withheld)" : v); // counts of 1-4 are never published
       const inst = (p.institutions || []).map((i) => esc(i.kind.replace("_", " ")) + (i.established ? " (" + esc(i.established.slice(0, 4)) + ")" : "")).join(", ") || "none recorded";
       $("panel-body").innerHTML = "<h2>" + esc(p.name) + "</h2><p>" + esc(p.code) + " · Kecamatan " + esc(p.kecamatan) + "</p>" +
         "<p><strong>Tier: " + esc(p.tier) + "</strong>" + (p.score != null ? " · score " + Number(p.score).toFixed(1) : "") +
         (p.monthly ? " · " + MONTHS[month - 1] + " " + Number(p.monthly[month - 1]).toFixed(1) : "") + "</p>" +
-        (p.households ? "<p>" + p.households + " households surveyed, " + p.children + " children aged 5-17: " +
-          cls.hazardous + " in hazardous work, " + cls.child_labour + " in child labour, " + cls.light_work + " in light work.</p>" : "<p>No household surveyed.</p>") +
+        (p.tier !== "no_data" ? "<p>" + n(p.households) + " households surveyed, " + n(p.children) + " children aged 5-17: " +
+          n(cls.hazardous) + " in hazardous work, " + n(cls.child_labour) + " in child labour, " + n(cls.light_work) + " in light work.</p>" : "<p>No household surveyed.</p>") +
         chart(p.monthly) + (comp ? "<table><caption>Score components</caption>" + comp + "</table>" : "") +
         "<p>Institutions: " + inst + "</p>" + (p.hotspot ? "<p>Hotspot analysis: " + esc(p.hotspot.class.replace("_", " ")) + "</p>" : "");
       $("panel").hidden = false;
