@@ -119,7 +119,8 @@
       const comp = Object.entries(p.components || {}).sort((a, b) => b[1] - a[1])
         .map(([k, v]) => "<tr><td>" + esc(k.replaceAll("_", " ")) + "</td><td>" + Number(v).toFixed(1) + "</td></tr>").join("");
       const cls = p.classification || {};
-      const n = (v) => (v == null ? "fewer than 5 (withheld)" : v); // counts of 1-4 are never published
+      // Counts of 1-4, and the cells withheld to protect them, are never published.
+      const n = (v) => (v == null ? "(withheld)" : v);
       const inst = (p.institutions || []).map((i) => esc(i.kind.replace("_", " ")) + (i.established ? " (" + esc(i.established.slice(0, 4)) + ")" : "")).join(", ") || "none recorded";
       $("panel-body").innerHTML = "<h2>" + esc(p.name) + "</h2><p>" + esc(p.code) + " · Kecamatan " + esc(p.kecamatan) + "</p>" +
         "<p><strong>Tier: " + esc(p.tier) + "</strong>" + (p.score != null ? " · score " + Number(p.score).toFixed(1) : "") +
