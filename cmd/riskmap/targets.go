@@ -28,7 +28,11 @@ func targetsCmd(ctx context.Context, e *env, args []string) error {
 	defer db.Close()
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	if *households {
-		ts, err := db.HouseholdTargets(ctx, *month, *area, *limit)
+		var areas []string
+		if *area != "" {
+			areas = []string{*area}
+		}
+		ts, err := db.HouseholdTargets(ctx, *month, areas, *limit)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -116,5 +117,60 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 			return
 		}
 		s.respond(w, r, format, typeJSON, "Villages to visit in month "+strconv.Itoa(month), map[string]any{"month": month, "area": q.Get("area"), "targets": out})
+	}
+}
+
+// handleHouseholdTargets serves /targets/households?month=M[&area=CODE][&limit=N]
+// to staff (within their areas) and admins: households ranked by seasonal
+// risk, those with a child in hazardous work or child labour first, leaving
+// out those under follow-up. Audited before it is sent; to anyone else the
+// route does not exist.
+func (s *Server) handleHouseholdTargets() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principal(r)
+		if !p.SeesHouseholds() {
+			writeProblem(w, http.StatusNotFound, "no such resource", "no route matches "+r.URL.Path, "")
+			return
+		}
+		q := r.URL.Query()
+		for k := range q {
+			if k != "month" && k != "area" && k != "limit" {
+				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes month, area and limit"))
+				return
+			}
+		}
+		month, err := strconv.Atoi(q.Get("month"))
+		if err != nil || month < 1 || month > 12 {
+			s.fail(w, r, badParam("month", "%q is not a month 1..12", q.Get("month")))
+			return
+		}
+		limit := 50
+		if l := q.Get("limit"); l != "" {
+			if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > MaxLimit {
+				s.fail(w, r, badParam("limit", "%q is not a whole number 1..%d", l, MaxLimit))
+				return
+			}
+		}
+		var areas []string
+		if a := q.Get("area"); a != "" {
+			if !p.Covers(a) {
+				writeProblem(w, http.StatusForbidden, "outside your areas", "this key covers "+strings.Join(p.Areas, ", "), "area")
+				return
+			}
+			areas = []string{a}
+		} else if p.Role == "staff" {
+			areas = p.Areas
+		}
+		ts, err := s.db.HouseholdTargets(r.Context(), month, areas, limit)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := s.db.Audit(r.Context(), p, "/targets/households", q, len(ts)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "private, no-store")
+		s.respond(w, r, "json", typeJSON, "Households to visit", map[string]any{"month": month, "targets": ts})
 	}
 }

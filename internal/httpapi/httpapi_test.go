@@ -342,6 +342,11 @@ func TestHouseholdAccess(t *testing.T) {
 		{"staff", staff, "/collections/households/items?f=csv&limit=5", 200, -1, true, ""},
 		{"admin", admin, "/collections/households/items?limit=1", 200, allN, true, ""},
 		{"admin", admin, "/collections/households/items/" + pakuniranHH, 200, -1, true, ""},
+		{"public", "", "/targets/households?month=8", 404, -1, false, ""},
+		{"planner", planner, "/targets/households?month=8", 404, -1, false, ""},
+		{"staff", staff, "/targets/households?month=8&limit=10000", 200, -1, true, ""},
+		{"staff", staff, "/targets/households?month=8&area=35.13.10", 403, -1, false, ""},
+		{"admin", admin, "/targets/households?month=8&area=35.13.10", 200, -1, true, ""},
 		{"expired", expired, "/collections/villages/items", 401, -1, false, ""},
 		{"revoked", revoked, "/collections/households/items", 401, -1, false, ""},
 		{"garbage", "rk_not-a-key-at-all", "/collections", 401, -1, false, ""},
@@ -363,6 +368,24 @@ func TestHouseholdAccess(t *testing.T) {
 			if tc.status != 200 && !strings.HasSuffix(tc.path, besukHH) && !strings.HasSuffix(tc.path, pakuniranHH) &&
 				(strings.Contains(string(body), besukHH) || strings.Contains(string(body), pakuniranHH)) {
 				t.Errorf("a refusal names a household: %s", body)
+			}
+			if strings.HasPrefix(tc.path, "/targets/households") && resp.StatusCode == 200 {
+				var tg struct {
+					Targets []struct {
+						ID      string `json:"id"`
+						Village string `json:"village_code"`
+					} `json:"targets"`
+				}
+				json.Unmarshal(body, &tg)
+				want := map[string]string{"staff": "35.13.13.", "admin": "35.13.10."}[tc.who]
+				for _, h := range tg.Targets {
+					if !strings.HasPrefix(h.Village, want) {
+						t.Errorf("%s's household targets include %s in %s", tc.who, h.ID, h.Village)
+					}
+				}
+				if len(tg.Targets) == 0 {
+					t.Errorf("%s got no household targets", tc.who)
+				}
 			}
 			if tc.matched >= 0 {
 				var fc featureCollection
@@ -409,7 +432,7 @@ func TestHouseholdAccess(t *testing.T) {
 		t.Errorf("%d audit rows, want %d (one per household-level response, none for others)", len(entries), audited)
 	}
 	for _, e := range entries {
-		if e.KeyID == nil || e.Role == "public" || !strings.HasPrefix(e.Route, "/collections/households/items") {
+		if e.KeyID == nil || e.Role == "public" || !(strings.HasPrefix(e.Route, "/collections/households/items") || e.Route == "/targets/households") {
 			t.Errorf("audit row %+v", e)
 		}
 	}

@@ -40,6 +40,7 @@ func (s *Server) routes() http.Handler {
 		r.Get("/aggregates/{level}", s.handleAggregates())
 		r.Get("/villages/{code}/profile", s.handleVillageProfile())
 		r.Get("/targets/villages", s.handleVillageTargets())
+		r.Get("/targets/households", s.handleHouseholdTargets())
 		r.Get("/calendar", s.handleCalendar())
 
 		// Vector tiles built by PostGIS, and the map page.

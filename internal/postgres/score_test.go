@@ -327,7 +327,7 @@ func TestTargets(t *testing.T) {
 			t.Errorf("targets out of order at rank %d", v.Rank)
 		}
 	}
-	hs, err := db.HouseholdTargets(ctx, 8, "35.13.13.2003", 5)
+	hs, err := db.HouseholdTargets(ctx, 8, []string{"35.13.13.2003"}, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestTargets(t *testing.T) {
 		SELECT id, '2026-09-01' FROM household WHERE survey_uuid = $1`, hs[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	again, err := db.HouseholdTargets(ctx, 8, "35.13.13.2003", 5)
+	again, err := db.HouseholdTargets(ctx, 8, []string{"35.13.13.2003"}, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func TestTargets(t *testing.T) {
 		}
 	}
 	var e *risk.Error
-	_, err = db.HouseholdTargets(ctx, 8, "x", 10)
+	_, err = db.HouseholdTargets(ctx, 8, []string{"x"}, 10)
 	if !errors.As(err, &e) {
 		t.Errorf("bad area: %v", err)
 	}

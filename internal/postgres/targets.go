@@ -10,15 +10,15 @@ import (
 // Target is one ranked village or household with the three components that
 // weigh most in its score.
 type Target struct {
-	Rank      int
-	ID        string // village code, or household survey uuid
-	Name      string // village name (for a household, its village's)
-	Village   string // village code
-	Score     float64
-	Seasonal  float64 // the score in the chosen month
-	Tier      string
-	Reasons   []string // "indicator (points)", largest first
-	TopReason string   // households: the child that forces the top tier, if any
+	Rank      int      `json:"rank"`
+	ID        string   `json:"id"`   // village code, or household survey uuid
+	Name      string   `json:"name"` // village name (for a household, its village's)
+	Village   string   `json:"village_code"`
+	Score     float64  `json:"score"`
+	Seasonal  float64  `json:"seasonal_score"` // the score in the chosen month
+	Tier      string   `json:"tier"`
+	Reasons   []string `json:"reasons"`                   // "indicator (points)", largest first
+	TopReason string   `json:"top_tier_reason,omitempty"` // households: the child that forces the top tier, if any
 }
 
 var areaCode = regexp.MustCompile(`^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$`)
@@ -66,12 +66,17 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit 
 	return out, rows.Err()
 }
 
-// HouseholdTargets ranks the households of an area by their seasonal score
+// HouseholdTargets ranks the households of some areas (nil: everywhere) by their seasonal score
 // in month, households with a child in hazardous work or child labour first,
 // leaving out those under active follow-up. It returns household-level data:
 // callers must restrict it to authorised staff.
-func (db *DB) HouseholdTargets(ctx context.Context, month int, area string, limit int) ([]Target, error) {
-	if err := checkTargetArgs(month, area, limit); err != nil {
+func (db *DB) HouseholdTargets(ctx context.Context, month int, areas []string, limit int) ([]Target, error) {
+	for _, a := range areas {
+		if err := checkTargetArgs(month, a, limit); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkTargetArgs(month, "", limit); err != nil {
 		return nil, err
 	}
 	rows, err := db.Pool.Query(ctx, `
@@ -83,10 +88,10 @@ func (db *DB) HouseholdTargets(ctx context.Context, month int, area string, limi
 		JOIN household h ON h.id = s.household_id
 		JOIN village v ON v.code = h.village_code
 		JOIN score_calendar c ON c.variety = s.variety
-		WHERE (h.village_code = $2 OR h.village_code LIKE $2 || '.%' OR $2 = '')
+		WHERE ($2::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($2::text[]) a WHERE h.village_code = a OR h.village_code LIKE a || '.%'))
 		  AND NOT EXISTS (SELECT 1 FROM follow_up f WHERE f.household_id = h.id AND f.ended_on IS NULL)
 		ORDER BY s.top_tier_reason IS NULL, s.score * c.labour_index[$1] DESC, h.survey_uuid
-		LIMIT $3`, month, area, limit)
+		LIMIT $3`, month, areas, limit)
 	if err != nil {
 		return nil, err
 	}
