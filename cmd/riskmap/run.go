@@ -174,9 +174,15 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	db, err := e.open(ctx)
+	// The service works as a role that can read and audit, not change data
+	// or the schema; migrations run apart, with the owner's role.
+	db, err := postgres.OpenAs(ctx, e.databaseURL(), postgres.ServeRole)
 	if err != nil {
-		return err
+		logger.Warn("cannot work as the restricted role; serving with the connecting user's privileges (run riskmap migrate as a user that may create roles)",
+			"role", postgres.ServeRole, "err", err)
+		if db, err = e.open(ctx); err != nil {
+			return err
+		}
 	}
 	defer db.Close()
 	ln, err := net.Listen("tcp", *addr)

@@ -25,12 +25,23 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // newServer serves a fresh database holding the scored demo region through
-// the real router.
+// the real router, working as the restricted role `riskmap serve` uses. It
+// returns the owner's handle, for the test's own set-up and checks.
 func newServer(t *testing.T, opt ...httpapi.Options) (*httptest.Server, *postgres.DB) {
 	t.Helper()
-	db := dbtest.New(t)
+	url := dbtest.URL(t)
+	db, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
 	dbtest.LoadDemo(t, db)
-	return serve(t, db, opt...), db
+	restricted, err := postgres.OpenAs(context.Background(), url, postgres.ServeRole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(restricted.Close)
+	return serve(t, restricted, opt...), db
 }
 
 func serve(t testing.TB, db *postgres.DB, opt ...httpapi.Options) *httptest.Server {

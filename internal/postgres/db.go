@@ -24,8 +24,15 @@ type DB struct {
 	Pool *pgxpool.Pool
 }
 
+// ServeRole is the database role the HTTP service works as (migration 005).
+const ServeRole = "riskmap_serve"
+
 // Open connects to the database at url and checks that it answers.
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string) (*DB, error) { return OpenAs(ctx, url, "") }
+
+// OpenAs is Open with every connection working as role (SET ROLE), so that
+// the pool has that role's privileges only. An empty role changes nothing.
+func OpenAs(ctx context.Context, url, role string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
@@ -34,6 +41,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "riskmap"
+	if role != "" {
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize())
+			return err
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/kesempatan/riskmap/internal/dbtest"
 	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres"
+	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 func TestMigrateTwiceIsANoOp(t *testing.T) {
@@ -300,5 +301,33 @@ func TestSurveyVillageFromPoint(t *testing.T) {
 		if got[uuid] != code {
 			t.Errorf("household %s in village %q, want %s", uuid, got[uuid], code)
 		}
+	}
+}
+
+// TestServeRoleCannotChangeAnything: the role the HTTP service works as
+// reads and appends to the audit log, and can do nothing else.
+func TestServeRoleCannotChangeAnything(t *testing.T) {
+	url := dbtest.URL(t)
+	db, err := postgres.OpenAs(context.Background(), url, postgres.ServeRole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	for _, sql := range []string{
+		"CREATE TABLE intruder (x int)", "DROP TABLE household CASCADE", "ALTER TABLE village ADD COLUMN x int",
+		"DELETE FROM household", "UPDATE village SET name = 'x'", "INSERT INTO api_key (name, role, key_hash) VALUES ('x', 'admin', 'x')",
+		"DELETE FROM audit_log", "TRUNCATE audit_log", "UPDATE api_key SET role = 'admin'",
+	} {
+		if _, err := db.Pool.Exec(ctx, sql); err == nil {
+			t.Errorf("the serve role may %s", sql)
+		}
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM village").Scan(&n); err != nil {
+		t.Errorf("the serve role cannot read: %v", err)
+	}
+	if err := db.Audit(ctx, risk.Public, "/test", nil, 0); err != nil {
+		t.Errorf("the serve role cannot append to the audit log: %v", err)
 	}
 }
