@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,19 +26,24 @@ func TestMapInBrowser(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/chromium"); err != nil && os.Getenv("CHROMIUM") == "" {
 		t.Fatal("chromium is not installed: apt-get install chromium (make test does so as root)")
 	}
-	srv, _ := newServer(t)
+	srv, db := newServer(t)
+	key, _, err := db.CreateKey(context.Background(), "browser test", "planner", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	shot := filepath.Join(t.TempDir(), "screenshot.png")
 	if os.Getenv("RISKMAP_SCREENSHOT") == "1" {
 		shot = filepath.Join(root, "docs", "screenshot.png")
 	}
 	cmd := exec.Command("node", filepath.Join(root, "web", "test", "map.mjs"), srv.URL, shot)
 	cmd.Dir = filepath.Join(root, "web")
+	cmd.Env = append(os.Environ(), "RISKMAP_TEST_KEY="+key)
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
 		t.Fatalf("browser test failed: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "ok: no page errors") {
+	if !strings.Contains(string(out), "ok: no page errors") || !strings.Contains(string(out), "requests carried the key") {
 		t.Errorf("the browser test did not finish:\n%s", out)
 	}
 	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {

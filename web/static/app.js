@@ -11,7 +11,10 @@
   const origin = window.location.origin;
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-  const getJSON = (path) => fetch(path, { headers: { Accept: "application/json" } }).then((r) => {
+  // An API key (kept for this browser tab only) goes with every request.
+  let apiKey = sessionStorage.getItem("riskmap-key") || "";
+  const authHeaders = () => (apiKey ? { Authorization: "Bearer " + apiKey } : {});
+  const getJSON = (path) => fetch(path, { headers: { Accept: "application/json", ...authHeaders() } }).then((r) => {
     if (!r.ok) throw new Error(path + ": " + r.status);
     return r.json();
   });
@@ -58,6 +61,7 @@
 
   const map = new maplibregl.Map({
     container: "map", style, center: [113.5, -7.8], zoom: 11, hash: false,
+    transformRequest: (url) => (url.startsWith(origin) ? { url, headers: authHeaders() } : { url }),
     attributionControl: false, canvasContextAttributes: { preserveDrawingBuffer: true },
   });
   map.addControl(new maplibregl.NavigationControl(), "top-right");
@@ -76,6 +80,16 @@
     loadTargets();
   }
   $("month").addEventListener("input", (e) => setMonth(Number(e.target.value)));
+  $("key").value = apiKey;
+  $("keyform").addEventListener("submit", (e) => {
+    e.preventDefault();
+    apiKey = $("key").value.trim();
+    if (apiKey) sessionStorage.setItem("riskmap-key", apiKey); else sessionStorage.removeItem("riskmap-key");
+    for (const id of ["villages", "kecamatan", "kabupaten", "plantations", "hotspots"]) {
+      map.getSource(id).setTiles(tiles(id, id === "villages"));
+    }
+    loadTargets();
+  });
   $("hotspots").addEventListener("change", (e) => map.setLayoutProperty("hotspots", "visibility", e.target.checked ? "visible" : "none"));
   $("fields").addEventListener("change", (e) => map.setLayoutProperty("plantations", "visibility", e.target.checked ? "visible" : "none"));
 

@@ -104,6 +104,17 @@ try {
   await page.waitForTimeout(500);
   await page.evaluate(() => window.riskmap.idle());
   await page.screenshot({ path: screenshot });
+
+  // With a key typed in, requests to the service carry it.
+  if (process.env.RISKMAP_TEST_KEY) {
+    const sent = [];
+    page.on("request", (r) => { if (r.url().startsWith(base)) sent.push(r.headers()["authorization"] || ""); });
+    await page.fill("#key", process.env.RISKMAP_TEST_KEY);
+    await page.click("#keyform button");
+    await page.waitForTimeout(800);
+    if (!sent.length || sent.some((h) => h !== "Bearer " + process.env.RISKMAP_TEST_KEY)) fail("requests after entering a key: " + JSON.stringify(sent.slice(0, 5)));
+    ok(sent.length + " requests carried the key");
+  }
   ok("screenshot saved to " + screenshot);
 
   // A phone-sized viewport: the slider and the map are there and usable.
