@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -172,5 +173,36 @@ func (s *Server) handleHouseholdTargets() http.HandlerFunc {
 		}
 		w.Header().Set("Cache-Control", "private, no-store")
 		s.respond(w, r, "json", typeJSON, "Households to visit", map[string]any{"month": month, "targets": ts})
+	}
+}
+
+// handleAudit serves /audit?since=24h to admins: the log of responses that
+// held household- or child-level data. To anyone else it does not exist.
+func (s *Server) handleAudit() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if principal(r).Role != "admin" {
+			writeProblem(w, http.StatusNotFound, "no such resource", "no route matches "+r.URL.Path, "")
+			return
+		}
+		since := 24 * time.Hour
+		for k, v := range r.URL.Query() {
+			if k != "since" {
+				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes since"))
+				return
+			}
+			d, err := time.ParseDuration(v[0])
+			if err != nil || d <= 0 || d > 24*366*time.Hour {
+				s.fail(w, r, badParam("since", "%q is not a duration such as 24h", v[0]))
+				return
+			}
+			since = d
+		}
+		entries, err := s.db.AuditSince(r.Context(), time.Now().Add(-since))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "private, no-store")
+		s.respond(w, r, "json", typeJSON, "Audit log", map[string]any{"since": since.String(), "entries": entries})
 	}
 }

@@ -425,6 +425,12 @@ func TestHouseholdAccess(t *testing.T) {
 	if strings.ReplaceAll(string(other), pakuniranHH, "X") != strings.ReplaceAll(string(none), "no-such-uuid", "X") {
 		t.Errorf("out-of-area and missing households answer differently:\n%s\n%s", other, none)
 	}
+	// Staff see the children of their households; planners never do.
+	_, one := get(t, srv.URL+"/collections/households/items/"+besukHH, "Authorization", "Bearer "+staff)
+	if !strings.Contains(string(one), `"children":[`) || !strings.Contains(string(one), `"classification"`) && !strings.Contains(string(one), `"children":[]`) {
+		t.Errorf("a staff household record lacks its children: %.300s", one)
+	}
+	audited++
 	_, list := get(t, srv.URL+"/collections")
 	_, staffList := get(t, srv.URL+"/collections", "Authorization", "Bearer "+staff)
 	_, plannerPage := get(t, srv.URL+"/collections/households/items?limit=50", "Authorization", "Bearer "+planner)
@@ -445,6 +451,19 @@ func TestHouseholdAccess(t *testing.T) {
 	for _, e := range entries {
 		if e.KeyID == nil || e.Role == "public" || !(strings.HasPrefix(e.Route, "/collections/households/items") || e.Route == "/targets/households") {
 			t.Errorf("audit row %+v", e)
+		}
+	}
+	for who, k := range map[string]string{"public": "", "staff": staff, "admin": admin} {
+		var h []string
+		if k != "" {
+			h = []string{"Authorization", "Bearer " + k}
+		}
+		resp, body := get(t, srv.URL+"/audit?since=1h", h...)
+		if want := map[string]int{"public": 404, "staff": 404, "admin": 200}[who]; resp.StatusCode != want {
+			t.Errorf("%s GET /audit = %d, want %d", who, resp.StatusCode, want)
+		}
+		if who == "admin" && strings.Count(string(body), `"route"`) != len(entries) {
+			t.Errorf("/audit lists %d entries, the log holds %d", strings.Count(string(body), `"route"`), len(entries))
 		}
 	}
 	if _, err := db.Pool.Exec(ctx, `DELETE FROM audit_log`); err == nil || !strings.Contains(err.Error(), "append-only") {

@@ -42,6 +42,7 @@ func (s *Server) routes() http.Handler {
 		r.Get("/targets/villages", s.handleVillageTargets())
 		r.Get("/targets/households", s.handleHouseholdTargets())
 		r.Get("/calendar", s.handleCalendar())
+		r.Get("/audit", s.handleAudit())
 
 		// Vector tiles built by PostGIS, and the map page.
 		r.Get("/tiles/{file}", s.handleTileJSON())

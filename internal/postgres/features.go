@@ -123,6 +123,13 @@ func Collections() []*Collection {
 				{Name: "tier", Type: "string", Description: "low, medium or high", Expr: "hs.tier", Filter: true, Sort: true},
 				{Name: "top_tier_reason", Type: "string", Description: "the child that puts the household in the top tier", Expr: "hs.top_tier_reason"},
 				{Name: "components", Type: "object", Description: "points per indicator", Expr: "hs.components"},
+				{Name: "children", Type: "array", Description: "the household's children: age, sex, school, work, tasks, classification and its reason",
+					Expr: `(SELECT coalesce(json_agg(json_build_object('ordinal', c.ordinal, 'age', c.age, 'sex', c.sex,
+						'school_status', c.school_status, 'harvest_absence_days', c.harvest_absence_days, 'works', c.works,
+						'work_hours_week', c.work_hours_week, 'work_hours_day', c.work_hours_day, 'tasks', c.tasks,
+						'gts_symptoms', c.gts_symptoms, 'disability', c.disability, 'special_needs', c.special_needs,
+						'orphan', c.orphan, 'classification', k.classification, 'reason', k.reason) ORDER BY c.ordinal), '[]')
+						FROM child c LEFT JOIN child_class k USING (household_id, ordinal) WHERE c.household_id = hh.id)`},
 			},
 			Month: "round((hs.score * (SELECT labour_index[$m] FROM score_calendar c WHERE c.variety = hs.variety))::numeric, 2)"},
 	}
