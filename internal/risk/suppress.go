@@ -15,12 +15,18 @@ type Constraint struct {
 	Parts []Cell
 }
 
+// complementFirst ranks measures for complementary suppression: withholding
+// not_working or light_work keeps hazardous + child_labour, and so the
+// prevalence of child labour, published.
+var complementFirst = map[string]int{"not_working": 0, "light_work": 1, "households": 2, "children": 3, "child_labour": 4, "hazardous": 5}
+
 // Suppress returns the cells to withhold: every count from min to max
 // (primary suppression, 1-4 by default), then complementary suppression
 // until no constraint holds exactly one withheld cell, which its published
-// neighbours would give away. Complements are the smallest non-zero counts
-// (least information lost), ties broken by area and measure so the result is
-// the same on every run.
+// neighbours would give away. Complements are non-zero counts of the measure
+// that matters least for child-labour prevalence (complementFirst), the
+// smallest of those, ties broken by area so the result is the same on every
+// run.
 func Suppress(values map[Cell]int, constraints []Constraint, min, max int) map[Cell]bool {
 	out := map[Cell]bool{}
 	for c, v := range values {
@@ -58,6 +64,9 @@ func Suppress(values map[Cell]int, constraints []Constraint, min, max int) map[C
 				va, vb := values[a], values[b]
 				if (va == 0) != (vb == 0) {
 					return vb == 0 // non-zero first: withholding a zero protects nothing
+				}
+				if ra, rb := complementFirst[a.Measure], complementFirst[b.Measure]; ra != rb {
+					return ra < rb
 				}
 				if va != vb {
 					return va < vb

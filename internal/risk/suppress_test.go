@@ -80,7 +80,9 @@ func TestSuppressByHand(t *testing.T) {
 	if len(got) != 2 || !got[Cell{"A", "hazardous"}] || !got[Cell{"A", "light_work"}] {
 		t.Errorf("suppressed %v, want hazardous and light_work (both 1-4; two in the row already protect each other)", got)
 	}
-	// Only one small cell: the smallest other non-zero cell is withheld with it.
+	// Only one small cell: a non-zero cell is withheld with it, not_working
+	// before the others, so hazardous + child_labour (prevalence) stays known
+	// wherever it can.
 	v[Cell{"A", "light_work"}], v[Cell{"A", "not_working"}] = 9, 8
 	got = Suppress(v, cons, 1, 4)
 	if len(got) != 2 || !got[Cell{"A", "hazardous"}] || !got[Cell{"A", "not_working"}] {
@@ -105,5 +107,16 @@ func TestSuppressNothingRecoverable(t *testing.T) {
 		if fmt.Sprint(len(again)) != fmt.Sprint(len(hidden)) {
 			t.Fatalf("seed %d: two runs differ", seed)
 		}
+	}
+}
+
+func TestComplementKeepsPrevalence(t *testing.T) {
+	// light_work 4 is primary; the complement is not_working (1477), not the
+	// smaller child_labour (19): prevalence needs hazardous and child_labour.
+	v := map[Cell]int{{"K", "children"}: 1678, {"K", "hazardous"}: 178, {"K", "child_labour"}: 19, {"K", "light_work"}: 4, {"K", "not_working"}: 1477}
+	cons := []Constraint{{Cell{"K", "children"}, []Cell{{"K", "hazardous"}, {"K", "child_labour"}, {"K", "light_work"}, {"K", "not_working"}}}}
+	got := Suppress(v, cons, 1, 4)
+	if len(got) != 2 || !got[Cell{"K", "light_work"}] || !got[Cell{"K", "not_working"}] {
+		t.Errorf("suppressed %v, want light_work and not_working", got)
 	}
 }
