@@ -247,15 +247,24 @@ func (s *Server) findCollection(w http.ResponseWriter, r *http.Request) *postgre
 	return c
 }
 
+// collectionRequest finds the request's collection and negotiates its
+// format; when it cannot, it has answered and ok is false.
+func (s *Server) collectionRequest(w http.ResponseWriter, r *http.Request, formats ...string) (c *postgres.Collection, format string, ok bool) {
+	if c = s.findCollection(w, r); c == nil {
+		return nil, "", false
+	}
+	format, err := negotiate(r, formats...)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, "", false
+	}
+	return c, format, true
+}
+
 func (s *Server) handleCollection() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c := s.findCollection(w, r)
-		if c == nil {
-			return
-		}
-		format, err := negotiate(r, "json", "html")
-		if err != nil {
-			s.fail(w, r, err)
+		c, format, ok := s.collectionRequest(w, r, "json", "html")
+		if !ok {
 			return
 		}
 		if s.answered(w, r, format) {
@@ -284,13 +293,8 @@ func pageURL(r *http.Request, offset int, format string) string {
 
 func (s *Server) handleItems() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c := s.findCollection(w, r)
-		if c == nil {
-			return
-		}
-		format, err := negotiate(r, "json", "html", "csv")
-		if err != nil {
-			s.fail(w, r, err)
+		c, format, ok := s.collectionRequest(w, r, "json", "html", "csv")
+		if !ok {
 			return
 		}
 		q, clamped, err := parseItems(c, r.URL.Query())
@@ -396,13 +400,8 @@ func (s *Server) itemsCSV(w http.ResponseWriter, r *http.Request, c *postgres.Co
 
 func (s *Server) handleItem() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c := s.findCollection(w, r)
-		if c == nil {
-			return
-		}
-		format, err := negotiate(r, "json", "html")
-		if err != nil {
-			s.fail(w, r, err)
+		c, format, ok := s.collectionRequest(w, r, "json", "html")
+		if !ok {
 			return
 		}
 		fid := chi.URLParam(r, "fid")
