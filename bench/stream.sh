@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark: peak memory (VmHWM) of `riskmap serve` while a client pages
+# Benchmark: peak memory (VmHWM) of `riskmap serve` while a client (with an
+# admin key) pages
 # through 1,000,000 household features (10,000 per page, the maximum), and the
 # time it takes. Households come from bench/import.sh's generated CSVs.
 #
@@ -23,14 +24,15 @@ $BIN import boundaries --level desa "$SHARED/jatim-desa.geojson" >/dev/null
 $BIN import survey "$WORK/households.csv" --children "$WORK/children.csv" | sed -n 1p
 psql -q "$BENCH_URL" -c "VACUUM ANALYZE"
 
-$BIN serve --households --addr 127.0.0.1:$PORT >/dev/null 2>&1 &
+KEY=$($BIN keys create --role admin --name "stream benchmark" 2>/dev/null)
+$BIN serve --rate-limit 0 --addr 127.0.0.1:$PORT >/dev/null 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)"' EXIT
 for i in $(seq 50); do curl -sf http://127.0.0.1:$PORT/healthz >/dev/null && break; sleep 0.1; done
 echo "RSS after start: $(awk '/VmRSS/ {print $2, $3}' /proc/$PID/status)"
 start=$(date +%s.%N); features=0; bytes=0
 for offset in $(seq 0 10000 $((N - 1))); do
-  out=$(curl -sf "http://127.0.0.1:$PORT/collections/households/items?limit=10000&offset=$offset" -o /tmp/riskmap-page.json -w '%{size_download}')
+  out=$(curl -sf -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/collections/households/items?limit=10000&offset=$offset" -o /tmp/riskmap-page.json -w '%{size_download}')
   bytes=$((bytes + out))
   features=$((features + $(grep -o '"type":"Feature"' /tmp/riskmap-page.json | wc -l)))
 done
