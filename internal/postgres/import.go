@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -264,22 +263,24 @@ func (db *DB) ImportInstitutions(ctx context.Context, file string, ins []ingest.
 		return sum, err
 	}
 	defer tx.Rollback(ctx)
+	codes := make([]string, len(ins))
+	for i, in := range ins {
+		codes[i] = in.VillageCode
+	}
+	// One query for all rows, not one a row: which codes name no village.
+	known, err := lookup(ctx, tx, `SELECT u.i, v.code IS NOT NULL FROM unnest($1::text[]) WITH ORDINALITY u(code, i)
+		LEFT JOIN village v ON v.code = u.code`, codes)
+	if err != nil {
+		return sum, err
+	}
 	var villages, kinds, notes []string
 	var established []*time.Time
-	var keep []ingest.Institution
-	for _, in := range ins {
-		var known bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM village WHERE code = $1)`, in.VillageCode).Scan(&known); err != nil {
-			return sum, err
-		}
-		if !known {
+	for i, in := range ins {
+		if !known[i] {
 			sum.Rejected = append(sum.Rejected, ingest.Problem{File: file, Row: in.Line, Column: "village_code", Code: in.VillageCode,
 				Reason: "no such village in the database", Raw: in.Raw})
 			continue
 		}
-		keep = append(keep, in)
-	}
-	for _, in := range keep {
 		var e *time.Time
 		if !in.Established.IsZero() {
 			t := in.Established
@@ -307,27 +308,43 @@ func (db *DB) ImportFollowUps(ctx context.Context, file string, fus []ingest.Fol
 		return sum, err
 	}
 	defer tx.Rollback(ctx)
+	uuids := make([]string, len(fus))
+	for i, f := range fus {
+		uuids[i] = f.SurveyUUID
+	}
+	// One query for all rows: each uuid's household id, 0 when there is none.
+	hid := map[int]int64{}
+	rows, err := tx.Query(ctx, `SELECT u.i, coalesce(h.id, 0) FROM unnest($1::text[]) WITH ORDINALITY u(uuid, i)
+		LEFT JOIN household h ON h.survey_uuid = u.uuid`, uuids)
+	if err != nil {
+		return sum, err
+	}
+	for rows.Next() {
+		var i, id int64
+		if err := rows.Scan(&i, &id); err != nil {
+			return sum, err
+		}
+		hid[int(i)-1] = id
+	}
+	if err := rows.Err(); err != nil {
+		return sum, err
+	}
 	var ids []int64
 	var startedOn []time.Time
 	var endedOn []*time.Time
 	var notes []string
-	for _, f := range fus {
-		var id int64
-		err := tx.QueryRow(ctx, `SELECT id FROM household WHERE survey_uuid = $1`, f.SurveyUUID).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
+	for i, f := range fus {
+		if hid[i] == 0 {
 			sum.Rejected = append(sum.Rejected, ingest.Problem{File: file, Row: f.Line, Column: "survey_uuid", Code: f.SurveyUUID,
 				Reason: "no household with this survey uuid", Raw: f.Raw})
 			continue
-		}
-		if err != nil {
-			return sum, err
 		}
 		var e *time.Time
 		if !f.Ended.IsZero() {
 			t := f.Ended
 			e = &t
 		}
-		ids, startedOn, endedOn, notes = append(ids, id), append(startedOn, f.Started), append(endedOn, e), append(notes, f.Note)
+		ids, startedOn, endedOn, notes = append(ids, hid[i]), append(startedOn, f.Started), append(endedOn, e), append(notes, f.Note)
 	}
 	err = countUpserts(ctx, tx, `
 		INSERT INTO follow_up (household_id, started_on, ended_on, note)
@@ -338,4 +355,24 @@ func (db *DB) ImportFollowUps(ctx context.Context, file string, fus []ingest.Fol
 		return sum, err
 	}
 	return sum, finish(ctx, tx, &sum, opt, started)
+}
+
+// lookup runs a query of (1-based ordinal, found) over its argument and
+// returns found by 0-based position.
+func lookup(ctx context.Context, tx pgx.Tx, sql string, keys []string) (map[int]bool, error) {
+	rows, err := tx.Query(ctx, sql, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[int]bool, len(keys))
+	for rows.Next() {
+		var i int64
+		var ok bool
+		if err := rows.Scan(&i, &ok); err != nil {
+			return nil, err
+		}
+		out[int(i)-1] = ok
+	}
+	return out, rows.Err()
 }

@@ -124,3 +124,39 @@ func TestOpenRingIsClosedAndListed(t *testing.T) {
 		t.Errorf("repaired villages valid and noted = %v, %v", valid, err)
 	}
 }
+
+// TestInstitutionsAndFollowUpsRejectUnknownKeys: rows naming a village or a
+// household that is not in the database are reported, the others load.
+func TestInstitutionsAndFollowUpsRejectUnknownKeys(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	demoVillages(t, db)
+	ins, ps, err := ingest.ReadInstitutions(strings.NewReader("village_code,kind,established\n35.13.13.2003,perdes,2019-05-01\n35.13.13.7777,forum_anak,\n"), "inst.csv")
+	if err != nil || len(ps) != 0 {
+		t.Fatal(err, ps)
+	}
+	sum, err := db.ImportInstitutions(ctx, "inst.csv", ins, nil, postgres.ImportOptions{Partial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Inserted != 1 || len(sum.Rejected) != 1 || sum.Rejected[0].Row != 3 || !strings.Contains(sum.Rejected[0].Reason, "no such village") || sum.Rejected[0].Raw == "" {
+		t.Errorf("institutions: %d inserted, rejected %+v", sum.Inserted, sum.Rejected)
+	}
+	if _, err := importSurvey(t, db, "testdata/kobo_households.csv", "testdata/kobo_children.csv", true); err != nil {
+		t.Fatal(err)
+	}
+	fus, ps, err := ingest.ReadFollowUps(strings.NewReader("survey_uuid,started_on,ended_on\nk-0001,2026-09-01,\nk-9999,2026-09-01,\nk-0004,2026-01-01,2026-07-01\n"), "fu.csv")
+	if err != nil || len(ps) != 0 {
+		t.Fatal(err, ps)
+	}
+	if _, err := db.ImportFollowUps(ctx, "fu.csv", fus, nil, postgres.ImportOptions{}); err == nil {
+		t.Error("an unknown uuid did not stop the import without --reject-file")
+	}
+	sum, err = db.ImportFollowUps(ctx, "fu.csv", fus, nil, postgres.ImportOptions{Partial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Inserted != 2 || len(sum.Rejected) != 1 || sum.Rejected[0].Code != "k-9999" {
+		t.Errorf("follow-ups: %d inserted, rejected %+v", sum.Inserted, sum.Rejected)
+	}
+}
