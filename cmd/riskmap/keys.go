@@ -91,8 +91,10 @@ func areasText(areas []string) string {
 }
 
 func auditCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("audit", "audit [--since 24h]\n\nPrints every recorded response that held household- or child-level data.")
+	fs := e.flags("audit", "audit [--since 24h] | audit --verify [--expect-head HEX]\n\nPrints every recorded response that held household- or child-level data.\n--verify recomputes the log's hash chain and prints its head hash: keep that\nhash outside the database; a later --verify --expect-head HASH proves the log\nstill holds, unchanged, everything up to it.")
 	since := fs.Duration("since", 24*time.Hour, "how far back")
+	verify := fs.Bool("verify", false, "verify the hash chain instead of printing")
+	expect := fs.String("expect-head", "", "with --verify: a head hash printed earlier, which must still be in the chain")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -101,6 +103,17 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
+	if *verify {
+		c, err := db.VerifyAudit(ctx, *expect)
+		if err != nil {
+			return err
+		}
+		if c.Broken != "" {
+			return fmt.Errorf("audit log tampered with: %s", c.Broken)
+		}
+		fmt.Fprintf(e.stdout, "audit log intact: %d rows, head %x\n", c.Rows, c.Head)
+		return nil
+	}
 	entries, err := db.AuditSince(ctx, time.Now().Add(-*since))
 	if err != nil {
 		return err

@@ -34,16 +34,17 @@ type env struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"serve the HTTP API and the map", serveCmd},
-		"targets": {"rank villages or households to visit in a month", targetsCmd},
-		"migrate": {"apply the database migrations", migrateCmd},
-		"score":   {"run the risk model: classify children, score households and villages, find hotspots", scoreCmd},
-		"import":  {"import boundaries, surveys, tobacco fields or the labour calendar", importCmd},
-		"demo":    {"load or generate the demo region", demoCmd},
-		"db":      {"start, stop or locate the private local PostGIS cluster", dbCmd},
-		"keys":    {"create, list or revoke API keys (roles planner, staff, admin)", keysCmd},
-		"audit":   {"print the log of responses that held household- or child-level data", auditCmd},
-		"form":    {"write the household survey XLSForm for KoBoToolbox or ODK Central", formCmd},
+		"serve":            {"serve the HTTP API and the map", serveCmd},
+		"targets":          {"rank villages or households to visit in a month", targetsCmd},
+		"migrate":          {"apply the database migrations", migrateCmd},
+		"score":            {"run the risk model: classify children, score households and villages, find hotspots", scoreCmd},
+		"import":           {"import boundaries, surveys, tobacco fields or the labour calendar", importCmd},
+		"demo":             {"load or generate the demo region", demoCmd},
+		"db":               {"start, stop or locate the private local PostGIS cluster", dbCmd},
+		"keys":             {"create, list or revoke API keys (roles planner, staff, admin)", keysCmd},
+		"audit":            {"print or verify the log of responses that held household- or child-level data", auditCmd},
+		"disclosure-check": {"audit what the public and planners are served: can any withheld or small count be recovered?", disclosureCheckCmd},
+		"form":             {"write the household survey XLSForm for KoBoToolbox or ODK Central", formCmd},
 	}
 }
 
@@ -170,15 +171,24 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	timeout := fs.Duration("request-timeout", 2*time.Minute, "longest a request (and its queries) may take")
 	rate := fs.Int("rate-limit", 6000, "requests a minute per API key, or per client address without one (0: no limit); a map view fetches dozens of tiles at once")
 	basemap := fs.String("basemap", "", "XYZ raster tile URL template for the map page's background (default: none)")
+	publicURL := fs.String("public-url", "", "the URL clients reach the service at, for links (default: http://ADDR)")
+	serveURL := fs.String("serve-database-url", e.getenv("SERVE_DATABASE_URL"), "database URL to log in with as "+postgres.ServeRole+
+		" (default: DATABASE_URL with that user and RISKMAP_SERVE_PASSWORD)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	// The service works as a role that can read and audit, not change data
-	// or the schema; migrations run apart, with the owner's role.
-	db, err := postgres.OpenAs(ctx, e.databaseURL(), postgres.ServeRole)
+	// The service logs in as a role that can read and audit, not change
+	// data or the schema; migrations run apart, as the owner.
+	var db *postgres.DB
+	var err error
+	if *serveURL != "" {
+		db, err = postgres.Open(ctx, *serveURL)
+	} else {
+		db, err = postgres.OpenAs(ctx, e.databaseURL(), postgres.ServeRole, e.getenv("RISKMAP_SERVE_PASSWORD"))
+	}
 	if err != nil {
-		logger.Warn("cannot work as the restricted role; serving with the connecting user's privileges (run riskmap migrate as a user that may create roles)",
+		logger.Warn("cannot log in as the restricted role; serving with the owner's privileges (run riskmap migrate as a user that may create roles, and give the role a password: ALTER ROLE riskmap_serve PASSWORD ...)",
 			"role", postgres.ServeRole, "err", err)
 		if db, err = e.open(ctx); err != nil {
 			return err
@@ -189,9 +199,12 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *publicURL == "" {
+		*publicURL = "http://" + ln.Addr().String()
+	}
 	srv := &http.Server{
 		Handler: httpapi.NewServer(db, logger, httpapi.Options{
-			CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap, RatePerMinute: *rate,
+			CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap, RatePerMinute: *rate, PublicURL: *publicURL,
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,

@@ -35,6 +35,9 @@ func scoreCmd(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  children:   %s\n", counts(run.Classes, risk.Classifications))
 	fmt.Fprintf(e.stdout, "  households: %s\n", counts(run.Tiers, []string{"high", "medium", "low"}))
 	fmt.Fprintf(e.stdout, "  hotspots:   %s\n", counts(run.Hotspots, []string{"hot_99", "hot_95", "hot_90", "cold_99", "cold_95", "cold_90", "not_significant"}))
+	p := run.Publication
+	fmt.Fprintf(e.stdout, "  published:  %d areas, %d under the minimum sample, %d withheld; %d further counts withheld; audit passed in %d rounds\n",
+		p.Published, p.Insufficient, p.Withheld, p.CountsWithheld, p.AuditRounds)
 	var total float64
 	for _, s := range run.Stages {
 		fmt.Fprintf(e.stdout, "  %-32s %6.2f s\n", s.Name, s.Seconds)
@@ -73,4 +76,39 @@ func counts(m map[string]int, order []string) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+func disclosureCheckCmd(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("disclosure-check", "disclosure-check [--model FILE]\n\nAudits the published tables the public and planners are served against the true counts:\nfor every count, the narrowest interval an attacker gets by combining every published\nrow and column (exact linear-programming bounds), planners' household points, and\nevery derived figure. Prints each problem and exits non-zero if there is any.\nThe rule is the one of the latest scoring run's model, or --model.")
+	modelFile := fs.String("model", "", "take the rule from this model file instead")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var m *risk.Model
+	if *modelFile != "" {
+		m, err = loadModel(*modelFile)
+	} else {
+		m, err = db.LatestModel(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	problems, err := db.DisclosureCheck(ctx, m.Publication)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		fmt.Fprintln(e.stdout, p)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("disclosure check: %d problems", len(problems))
+	}
+	fmt.Fprintf(e.stdout, "disclosure check passed: no count of the public or planner tables can be narrowed below the rule (width %d, small counts 1-%d), and every derived figure comes from published counts\n",
+		m.Publication.MinIntervalWidth, m.Publication.SmallCountMax)
+	return nil
 }

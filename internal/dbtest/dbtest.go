@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kesempatan/riskmap/internal/demo"
 	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres"
 	"github.com/kesempatan/riskmap/internal/risk"
@@ -196,6 +197,77 @@ func LoadDemo(tb testing.TB, db *postgres.DB) {
 		tb.Fatal(err)
 	}
 	if _, err := db.ImportSurvey(ctx, in, opt); err != nil {
+		tb.Fatal(err)
+	}
+	m, err := risk.DefaultModel()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.Score(ctx, m, 0); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// LoadRealRegion loads the real boundaries of ../shared/geodata (3
+// kabupaten, 76 kecamatan, 783 villages), generates households (and their
+// children and tobacco fields) in those villages with the demo generator,
+// imports them and scores them with the default model: the published
+// tables of a realistic region, for attacks and benchmarks.
+func LoadRealRegion(tb testing.TB, db *postgres.DB, households int, seed uint64) {
+	tb.Helper()
+	ctx := context.Background()
+	dir := SharedGeodata(tb)
+	for _, l := range []struct{ level, file string }{
+		{"kabupaten", "jatim-kabupaten.geojson"}, {"kecamatan", "jatim-kecamatan.geojson"}, {"desa", "jatim-desa.geojson"},
+	} {
+		f, err := os.Open(filepath.Join(dir, l.file))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		areas, problems, err := ingest.ReadBoundaries(f, l.file, ingest.BoundaryOptions{Level: l.level})
+		f.Close()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := db.ImportBoundaries(ctx, l.level, l.file, areas, problems, postgres.ImportOptions{}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	shapes, err := db.VillageShapes(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	villages := make([]demo.Village, len(shapes))
+	for i, s := range shapes {
+		villages[i] = demo.Village{Code: s.Code, Name: s.Name, KecamatanCode: s.KecamatanCode, Geom: s.Geom, Risk: 0.3}
+	}
+	gen := tb.TempDir()
+	if err := demo.Generate(gen, villages, demo.Options{Seed: seed, Households: households}); err != nil {
+		tb.Fatal(err)
+	}
+	open := func(name string) *os.File {
+		f, err := os.Open(filepath.Join(gen, name))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { f.Close() })
+		return f
+	}
+	fields, _, err := ingest.ReadPlantations(open(demo.PlantationsFile), demo.PlantationsFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.ImportPlantations(ctx, demo.PlantationsFile, fields, nil, postgres.ImportOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+	in := postgres.SurveyImport{HouseholdFile: demo.HouseholdsFile, ChildFile: demo.ChildrenFile, MaxVillageDistance: 1000}
+	if in.Households, err = ingest.NewHouseholdReader(open(demo.HouseholdsFile), demo.HouseholdsFile); err != nil {
+		tb.Fatal(err)
+	}
+	if in.Children, err = ingest.NewChildReader(open(demo.ChildrenFile), demo.ChildrenFile, in.Households); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.ImportSurvey(ctx, in, postgres.ImportOptions{}); err != nil {
 		tb.Fatal(err)
 	}
 	m, err := risk.DefaultModel()

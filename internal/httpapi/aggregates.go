@@ -159,8 +159,8 @@ func (s *Server) handleHouseholdTargets() http.HandlerFunc {
 				return
 			}
 			areas = []string{a}
-		} else if p.Role == "staff" {
-			areas = p.Areas
+		} else {
+			areas = p.Scope()
 		}
 		ts, err := s.db.HouseholdTargets(r.Context(), month, areas, limit)
 		if err != nil {
@@ -180,7 +180,7 @@ func (s *Server) handleHouseholdTargets() http.HandlerFunc {
 // held household- or child-level data. To anyone else it does not exist.
 func (s *Server) handleAudit() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if principal(r).Role != "admin" {
+		if !principal(r).ReadsAudit() {
 			writeProblem(w, http.StatusNotFound, "no such resource", "no route matches "+r.URL.Path, "")
 			return
 		}

@@ -29,6 +29,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		key, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || len(key) < 10 || len(key) > 200 {
+			s.authFailed(r)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="riskmap"`)
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <API key>", "Authorization")
 			return
@@ -39,6 +40,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				s.fail(w, r, err)
 				return
 			}
+			s.authFailed(r)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="riskmap", error="invalid_token"`)
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", "the API key is unknown, expired or revoked", "Authorization")
 			return

@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"testing"
@@ -94,86 +96,102 @@ func TestInjectionProbes(t *testing.T) {
 	}
 }
 
-// TestSuppression: the published aggregates hold no count of 1-4, and no
-// withheld count is the only hidden cell of a published row or column total.
-func TestSuppression(t *testing.T) {
+// TestGuessingKeysIsThrottled: an address that sends bad keys is refused
+// with 429 before its keys are looked up, while a valid key from another
+// client works; the limit holds even with the general rate limit off.
+func TestGuessingKeysIsThrottled(t *testing.T) {
 	srv, db := newServer(t)
-	measures := []string{"households", "children", "hazardous", "child_labour", "light_work", "not_working"}
-	type row = map[string]any
-	rows := map[string][]row{}
-	for _, level := range []string{"desa", "kecamatan", "kabupaten"} {
-		_, body := get(t, srv.URL+"/aggregates/"+level)
-		var rs []row
-		if err := json.Unmarshal(body, &rs); err != nil {
-			t.Fatal(err)
-		}
-		rows[level] = rs
-	}
-	hidden := 0
-	for level, rs := range rows {
-		for _, r := range rs {
-			for _, m := range measures {
-				v, ok := r[m].(float64)
-				if ok && v >= 1 && v <= 4 {
-					t.Errorf("%s %v publishes %s = %v", level, r["code"], m, v)
-				}
-				if r[m] == nil {
-					hidden++
-				}
-			}
-			// Row: children = the four classes.
-			nulls := 0
-			for _, m := range measures[1:] {
-				if r[m] == nil {
-					nulls++
-				}
-			}
-			if nulls == 1 {
-				t.Errorf("%s %v: one withheld cell in its row can be recomputed: %v", level, r["code"], r)
-			}
-			if r["prevalence"] != nil && (r["hazardous"] == nil || r["child_labour"] == nil || r["children"] == nil) {
-				t.Errorf("%s %v: prevalence published beside a withheld count", level, r["code"])
-			}
+	limited, unauthorized := 0, 0
+	for i := 0; i < 100; i++ {
+		resp, _ := get(t, srv.URL+"/collections", "Authorization", fmt.Sprintf("Bearer rk_guess_%04d_xxxxxxxx", i))
+		switch resp.StatusCode {
+		case 429:
+			limited++
+		case 401:
+			unauthorized++
+		default:
+			t.Fatalf("a guessed key = %d", resp.StatusCode)
 		}
 	}
-	// Columns: a kecamatan's count = its villages'.
-	for _, k := range rows["kecamatan"] {
-		for _, m := range measures {
-			nulls := 0
-			if k[m] == nil {
-				nulls++
-			}
-			for _, v := range rows["desa"] {
-				if v["parent_code"] == k["code"] && v[m] == nil {
-					nulls++
-				}
-			}
-			if nulls == 1 {
-				t.Errorf("kecamatan %v, %s: the only withheld cell of its column can be recomputed", k["code"], m)
-			}
+	if limited < 80 || unauthorized > httpapi.FailedAuthPerMinute {
+		t.Errorf("100 guessed keys: %d refused with 429, %d looked up (401)", limited, unauthorized)
+	}
+	// Requests without a key from that address still work: only keyed ones are refused.
+	if resp, _ := get(t, srv.URL+"/collections"); resp.StatusCode != 200 {
+		t.Errorf("the public from the guessing address = %d", resp.StatusCode)
+	}
+	var used int
+	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM api_key WHERE last_used_at IS NOT NULL`).Scan(&used); err != nil || used != 0 {
+		t.Errorf("guessing wrote last_used_at on %d keys (%v)", used, err)
+	}
+}
+
+// TestNoFiveHundreds: every path goes through the same guard, static files
+// included, and links never come from the Host header.
+func TestNoFiveHundreds(t *testing.T) {
+	srv, _ := newServer(t)
+	for _, path := range []string{"/static/%FF", "/static/%00", "/map?x=%FF", "/collections/%FF/items", "/tiles/%FF", "/static/a%2F..%2F..%2Fgo.mod", "/?%zz"} {
+		resp, body := get(t, srv.URL+path)
+		if resp.StatusCode >= 500 || (resp.StatusCode != 400 && resp.StatusCode != 404) {
+			t.Errorf("GET %s = %d: %.200s", path, resp.StatusCode, body)
 		}
 	}
-	if hidden == 0 {
-		t.Fatal("nothing was withheld: the test would not see a leak")
+	resp, body := get(t, srv.URL+"/collections/villages/items?limit=2", "Host", "evil.example")
+	if resp.StatusCode != 200 || strings.Contains(string(body), "evil.example") || !strings.Contains(string(body), srv.URL+"/collections/villages/items") {
+		t.Errorf("links follow the Host header: %.400s", body)
 	}
-	// Every other output of village counts withholds the same cells.
-	var code, measure string
-	var exact int
-	err := db.Pool.QueryRow(context.Background(), `SELECT x.code, x.measure, CASE x.measure WHEN 'hazardous' THEN s.hazardous
-		WHEN 'child_labour' THEN s.child_labour WHEN 'light_work' THEN s.light_work WHEN 'not_working' THEN s.not_working
-		WHEN 'children' THEN s.children ELSE s.households END
-		FROM area_suppressed x JOIN area_score s USING (level, code) WHERE x.level = 'desa' ORDER BY x.code, x.measure LIMIT 1`).Scan(&code, &measure, &exact)
+}
+
+// TestStaffExtentIsTheirs: a staff key's collection extent covers its own
+// households only, not the corners of other kabupaten.
+func TestStaffExtentIsTheirs(t *testing.T) {
+	srv, db := newServer(t)
+	ctx := context.Background()
+	staff, _, err := db.CreateKey(ctx, "Besuk facilitator", "staff", []string{"35.13.13"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"/villages/" + code + "/profile", "/collections/villages/items/" + code, "/aggregates/desa?parent=" + code[:8]} {
-		_, body := get(t, srv.URL+path)
-		if !strings.Contains(string(body), `"`+measure+`":null`) {
-			t.Errorf("%s: %s (exactly %d) is not withheld: %.400s", path, measure, exact, body)
+	var want, all [4]float64
+	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), ST_XMin(a), ST_YMin(a), ST_XMax(a), ST_YMax(a)
+		FROM (SELECT ST_Extent(geom) FILTER (WHERE village_code LIKE '35.13.13.%') e, ST_Extent(geom) a FROM household) x`).
+		Scan(&want[0], &want[1], &want[2], &want[3], &all[0], &all[1], &all[2], &all[3]); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/collections/households", "/collections"} {
+		_, body := get(t, srv.URL+path, "Authorization", "Bearer "+staff)
+		var doc struct {
+			Extent struct {
+				Spatial struct {
+					BBox [][4]float64 `json:"bbox"`
+				} `json:"spatial"`
+			} `json:"extent"`
+			Collections []struct {
+				ID     string `json:"id"`
+				Extent struct {
+					Spatial struct {
+						BBox [][4]float64 `json:"bbox"`
+					} `json:"spatial"`
+				} `json:"extent"`
+			} `json:"collections"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		got := doc.Extent.Spatial.BBox
+		for _, c := range doc.Collections {
+			if c.ID == "households" {
+				got = c.Extent.Spatial.BBox
+			}
+		}
+		if len(got) != 1 {
+			t.Fatalf("%s: no households extent: %.300s", path, body)
+		}
+		for i := range want {
+			if math.Abs(got[0][i]-want[i]) > 1e-6 {
+				t.Errorf("%s: staff extent %v, want their households' %v (everyone's: %v)", path, got[0], want, all)
+				break
+			}
 		}
 	}
-	_, csvBody := get(t, srv.URL+"/collections/villages/items?f=csv&properties=code,"+measure+"&code="+code)
-	if lines := strings.Split(strings.TrimSpace(string(csvBody)), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], code+","+code+",,") {
-		t.Errorf("CSV publishes the withheld %s: %q", measure, csvBody)
-	}
 }
+

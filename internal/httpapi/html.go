@@ -102,14 +102,14 @@ func (s *Server) itemsHTML(w http.ResponseWriter, r *http.Request, c *postgres.C
 	d := pageData{Title: c.Title, Columns: append([]string{"id"}, cols...),
 		Summary: fmt.Sprintf("Features %d to %d of %d.", q.Offset+min(1, n), q.Offset+n, matched),
 		Links: []link{
-			{pageURL(r, q.Offset, "json"), "alternate", typeGeoJSON, "this page as GeoJSON"},
-			{pageURL(r, q.Offset, "csv"), "alternate", typeCSV, "this page as CSV"},
+			{s.pageURL(r, q.Offset, "json"), "alternate", typeGeoJSON, "this page as GeoJSON"},
+			{s.pageURL(r, q.Offset, "csv"), "alternate", typeCSV, "this page as CSV"},
 		}}
 	if q.Offset+q.Limit < matched {
-		d.Links = append(d.Links, link{pageURL(r, q.Offset+q.Limit, "html"), "next", typeHTML, "next page"})
+		d.Links = append(d.Links, link{s.pageURL(r, q.Offset+q.Limit, "html"), "next", typeHTML, "next page"})
 	}
 	if q.Offset > 0 {
-		d.Links = append(d.Links, link{pageURL(r, max(q.Offset-q.Limit, 0), "html"), "prev", typeHTML, "previous page"})
+		d.Links = append(d.Links, link{s.pageURL(r, max(q.Offset-q.Limit, 0), "html"), "prev", typeHTML, "previous page"})
 	}
 	for _, f := range features {
 		row := []string{fmt.Sprint(f.ID)}

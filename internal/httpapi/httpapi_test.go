@@ -36,7 +36,7 @@ func newServer(t *testing.T, opt ...httpapi.Options) (*httptest.Server, *postgre
 	}
 	t.Cleanup(db.Close)
 	dbtest.LoadDemo(t, db)
-	restricted, err := postgres.OpenAs(context.Background(), url, postgres.ServeRole)
+	restricted, err := postgres.OpenAs(context.Background(), url, postgres.ServeRole, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,15 @@ func newServer(t *testing.T, opt ...httpapi.Options) (*httptest.Server, *postgre
 
 func serve(t testing.TB, db *postgres.DB, opt ...httpapi.Options) *httptest.Server {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(httpapi.NewServer(db, log, opt...).Handler())
+	srv := httptest.NewServer(nil)
+	o := httpapi.Options{}
+	if len(opt) > 0 {
+		o = opt[0]
+	}
+	if o.PublicURL == "" {
+		o.PublicURL = srv.URL
+	}
+	srv.Config.Handler = httpapi.NewServer(db, log, o).Handler()
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -328,11 +336,15 @@ func TestHouseholdAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	var besukHH, pakuniranHH string
-	var besukN, allN int
+	var besukN, allN, maskedN int
 	db.Pool.QueryRow(ctx, `SELECT (SELECT min(survey_uuid) FROM household WHERE village_code LIKE '35.13.13.%'),
 		(SELECT min(survey_uuid) FROM household WHERE village_code LIKE '35.13.10.%'),
-		(SELECT count(*) FROM household WHERE village_code LIKE '35.13.13.%'), (SELECT count(*) FROM household)`).
-		Scan(&besukHH, &pakuniranHH, &besukN, &allN)
+		(SELECT count(*) FROM household WHERE village_code LIKE '35.13.13.%'), (SELECT count(*) FROM household),
+		(SELECT count(*) FROM household h JOIN area_public a ON a.level = 'desa' AND a.code = h.village_code AND a.households IS NOT NULL)`).
+		Scan(&besukHH, &pakuniranHH, &besukN, &allN, &maskedN)
+	if maskedN == allN || maskedN == 0 {
+		t.Fatalf("%d of %d households in villages with published counts: the demo should have villages under the minimum sample", maskedN, allN)
+	}
 
 	cases := []struct {
 		who, key, path string
@@ -343,7 +355,10 @@ func TestHouseholdAccess(t *testing.T) {
 	}{
 		{"public", "", "/collections/households/items", 404, -1, false, ""},
 		{"public", "", "/collections/households/items/" + besukHH, 404, -1, false, ""},
-		{"planner", planner, "/collections/households/items?limit=3", 200, allN, true, ""},
+		// planners see the households of villages with published counts only
+		{"planner", planner, "/collections/households/items?limit=3", 200, maskedN, true, ""},
+		{"planner", planner, "/collections/households/items?village_code=35.13.10.9003", 200, 0, true, ""},
+		{"planner", planner, "/collections/households/items?tier=high", 400, -1, false, ""},
 		{"planner", planner, "/collections/households/items/" + besukHH, 404, -1, false, ""},
 		{"planner", planner, "/collections/villages/items", 200, 44, false, ""},
 		{"staff", staff, "/collections/households/items?limit=10000", 200, besukN, true, "35.13.13."},
@@ -483,7 +498,9 @@ func TestReadyzSchemaBehind(t *testing.T) {
 }
 
 // TestGeomasking: planners' household points stay inside their village, at
-// least 100 m (and at most 500 m) from the true point, the same on every request.
+// least 100 m (and at most 500 m) from the true point, the same on every
+// request; neither the point nor the id can be worked out from the survey
+// uuid without the database's secret, and a new secret moves every point.
 func TestGeomasking(t *testing.T) {
 	srv, db := newServer(t)
 	ctx := context.Background()
@@ -513,8 +530,13 @@ func TestGeomasking(t *testing.T) {
 		return out
 	}
 	a, b := fetch(), fetch()
-	if len(a) < 1990 {
-		t.Fatalf("%d of 2000 households have a masked point", len(a))
+	var shown int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM household h JOIN area_public a
+		ON a.level = 'desa' AND a.code = h.village_code AND a.households IS NOT NULL`).Scan(&shown); err != nil {
+		t.Fatal(err)
+	}
+	if len(a) < shown-5 || len(a) > shown {
+		t.Fatalf("%d households have a masked point; %d are in villages whose counts are published", len(a), shown)
 	}
 	ids, lons, lats := []string{}, []float64{}, []float64{}
 	for id, p := range a {
@@ -527,7 +549,8 @@ func TestGeomasking(t *testing.T) {
 	err = db.Pool.QueryRow(ctx, `
 		WITH m AS (SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[]) AS m(id, lon, lat)),
 		j AS (SELECT h.geom AS true_geom, v.geom AS village, ST_SetSRID(ST_MakePoint(m.lon, m.lat), 4326) AS masked
-		      FROM m JOIN household h ON md5('riskmap-mask:' || h.survey_uuid) = m.id JOIN village v ON v.code = h.village_code)
+		      FROM m JOIN household_mask hm ON hm.mask_id = m.id JOIN household h ON h.id = hm.household_id
+		      JOIN village v ON v.code = h.village_code)
 		SELECT count(*), count(*) FILTER (WHERE NOT ST_Covers(village, masked)),
 			count(*) FILTER (WHERE ST_Distance(true_geom::geography, masked::geography) < 99.5),
 			count(*) FILTER (WHERE ST_Distance(true_geom::geography, masked::geography) > 500.5)
@@ -539,3 +562,94 @@ func TestGeomasking(t *testing.T) {
 		t.Errorf("%d masked points matched, %d outside their village, %d nearer than 100 m, %d farther than 500 m", n, outside, tooNear, tooFar)
 	}
 }
+
+func TestGeomaskNeedsTheSecret(t *testing.T) {
+	srv, db := newServer(t)
+	ctx := context.Background()
+	planner, _, err := db.CreateKey(ctx, "bappeda", "planner", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	points := func() map[string][2]float64 {
+		_, body := get(t, srv.URL+"/collections/households/items?limit=10000", "Authorization", "Bearer "+planner)
+		var fc struct {
+			Features []struct {
+				ID       string `json:"id"`
+				Geometry struct {
+					Coordinates [2]float64 `json:"coordinates"`
+				} `json:"geometry"`
+			} `json:"features"`
+		}
+		if err := json.Unmarshal(body, &fc); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][2]float64{}
+		for _, f := range fc.Features {
+			out[f.ID] = f.Geometry.Coordinates
+		}
+		return out
+	}
+	before := points()
+	// An attacker with every survey uuid (a KoBo export) tries the hashes
+	// that need no secret: none gives a served id, and the old md5-derived
+	// displacement lands nowhere near a served point.
+	var idHits, near int
+	err = db.Pool.QueryRow(ctx, `
+		WITH served AS (SELECT * FROM unnest($1::text[]) AS s(id)),
+		guesses AS (SELECT md5('riskmap-mask:' || survey_uuid) AS g FROM household UNION ALL SELECT md5(survey_uuid) FROM household
+			UNION ALL SELECT encode(sha256(convert_to(survey_uuid, 'UTF8')), 'hex') FROM household)
+		SELECT (SELECT count(*) FROM served JOIN guesses ON g = id),
+			(SELECT count(*) FROM household h JOIN household_mask m ON m.household_id = h.id
+			 CROSS JOIN LATERAL (SELECT ('x' || substr(md5(h.survey_uuid || ':0'), 1, 8))::bit(32)::bigint / 4294967296.0 AS u1,
+			                            ('x' || substr(md5(h.survey_uuid || ':0'), 9, 8))::bit(32)::bigint / 4294967296.0 AS u2) r
+			 WHERE ST_DWithin(m.geom::geography, ST_Project(h.geom::geography, sqrt(10000 + 240000 * r.u1), 2 * pi() * r.u2), 5))`,
+		keys(before)).Scan(&idHits, &near)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idHits != 0 || near > len(before)/100 {
+		t.Errorf("without the secret an attacker matched %d ids and placed %d of %d points within 5 m", idHits, near, len(before))
+	}
+	// A new secret (as after a leak) moves every point and renames every id.
+	if _, err := db.Pool.Exec(ctx, `UPDATE mask_secret SET secret = gen_random_bytes(32)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Score(ctx, mustModel(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	after := points()
+	same := 0
+	for id := range after {
+		if _, ok := before[id]; ok {
+			same++
+		}
+	}
+	if len(after) != len(before) || same != 0 {
+		t.Errorf("after a new secret: %d points (before %d), %d ids unchanged", len(after), len(before), same)
+	}
+	// The serving role cannot read the secret.
+	restricted, err := postgres.OpenAs(ctx, dbURLOf(t, db), postgres.ServeRole, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restricted.Close()
+	var secret []byte
+	if err := restricted.Pool.QueryRow(ctx, `SELECT secret FROM mask_secret`).Scan(&secret); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("riskmap_serve reads the mask secret: %v", err)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// dbURLOf is the URL of db's database, as the owner.
+func dbURLOf(t *testing.T, db *postgres.DB) string {
+	t.Helper()
+	return db.Pool.Config().ConnString()
+}
+

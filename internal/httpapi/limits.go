@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,21 +60,31 @@ func (l *limiter) allow(who string, now time.Time) (bool, time.Duration) {
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 }
 
-// guard refuses oversized queries and rate-limits each key (or client
-// address, for the public) with 429 and Retry-After.
-func (s *Server) guard(next http.Handler) http.Handler {
+// FailedAuthPerMinute bounds the requests with a bad, expired or revoked
+// key that one client address may make: past it, any keyed request from
+// that address is refused with 429 before the key is looked up.
+const FailedAuthPerMinute = 60
+
+// sanitize runs first on every route, static files included: it refuses
+// oversized queries (414) and paths or parameters holding a NUL byte or
+// invalid UTF-8 (400), which PostgreSQL text cannot hold and no file name
+// here has.
+func (s *Server) sanitize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(r.URL.RawQuery) > MaxQueryBytes {
 			writeProblem(w, http.StatusRequestURITooLong, "query too long", "the query string is longer than "+strconv.Itoa(MaxQueryBytes)+" bytes", "")
 			return
 		}
-		// PostgreSQL text holds no NUL and only valid UTF-8: refuse both here,
-		// as a bad parameter, rather than fail in the database.
 		if strings.ContainsRune(r.URL.Path, 0) || !utf8.ValidString(r.URL.Path) {
 			writeProblem(w, http.StatusBadRequest, "invalid path", "the path holds a NUL byte or invalid UTF-8", "path")
 			return
 		}
-		for name, vals := range r.URL.Query() {
+		query, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, "invalid query", "the query string is not valid URL encoding", "query")
+			return
+		}
+		for name, vals := range query {
 			for _, v := range append(vals, name) {
 				if strings.ContainsRune(v, 0) || !utf8.ValidString(v) {
 					writeProblem(w, http.StatusBadRequest, "invalid parameter", "the value holds a NUL byte or invalid UTF-8", name)
@@ -79,19 +92,56 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				}
 			}
 		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// throttle rate-limits before any key is looked up: a keyed request takes a
+// token from its key's bucket (by the key's hash, valid or not), a request
+// without a key from its address's; an address whose failed
+// authentications (see authenticate) have used up FailedAuthPerMinute gets
+// 429 for any keyed request, so guessing keys costs the database nothing.
+func (s *Server) throttle(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := clientIP(r)
+		keyed := r.Header.Get("Authorization") != ""
+		if keyed && s.failures != nil && !s.failures.has("fail:"+ip, time.Now()) {
+			s.tooMany(w, time.Minute)
+			return
+		}
 		if s.limit != nil {
-			who := "ip:" + clientIP(r)
-			if p := principal(r); p.KeyID != 0 {
-				who = "key:" + strconv.FormatInt(p.KeyID, 10)
+			who := "ip:" + ip
+			if keyed {
+				h := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+				who = "key:" + hex.EncodeToString(h[:8])
 			}
 			if ok, wait := s.limit.allow(who, time.Now()); !ok {
-				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-				writeProblem(w, http.StatusTooManyRequests, "too many requests", "slow down: this key or address has used its share of requests", "")
+				s.tooMany(w, wait)
 				return
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authFailed charges a failed authentication to the client's address.
+func (s *Server) authFailed(r *http.Request) {
+	if s.failures != nil {
+		s.failures.allow("fail:"+clientIP(r), time.Now())
+	}
+}
+
+func (s *Server) tooMany(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	writeProblem(w, http.StatusTooManyRequests, "too many requests", "slow down: this key or address has used its share of requests", "")
+}
+
+// has reports whether who has a token left, without taking it.
+func (l *limiter) has(who string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[who]
+	return b == nil || math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate) >= 1
 }
 
 func clientIP(r *http.Request) string {

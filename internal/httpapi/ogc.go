@@ -36,15 +36,6 @@ const (
 	typeOpenAPI = "application/vnd.oai.openapi+json;version=3.0"
 )
 
-// baseURL is the scheme and host the client used.
-func baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
 // negotiate picks the response format from ?f= or the Accept header among
 // the ones the resource offers (the first is the default).
 func negotiate(r *http.Request, offered ...string) (string, error) {
@@ -100,7 +91,7 @@ func (s *Server) notModified(w http.ResponseWriter, r *http.Request, format stri
 	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s?%s\x00%d/%s", version, format, r.URL.Path, r.URL.RawQuery, p.KeyID, p.Role)))
 	tag := `"` + hex.EncodeToString(h[:12]) + `"`
 	w.Header().Set("ETag", tag)
-	if p.Role == "public" {
+	if p.SharedCache() {
 		w.Header().Set("Cache-Control", "public, max-age=60")
 	} else {
 		w.Header().Set("Cache-Control", "private, no-store")
@@ -146,7 +137,7 @@ func (s *Server) handleLanding() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		b := baseURL(r)
+		b := s.base
 		s.respond(w, r, format, typeJSON, "riskmap", map[string]any{
 			"title":       "riskmap",
 			"description": "Child-labour risk across tobacco-growing villages of East Java (Program Kesempatan): villages, risk scores, hotspots and tobacco fields as OGC API - Features.",
@@ -182,7 +173,9 @@ func (s *Server) handleConformance() http.HandlerFunc {
 }
 
 // collectionDoc describes one collection, with its extent computed from the data.
-func (s *Server) collectionDoc(ctx context.Context, b string, c *postgres.Collection) (map[string]any, error) {
+func (s *Server) collectionDoc(ctx context.Context, r *http.Request, b string, c *postgres.Collection) (map[string]any, error) {
+	q := &postgres.ItemsQuery{Collection: c}
+	restrict(r, c, q)
 	doc := map[string]any{
 		"id": c.ID, "title": c.Title, "description": c.Description, "itemType": "feature", "crs": []string{CRS84},
 		"links": []link{
@@ -193,7 +186,7 @@ func (s *Server) collectionDoc(ctx context.Context, b string, c *postgres.Collec
 			{b + "/collections/" + c.ID + "/items?f=csv", "items", typeCSV, c.Title + " as CSV"},
 		},
 	}
-	bbox, ok, err := s.db.Extent(ctx, c)
+	bbox, ok, err := s.db.Extent(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -213,10 +206,10 @@ func (s *Server) handleCollections() http.HandlerFunc {
 		if s.answered(w, r, format) {
 			return
 		}
-		b := baseURL(r)
+		b := s.base
 		var docs []map[string]any
 		for _, c := range s.visible(r) {
-			d, err := s.collectionDoc(r.Context(), b, c)
+			d, err := s.collectionDoc(r.Context(), r, b, c)
 			if err != nil {
 				s.fail(w, r, err)
 				return
@@ -270,7 +263,7 @@ func (s *Server) handleCollection() http.HandlerFunc {
 		if s.answered(w, r, format) {
 			return
 		}
-		d, err := s.collectionDoc(r.Context(), baseURL(r), c)
+		d, err := s.collectionDoc(r.Context(), r, s.base, c)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -280,7 +273,7 @@ func (s *Server) handleCollection() http.HandlerFunc {
 }
 
 // pageURL is the items URL with the same parameters at another offset.
-func pageURL(r *http.Request, offset int, format string) string {
+func (s *Server) pageURL(r *http.Request, offset int, format string) string {
 	q := r.URL.Query()
 	q.Set("offset", strconv.Itoa(offset))
 	if format != "" {
@@ -288,7 +281,7 @@ func pageURL(r *http.Request, offset int, format string) string {
 	} else {
 		q.Del("f")
 	}
-	return baseURL(r) + r.URL.Path + "?" + q.Encode()
+	return s.base + r.URL.Path + "?" + q.Encode()
 }
 
 func (s *Server) handleItems() http.HandlerFunc {
@@ -335,16 +328,16 @@ func (s *Server) handleItems() http.HandlerFunc {
 
 func (s *Server) itemsGeoJSON(w http.ResponseWriter, r *http.Request, c *postgres.Collection, q *postgres.ItemsQuery, matched, clamped int) {
 	links := []link{
-		{pageURL(r, q.Offset, ""), "self", typeGeoJSON, "this page"},
-		{pageURL(r, q.Offset, "html"), "alternate", typeHTML, "this page as HTML"},
-		{pageURL(r, q.Offset, "csv"), "alternate", typeCSV, "this page as CSV"},
-		{baseURL(r) + "/collections/" + c.ID, "collection", typeJSON, c.Title},
+		{s.pageURL(r, q.Offset, ""), "self", typeGeoJSON, "this page"},
+		{s.pageURL(r, q.Offset, "html"), "alternate", typeHTML, "this page as HTML"},
+		{s.pageURL(r, q.Offset, "csv"), "alternate", typeCSV, "this page as CSV"},
+		{s.base + "/collections/" + c.ID, "collection", typeJSON, c.Title},
 	}
 	if q.Offset+q.Limit < matched {
-		links = append(links, link{pageURL(r, q.Offset+q.Limit, ""), "next", typeGeoJSON, "next page"})
+		links = append(links, link{s.pageURL(r, q.Offset+q.Limit, ""), "next", typeGeoJSON, "next page"})
 	}
 	if q.Offset > 0 {
-		links = append(links, link{pageURL(r, max(q.Offset-q.Limit, 0), ""), "prev", typeGeoJSON, "previous page"})
+		links = append(links, link{s.pageURL(r, max(q.Offset-q.Limit, 0), ""), "prev", typeGeoJSON, "previous page"})
 	}
 	var head strings.Builder
 	enc := json.NewEncoder(&head)
@@ -440,7 +433,7 @@ func (s *Server) handleItem() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		b := baseURL(r)
+		b := s.base
 		feature["links"] = []link{
 			{b + "/collections/" + c.ID + "/items/" + url.PathEscape(fid), "self", typeGeoJSON, "this feature"},
 			{b + "/collections/" + c.ID + "/items/" + url.PathEscape(fid) + "?f=html", "alternate", typeHTML, "this feature as HTML"},
@@ -450,10 +443,10 @@ func (s *Server) handleItem() http.HandlerFunc {
 	}
 }
 
-// restrict limits a staff key to the villages of its areas; admins and
-// planners (who get masked points) see all areas.
+// restrict confines a query of household-level data to the principal's
+// scope (risk.Principal.Scope): items, counts and extents alike.
 func restrict(r *http.Request, c *postgres.Collection, q *postgres.ItemsQuery) {
-	if p := principal(r); c.Private && p.Role == "staff" {
-		q.Areas = append([]string{}, p.Areas...)
+	if c.Private {
+		q.Areas = principal(r).Scope()
 	}
 }

@@ -115,6 +115,6 @@ func joinNames(ns []string) string {
 
 func (s *Server) handleAPI() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.respond(w, r, "json", typeOpenAPI, "API", s.openAPI(baseURL(r), s.visible(r)))
+		s.respond(w, r, "json", typeOpenAPI, "API", s.openAPI(s.base, s.visible(r)))
 	}
 }

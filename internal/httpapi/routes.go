@@ -10,7 +10,7 @@ import (
 // routes is the API's table of contents.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.observe, s.recoverer, s.cors, middleware.Compress(1, // BestSpeed: level 5 cost 2x the query time on 2.5 MB of GeoJSON
+	r.Use(middleware.RequestID, s.observe, s.recoverer, s.sanitize, s.cors, middleware.Compress(1, // BestSpeed: level 5 cost 2x the query time on 2.5 MB of GeoJSON
 		"application/json", "application/geo+json", "application/problem+json", "application/vnd.oai.openapi+json",
 		"text/html", "text/csv"))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -27,7 +27,7 @@ func (s *Server) routes() http.Handler {
 
 	// OGC API - Features, Part 1: Core, GeoJSON, HTML, OpenAPI 3.0.
 	r.Group(func(r chi.Router) {
-		r.Use(s.timeout, s.authenticate, s.guard)
+		r.Use(s.timeout, s.throttle, s.authenticate)
 		r.Get("/", s.handleLanding())
 		r.Get("/conformance", s.handleConformance())
 		r.Get("/api", s.handleAPI())

@@ -6,9 +6,11 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/kesempatan/riskmap/internal/postgres"
+	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 // Options configure the server.
@@ -23,6 +25,11 @@ type Options struct {
 	// RatePerMinute limits requests per API key, or per client address for
 	// the public; 0 turns the limit off.
 	RatePerMinute int
+	// PublicURL is the scheme, host and path prefix clients reach the
+	// service at (e.g. https://riskmap.example.org): every link is built
+	// from it, never from the request's Host header, which a client (or a
+	// cache in front of us) could set. Empty: links are root-relative.
+	PublicURL string
 }
 
 // Server holds the dependencies of the handlers.
@@ -34,6 +41,8 @@ type Server struct {
 	masked      *postgres.Collection // households as planners see them
 	metrics     *metrics
 	limit       *limiter
+	failures    *limiter // failed authentications per client address
+	base        string   // Options.PublicURL without a trailing slash
 }
 
 // NewServer returns a server over db that logs to log.
@@ -46,6 +55,8 @@ func NewServer(db *postgres.DB, log *slog.Logger, opt ...Options) *Server {
 		s.opt.RequestTimeout = 2 * time.Minute
 	}
 	s.limit = newLimiter(s.opt.RatePerMinute)
+	s.failures = newLimiter(FailedAuthPerMinute)
+	s.base = strings.TrimRight(s.opt.PublicURL, "/")
 	s.collections = postgres.Collections()
 	s.masked = postgres.MaskedHouseholds()
 	return s
@@ -61,9 +72,9 @@ func (s *Server) visible(r *http.Request) []*postgres.Collection {
 	var out []*postgres.Collection
 	for _, c := range s.collections {
 		switch {
-		case !c.Private || p.SeesHouseholds():
+		case !c.Private || p.Households() == risk.ExactHouseholds:
 			out = append(out, c)
-		case p.Role == "planner" && c.ID == "households":
+		case p.Households() == risk.MaskedHouseholds && c.ID == "households":
 			out = append(out, s.masked)
 		}
 	}

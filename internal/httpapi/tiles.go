@@ -95,12 +95,12 @@ func (s *Server) handleTileJSON() http.HandlerFunc {
 		}
 		doc := map[string]any{
 			"tilejson": "3.0.0", "name": c.Title, "description": c.Description, "scheme": "xyz",
-			"tiles":   []string{baseURL(r) + "/tiles/" + c.ID + "/{z}/{x}/{y}.mvt"},
+			"tiles":   []string{s.base + "/tiles/" + c.ID + "/{z}/{x}/{y}.mvt"},
 			"minzoom": zooms.MinZoom, "maxzoom": zooms.MaxZoom,
 			"vector_layers": []map[string]any{{"id": c.ID, "description": c.Description, "fields": fields,
 				"minzoom": zooms.MinZoom, "maxzoom": zooms.MaxZoom}},
 		}
-		bbox, has, err := s.db.Extent(r.Context(), c)
+		bbox, has, err := s.db.Extent(r.Context(), &postgres.ItemsQuery{Collection: c})
 		if err != nil {
 			s.fail(w, r, err)
 			return

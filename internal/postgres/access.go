@@ -1,9 +1,13 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,7 +19,7 @@ import (
 type Key struct {
 	ID         int64
 	Name       string
-	Role       string
+	Role       risk.Role
 	Areas      []string
 	CreatedAt  time.Time
 	ExpiresAt  *time.Time
@@ -24,16 +28,14 @@ type Key struct {
 }
 
 // CreateKey stores a new key's hash and returns the key, to be shown once.
-func (db *DB) CreateKey(ctx context.Context, name, role string, areas []string, expires *time.Time) (string, Key, error) {
+func (db *DB) CreateKey(ctx context.Context, name, roleName string, areas []string, expires *time.Time) (string, Key, error) {
+	role, err := risk.ParseRole(roleName)
 	k := Key{Name: name, Role: role, Areas: areas, ExpiresAt: expires}
-	switch role {
-	case risk.RolePlanner, risk.RoleAdmin:
-	case risk.RoleStaff:
-		if len(areas) == 0 {
-			return "", k, risk.Errorf(risk.EINVALID, "a staff key needs --area (kecamatan or village codes)")
-		}
-	default:
-		return "", k, risk.Errorf(risk.EINVALID, "role %q: want planner, staff or admin", role)
+	if err != nil {
+		return "", k, err
+	}
+	if role == risk.RoleStaff && len(areas) == 0 {
+		return "", k, risk.Errorf(risk.EINVALID, "a staff key needs --area (kecamatan or village codes)")
 	}
 	for _, a := range areas {
 		if !areaCode.MatchString(a) {
@@ -51,7 +53,7 @@ func (db *DB) CreateKey(ctx context.Context, name, role string, areas []string, 
 		areas = []string{}
 	}
 	err = db.Pool.QueryRow(ctx, `INSERT INTO api_key (name, role, areas, key_hash, expires_at) VALUES ($1, $2, $3, $4, $5)
-		RETURNING id, created_at`, name, role, areas, hash, expires).Scan(&k.ID, &k.CreatedAt)
+		RETURNING id, created_at`, name, string(role), areas, hash, expires).Scan(&k.ID, &k.CreatedAt)
 	return key, k, err
 }
 
@@ -63,7 +65,9 @@ func (db *DB) Keys(ctx context.Context) ([]Key, error) {
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) {
 		var k Key
-		err := r.Scan(&k.ID, &k.Name, &k.Role, &k.Areas, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt)
+		var role string
+		err := r.Scan(&k.ID, &k.Name, &role, &k.Areas, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt)
+		k.Role = risk.Role(role)
 		return k, err
 	})
 }
@@ -80,18 +84,31 @@ func (db *DB) RevokeKey(ctx context.Context, id int64) error {
 	return nil
 }
 
-// Authenticate returns the principal of a key, or an EUNAUTHORIZED-style
-// invalid error when the key is unknown, expired or revoked.
+// Authenticate returns the principal of a key, or an ErrUnauthorized error
+// when the key is unknown, expired or revoked. It reads; it notes when a key
+// was last used at most once a minute, so a flood of requests (or of bad
+// keys) is not a flood of writes.
 func (db *DB) Authenticate(ctx context.Context, key string) (risk.Principal, error) {
 	var p risk.Principal
+	var role string
+	var stale bool
 	err := db.Pool.QueryRow(ctx, `
-		UPDATE api_key SET last_used_at = now()
-		WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-		RETURNING id, name, role, areas`, risk.HashKey(key)).Scan(&p.KeyID, &p.Name, &p.Role, &p.Areas)
+		SELECT id, name, role, areas, last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
+		FROM api_key WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+		risk.HashKey(key)).Scan(&p.KeyID, &p.Name, &role, &p.Areas, &stale)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return risk.Public, risk.Errorf(ErrUnauthorized, "the API key is unknown, expired or revoked")
 	}
-	return p, wrapDB(err)
+	if err != nil {
+		return risk.Public, wrapDB(err)
+	}
+	p.Role = risk.Role(role)
+	if stale {
+		if _, err := db.Pool.Exec(ctx, `UPDATE api_key SET last_used_at = now() WHERE id = $1`, p.KeyID); err != nil {
+			return risk.Public, wrapDB(err)
+		}
+	}
+	return p, nil
 }
 
 // ErrUnauthorized is the error code of a bad key.
@@ -118,7 +135,7 @@ func (db *DB) Audit(ctx context.Context, p risk.Principal, route string, params 
 		return err
 	}
 	_, err = db.Pool.Exec(ctx, `INSERT INTO audit_log (key_id, role, route, params, records) VALUES ($1, $2, $3, $4, $5)`,
-		key, p.Role, route, b, records)
+		key, string(p.Role), route, b, records)
 	return wrapDB(err)
 }
 
@@ -133,4 +150,67 @@ func (db *DB) AuditSince(ctx context.Context, since time.Time) ([]AuditEntry, er
 		err := r.Scan(&e.At, &e.KeyID, &e.Role, &e.Route, &e.Params, &e.Records)
 		return e, err
 	})
+}
+
+// AuditChain is the result of verifying the audit log's hash chain.
+type AuditChain struct {
+	Rows   int
+	Head   []byte // the hash of the newest row: keep it elsewhere to detect a rewrite later
+	Broken string // the first problem, or ""
+}
+
+// VerifyAudit recomputes the audit log's hash chain (migration 006) row by
+// row, oldest first: each row's hash must be SHA-256 of the previous hash
+// and the row's canonical text, and the head must be the newest hash. A
+// deleted, changed or reordered row breaks the chain from there on. The
+// canonical text is computed by the same expression as the trigger's
+// function, written out here so that a changed function is caught too.
+// With expect (a hex head printed by an earlier run), that hash must still
+// be one of the row hashes.
+func (db *DB) VerifyAudit(ctx context.Context, expect string) (AuditChain, error) {
+	found := expect == ""
+	var c AuditChain
+	rows, err := db.Pool.Query(ctx, `SELECT id, prev_hash, hash, convert_to(concat_ws('|', id,
+		to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), coalesce(key_id::text, ''), role, route, params::text, records), 'UTF8')
+		FROM audit_log ORDER BY id`)
+	if err != nil {
+		return c, wrapDB(err)
+	}
+	defer rows.Close()
+	prev := sha256.Sum256(nil)
+	c.Head = prev[:]
+	for rows.Next() {
+		var id int64
+		var p, h, text []byte
+		if err := rows.Scan(&id, &p, &h, &text); err != nil {
+			return c, err
+		}
+		c.Rows++
+		want := sha256.Sum256(append(append([]byte{}, c.Head...), text...))
+		switch {
+		case c.Broken != "":
+		case !bytes.Equal(p, c.Head):
+			c.Broken = fmt.Sprintf("row %d: its previous hash is not the hash of the row before it (a row was removed or reordered)", id)
+		case !bytes.Equal(h, want[:]):
+			c.Broken = fmt.Sprintf("row %d: its hash does not match its content (the row was changed)", id)
+		}
+		c.Head = h
+		if !found && fmt.Sprintf("%x", h) == strings.ToLower(expect) {
+			found = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return c, err
+	}
+	if !found && c.Broken == "" && fmt.Sprintf("%x", sha256.Sum256(nil)) != strings.ToLower(expect) {
+		c.Broken = "the expected head " + expect + " is no longer in the chain (rows were removed or rewritten)"
+	}
+	var head []byte
+	if err := db.Pool.QueryRow(ctx, `SELECT hash FROM audit_head`).Scan(&head); err != nil {
+		return c, wrapDB(err)
+	}
+	if c.Broken == "" && !bytes.Equal(head, c.Head) {
+		c.Broken = "the head hash is not the newest row's hash (rows were removed from the end)"
+	}
+	return c, nil
 }

@@ -27,7 +27,8 @@ func (db *DB) Aggregates(ctx context.Context, level, parent string) ([]byte, err
 			'children', s.children, 'hazardous', s.hazardous, 'child_labour', s.child_labour,
 			'light_work', s.light_work, 'not_working', s.not_working,
 			'prevalence', round(s.prevalence::numeric, 4), 'prevalence_smoothed', round(s.prevalence_smoothed::numeric, 4),
-			'mean_household_score', round(s.mean_household_score::numeric, 2), 'max_household_score', s.max_household_score,
+			'status', s.status, 'labourer_households', s.labourer_households, 'poor_households', s.poor_households,
+			'mean_household_score', round(s.mean_household_score::numeric, 2),
 			'tobacco_share', round(s.tobacco_share::numeric, 4), 'farm_labourer_share', round(s.farm_labourer_share::numeric, 4),
 			'poverty_share', round(s.poverty_share::numeric, 4), 'institutions_missing', s.institutions_missing,
 			'score', round(s.score::numeric, 2), 'tier', s.tier, 'components', s.components, 'monthly', s.monthly,
@@ -52,7 +53,7 @@ func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
 		SELECT json_build_object(
 			'code', v.code, 'name', v.name, 'kecamatan_code', v.kecamatan_code, 'kecamatan', k.name,
 			'kabupaten_code', v.kabupaten_code, 'area_km2', round((v.area_m2 / 1e6)::numeric, 3),
-			'households', s.households, 'children', s.children,
+			'status', coalesce(s.status, 'no_data'), 'households', s.households, 'children', s.children,
 			'classification', json_build_object('hazardous', s.hazardous, 'child_labour', s.child_labour,
 				'light_work', s.light_work, 'not_working', s.not_working),
 			'prevalence', round(s.prevalence::numeric, 4), 'prevalence_smoothed', round(s.prevalence_smoothed::numeric, 4),

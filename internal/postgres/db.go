@@ -24,15 +24,18 @@ type DB struct {
 	Pool *pgxpool.Pool
 }
 
-// ServeRole is the database role the HTTP service works as (migration 005).
+// ServeRole is the database role the HTTP service logs in as (migrations
+// 005 and 006): it reads what is published, appends to the audit log, and
+// can do nothing else.
 const ServeRole = "riskmap_serve"
 
 // Open connects to the database at url and checks that it answers.
-func Open(ctx context.Context, url string) (*DB, error) { return OpenAs(ctx, url, "") }
+func Open(ctx context.Context, url string) (*DB, error) { return OpenAs(ctx, url, "", "") }
 
-// OpenAs is Open with every connection working as role (SET ROLE), so that
-// the pool has that role's privileges only. An empty role changes nothing.
-func OpenAs(ctx context.Context, url, role string) (*DB, error) {
+// OpenAs is Open logged in as another user (with its own password, if
+// any): the session is that user's, so no RESET ROLE can take it back to
+// the URL's user. An empty user changes nothing.
+func OpenAs(ctx context.Context, url, user, password string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
@@ -41,11 +44,8 @@ func OpenAs(ctx context.Context, url, role string) (*DB, error) {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "riskmap"
-	if role != "" {
-		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-			_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize())
-			return err
-		}
+	if user != "" {
+		cfg.ConnConfig.User, cfg.ConnConfig.Password = user, password
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -44,16 +44,17 @@ func (c *Collection) Property(name string) (Property, bool) {
 }
 
 var areaScoreProperties = []Property{
-	{Name: "households", Type: "integer", Description: "surveyed households", Expr: "s.households", Sort: true},
-	{Name: "children", Type: "integer", Description: "surveyed children aged 5-17", Expr: "s.children", Sort: true},
+	{Name: "status", Type: "string", Description: "published, insufficient_data (under the minimum sample), withheld or no_data", Expr: "coalesce(s.status, 'no_data')", Filter: true, Sort: true},
+	{Name: "households", Type: "integer", Description: "surveyed households (rounded to 5; null: withheld)", Expr: "s.households", Sort: true},
+	{Name: "children", Type: "integer", Description: "surveyed children aged 5-17 (rounded to 5)", Expr: "s.children", Sort: true},
 	{Name: "hazardous", Type: "integer", Description: "children in hazardous work", Expr: "s.hazardous", Sort: true},
 	{Name: "child_labour", Type: "integer", Description: "children in child labour (not hazardous)", Expr: "s.child_labour", Sort: true},
 	{Name: "light_work", Type: "integer", Description: "children aged 13-14 in permitted light work", Expr: "s.light_work", Sort: true},
 	{Name: "prevalence", Type: "number", Description: "(hazardous + child_labour) / children", Expr: "round(s.prevalence::numeric, 4)", Sort: true},
 	{Name: "mean_household_score", Type: "number", Description: "mean household score 0-100", Expr: "round(s.mean_household_score::numeric, 2)", Sort: true},
 	{Name: "tobacco_share", Type: "number", Description: "share of the area under tobacco fields", Expr: "round(s.tobacco_share::numeric, 4)", Sort: true},
-	{Name: "score", Type: "number", Description: "risk score 0-100 (null: no household surveyed)", Expr: "round(s.score::numeric, 2)", Sort: true},
-	{Name: "tier", Type: "string", Description: "low, medium, high or no_data", Expr: "coalesce(s.tier, 'no_data')", Filter: true, Sort: true},
+	{Name: "score", Type: "number", Description: "risk score 0-100, the sum of its published components (null: not published)", Expr: "round(s.score::numeric, 2)", Sort: true},
+	{Name: "tier", Type: "string", Description: "low, medium, high, insufficient_data, withheld or no_data", Expr: "coalesce(s.tier, 'no_data')", Filter: true, Sort: true},
 	{Name: "monthly", Type: "array", Description: "seasonal score, January to December", Expr: "s.monthly"},
 }
 
@@ -355,10 +356,12 @@ func textOf(v any) string {
 	}
 }
 
-// Extent returns the bounding box of a collection's features.
-func (db *DB) Extent(ctx context.Context, c *Collection) ([4]float64, bool, error) {
+// Extent returns the bounding box of the features of q's collection that q
+// may see (its Areas), ignoring paging.
+func (db *DB) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, error) {
 	var b [4]*float64
-	err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(`+c.Geom+`) AS e FROM `+c.From+`) x`).
+	where, args := q.where()
+	err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(`+q.Collection.Geom+`) AS e FROM `+q.Collection.From+where+`) x`, args...).
 		Scan(&b[0], &b[1], &b[2], &b[3])
 	if err != nil {
 		return [4]float64{}, false, wrapDB(err)
@@ -382,36 +385,25 @@ func (db *DB) DataVersion(ctx context.Context) (string, error) {
 
 // Geomasking distances for planners' household points: donut displacement
 // inside the household's own village (villages here are 1-5 km2, so the
-// survey-style 2-5 km would throw points out of the village).
+// survey-style 2-5 km would throw points out of the village). The points
+// are computed at scoring time (maskHouseholds in publish.go).
 const (
 	MaskMinMetres = 100
 	MaskMaxMetres = 500
 )
 
-// maskedPoint moves a household's point by a distance between MaskMin and
-// MaskMax metres in a direction, both drawn from a hash of its survey uuid, so
-// repeated requests give the same point and cannot be averaged back. Of 32
-// such draws the first inside the village is used; if none is, the point is
-// withheld (null geometry).
-var maskedPoint = `(SELECT d.p FROM generate_series(0, 31) k
-	CROSS JOIN LATERAL (SELECT ('x' || substr(md5(hh.survey_uuid || ':' || k), 1, 8))::bit(32)::bigint / 4294967296.0 AS u1,
-	                           ('x' || substr(md5(hh.survey_uuid || ':' || k), 9, 8))::bit(32)::bigint / 4294967296.0 AS u2) r
-	CROSS JOIN LATERAL (SELECT ST_Project(hh.geom::geography,
-		sqrt(` + itoa(MaskMinMetres*MaskMinMetres) + ` + (` + itoa(MaskMaxMetres*MaskMaxMetres-MaskMinMetres*MaskMinMetres) + `) * r.u1),
-		2 * pi() * r.u2)::geometry AS p) d
-	WHERE ST_Covers(mv.geom, d.p) ORDER BY k LIMIT 1)`
-
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// MaskedHouseholds is the households collection as planners see it: points
-// geomasked, no scores' components, no child records.
+// MaskedHouseholds is the households collection as planners see it:
+// household_mask, points displaced by a keyed hash at scoring time, ids
+// that are another keyed hash, only in villages whose household count is
+// published, and no field derived from the household's children or scores.
 func MaskedHouseholds() *Collection {
 	return &Collection{ID: "households", Title: "Households (geomasked)",
-		Description: "Surveyed households with displaced points (100-500 m, inside their village); every response is audited",
-		From:        "household hh JOIN village mv ON mv.code = hh.village_code LEFT JOIN household_score hs ON hs.household_id = hh.id",
-		IDExpr:      "md5('riskmap-mask:' || hh.survey_uuid)", Geom: maskedPoint, GeometryType: "Point", Private: true, AreaExpr: "hh.village_code",
+		Description: "Surveyed households with displaced points (100-500 m, inside their village), in villages whose figures are published; every response is audited",
+		From:        "household_mask hm",
+		IDExpr:      "hm.mask_id", Geom: "hm.geom", GeometryType: "Point", Private: true, AreaExpr: "hm.village_code",
 		Properties: []Property{
-			{Name: "village_code", Type: "string", Description: "village", Expr: "hh.village_code", Filter: true, Sort: true},
-			{Name: "tier", Type: "string", Description: "low, medium or high", Expr: "hs.tier", Filter: true, Sort: true},
+			{Name: "village_code", Type: "string", Description: "village", Expr: "hm.village_code", Filter: true, Sort: true},
 		}}
 }

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"fmt"
 	"context"
 	"errors"
 	"os"
@@ -308,13 +309,30 @@ func TestSurveyVillageFromPoint(t *testing.T) {
 // reads and appends to the audit log, and can do nothing else.
 func TestServeRoleCannotChangeAnything(t *testing.T) {
 	url := dbtest.URL(t)
-	db, err := postgres.OpenAs(context.Background(), url, postgres.ServeRole)
+	db, err := postgres.OpenAs(context.Background(), url, postgres.ServeRole, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	ctx := context.Background()
+	// It is its own login, not a SET ROLE: RESET ROLE gives nothing back.
+	var user, session string
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "RESET ROLE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT current_user, session_user").Scan(&user, &session); err != nil {
+		t.Fatal(err)
+	}
+	conn.Release()
+	if user != postgres.ServeRole || session != postgres.ServeRole {
+		t.Errorf("serve works as %s (session %s), want %s for both", user, session, postgres.ServeRole)
+	}
 	for _, sql := range []string{
+		"RESET ROLE; DELETE FROM household", "SET ROLE postgres", "SELECT secret FROM mask_secret", "UPDATE audit_head SET hash = ''",
 		"CREATE TABLE intruder (x int)", "DROP TABLE household CASCADE", "ALTER TABLE village ADD COLUMN x int",
 		"DELETE FROM household", "UPDATE village SET name = 'x'", "INSERT INTO api_key (name, role, key_hash) VALUES ('x', 'admin', 'x')",
 		"DELETE FROM audit_log", "TRUNCATE audit_log", "UPDATE api_key SET role = 'admin'",
@@ -331,3 +349,55 @@ func TestServeRoleCannotChangeAnything(t *testing.T) {
 		t.Errorf("the serve role cannot append to the audit log: %v", err)
 	}
 }
+
+// TestAuditLogIsTamperEvident: not even the owner can truncate the audit
+// log, and a row changed or removed behind the triggers' back breaks its
+// hash chain, which VerifyAudit finds.
+func TestAuditLogIsTamperEvident(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		if err := db.Audit(ctx, risk.Public, fmt.Sprintf("/collections/households/items?page=%d", i), map[string][]string{"i": {fmt.Sprint(i)}}, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := db.VerifyAudit(ctx, "")
+	if err != nil || c.Broken != "" || c.Rows != 5 {
+		t.Fatalf("a fresh log: %+v, %v", c, err)
+	}
+	head := fmt.Sprintf("%x", c.Head)
+	if _, err := db.Pool.Exec(ctx, "TRUNCATE audit_log"); err == nil {
+		t.Fatal("the owner truncated the audit log")
+	}
+	if c, _ := db.VerifyAudit(ctx, head); c.Broken != "" {
+		t.Fatalf("the log with its own head: %s", c.Broken)
+	}
+	for _, tc := range []struct{ name, sql, want string }{
+		{"changed", "UPDATE audit_log SET records = 0 WHERE id = (SELECT min(id) + 2 FROM audit_log)", "was changed"},
+		{"removed", "DELETE FROM audit_log WHERE id = (SELECT min(id) + 1 FROM audit_log)", "removed or reordered"},
+		{"cut", "DELETE FROM audit_log WHERE id = (SELECT max(id) FROM audit_log)", "removed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tx, err := db.Pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			// The owner can switch triggers off; the chain still tells.
+			if _, err := tx.Exec(ctx, "ALTER TABLE audit_log DISABLE TRIGGER USER; "+tc.sql+"; ALTER TABLE audit_log ENABLE TRIGGER USER"); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c, err := db.VerifyAudit(ctx, head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(c.Broken, tc.want) && !strings.Contains(c.Broken, "no longer in the chain") {
+				t.Errorf("after a row was %s: %q, want it found", tc.name, c.Broken)
+			}
+		})
+	}
+}
+

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +29,7 @@ type ScoreRun struct {
 	Classes      map[string]int // children by classification
 	Tiers        map[string]int // households by tier
 	Hotspots     map[string]int // villages by hotspot class
+	Publication  PublicationSummary
 }
 
 // Score runs the risk model over the whole database in one transaction:
@@ -71,8 +70,10 @@ func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, er
 		{"score households", func() error { return scoreHouseholds(ctx, tx, m) }},
 		{"aggregate villages", func() error { return scoreVillages(ctx, tx, m) }},
 		{"roll up kecamatan and kabupaten", func() error { return rollUp(ctx, tx, m) }},
-		{"suppress small counts", func() error { return suppress(ctx, tx) }},
+		{"publish", func() error { return publish(ctx, tx, m, &run.Publication) }},
 		{"hotspots", func() error { return hotspots(ctx, tx, m, month, nil) }},
+		{"geomask households", func() error { return maskHouseholds(ctx, tx) }},
+		{"disclosure check", func() error { return checkPublication(ctx, tx, m) }},
 	}
 	for _, s := range steps {
 		if err := stage(s.name, s.f); err != nil {
@@ -265,7 +266,9 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 		{`CREATE TEMP TABLE village_households ON COMMIT DROP AS
 			SELECT h.village_code, count(*) AS households, avg(s.score) AS mean_score, max(s.score) AS max_score,
 				avg((h.livelihoods && $1::text[])::int) AS labourer_share,
-				avg((h.poverty_programmes && $2::text[])::int) AS poverty_share
+				avg((h.poverty_programmes && $2::text[])::int) AS poverty_share,
+				count(*) FILTER (WHERE h.livelihoods && $1::text[]) AS labourers,
+				count(*) FILTER (WHERE h.poverty_programmes && $2::text[]) AS poor
 			FROM household h JOIN household_score s ON s.household_id = h.id
 			GROUP BY h.village_code`, []any{m.Household.LabourLivelihoods, m.Household.PovertyProgrammes}},
 		{`CREATE TEMP TABLE village_children ON COMMIT DROP AS
@@ -289,7 +292,7 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 	_, err = tx.Exec(ctx, `
 		WITH base AS (
 			SELECT v.code, v.kecamatan_code, v.area_m2,
-				coalesce(hh.households, 0) AS households, hh.mean_score, hh.max_score, hh.labourer_share, hh.poverty_share,
+				coalesce(hh.households, 0) AS households, coalesce(hh.labourers, 0) AS labourers, coalesce(hh.poor, 0) AS poor, hh.mean_score, hh.max_score, hh.labourer_share, hh.poverty_share,
 				coalesce(ch.children, 0) AS n, coalesce(ch.hazardous + ch.child_labour, 0) AS x,
 				coalesce(ch.hazardous, 0) AS hazardous, coalesce(ch.child_labour, 0) AS child_labour,
 				coalesce(ch.light_work, 0) AS light_work, coalesce(ch.not_working, 0) AS not_working,
@@ -323,11 +326,12 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 				$4::float8 * least(r.tobacco_share / $10, 1) AS p_tobacco,
 				$5::float8 * least(coalesce(r.labourer_share, 0) / $11, 1) AS p_labourer,
 				$6::float8 * least(coalesce(r.poverty_share, 0) / $12, 1) AS p_poverty,
-				$7::float8 * least(cardinality(r.missing) / $13, 1) AS p_institutions
+				$7::float8 * least(cardinality(r.missing)::float8 / $13, 1) AS p_institutions
 			FROM rates r)
 		INSERT INTO area_score (level, code, parent_code, households, children, hazardous, child_labour, light_work,
 			not_working, prevalence, prevalence_smoothed, mean_household_score, max_household_score, tobacco_share,
-			farm_labourer_share, poverty_share, institutions_missing, score, tier, components, monthly)
+			farm_labourer_share, poverty_share, institutions_missing, score, tier, components, monthly,
+			labourer_households, poor_households)
 		SELECT 'desa', p.code, p.kecamatan_code, p.households, p.n, p.hazardous, p.child_labour, p.light_work,
 			p.not_working, p.prevalence, p.smoothed, p.mean_score, p.max_score, p.tobacco_share, p.labourer_share,
 			p.poverty_share, p.missing, s.score,
@@ -335,7 +339,8 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			CASE WHEN p.households > 0 THEN jsonb_build_object('prevalence', p.p_prevalence, 'mean_household_score', p.p_mean,
 				'tobacco_share', p.p_tobacco, 'farm_labourer_share', p.p_labourer, 'poverty_share', p.p_poverty,
 				'institutions_missing', p.p_institutions) END,
-			CASE WHEN p.households > 0 THEN array(SELECT round((s.score * x)::numeric, 2)::real FROM unnest(cal.idx) x) END
+			CASE WHEN p.households > 0 THEN array(SELECT round((s.score * x)::numeric, 2)::real FROM unnest(cal.idx) x) END,
+			p.labourers, p.poor
 		FROM points p
 		LEFT JOIN village_variety vv ON vv.village_code = p.code
 		CROSS JOIN LATERAL (
@@ -362,7 +367,7 @@ func rollUp(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 		_, err := tx.Exec(ctx, `
 			INSERT INTO area_score (level, code, parent_code, households, children, hazardous, child_labour, light_work,
 				not_working, prevalence, prevalence_smoothed, mean_household_score, max_household_score, tobacco_share,
-				farm_labourer_share, poverty_share, score, tier, monthly)
+				farm_labourer_share, poverty_share, score, tier, monthly, labourer_households, poor_households)
 			SELECT $1, g.code, g.parent, g.households, g.children, g.hazardous, g.child_labour, g.light_work, g.not_working,
 				(g.hazardous + g.child_labour)::float8 / nullif(g.children, 0), NULL, g.mean_score, g.max_score,
 				g.tobacco_share, g.labourer_share, g.poverty_share, g.score,
@@ -370,11 +375,13 @@ func rollUp(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 				(SELECT array_agg(v ORDER BY i) FROM (
 					SELECT i, round((sum(x * b.households) / nullif(sum(b.households), 0))::numeric, 2)::real AS v
 					FROM area_score b, unnest(b.monthly) WITH ORDINALITY u(x, i)
-					WHERE b.level = $2 AND b.parent_code = g.code GROUP BY i) mm)
+					WHERE b.level = $2 AND b.parent_code = g.code GROUP BY i) mm),
+				g.labourers, g.poor
 			FROM (
 				SELECT a.parent_code AS code, `+lv.parent+` AS parent, sum(a.households)::int AS households,
 					sum(a.children)::int AS children, sum(a.hazardous)::int AS hazardous, sum(a.child_labour)::int AS child_labour,
 					sum(a.light_work)::int AS light_work, sum(a.not_working)::int AS not_working,
+					sum(a.labourer_households)::int AS labourers, sum(a.poor_households)::int AS poor,
 					sum(a.mean_household_score * a.households) / nullif(sum(a.households), 0) AS mean_score,
 					max(a.max_household_score) AS max_score,
 					sum(a.tobacco_share * v.area) / nullif(sum(v.area), 0) AS tobacco_share,
@@ -403,7 +410,7 @@ func hotspots(ctx context.Context, tx pgx.Tx, m *risk.Model, month int, out *[]H
 	rows, err := tx.Query(ctx, `
 		WITH scored AS (
 			SELECT a.code, CASE WHEN $1 > 0 THEN a.monthly[$1] ELSE a.score END AS value, v.geom
-			FROM area_score a JOIN village v ON v.code = a.code
+			FROM area_public a JOIN village v ON v.code = a.code
 			WHERE a.level = 'desa' AND a.score IS NOT NULL)
 		SELECT s.code, s.value, coalesce(array_agg(n.code ORDER BY n.code) FILTER (WHERE n.code IS NOT NULL), '{}')
 		FROM scored s LEFT JOIN scored n ON n.code <> s.code AND (
@@ -520,74 +527,4 @@ func execAll(ctx context.Context, tx pgx.Tx, stmts []statement) error {
 		}
 	}
 	return nil
-}
-
-// Suppression bounds: counts of 1-4 are withheld from publication.
-const (
-	SuppressMin = 1
-	SuppressMax = 4
-)
-
-var publishedMeasures = []string{"households", "children", "hazardous", "child_labour", "light_work", "not_working"}
-
-// suppress decides which area counts may not be published: the table is
-// every area's counts, with row constraints (children = the four classes)
-// and column constraints (a parent's count = its children's).
-func suppress(ctx context.Context, tx pgx.Tx) error {
-	rows, err := tx.Query(ctx, `SELECT level, code, coalesce(parent_code, ''), households, children, hazardous, child_labour, light_work, not_working FROM area_score`)
-	if err != nil {
-		return err
-	}
-	type area struct{ level, code, parent string }
-	values := map[risk.Cell]int{}
-	var areas []area
-	for rows.Next() {
-		var a area
-		var n [6]int
-		if err := rows.Scan(&a.level, &a.code, &a.parent, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5]); err != nil {
-			return err
-		}
-		areas = append(areas, a)
-		for i, m := range publishedMeasures {
-			values[risk.Cell{Area: a.level + ":" + a.code, Measure: m}] = n[i]
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	parentLevel := map[string]string{"desa": "kecamatan", "kecamatan": "kabupaten"}
-	columns := map[risk.Cell][]risk.Cell{}
-	var cons []risk.Constraint
-	for _, a := range areas {
-		id := a.level + ":" + a.code
-		var parts []risk.Cell
-		for _, m := range publishedMeasures[2:] {
-			parts = append(parts, risk.Cell{Area: id, Measure: m})
-		}
-		cons = append(cons, risk.Constraint{Total: risk.Cell{Area: id, Measure: "children"}, Parts: parts})
-		if pl, ok := parentLevel[a.level]; ok && a.parent != "" {
-			for _, m := range publishedMeasures {
-				total := risk.Cell{Area: pl + ":" + a.parent, Measure: m}
-				columns[total] = append(columns[total], risk.Cell{Area: id, Measure: m})
-			}
-		}
-	}
-	for total, parts := range columns {
-		cons = append(cons, risk.Constraint{Total: total, Parts: parts})
-	}
-	sort.Slice(cons, func(i, j int) bool { // a stable order: the same cells on every run
-		a, b := cons[i].Total, cons[j].Total
-		return a.Area < b.Area || (a.Area == b.Area && a.Measure < b.Measure)
-	})
-	hidden := risk.Suppress(values, cons, SuppressMin, SuppressMax)
-	var levels, codes, measures []string
-	for c := range hidden {
-		level, code, _ := strings.Cut(c.Area, ":")
-		levels, codes, measures = append(levels, level), append(codes, code), append(measures, c.Measure)
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM area_suppressed`); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO area_suppressed (level, code, measure) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])`, levels, codes, measures)
-	return err
 }

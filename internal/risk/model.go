@@ -53,6 +53,7 @@ type Model struct {
 		Significance  []float64 `json:"significance"`
 		DistanceBandM float64   `json:"distance_band_m"` // 0: queen contiguity
 	} `json:"hotspots"`
+	Publication    PublicationRule      `json:"publication"`
 	DefaultVariety string               `json:"default_variety"`
 	Calendar       map[string][]float64 `json:"calendar"`
 }
@@ -186,6 +187,7 @@ func (m *Model) Validate() error {
 	if len(h.Significance) != 3 || !(0 < h.Significance[0] && h.Significance[0] < h.Significance[1] && h.Significance[1] < h.Significance[2] && h.Significance[2] < 1) {
 		bad("hotspots.significance must be three rising levels, e.g. [0.01, 0.05, 0.10]")
 	}
+	m.Publication.validate(bad)
 	if _, ok := m.Calendar[m.DefaultVariety]; !ok {
 		bad("default_variety %q has no calendar", m.DefaultVariety)
 	}

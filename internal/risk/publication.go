@@ -1,0 +1,263 @@
+package risk
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// PublicationRule is how riskmap publishes counts to the public and to
+// planners (docs/methodology.md, "What is published"). It lives in the
+// model file.
+type PublicationRule struct {
+	// An area is published only with at least this many surveyed
+	// households and children aged 5-17; below, it shows insufficient_data
+	// and its households count toward its parents only.
+	MinHouseholds int `json:"min_households"`
+	MinChildren   int `json:"min_children"`
+	// RoundingBase: every published count is rounded to a multiple of it.
+	RoundingBase int `json:"rounding_base"`
+	// The audit's rule for every count (DisclosureRule).
+	MinIntervalWidth int `json:"min_interval_width"`
+	SmallCountMax    int `json:"small_count_max"`
+	// Published shares and mean scores are rounded to these steps.
+	ShareStep float64 `json:"share_step"`
+	ScoreStep float64 `json:"score_step"`
+}
+
+// Disclosure returns the rule the audit applies.
+func (r PublicationRule) Disclosure() DisclosureRule {
+	return DisclosureRule{MinWidth: r.MinIntervalWidth, SmallMax: r.SmallCountMax}
+}
+
+// AuditLimit is how far the audit follows each interval: enough to decide
+// DisclosureRule.Safe exactly.
+func (r PublicationRule) AuditLimit() int { return max(r.MinIntervalWidth, r.SmallCountMax+1) + 1 }
+
+func (r PublicationRule) validate(bad func(string, ...any)) {
+	if r.MinHouseholds < 1 || r.MinChildren < 1 {
+		bad("publication: min_households and min_children must be at least 1")
+	}
+	if r.RoundingBase < 1 || r.MinIntervalWidth < 1 || r.SmallCountMax < 0 {
+		bad("publication: rounding_base and min_interval_width must be at least 1, small_count_max not negative")
+	}
+	if r.ShareStep <= 0 || r.ShareStep > 0.5 || r.ScoreStep <= 0 || r.ScoreStep > 10 {
+		bad("publication: share_step must be in (0, 0.5] and score_step in (0, 10]")
+	}
+}
+
+// The published count measures. The classes add up to children in every
+// area; households and the household-type counts are trees of their own.
+var (
+	ClassMeasures     = []string{"hazardous", "child_labour", "light_work", "not_working"}
+	HouseholdMeasures = []string{"households", "labourer_households", "poor_households"}
+	CountMeasures     = append(append([]string{"children"}, ClassMeasures...), HouseholdMeasures...)
+)
+
+// AreaCounts is one area's true counts. Area is unique across levels
+// (e.g. "desa:35.13.13.2003"); Parent is "" for a root.
+type AreaCounts struct {
+	Area, Parent string
+	Leaf         bool // a village: planners can count its households' masked points
+	Counts       map[string]int
+}
+
+// PublishedArea is what the public and planners are told of one area's
+// counts: a value per measure, or nil where it is withheld.
+type PublishedArea struct {
+	Eligible bool // met the minimum sample
+	Values   map[string]*int
+}
+
+// Finding is a count the audit finds an attacker can narrow too far.
+type Finding struct {
+	View     string // "public" or "planner"
+	Cell     Cell
+	Interval Interval
+	Withheld bool
+}
+
+func (f Finding) String() string {
+	state := "published"
+	if f.Withheld {
+		state = "withheld"
+	}
+	return fmt.Sprintf("%s view: %s %s (%s) can be narrowed to %s", f.View, f.Cell.Area, f.Cell.Measure, state, f.Interval)
+}
+
+// Publish decides the published counts: areas under the minimum sample are
+// withheld whole, every other count is rounded to the base, and the audit
+// (Audit) runs on the result. For each count it finds too narrow, one more
+// count is withheld: in its row, the least telling published one
+// (rowComplements) for a published class count; the count itself for a
+// published household count; its parent's count of the same measure, or
+// else its row's total, for a withheld one. The audit runs again, until it
+// finds nothing. It returns the
+// publication and the rounds of the audit it took.
+func Publish(areas []AreaCounts, rule PublicationRule) (map[string]PublishedArea, int, error) {
+	out := make(map[string]PublishedArea, len(areas))
+	byArea := map[string]AreaCounts{}
+	for _, a := range areas {
+		byArea[a.Area] = a
+		p := PublishedArea{Eligible: a.Counts["households"] >= rule.MinHouseholds && a.Counts["children"] >= rule.MinChildren,
+			Values: map[string]*int{}}
+		for _, m := range CountMeasures {
+			if p.Eligible {
+				v := RoundCount(a.Counts[m], rule.RoundingBase)
+				p.Values[m] = &v
+			} else {
+				p.Values[m] = nil
+			}
+		}
+		out[a.Area] = p
+	}
+	for round := 1; round <= 100; round++ {
+		findings, err := Audit(areas, out, rule)
+		if err != nil {
+			return nil, round, err
+		}
+		if len(findings) == 0 {
+			return out, round, nil
+		}
+		// Withhold one count per area and measure group per round: one
+		// withheld cell usually frees its neighbours too.
+		done := map[string]bool{}
+		changed := false
+		for _, f := range findings {
+			c := f.Cell
+			group := c.Area + "/" + groupOf(c.Measure)
+			if done[group] {
+				continue
+			}
+			target, ok := c, !f.Withheld
+			if !f.Withheld && groupOf(c.Measure) == "children" {
+				// A published class count pinned by its row: withhold the
+				// row's least telling published count instead, so that
+				// hazardous and child_labour, hence prevalence, stay
+				// published where they can (as tau-Argus's cost weights do).
+				for _, m := range rowComplements {
+					if out[c.Area].Values[m] != nil {
+						target = Cell{c.Area, m}
+						break
+					}
+				}
+			}
+			if f.Withheld {
+				// Its own value is hidden but its neighbours pin it: hide
+				// the parent's count of the same measure, or its row total.
+				if p := byArea[c.Area].Parent; p != "" && out[p].Values[c.Measure] != nil {
+					target, ok = Cell{p, c.Measure}, true
+				} else if groupOf(c.Measure) == "children" && out[c.Area].Values["children"] != nil {
+					target, ok = Cell{c.Area, "children"}, true
+				}
+			}
+			if !ok || out[target.Area].Values[target.Measure] == nil {
+				continue
+			}
+			out[target.Area].Values[target.Measure] = nil
+			done[group] = true
+			changed = true
+		}
+		if !changed {
+			return nil, round, fmt.Errorf("publication: the audit still finds %d narrow counts and nothing left to withhold, first: %s", len(findings), findings[0])
+		}
+	}
+	return nil, 100, fmt.Errorf("publication: no safe publication after 100 rounds")
+}
+
+// rowComplements is the order in which a row's counts are withheld to
+// protect one of them: the counts that matter least for child labour first.
+var rowComplements = []string{"not_working", "light_work", "child_labour", "children", "hazardous"}
+
+func groupOf(measure string) string {
+	for _, m := range ClassMeasures {
+		if m == measure {
+			return "children"
+		}
+	}
+	if measure == "children" {
+		return "children"
+	}
+	return measure
+}
+
+// Audit returns every count of a publication that an attacker can narrow
+// beyond the rule, in two views: the public (rounded counts) and planners,
+// who also count the masked household points of every village whose
+// household count is published, and so know those counts exactly.
+func Audit(areas []AreaCounts, pub map[string]PublishedArea, rule PublicationRule) ([]Finding, error) {
+	var findings []Finding
+	for _, view := range []string{"public", "planner"} {
+		tables := []*CountTable{{Parts: ClassMeasures, Total: "children"}}
+		for _, m := range HouseholdMeasures {
+			tables = append(tables, &CountTable{Parts: []string{m}})
+		}
+		for _, t := range tables {
+			t.Parent, t.True, t.Known = map[string]string{}, map[Cell]int{}, map[Cell]Interval{}
+			measures := t.Parts
+			if t.Total != "" {
+				measures = append(append([]string{}, t.Parts...), t.Total)
+			}
+			for _, a := range areas {
+				t.Parent[a.Area] = a.Parent
+				p, ok := pub[a.Area]
+				if !ok {
+					return nil, fmt.Errorf("audit: area %s has no publication", a.Area)
+				}
+				for _, m := range measures {
+					c := Cell{a.Area, m}
+					t.True[c] = a.Counts[m]
+					v := p.Values[m]
+					switch {
+					case v == nil:
+						t.Known[c] = Interval{0, Unbounded}
+					case view == "planner" && m == "households" && a.Leaf:
+						t.Known[c] = Interval{a.Counts[m], a.Counts[m]}
+					default:
+						t.Known[c] = RoundedInterval(*v, rule.RoundingBase)
+					}
+				}
+			}
+			ivs, err := t.Intervals(rule.AuditLimit())
+			if err != nil {
+				return nil, err
+			}
+			dr := rule.Disclosure()
+			for c, iv := range ivs {
+				if view == "planner" && c.Measure == "households" && iv.Lo >= rule.MinHouseholds {
+					// Planners count the masked points of published villages,
+					// so they know those villages' household counts (each at
+					// least min_households) and their sums exactly, on purpose.
+					// A count under the minimum can never start there: its
+					// interval holds its true value.
+					continue
+				}
+				withheld := pub[c.Area].Values[c.Measure] == nil
+				if !dr.Safe(iv, dr.Sensitive(t.True[c], withheld)) {
+					findings = append(findings, Finding{View: view, Cell: c, Interval: iv, Withheld: withheld})
+				}
+			}
+		}
+	}
+	sort.Slice(findings, func(i, j int) bool {
+		a, b := findings[i], findings[j]
+		if a.Cell.Area != b.Cell.Area {
+			return a.Cell.Area < b.Cell.Area
+		}
+		if a.Cell.Measure != b.Cell.Measure {
+			return a.Cell.Measure < b.Cell.Measure
+		}
+		return a.View < b.View
+	})
+	return findings, nil
+}
+
+// FormatFindings lists findings one a line.
+func FormatFindings(fs []Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
