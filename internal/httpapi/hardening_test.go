@@ -194,4 +194,3 @@ func TestStaffExtentIsTheirs(t *testing.T) {
 		}
 	}
 }
-

@@ -652,4 +652,3 @@ func dbURLOf(t *testing.T, db *postgres.DB) string {
 	t.Helper()
 	return db.Pool.Config().ConnString()
 }
-

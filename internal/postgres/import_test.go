@@ -1,9 +1,9 @@
 package postgres_test
 
 import (
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -400,4 +400,3 @@ func TestAuditLogIsTamperEvident(t *testing.T) {
 		})
 	}
 }
-
