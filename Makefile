@@ -10,7 +10,7 @@ BIN   := bin/riskmap
 ADDR  ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 
-.PHONY: run test tools web screenshot build db fuzz vet bench bench-score demo-data form clean stop
+.PHONY: run test tools web screenshot build db fuzz vet bench bench-score bench-planner demo-data form clean stop
 
 build:
 	$(GO) build -o $(BIN) ./cmd/riskmap
@@ -65,6 +65,10 @@ bench: db
 
 bench-score: db
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/score.sh
+
+# Planners' masked households with a bbox at 1,000,000 households, served vs raw.
+bench-planner: db
+	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/planner.sh
 
 # Regenerate the committed demo region (deterministic: the files must not change).
 demo-data: build

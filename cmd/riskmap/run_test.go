@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
+	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from the server's goroutine.
@@ -159,6 +160,35 @@ func TestDemoLoadAndServe(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"version":"x"}`), 0o644)
 	if _, _, err := runCmd(t, getenv, "score", "--model", bad); err == nil || !strings.Contains(err.Error(), "model "+bad+": ") || !strings.Contains(err.Error(), "weights sum to 0, want 100") {
 		t.Errorf("score with a bad model = %v", err)
+	}
+	if !strings.Contains(out, "audit passed in") {
+		t.Errorf("score does not report its publication:\n%s", out)
+	}
+	check, _, err := runCmd(t, getenv, "disclosure-check")
+	if err != nil || !strings.Contains(check, "disclosure check passed") {
+		t.Errorf("disclosure-check on a fresh publication = %v:\n%s", err, check)
+	}
+	// A publication changed behind riskmap's back (a count of 3 put back
+	// where 5 was published) is caught, with a non-zero exit.
+	db, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Pool.Exec(context.Background(), `UPDATE area_public SET hazardous = 3, prevalence = NULL
+		WHERE level = 'desa' AND code = (SELECT min(code) FROM area_public WHERE level = 'desa' AND hazardous = 5)`); err != nil {
+		t.Fatal(err)
+	}
+	check, _, err = runCmd(t, getenv, "disclosure-check")
+	if err == nil || !strings.Contains(check, "hazardous: published 3 is not a multiple of 5") {
+		t.Errorf("disclosure-check on a tampered publication = %v:\n%s", err, check)
+	}
+	if _, _, err := runCmd(t, getenv, "score"); err != nil {
+		t.Fatal(err)
+	}
+	verify, _, err := runCmd(t, getenv, "audit", "--verify")
+	if err != nil || !strings.Contains(verify, "audit log intact") {
+		t.Errorf("audit --verify = %v, %q", err, verify)
 	}
 	again, _, err := runCmd(t, getenv, "demo", "load", "--dir", demoDir, "--if-empty")
 	if err != nil || !strings.Contains(again, "holds 44 villages already") {

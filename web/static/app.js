@@ -133,13 +133,15 @@
       const comp = Object.entries(p.components || {}).sort((a, b) => b[1] - a[1])
         .map(([k, v]) => "<tr><td>" + esc(k.replaceAll("_", " ")) + "</td><td>" + Number(v).toFixed(1) + "</td></tr>").join("");
       const cls = p.classification || {};
-      // Counts of 1-4, and the cells withheld to protect them, are never published.
-      const n = (v) => (v == null ? "(withheld)" : v);
+      // Published counts are rounded to 5 ("about"); counts withheld to
+      // protect small ones say so; villages under the minimum sample show none.
+      const n = (v) => (v == null ? "(withheld)" : "about " + v);
       const inst = (p.institutions || []).map((i) => esc(i.kind.replace("_", " ")) + (i.established ? " (" + esc(i.established.slice(0, 4)) + ")" : "")).join(", ") || "none recorded";
       $("panel-body").innerHTML = "<h2>" + esc(p.name) + "</h2><p>" + esc(p.code) + " · Kecamatan " + esc(p.kecamatan) + "</p>" +
         "<p><strong>Tier: " + esc(p.tier) + "</strong>" + (p.score != null ? " · score " + Number(p.score).toFixed(1) : "") +
         (p.monthly ? " · " + MONTHS[month - 1] + " " + Number(p.monthly[month - 1]).toFixed(1) : "") + "</p>" +
-        (p.tier !== "no_data" ? "<p>" + n(p.households) + " households surveyed, " + n(p.children) + " children aged 5-17: " +
+        (p.status === "insufficient_data" ? "<p>Too few households surveyed to publish figures for this village (fewer than 10 households or 20 children); they count toward the kecamatan.</p>" :
+        p.tier !== "no_data" ? "<p>" + n(p.households) + " households surveyed, " + n(p.children) + " children aged 5-17: " +
           n(cls.hazardous) + " in hazardous work, " + n(cls.child_labour) + " in child labour, " + n(cls.light_work) + " in light work.</p>" : "<p>No household surveyed.</p>") +
         chart(p.monthly) + (comp ? "<table><caption>Score components</caption>" + comp + "</table>" : "") +
         "<p>Institutions: " + inst + "</p>" + (p.hotspot ? "<p>Hotspot analysis: " + esc(p.hotspot.class.replace("_", " ")) + "</p>" : "");
