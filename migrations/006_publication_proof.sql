@@ -57,7 +57,7 @@ INSERT INTO mask_secret (secret) VALUES (gen_random_bytes(32));
 
 CREATE TABLE household_mask (
     household_id bigint PRIMARY KEY,
-    mask_id      text NOT NULL UNIQUE,
+    mask_id      text COLLATE "C" NOT NULL UNIQUE,  -- 128 bits of a keyed hash, hex
     village_code text NOT NULL,
     geom         geometry(Point, 4326) NOT NULL
 );

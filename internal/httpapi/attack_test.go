@@ -194,8 +194,11 @@ func TestAttackPublishedTables(t *testing.T) {
 		}
 		if n := perVillage[code]; r["households"] == nil && n > 0 {
 			t.Errorf("%s: its household count is withheld, yet planners can count %d masked points", area, n)
-		} else if r["households"] != nil && n != truth[area].Counts["households"] {
-			t.Errorf("%s: %d masked points for %d households", area, n, truth[area].Counts["households"])
+		} else if all := truth[area].Counts["households"]; r["households"] != nil && (n > all || n < all-max(1, all/20)) {
+			// A household none of whose 32 draws lands inside its village is
+			// left out, so planners count at most the truth (the audit
+			// assumes they know it exactly: the stronger attacker).
+			t.Errorf("%s: %d masked points for %d households", area, n, all)
 		}
 	}
 	// numberMatched of one village under the minimum is 0, not its count.

@@ -241,8 +241,12 @@ var withheldList = `array_remove(array[` + func() string {
 // displacement; the same secret gives the same points on every run, so
 // repeated runs cannot be averaged.
 func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
+	// The points go into a new table, indexed once at the end and swapped in
+	// for the old one: inserting a million rows through four indexes, and
+	// deleting the previous run's, cost ten times as much. Readers see the
+	// old table until the run commits.
 	err := execAll(ctx, tx, []statement{
-		{`DELETE FROM household_mask`, nil},
+		{`CREATE TABLE household_mask_next (LIKE household_mask)`, nil},
 		{`CREATE TEMP TABLE mask_todo ON COMMIT DROP AS
 			SELECT h.id, h.survey_uuid, h.village_code, h.geom
 			FROM household h JOIN area_public a ON a.level = 'desa' AND a.code = h.village_code AND a.households IS NOT NULL
@@ -253,18 +257,28 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 		return err
 	}
 	for k := 0; k < 32; k++ {
+		// The keyed hash is computed once per household (MATERIALIZED:
+		// inlined, PostgreSQL would recompute it for every byte read), and
+		// the displacement is a local metric offset (metres per degree at the
+		// point's latitude), within centimetres of the geodesic at 500 m.
 		_, err := tx.Exec(ctx, `
-			WITH d AS (
-				SELECT t.id, t.survey_uuid, t.village_code, hmac(convert_to(t.survey_uuid || ':' || $1::int, 'UTF8'), s.secret, 'sha256') AS h, t.geom
+			WITH d AS MATERIALIZED (
+				SELECT t.id, t.survey_uuid, t.village_code, t.geom,
+					hmac(convert_to(t.survey_uuid || ':' || $1::int, 'UTF8'), s.secret, 'sha256') AS h
 				FROM mask_todo t, mask_secret s),
-			p AS (
-				SELECT d.id, d.survey_uuid, d.village_code, ST_Project(d.geom::geography,
-					sqrt($2::float8 ^ 2 + ($3::float8 ^ 2 - $2::float8 ^ 2) * (get_byte(d.h, 0) * 16777216::bigint + get_byte(d.h, 1) * 65536 + get_byte(d.h, 2) * 256 + get_byte(d.h, 3)) / 4294967296.0),
-					2 * pi() * (get_byte(d.h, 4) * 16777216::bigint + get_byte(d.h, 5) * 65536 + get_byte(d.h, 6) * 256 + get_byte(d.h, 7)) / 4294967296.0)::geometry AS g
+			r AS MATERIALIZED (
+				SELECT d.id, d.survey_uuid, d.village_code, d.geom, radians(ST_Y(d.geom)) AS lat,
+					sqrt($2::float8 ^ 2 + ($3::float8 ^ 2 - $2::float8 ^ 2) * ('x' || encode(substr(d.h, 1, 4), 'hex'))::bit(32)::bigint / 4294967296.0) AS dist,
+					2 * pi() * ('x' || encode(substr(d.h, 5, 4), 'hex'))::bit(32)::bigint / 4294967296.0 AS az
 				FROM d),
+			p AS MATERIALIZED (
+				SELECT r.id, r.survey_uuid, r.village_code, ST_Translate(r.geom,
+					r.dist * sin(r.az) / (111412.84 * cos(r.lat) - 93.5 * cos(3 * r.lat)),
+					r.dist * cos(r.az) / (111132.92 - 559.82 * cos(2 * r.lat) + 1.175 * cos(4 * r.lat))) AS g
+				FROM r),
 			ok AS (
-				INSERT INTO household_mask (household_id, mask_id, village_code, geom)
-				SELECT p.id, encode(hmac(convert_to('id:' || p.survey_uuid, 'UTF8'), s.secret, 'sha256'), 'hex'), p.village_code, ST_SetSRID(p.g, 4326)
+				INSERT INTO household_mask_next (household_id, mask_id, village_code, geom)
+				SELECT p.id, encode(substr(hmac(convert_to('id:' || p.survey_uuid, 'UTF8'), s.secret, 'sha256'), 1, 16), 'hex'), p.village_code, p.g
 				FROM p JOIN village v ON v.code = p.village_code, mask_secret s
 				WHERE ST_Covers(v.geom, p.g)
 				RETURNING household_id)
@@ -275,7 +289,19 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 	}
 	// Households no draw placed inside their village are left out of the
 	// planners' layer rather than placed outside it.
-	return nil
+	return execAll(ctx, tx, []statement{
+		{`DROP TABLE household_mask`, nil},
+		{`ALTER TABLE household_mask_next RENAME TO household_mask`, nil},
+		{`ALTER TABLE household_mask ADD PRIMARY KEY (household_id), ADD UNIQUE (mask_id),
+			ALTER COLUMN mask_id SET NOT NULL, ALTER COLUMN village_code SET NOT NULL, ALTER COLUMN geom SET NOT NULL`, nil},
+		{`CREATE INDEX household_mask_geom_idx ON household_mask USING gist (geom)`, nil},
+		{`CREATE INDEX household_mask_village_idx ON household_mask (village_code)`, nil},
+		{`DO $$ BEGIN
+			IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'riskmap_serve') THEN
+				GRANT SELECT ON household_mask TO riskmap_serve;
+			END IF; END $$`, nil},
+		{`ANALYZE household_mask`, nil},
+	})
 }
 
 // checkPublication runs the disclosure check inside the scoring
