@@ -46,8 +46,11 @@ CREATE TABLE area_public (
 );
 
 -- Planners' households: points displaced at scoring time by a keyed hash
--- whose key never leaves the database (mask_secret), only for villages whose
--- household count is published. Indexed, so a bbox query is an index scan.
+-- whose key never leaves the database (mask_secret). A point is drawn once
+-- per household and kept while what it was drawn from (survey uuid, point,
+-- village, secret: digest) is unchanged; `shown` marks those in villages
+-- whose household count is published, the only ones served. Indexed on the
+-- shown points, so a bbox query is an index scan.
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 CREATE TABLE mask_secret (
     one    boolean PRIMARY KEY DEFAULT true CHECK (one),
@@ -59,10 +62,12 @@ CREATE TABLE household_mask (
     household_id bigint PRIMARY KEY,
     mask_id      text COLLATE "C" NOT NULL UNIQUE,  -- 128 bits of a keyed hash, hex
     village_code text NOT NULL,
-    geom         geometry(Point, 4326) NOT NULL
+    geom         geometry(Point, 4326),             -- null: none of 32 draws landed inside the village
+    digest       text NOT NULL,                     -- keyed hash of what the point was drawn from
+    shown        boolean NOT NULL DEFAULT false
 );
-CREATE INDEX household_mask_geom_idx ON household_mask USING gist (geom);
-CREATE INDEX household_mask_village_idx ON household_mask (village_code);
+CREATE INDEX household_mask_geom_idx ON household_mask USING gist (geom) WHERE shown;
+CREATE INDEX household_mask_village_idx ON household_mask (village_code) WHERE shown;
 
 -- The audit log becomes a hash chain: each row's hash covers the previous
 -- row's hash and its own content, so a deleted, changed or reordered row

@@ -29,6 +29,7 @@ type Collection struct {
 	GeometryType           string
 	Properties             []Property
 	Month                  string // expression of the seasonal score for month $m, if any
+	Where                  string // a condition every query of the collection adds, if any
 	Private                bool   // household-level data: staff (their areas) and admins only
 	AreaExpr               string // village code of a private feature, for area restrictions
 }
@@ -167,6 +168,9 @@ func (q *ItemsQuery) where() (string, []any) {
 		return "$" + strconv.Itoa(len(args))
 	}
 	c := q.Collection
+	if c.Where != "" {
+		conds = append(conds, c.Where)
+	}
 	if q.BBox != nil {
 		env := fmt.Sprintf("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", arg(q.BBox[0]), arg(q.BBox[1]), arg(q.BBox[2]), arg(q.BBox[3]))
 		conds = append(conds, c.Geom+" && "+env+" AND ST_Intersects("+c.Geom+", "+env+")")
@@ -401,8 +405,8 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func MaskedHouseholds() *Collection {
 	return &Collection{ID: "households", Title: "Households (geomasked)",
 		Description: "Surveyed households with displaced points (100-500 m, inside their village), in villages whose figures are published; every response is audited",
-		From:        "household_mask hm",
-		IDExpr:      "hm.mask_id", Geom: "hm.geom", GeometryType: "Point", Private: true, AreaExpr: "hm.village_code",
+		From:        "household_mask hm", Where: "hm.shown",
+		IDExpr: "hm.mask_id", Geom: "hm.geom", GeometryType: "Point", Private: true, AreaExpr: "hm.village_code",
 		Properties: []Property{
 			{Name: "village_code", Type: "string", Description: "village", Expr: "hm.village_code", Filter: true, Sort: true},
 		}}

@@ -45,10 +45,14 @@ func TileSQL(c *Collection) string {
 	if c.Month != "" {
 		cols = append(cols, "CASE WHEN $4::int > 0 THEN ("+strings.ReplaceAll(c.Month, "$m", "greatest($4::int, 1)")+")::float8 END AS seasonal_score")
 	}
+	where := ""
+	if c.Where != "" {
+		where = " AND " + c.Where
+	}
 	return `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
 		f AS (SELECT ` + strings.Join(cols, ", ") + `
 			FROM ` + c.From + `, t
-			WHERE ` + c.Geom + ` && ST_Transform(t.env, 4326) AND $4::int >= 0)
+			WHERE ` + c.Geom + ` && ST_Transform(t.env, 4326) AND $4::int >= 0` + where + `)
 		SELECT coalesce(ST_AsMVT(f.*, ` + quoteLiteral(c.ID) + `, 4096, 'geom'), '') FROM f WHERE f.geom IS NOT NULL`
 }
 

@@ -232,76 +232,113 @@ var withheldList = `array_remove(array[` + func() string {
 	return strings.Join(parts, ", ")
 }() + `], NULL)`
 
-// maskHouseholds fills household_mask: for each household of a village
-// whose household count is published, a point moved 100-500 m in a
-// direction drawn from HMAC-SHA256(survey uuid, mask_secret), inside the
-// household's own village (the first of up to 32 draws that lands there),
-// and an id that is another HMAC of the uuid. The secret never leaves the
-// database, so a survey uuid (in a KoBo export, a staff CSV) cannot undo the
-// displacement; the same secret gives the same points on every run, so
-// repeated runs cannot be averaged.
+// maskHouseholds keeps household_mask up to date: for each household, a
+// point moved 100-500 m in a direction drawn from HMAC-SHA256(survey uuid,
+// mask_secret), inside the household's own village (the first of up to 32
+// draws that lands there; none: no point), and an id that is another HMAC
+// of the uuid. The secret never leaves the database, so a survey uuid (in a
+// KoBo export, a staff CSV) cannot undo the displacement; the same secret
+// gives the same point on every run, so runs cannot be averaged. A point is
+// drawn again only when its household, point, village or the secret
+// changes (digest); then only households of villages whose household count
+// is published are marked shown.
 func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
-	// The points go into a new table, indexed once at the end and swapped in
-	// for the old one: inserting a million rows through four indexes, and
-	// deleting the previous run's, cost ten times as much. Readers see the
-	// old table until the run commits.
 	err := execAll(ctx, tx, []statement{
-		{`CREATE TABLE household_mask_next (LIKE household_mask)`, nil},
+		{`CREATE TEMP TABLE mask_src ON COMMIT DROP AS
+			SELECT h.id, h.survey_uuid, h.village_code, h.geom,
+				md5(encode(s.secret, 'hex') || '|' || h.survey_uuid || '|' || h.village_code || '|' || encode(ST_AsEWKB(h.geom), 'hex')) AS digest
+			FROM household h, mask_secret s`, nil},
+		{`CREATE INDEX ON mask_src (id)`, nil},
+		{`DELETE FROM household_mask m WHERE NOT EXISTS (
+			SELECT 1 FROM mask_src s WHERE s.id = m.household_id AND s.digest = m.digest)`, nil},
 		{`CREATE TEMP TABLE mask_todo ON COMMIT DROP AS
-			SELECT h.id, h.survey_uuid, h.village_code, h.geom
-			FROM household h JOIN area_public a ON a.level = 'desa' AND a.code = h.village_code AND a.households IS NOT NULL
-			ORDER BY h.village_code`, nil},
+			SELECT s.* FROM mask_src s WHERE NOT EXISTS (SELECT 1 FROM household_mask m WHERE m.household_id = s.id)
+			ORDER BY s.village_code`, nil},
 		{`CREATE INDEX ON mask_todo (id)`, nil},
 	})
 	if err != nil {
 		return err
 	}
-	for k := 0; k < 32; k++ {
+	var todo, kept int
+	if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM mask_todo), (SELECT count(*) FROM household_mask)`).Scan(&todo, &kept); err != nil {
+		return err
+	}
+	// Many new points (the first run, a new secret) go into a new table,
+	// indexed once and swapped in: a million rows through the indexes one by
+	// one cost ten times as much. A few go straight in.
+	target := "household_mask"
+	if todo > 50000 && todo > kept {
+		target = "household_mask_next"
+		if err := execAll(ctx, tx, []statement{
+			{`CREATE TABLE household_mask_next (LIKE household_mask INCLUDING DEFAULTS)`, nil},
+			{`INSERT INTO household_mask_next SELECT * FROM household_mask`, nil},
+		}); err != nil {
+			return err
+		}
+	}
+	for k := 0; k < 32 && todo > 0; k++ {
 		// The keyed hash is computed once per household (MATERIALIZED:
 		// inlined, PostgreSQL would recompute it for every byte read), and
 		// the displacement is a local metric offset (metres per degree at the
 		// point's latitude), within centimetres of the geodesic at 500 m.
-		_, err := tx.Exec(ctx, `
+		tag, err := tx.Exec(ctx, `
 			WITH d AS MATERIALIZED (
-				SELECT t.id, t.survey_uuid, t.village_code, t.geom,
-					hmac(convert_to(t.survey_uuid || ':' || $1::int, 'UTF8'), s.secret, 'sha256') AS h
+				SELECT t.id, t.survey_uuid, t.village_code, t.geom, t.digest,
+					hmac(convert_to(t.survey_uuid || ':' || @draw::int, 'UTF8'), s.secret, 'sha256') AS h
 				FROM mask_todo t, mask_secret s),
 			r AS MATERIALIZED (
-				SELECT d.id, d.survey_uuid, d.village_code, d.geom, radians(ST_Y(d.geom)) AS lat,
-					sqrt($2::float8 ^ 2 + ($3::float8 ^ 2 - $2::float8 ^ 2) * ('x' || encode(substr(d.h, 1, 4), 'hex'))::bit(32)::bigint / 4294967296.0) AS dist,
+				SELECT d.id, d.survey_uuid, d.village_code, d.geom, d.digest, radians(ST_Y(d.geom)) AS lat,
+					sqrt(@min::float8 ^ 2 + (@max::float8 ^ 2 - @min::float8 ^ 2) * ('x' || encode(substr(d.h, 1, 4), 'hex'))::bit(32)::bigint / 4294967296.0) AS dist,
 					2 * pi() * ('x' || encode(substr(d.h, 5, 4), 'hex'))::bit(32)::bigint / 4294967296.0 AS az
 				FROM d),
 			p AS MATERIALIZED (
-				SELECT r.id, r.survey_uuid, r.village_code, ST_Translate(r.geom,
+				SELECT r.id, r.survey_uuid, r.village_code, r.digest, ST_Translate(r.geom,
 					r.dist * sin(r.az) / (111412.84 * cos(r.lat) - 93.5 * cos(3 * r.lat)),
 					r.dist * cos(r.az) / (111132.92 - 559.82 * cos(2 * r.lat) + 1.175 * cos(4 * r.lat))) AS g
 				FROM r),
 			ok AS (
-				INSERT INTO household_mask_next (household_id, mask_id, village_code, geom)
-				SELECT p.id, encode(substr(hmac(convert_to('id:' || p.survey_uuid, 'UTF8'), s.secret, 'sha256'), 1, 16), 'hex'), p.village_code, p.g
+				INSERT INTO `+target+` (household_id, mask_id, village_code, geom, digest)
+				SELECT p.id, encode(substr(hmac(convert_to('id:' || p.survey_uuid, 'UTF8'), s.secret, 'sha256'), 1, 16), 'hex'),
+					p.village_code, p.g, p.digest
 				FROM p JOIN village v ON v.code = p.village_code, mask_secret s
 				WHERE ST_Covers(v.geom, p.g)
 				RETURNING household_id)
-			DELETE FROM mask_todo t USING ok WHERE t.id = ok.household_id`, k, MaskMinMetres, MaskMaxMetres)
+			DELETE FROM mask_todo t USING ok WHERE t.id = ok.household_id`,
+			pgx.NamedArgs{"draw": k, "min": MaskMinMetres, "max": MaskMaxMetres})
 		if err != nil {
 			return err
 		}
+		todo -= int(tag.RowsAffected())
 	}
-	// Households no draw placed inside their village are left out of the
-	// planners' layer rather than placed outside it.
-	return execAll(ctx, tx, []statement{
-		{`DROP TABLE household_mask`, nil},
-		{`ALTER TABLE household_mask_next RENAME TO household_mask`, nil},
-		{`ALTER TABLE household_mask ADD PRIMARY KEY (household_id), ADD UNIQUE (mask_id),
-			ALTER COLUMN mask_id SET NOT NULL, ALTER COLUMN village_code SET NOT NULL, ALTER COLUMN geom SET NOT NULL`, nil},
-		{`CREATE INDEX household_mask_geom_idx ON household_mask USING gist (geom)`, nil},
-		{`CREATE INDEX household_mask_village_idx ON household_mask (village_code)`, nil},
-		{`DO $$ BEGIN
-			IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'riskmap_serve') THEN
-				GRANT SELECT ON household_mask TO riskmap_serve;
-			END IF; END $$`, nil},
-		{`ANALYZE household_mask`, nil},
-	})
+	// Households no draw placed inside their village get no point (and are
+	// not retried every run): left out of the planners' layer rather than
+	// placed outside their village.
+	stmts := []statement{{`INSERT INTO ` + target + ` (household_id, mask_id, village_code, geom, digest)
+		SELECT t.id, encode(substr(hmac(convert_to('id:' || t.survey_uuid, 'UTF8'), s.secret, 'sha256'), 1, 16), 'hex'),
+			t.village_code, NULL, t.digest
+		FROM mask_todo t, mask_secret s`, nil}}
+	if target != "household_mask" {
+		stmts = append(stmts,
+			statement{`DROP TABLE household_mask`, nil},
+			statement{`ALTER TABLE household_mask_next RENAME TO household_mask`, nil},
+			statement{`ALTER TABLE household_mask ADD PRIMARY KEY (household_id), ADD UNIQUE (mask_id),
+				ALTER COLUMN mask_id SET NOT NULL, ALTER COLUMN village_code SET NOT NULL, ALTER COLUMN digest SET NOT NULL`, nil},
+			statement{`DO $$ BEGIN
+				IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'riskmap_serve') THEN
+					GRANT SELECT ON household_mask TO riskmap_serve;
+				END IF; END $$`, nil})
+	}
+	stmts = append(stmts, statement{`UPDATE household_mask m SET shown = x.want
+		FROM (SELECT m.household_id, m.geom IS NOT NULL AND a.households IS NOT NULL AS want
+		      FROM household_mask m LEFT JOIN area_public a ON a.level = 'desa' AND a.code = m.village_code) x
+		WHERE x.household_id = m.household_id AND m.shown IS DISTINCT FROM x.want`, nil})
+	if target != "household_mask" {
+		stmts = append(stmts,
+			statement{`CREATE INDEX household_mask_geom_idx ON household_mask USING gist (geom) WHERE shown`, nil},
+			statement{`CREATE INDEX household_mask_village_idx ON household_mask (village_code) WHERE shown`, nil},
+			statement{`ANALYZE household_mask`, nil})
+	}
+	return execAll(ctx, tx, stmts)
 }
 
 // checkPublication runs the disclosure check inside the scoring
@@ -397,7 +434,7 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, rule risk.PublicationRule) 
 	rows, err = tx.Query(ctx, `
 		SELECT a.code, a.households IS NOT NULL, s.households, coalesce(m.n, 0)
 		FROM area_public a JOIN area_score s USING (level, code)
-		LEFT JOIN (SELECT village_code, count(*) AS n FROM household_mask GROUP BY village_code) m ON m.village_code = a.code
+		LEFT JOIN (SELECT village_code, count(*) AS n FROM household_mask WHERE shown GROUP BY village_code) m ON m.village_code = a.code
 		WHERE a.level = 'desa' AND (m.n > 0 OR a.households IS NOT NULL)`)
 	if err != nil {
 		return nil, err
