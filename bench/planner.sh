@@ -57,9 +57,9 @@ raw() { # SQL -> median seconds of 7 runs (psql's own timing of the statement)
 # GeoJSON features built by PostGIS.
 rawItems() { # minx miny maxx maxy limit
   local env="ST_MakeEnvelope($1, $2, $3, $4, 4326)"
-  echo "SELECT count(*) FROM household_mask hm WHERE hm.geom && $env AND ST_Intersects(hm.geom, $env);
+  echo "SELECT count(*) FROM household_mask hm WHERE hm.shown AND hm.geom && $env AND ST_Intersects(hm.geom, $env);
 SELECT string_agg(f, ',') FROM (SELECT '{\"type\":\"Feature\",\"id\":' || to_json(hm.mask_id)::text || ',\"geometry\":' || ST_AsGeoJSON(hm.geom, 6) || ',\"properties\":' || json_build_object('village_code', hm.village_code)::text || '}' AS f
-FROM household_mask hm WHERE hm.geom && $env AND ST_Intersects(hm.geom, $env) ORDER BY hm.mask_id LIMIT $5) x"
+FROM household_mask hm WHERE hm.shown AND hm.geom && $env AND ST_Intersects(hm.geom, $env) ORDER BY hm.mask_id LIMIT $5) x"
 }
 printf "%-44s %10s %10s %8s %10s\n" "planner request" "matched" "served s" "raw s" "ratio"
 while IFS='|' read -r name bbox limit; do

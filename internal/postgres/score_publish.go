@@ -252,7 +252,9 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 		{`DELETE FROM household_mask m WHERE NOT EXISTS (
 			SELECT 1 FROM mask_src s WHERE s.id = m.household_id AND s.digest = m.digest)`, nil},
 		{`CREATE TEMP TABLE mask_todo ON COMMIT DROP AS
-			SELECT s.* FROM mask_src s WHERE NOT EXISTS (SELECT 1 FROM household_mask m WHERE m.household_id = s.id)
+			SELECT s.*, a.households IS NOT NULL AS published
+			FROM mask_src s LEFT JOIN area_public a ON a.level = 'desa' AND a.code = s.village_code
+			WHERE NOT EXISTS (SELECT 1 FROM household_mask m WHERE m.household_id = s.id)
 			ORDER BY s.village_code`, nil},
 		{`CREATE INDEX ON mask_todo (id)`, nil},
 	})
@@ -283,23 +285,23 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 		// point's latitude), within centimetres of the geodesic at 500 m.
 		tag, err := tx.Exec(ctx, `
 			WITH d AS MATERIALIZED (
-				SELECT t.id, t.survey_uuid, t.village_code, t.geom, t.digest,
+				SELECT t.id, t.survey_uuid, t.village_code, t.geom, t.digest, t.published,
 					hmac(convert_to(t.survey_uuid || ':' || @draw::int, 'UTF8'), s.secret, 'sha256') AS h
 				FROM mask_todo t, mask_secret s),
 			r AS MATERIALIZED (
-				SELECT d.id, d.survey_uuid, d.village_code, d.geom, d.digest, radians(ST_Y(d.geom)) AS lat,
+				SELECT d.id, d.survey_uuid, d.village_code, d.geom, d.digest, d.published, radians(ST_Y(d.geom)) AS lat,
 					sqrt(@min::float8 ^ 2 + (@max::float8 ^ 2 - @min::float8 ^ 2) * ('x' || encode(substr(d.h, 1, 4), 'hex'))::bit(32)::bigint / 4294967296.0) AS dist,
 					2 * pi() * ('x' || encode(substr(d.h, 5, 4), 'hex'))::bit(32)::bigint / 4294967296.0 AS az
 				FROM d),
 			p AS MATERIALIZED (
-				SELECT r.id, r.survey_uuid, r.village_code, r.digest, ST_Translate(r.geom,
+				SELECT r.id, r.survey_uuid, r.village_code, r.digest, r.published, ST_Translate(r.geom,
 					r.dist * sin(r.az) / (111412.84 * cos(r.lat) - 93.5 * cos(3 * r.lat)),
 					r.dist * cos(r.az) / (111132.92 - 559.82 * cos(2 * r.lat) + 1.175 * cos(4 * r.lat))) AS g
 				FROM r),
 			ok AS (
-				INSERT INTO `+target+` (household_id, mask_id, village_code, geom, digest)
+				INSERT INTO `+target+` (household_id, mask_id, village_code, geom, digest, shown)
 				SELECT p.id, encode(substr(hmac(convert_to('id:' || p.survey_uuid, 'UTF8'), s.secret, 'sha256'), 1, 16), 'hex'),
-					p.village_code, p.g, p.digest
+					p.village_code, p.g, p.digest, p.published
 				FROM p JOIN village v ON v.code = p.village_code, mask_secret s
 				WHERE ST_Covers(v.geom, p.g)
 				RETURNING household_id)
