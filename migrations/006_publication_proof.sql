@@ -30,17 +30,28 @@ CREATE TABLE area_public (
     not_working          integer,
     labourer_households  integer,
     poor_households      integer,
-    prevalence           real,      -- from the published counts
-    prevalence_smoothed  real,      -- empirical Bayes over the published counts
-    mean_household_score real,      -- rounded to the model's score_step
+    prevalence           real,      -- (hazardous + child_labour) / children as published
+    prevalence_lo        real,      -- its Jeffreys interval
+    prevalence_hi        real,
+    prevalence_smoothed  real,      -- small-area estimate (beta-binomial empirical Bayes) from published counts
+    prevalence_smoothed_lo real,
+    prevalence_smoothed_hi real,
+    mean_household_score real,      -- small-area estimate (normal empirical Bayes)
     tobacco_share        real,
-    farm_labourer_share  real,      -- labourer_households / households, as published
+    farm_labourer_share  real,      -- small-area estimates from published counts
     poverty_share        real,
     institutions_missing text[],
     score                real,      -- the sum of the published components
+    score_lo             real,      -- the components at the ends of their intervals
+    score_hi             real,
     tier                 text NOT NULL,
     components           jsonb,
     monthly              real[],
+    prior                text,      -- the level smoothing pulled toward
+    data_quality         text[] NOT NULL DEFAULT '{}',
+    villages             integer,   -- parents: villages in the area,
+    surveyed_villages    integer,   --   with a survey,
+    published_villages   integer,   --   with published figures
     suppressed           text[] NOT NULL DEFAULT '{}',  -- the counts withheld
     PRIMARY KEY (level, code)
 );

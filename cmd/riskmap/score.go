@@ -98,7 +98,7 @@ func disclosureCheckCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	problems, err := db.DisclosureCheck(ctx, m.Publication)
+	problems, err := db.DisclosureCheck(ctx, m)
 	if err != nil {
 		return err
 	}

@@ -46,13 +46,27 @@ func targetsCmd(ctx context.Context, e *env, args []string) error {
 		}
 		return w.Flush()
 	}
-	ts, err := db.VillageTargets(ctx, *month, *area, *limit)
+	ts, notRanked, err := db.VillageTargets(ctx, *month, *area, *limit)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "rank\tvillage\tname\tscore\tseasonal\ttier\treasons")
+	fmt.Fprintln(w, "rank\tvillage\tname\tscore\t(interval)\tseasonal\ttier\thouseholds\treasons")
 	for _, t := range ts {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%.1f\t%.1f\t%s\t%s\n", t.Rank, t.ID, t.Name, t.Score, t.Seasonal, t.Tier, strings.Join(t.Reasons, "; "))
+		interval, households := "", "-"
+		if t.ScoreLow != nil && t.ScoreHigh != nil {
+			interval = fmt.Sprintf("%.0f-%.0f", *t.ScoreLow, *t.ScoreHigh)
+		}
+		if t.Households != nil {
+			households = fmt.Sprintf("about %d", *t.Households)
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%.1f\t%s\t%.1f\t%s\t%s\t%s\n", t.Rank, t.ID, t.Name, t.Score, interval, t.Seasonal, t.Tier, households, strings.Join(t.Reasons, "; "))
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if len(notRanked) > 0 {
+		fmt.Fprintf(e.stdout, "not ranked: %d under the minimum sample (insufficient_data), %d withheld, %d not surveyed\n",
+			notRanked["insufficient_data"], notRanked["withheld"], notRanked["no_data"])
+	}
+	return nil
 }

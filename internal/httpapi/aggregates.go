@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
 func (s *Server) writeRawJSON(w http.ResponseWriter, r *http.Request, title string, body []byte) {
@@ -94,30 +96,22 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 		if s.answered(w, r, q.Get("f")) {
 			return
 		}
-		ts, err := s.db.VillageTargets(r.Context(), month, q.Get("area"), limit)
+		ts, notRanked, err := s.db.VillageTargets(r.Context(), month, q.Get("area"), limit)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		type target struct {
-			Rank     int      `json:"rank"`
-			Code     string   `json:"code"`
-			Name     string   `json:"name"`
-			Score    float64  `json:"score"`
-			Seasonal float64  `json:"seasonal_score"`
-			Tier     string   `json:"tier"`
-			Reasons  []string `json:"reasons"`
-		}
-		out := make([]target, len(ts))
-		for i, t := range ts {
-			out[i] = target{t.Rank, t.ID, t.Name, t.Score, t.Seasonal, t.Tier, t.Reasons}
+		if ts == nil {
+			ts = []postgres.Target{}
 		}
 		format, err := negotiate(r, "json", "html")
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.respond(w, r, format, typeJSON, "Villages to visit in month "+strconv.Itoa(month), map[string]any{"month": month, "area": q.Get("area"), "targets": out})
+		s.respond(w, r, format, typeJSON, "Villages to visit in month "+strconv.Itoa(month), map[string]any{"month": month, "area": q.Get("area"),
+			"rule": "villages with published figures, by their seasonal score in the month: the score of small-area estimates, which pull villages with few surveyed households toward their kecamatan; the interval shows how sure it is",
+			"targets": ts, "not_ranked": notRanked})
 	}
 }
 

@@ -25,13 +25,20 @@ func nearFields(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 				SELECT h.id, h.g FROM household_p h WHERE ST_DWithin(f.g, h.g, $1::float8) OFFSET 0) h
 			ORDER BY h.id, ST_Distance(f.g, h.g), f.id`, []any{radius}},
 		{`CREATE INDEX ON household_near (id)`, nil},
-		{`CREATE TEMP TABLE village_variety ON COMMIT DROP AS
-			SELECT DISTINCT ON (village_code) village_code, variety
-			FROM plantation WHERE village_code IS NOT NULL
-			GROUP BY village_code, variety
-			ORDER BY village_code, sum(area_m2) DESC, variety`, nil},
 	})
 	if err != nil {
+		return err
+	}
+	vv, err := villageVarieties(ctx, tx, m)
+	if err != nil {
+		return err
+	}
+	codes, varieties := make([]string, 0, len(vv)), make([]string, 0, len(vv))
+	for c, v := range vv {
+		codes, varieties = append(codes, c), append(varieties, v)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE village_variety ON COMMIT DROP AS
+		SELECT * FROM unnest($1::text[], $2::text[]) AS u(village_code, variety)`, codes, varieties); err != nil {
 		return err
 	}
 	// The model's calendars first; imported calendars fill in other varieties.
@@ -52,4 +59,36 @@ func nearFields(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 	_, err = tx.Exec(ctx, `DELETE FROM score_calendar;
 		INSERT INTO score_calendar (variety, labour_index) SELECT variety, idx::real[] FROM calendar`)
 	return err
+}
+
+// villageVarieties gives every village the variety whose calendar drives
+// its season: the variety covering most of its tobacco fields' area, else
+// the model's variety for its area (risk.Model.VarietyOf), so that villages
+// dominated by different varieties (Paiton Voor-Oogst in Probolinggo,
+// Besuki Na-Oogst in south Jember) peak in different months.
+func villageVarieties(ctx context.Context, tx pgx.Tx, m *risk.Model) (map[string]string, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT v.code, f.variety FROM village v LEFT JOIN (
+			SELECT DISTINCT ON (village_code) village_code, variety
+			FROM plantation WHERE village_code IS NOT NULL
+			GROUP BY village_code, variety
+			ORDER BY village_code, sum(area_m2) DESC, variety) f ON f.village_code = v.code`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var code string
+		var variety *string
+		if err := rows.Scan(&code, &variety); err != nil {
+			return nil, err
+		}
+		if variety != nil {
+			out[code] = *variety
+		} else {
+			out[code] = m.VarietyOf(code)
+		}
+	}
+	return out, rows.Err()
 }

@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -49,12 +51,9 @@ func trueCounts(ctx context.Context, q pgx.Tx) ([]risk.AreaCounts, error) {
 
 // publish builds area_public, the only table of area figures the public and
 // planners are served. The counts come from risk.Publish (minimum sample,
-// rounding, an audit of the whole table); every other figure is computed
-// here from those published counts, or rounded from a magnitude of a
-// published area, so nothing published carries more than the counts do:
-// a score is the sum of its published components, a rate the ratio of
-// published counts, a kecamatan's score the mean of its villages'
-// published scores.
+// rounding, an audit of the whole table); every other figure comes from
+// risk.PublishFigures, from those published counts and facts that are not
+// survey answers: nothing published carries more than the counts do.
 func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSummary) error {
 	areas, err := trueCounts(ctx, tx)
 	if err != nil {
@@ -65,172 +64,217 @@ func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSumm
 		return err
 	}
 	sum.AuditRounds = rounds
-	measures := risk.CountMeasures
-	var levels, codes []string
-	var eligible []bool
-	cols := make([][]*int32, len(measures))
+	in, within, err := publicationInputs(ctx, tx, m, areas)
+	if err != nil {
+		return err
+	}
+	figs := risk.PublishFigures(areas, pub, in, m, within)
+	var (
+		levels, codes, parents, statuses, tiers, priors []string
+		counts                                          = make([][]*int32, len(risk.CountMeasures))
+		floats                                          = make([][]*float64, 13)
+		comps                                           []*string
+		monthly, quality, suppressed                    []string
+		villages, surveyed, published                   []*int32
+	)
+	i32 := func(v int, ok bool) *int32 {
+		if !ok {
+			return nil
+		}
+		x := int32(v)
+		return &x
+	}
 	for _, a := range areas {
 		level, code, _ := strings.Cut(a.Area, ":")
-		p := pub[a.Area]
-		levels, codes, eligible = append(levels, level), append(codes, code), append(eligible, p.Eligible)
-		for i, ms := range measures {
-			var v *int32
-			if x := p.Values[ms]; x != nil {
-				y := int32(*x)
-				v = &y
-			}
-			cols[i] = append(cols[i], v)
-			if p.Eligible && v == nil {
-				sum.CountsWithheld++
+		p, f, ai := pub[a.Area], figs[a.Area], in[a.Area]
+		_, parent, _ := strings.Cut(a.Parent, ":")
+		levels, codes, parents = append(levels, level), append(codes, code), append(parents, parent)
+		statuses, tiers, priors = append(statuses, f.Status), append(tiers, f.Tier), append(priors, f.Prior)
+		var withheld []string
+		for k, ms := range risk.CountMeasures {
+			v := p.Values[ms]
+			if v == nil {
+				withheld = append(withheld, ms)
+				if p.Eligible {
+					sum.CountsWithheld++
+				}
+				counts[k] = append(counts[k], nil)
+			} else {
+				counts[k] = append(counts[k], i32(*v, true))
 			}
 		}
-	}
-	// measures: children, hazardous, child_labour, light_work, not_working, households, labourer_households, poor_households
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE pub_counts ON COMMIT DROP AS
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::int[], $5::int[], $6::int[], $7::int[], $8::int[], $9::int[], $10::int[], $11::int[])
-			AS u(level, code, eligible, children, hazardous, child_labour, light_work, not_working, households, labourer_households, poor_households)`,
-		levels, codes, eligible, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]); err != nil {
-		return err
-	}
-	pr, w, f := m.Publication, m.Village.Weights, m.Village.FullAt
-	err = execAll(ctx, tx, []statement{
-		{`DELETE FROM area_public`, nil},
-		{`CREATE INDEX ON pub_counts (level, code)`, nil},
-		// Villages. Smoothing (Marshall's empirical Bayes, as in scoring)
-		// runs on published counts only, toward the kecamatan's published
-		// rate; shares are ratios of published counts; the mean household
-		// score of a published village is rounded to score_step.
-		{`WITH v AS (
-			SELECT a.code, a.parent_code, c.eligible, c.households, c.children, c.hazardous, c.child_labour, c.light_work,
-				c.not_working, c.labourer_households, c.poor_households, a.households AS surveyed,
-				(c.hazardous + c.child_labour) AS x, c.children AS n,
-				CASE WHEN c.eligible THEN round(a.mean_household_score / $1) * $1 END AS mean_score,
-				a.tobacco_share, a.institutions_missing
-			FROM area_score a JOIN pub_counts c ON c.level = 'desa' AND c.code = a.code
-			WHERE a.level = 'desa'),
-		-- the prior: the rate over the kecamatan's villages with published
-		-- counts (published counts only, so smoothing adds nothing to them)
-		kec AS (
-			SELECT v.parent_code AS code, sum(v.x)::float8 / nullif(sum(v.n), 0) AS p
-			FROM v WHERE v.x IS NOT NULL AND v.n > 0 GROUP BY v.parent_code),
-		spread AS (
-			SELECT v.parent_code, greatest(sum(v.n * (v.x::float8 / v.n - k.p) ^ 2) / sum(v.n)
-				- k.p / avg(v.n), 0) AS a
-			FROM v JOIN kec k ON k.code = v.parent_code
-			WHERE v.n > 0 AND v.x IS NOT NULL AND k.p IS NOT NULL
-			GROUP BY v.parent_code, k.p),
-		rates AS (
-			SELECT v.*, v.x::float8 / nullif(v.n, 0) AS prevalence,
-				CASE WHEN v.x IS NULL OR coalesce(v.n, 0) = 0 THEN NULL
-				     WHEN k.p IS NULL THEN v.x::float8 / v.n
-				     WHEN k.p = 0 OR coalesce(s.a, 0) + k.p / v.n = 0 THEN k.p
-				     ELSE k.p + coalesce(s.a, 0) / (coalesce(s.a, 0) + k.p / v.n) * (v.x::float8 / v.n - k.p) END AS smoothed,
-				v.labourer_households::float8 / nullif(v.households, 0) AS labourer_share,
-				v.poor_households::float8 / nullif(v.households, 0) AS poverty_share
-			FROM v LEFT JOIN kec k ON k.code = v.parent_code LEFT JOIN spread s ON s.parent_code = v.parent_code),
-		points AS (
-			SELECT r.*,
-				round(($2 * least(r.smoothed / $8, 1))::numeric, 1) AS p_prevalence,
-				round(($3 * least(r.mean_score / $9, 1))::numeric, 1) AS p_mean,
-				round(($4 * least(r.tobacco_share / $10, 1))::numeric, 1) AS p_tobacco,
-				round(($5 * least(r.labourer_share / $11, 1))::numeric, 1) AS p_labourer,
-				round(($6 * least(r.poverty_share / $12, 1))::numeric, 1) AS p_poverty,
-				round(($7 * least(cardinality(r.institutions_missing)::float8 / $13, 1))::numeric, 1) AS p_institutions
-			FROM rates r),
-		scored AS (
-			SELECT p.*, CASE WHEN p.eligible THEN p.p_prevalence + p.p_mean + p.p_tobacco + p.p_labourer + p.p_poverty + p.p_institutions END AS score
-			FROM points p)
-		INSERT INTO area_public (level, code, parent_code, status, households, children, hazardous, child_labour, light_work,
-			not_working, labourer_households, poor_households, prevalence, prevalence_smoothed, mean_household_score,
-			tobacco_share, farm_labourer_share, poverty_share, institutions_missing, score, tier, components, monthly, suppressed)
-		SELECT 'desa', s.code, s.parent_code,
-			CASE WHEN s.surveyed = 0 THEN 'no_data' WHEN NOT s.eligible THEN 'insufficient_data'
-			     WHEN s.score IS NULL THEN 'withheld' ELSE 'published' END,
-			s.households, s.children, s.hazardous, s.child_labour, s.light_work, s.not_working, s.labourer_households,
-			s.poor_households, s.prevalence, s.smoothed, s.mean_score, s.tobacco_share, s.labourer_share, s.poverty_share,
-			s.institutions_missing, s.score,
-			CASE WHEN s.surveyed = 0 THEN 'no_data' WHEN NOT s.eligible THEN 'insufficient_data' WHEN s.score IS NULL THEN 'withheld'
-			     WHEN s.score >= $15 THEN 'high' WHEN s.score >= $14 THEN 'medium' ELSE 'low' END,
-			CASE WHEN s.score IS NOT NULL THEN jsonb_build_object('prevalence', s.p_prevalence, 'mean_household_score', s.p_mean,
-				'tobacco_share', s.p_tobacco, 'farm_labourer_share', s.p_labourer, 'poverty_share', s.p_poverty,
-				'institutions_missing', s.p_institutions) END,
-			CASE WHEN s.score IS NOT NULL THEN array(SELECT round(s.score * x::numeric, 2)::real FROM unnest(cal.idx) x) END,
-			` + withheldList + `
-		FROM scored s
-		LEFT JOIN village_variety vv ON vv.village_code = s.code
-		CROSS JOIN LATERAL (
-			SELECT idx FROM calendar WHERE variety = vv.variety
-			UNION ALL SELECT idx FROM calendar WHERE variety = $16 LIMIT 1) cal`,
-			[]any{pr.ScoreStep, w["prevalence"], w["mean_household_score"], w["tobacco_share"], w["farm_labourer_share"],
-				w["poverty_share"], w["institutions_missing"], f["prevalence"], f["mean_household_score"], f["tobacco_share"],
-				f["farm_labourer_share"], f["poverty_share"], f["institutions_missing"], m.Tiers.Medium, m.Tiers.High, m.DefaultVariety}},
-		// Kecamatan and kabupaten: their own published counts and ratios of
-		// them; the score, mean household score and seasonal curve are the
-		// means of their published villages' (weighted by published
-		// households), so they add nothing the villages do not show.
-		{`WITH up AS (
-			SELECT a.level, a.code, a.parent_code, a.households AS surveyed, c.eligible, c.households, c.children,
-				c.hazardous, c.child_labour, c.light_work, c.not_working, c.labourer_households, c.poor_households, a.tobacco_share,
-				(SELECT sum(v.score * v.households) / nullif(sum(v.households), 0) FROM area_public v
-				 WHERE v.level = 'desa' AND v.score IS NOT NULL AND (v.parent_code = a.code OR left(v.parent_code, 5) = a.code)) AS score,
-				(SELECT sum(v.mean_household_score * v.households) / nullif(sum(v.households), 0) FROM area_public v
-				 WHERE v.level = 'desa' AND v.score IS NOT NULL AND (v.parent_code = a.code OR left(v.parent_code, 5) = a.code)) AS mean_score,
-				(SELECT array_agg(x ORDER BY i) FROM (
-					SELECT i, round((sum(x * v.households) / nullif(sum(v.households), 0))::numeric, 2)::real AS x
-					FROM area_public v, unnest(v.monthly) WITH ORDINALITY u(x, i)
-					WHERE v.level = 'desa' AND v.score IS NOT NULL AND (v.parent_code = a.code OR left(v.parent_code, 5) = a.code)
-					GROUP BY i) mm) AS monthly
-			FROM area_score a JOIN pub_counts c ON c.level = a.level AND c.code = a.code
-			WHERE a.level IN ('kecamatan', 'kabupaten'))
-		INSERT INTO area_public (level, code, parent_code, status, households, children, hazardous, child_labour, light_work,
-			not_working, labourer_households, poor_households, prevalence, mean_household_score, tobacco_share,
-			farm_labourer_share, poverty_share, score, tier, monthly, suppressed)
-		SELECT s.level, s.code, s.parent_code,
-			CASE WHEN s.surveyed = 0 THEN 'no_data' WHEN NOT s.eligible THEN 'insufficient_data' ELSE 'published' END,
-			s.households, s.children, s.hazardous, s.child_labour, s.light_work, s.not_working, s.labourer_households,
-			s.poor_households, (s.hazardous + s.child_labour)::float8 / nullif(s.children, 0),
-			round(s.mean_score::numeric, 1), s.tobacco_share,
-			s.labourer_households::float8 / nullif(s.households, 0), s.poor_households::float8 / nullif(s.households, 0),
-			round(s.score::numeric, 2),
-			CASE WHEN s.surveyed = 0 THEN 'no_data' WHEN s.score IS NULL THEN 'insufficient_data'
-			     WHEN s.score >= $2 THEN 'high' WHEN s.score >= $1 THEN 'medium' ELSE 'low' END,
-			s.monthly, ` + withheldList + `
-		FROM up s`, []any{m.Tiers.Medium, m.Tiers.High}},
-	})
-	if err != nil {
-		return err
-	}
-	rows, err := tx.Query(ctx, `SELECT status, count(*) FROM area_public GROUP BY status`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return err
+		for k, x := range []*float64{f.Prevalence, f.PrevalenceLo, f.PrevalenceHi, f.Smoothed, f.SmoothedLo, f.SmoothedHi,
+			f.MeanScore, ai.TobaccoShare, f.LabourerShare, f.PovertyShare, f.Score, f.ScoreLo, f.ScoreHi} {
+			floats[k] = append(floats[k], x)
 		}
-		switch st {
+		var c *string
+		if f.Components != nil {
+			b, err := json.Marshal(f.Components)
+			if err != nil {
+				return err
+			}
+			cs := string(b)
+			c = &cs
+		}
+		comps = append(comps, c)
+		mb, _ := json.Marshal(f.Monthly)
+		qb, _ := json.Marshal(append([]string{}, f.DataQuality...))
+		wb, _ := json.Marshal(append([]string{}, withheld...))
+		monthly, quality, suppressed = append(monthly, string(mb)), append(quality, string(qb)), append(suppressed, string(wb))
+		isParent := level != "desa"
+		villages = append(villages, i32(ai.Villages, isParent))
+		surveyed = append(surveyed, i32(ai.SurveyedVillages, isParent))
+		published = append(published, i32(f.PublishedVillages, isParent))
+		switch f.Status {
 		case "published":
-			sum.Published = n
+			if level == "desa" || f.Score != nil {
+				sum.Published++
+			}
 		case "insufficient_data":
-			sum.Insufficient = n
+			sum.Insufficient++
 		case "withheld":
-			sum.Withheld = n
+			sum.Withheld++
 		}
 	}
-	return rows.Err()
+	args := pgx.NamedArgs{"level": levels, "code": codes, "parent": parents, "status": statuses, "tier": tiers, "prior": priors,
+		"components": comps, "monthly": monthly, "quality": quality, "suppressed": suppressed,
+		"villages": villages, "surveyed": surveyed, "published": published}
+	for k, ms := range risk.CountMeasures {
+		args[ms] = counts[k]
+	}
+	for k, name := range []string{"prevalence", "prevalence_lo", "prevalence_hi", "smoothed", "smoothed_lo", "smoothed_hi",
+		"mean_score", "tobacco_share", "labourer_share", "poverty_share", "score", "score_lo", "score_hi"} {
+		args[name] = floats[k]
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM area_public`); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO area_public (level, code, parent_code, status, households, children, hazardous, child_labour, light_work,
+			not_working, labourer_households, poor_households, prevalence, prevalence_lo, prevalence_hi, prevalence_smoothed,
+			prevalence_smoothed_lo, prevalence_smoothed_hi, mean_household_score, tobacco_share, farm_labourer_share,
+			poverty_share, institutions_missing, score, score_lo, score_hi, tier, components, monthly, prior, data_quality,
+			villages, surveyed_villages, published_villages, suppressed)
+		SELECT u.level, u.code, nullif(u.parent, ''), u.status, u.households, u.children, u.hazardous, u.child_labour,
+			u.light_work, u.not_working, u.labourer_households, u.poor_households, u.prevalence, u.prevalence_lo,
+			u.prevalence_hi, u.smoothed, u.smoothed_lo, u.smoothed_hi, u.mean_score, u.tobacco_share, u.labourer_share,
+			u.poverty_share, s.institutions_missing, u.score, u.score_lo, u.score_hi, u.tier, u.components::jsonb,
+			CASE WHEN u.monthly = 'null' THEN NULL ELSE array(SELECT jsonb_array_elements_text(u.monthly::jsonb)::real) END,
+			nullif(u.prior, ''), array(SELECT jsonb_array_elements_text(u.quality::jsonb)),
+			u.villages, u.surveyed, u.published, array(SELECT jsonb_array_elements_text(u.suppressed::jsonb))
+		FROM unnest(@level::text[], @code::text[], @parent::text[], @status::text[], @households::int[], @children::int[],
+			@hazardous::int[], @child_labour::int[], @light_work::int[], @not_working::int[], @labourer_households::int[],
+			@poor_households::int[], @prevalence::float8[], @prevalence_lo::float8[], @prevalence_hi::float8[],
+			@smoothed::float8[], @smoothed_lo::float8[], @smoothed_hi::float8[], @mean_score::float8[],
+			@tobacco_share::float8[], @labourer_share::float8[], @poverty_share::float8[], @score::float8[],
+			@score_lo::float8[], @score_hi::float8[], @tier::text[], @components::text[], @monthly::text[], @prior::text[],
+			@quality::text[], @villages::int[], @surveyed::int[], @published::int[], @suppressed::text[])
+			AS u(level, code, parent, status, households, children, hazardous, child_labour, light_work, not_working,
+				labourer_households, poor_households, prevalence, prevalence_lo, prevalence_hi, smoothed, smoothed_lo,
+				smoothed_hi, mean_score, tobacco_share, labourer_share, poverty_share, score, score_lo, score_hi, tier,
+				components, monthly, prior, quality, villages, surveyed, published, suppressed)
+		JOIN area_score s ON s.level = u.level AND s.code = u.code`, args)
+	return err
 }
 
-// withheldList is the SQL list of an area's withheld counts (alias s).
-var withheldList = `array_remove(array[` + func() string {
-	var parts []string
-	for _, m := range risk.CountMeasures {
-		parts = append(parts, fmt.Sprintf("CASE WHEN s.%s IS NULL THEN '%s' END", m, m))
+// publicationInputs reads what the publication knows of each area besides
+// its counts, and the pooled variance of household scores inside villages.
+func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []risk.AreaCounts) (map[string]risk.AreaInput, float64, error) {
+	in := map[string]risk.AreaInput{}
+	cal := map[string][]float64{}
+	rows, err := tx.Query(ctx, `SELECT variety, labour_index FROM score_calendar`)
+	if err != nil {
+		return nil, 0, err
 	}
-	return strings.Join(parts, ", ")
-}() + `], NULL)`
+	for rows.Next() {
+		var v string
+		var idx []float64
+		if err := rows.Scan(&v, &idx); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		cal[v] = idx
+	}
+	rows.Close()
+	vv, err := villageVarieties(ctx, tx, m)
+	if err != nil {
+		return nil, 0, err
+	}
+	var anyFields bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM plantation)`).Scan(&anyFields); err != nil {
+		return nil, 0, err
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT a.level || ':' || a.code, a.level, coalesce(v.kecamatan_code, k.code, ''), coalesce(v.kabupaten_code, k.kabupaten_code, a.code),
+			round(a.mean_household_score / @step) * @step, a.tobacco_share, coalesce(cardinality(a.institutions_missing), 0)
+		FROM area_score a
+		LEFT JOIN village v ON a.level = 'desa' AND v.code = a.code
+		LEFT JOIN kecamatan k ON a.level = 'kecamatan' AND k.code = a.code`,
+		pgx.NamedArgs{"step": m.Publication.ScoreStep})
+	if err != nil {
+		return nil, 0, err
+	}
+	for rows.Next() {
+		var area, level, kec, kab string
+		var mean, share *float64
+		var missing int
+		if err := rows.Scan(&area, &level, &kec, &kab, &mean, &share, &missing); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		ai := risk.AreaInput{Level: level, Kecamatan: kec, Kabupaten: kab, MeanScore: mean, InstitutionsMissing: missing}
+		if anyFields {
+			ai.TobaccoShare = share
+		}
+		_, code, _ := strings.Cut(area, ":")
+		v, ok := vv[code]
+		if !ok {
+			v = m.VarietyOf(code)
+		}
+		if ai.Calendar = cal[v]; ai.Calendar == nil {
+			ai.Calendar = cal[m.DefaultVariety]
+		}
+		in[area] = ai
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	// Coverage of parents: villages, and villages with a survey.
+	for _, a := range areas {
+		if !a.Leaf {
+			continue
+		}
+		for p := a.Parent; p != ""; {
+			ai := in[p]
+			ai.Villages++
+			if a.Counts["households"] > 0 {
+				ai.SurveyedVillages++
+			}
+			in[p] = ai
+			next := ""
+			for _, b := range areas {
+				if b.Area == p {
+					next = b.Parent
+					break
+				}
+			}
+			p = next
+		}
+	}
+	var within *float64
+	err = tx.QueryRow(ctx, `
+		SELECT sum((s.score - v.mean) ^ 2) / nullif(count(*) - count(DISTINCT s.village_code), 0)
+		FROM household_score s JOIN (SELECT village_code, avg(score) AS mean FROM household_score GROUP BY village_code) v USING (village_code)`).Scan(&within)
+	if err != nil {
+		return nil, 0, err
+	}
+	w := 0.0
+	if within != nil {
+		w = *within
+	}
+	return in, w, nil
+}
 
 // maskHouseholds keeps household_mask up to date: for each household, a
 // point moved 100-500 m in a direction drawn from HMAC-SHA256(survey uuid,
@@ -283,7 +327,11 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 		// inlined, PostgreSQL would recompute it for every byte read), and
 		// the displacement is a local metric offset (metres per degree at the
 		// point's latitude), within centimetres of the geodesic at 500 m.
-		tag, err := tx.Exec(ctx, `
+		// Each draw writes a new table of candidates and carries only the
+		// households it did not place to the next (deleting them would leave
+		// every later draw scanning a million dead rows).
+		err := execAll(ctx, tx, []statement{
+			{`CREATE TEMP TABLE mask_draw ON COMMIT DROP AS
 			WITH d AS MATERIALIZED (
 				SELECT t.id, t.survey_uuid, t.village_code, t.geom, t.digest, t.published,
 					hmac(convert_to(t.survey_uuid || ':' || @draw::int, 'UTF8'), s.secret, 'sha256') AS h
@@ -294,23 +342,27 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 					2 * pi() * ('x' || encode(substr(d.h, 5, 4), 'hex'))::bit(32)::bigint / 4294967296.0 AS az
 				FROM d),
 			p AS MATERIALIZED (
-				SELECT r.id, r.survey_uuid, r.village_code, r.digest, r.published, ST_Translate(r.geom,
+				SELECT r.id, r.survey_uuid, r.village_code, r.geom, r.digest, r.published, ST_Translate(r.geom,
 					r.dist * sin(r.az) / (111412.84 * cos(r.lat) - 93.5 * cos(3 * r.lat)),
 					r.dist * cos(r.az) / (111132.92 - 559.82 * cos(2 * r.lat) + 1.175 * cos(4 * r.lat))) AS g
-				FROM r),
-			ok AS (
-				INSERT INTO `+target+` (household_id, mask_id, village_code, geom, digest, shown)
-				SELECT p.id, encode(substr(hmac(convert_to('id:' || p.survey_uuid, 'UTF8'), s.secret, 'sha256'), 1, 16), 'hex'),
-					p.village_code, p.g, p.digest, p.published
-				FROM p JOIN village v ON v.code = p.village_code, mask_secret s
-				WHERE ST_Covers(v.geom, p.g)
-				RETURNING household_id)
-			DELETE FROM mask_todo t USING ok WHERE t.id = ok.household_id`,
-			pgx.NamedArgs{"draw": k, "min": MaskMinMetres, "max": MaskMaxMetres})
+				FROM r)
+			SELECT p.*, ST_Covers(v.geom, p.g) AS inside FROM p JOIN village v ON v.code = p.village_code`,
+				[]any{pgx.NamedArgs{"draw": k, "min": MaskMinMetres, "max": MaskMaxMetres}}},
+			{`INSERT INTO ` + target + ` (household_id, mask_id, village_code, geom, digest, shown)
+			SELECT d.id, encode(substr(hmac(convert_to('id:' || d.survey_uuid, 'UTF8'), s.secret, 'sha256'), 1, 16), 'hex'),
+				d.village_code, d.g, d.digest, d.published
+			FROM mask_draw d, mask_secret s WHERE d.inside`, nil},
+			{`DROP TABLE mask_todo`, nil},
+			{`CREATE TEMP TABLE mask_todo ON COMMIT DROP AS
+			SELECT id, survey_uuid, village_code, geom, digest, published FROM mask_draw WHERE NOT inside ORDER BY village_code`, nil},
+			{`DROP TABLE mask_draw`, nil},
+		})
 		if err != nil {
 			return err
 		}
-		todo -= int(tag.RowsAffected())
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM mask_todo`).Scan(&todo); err != nil {
+			return err
+		}
 	}
 	// Households no draw placed inside their village get no point (and are
 	// not retried every run): left out of the planners' layer rather than
@@ -346,7 +398,7 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 // checkPublication runs the disclosure check inside the scoring
 // transaction: a publication that fails it is never committed.
 func checkPublication(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
-	problems, err := disclosureCheck(ctx, tx, m.Publication)
+	problems, err := disclosureCheck(ctx, tx, m)
 	if err != nil {
 		return err
 	}
@@ -361,17 +413,25 @@ func checkPublication(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 // interval under the rule, planners' household points per village against
 // the published counts, and every derived figure against the published
 // counts it must come from. It returns one line per problem.
-func (db *DB) DisclosureCheck(ctx context.Context, rule risk.PublicationRule) ([]string, error) {
+func (db *DB) DisclosureCheck(ctx context.Context, m *risk.Model) ([]string, error) {
 	var out []string
 	err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		var err error
-		out, err = disclosureCheck(ctx, tx, rule)
+		out, err = disclosureCheck(ctx, tx, m)
 		return err
 	})
 	return out, err
 }
 
-func disclosureCheck(ctx context.Context, tx pgx.Tx, rule risk.PublicationRule) ([]string, error) {
+func deref(x *float64) any {
+	if x == nil {
+		return nil
+	}
+	return *x
+}
+
+func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model) ([]string, error) {
+	rule := m.Publication
 	areas, err := trueCounts(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -457,32 +517,63 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, rule risk.PublicationRule) 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// Derived figures must be functions of the published counts.
-	rows, err = tx.Query(ctx, `
-		SELECT level || ':' || code, problem FROM area_public a CROSS JOIN LATERAL (VALUES
-			(CASE WHEN a.score IS NOT NULL AND a.components IS NOT NULL AND abs(a.score -
-				(SELECT sum(value::float8) FROM jsonb_each_text(a.components))) > 1e-3 THEN 'score is not the sum of its components' END),
-			(CASE WHEN a.prevalence IS NOT NULL AND (a.children IS NULL OR a.hazardous IS NULL OR a.child_labour IS NULL
-				OR abs(a.prevalence - (a.hazardous + a.child_labour)::float8 / a.children) > 1e-6) THEN 'prevalence is not a ratio of published counts' END),
-			(CASE WHEN a.farm_labourer_share IS NOT NULL AND (a.households IS NULL OR a.labourer_households IS NULL
-				OR abs(a.farm_labourer_share - a.labourer_households::float8 / a.households) > 1e-6) THEN 'farm_labourer_share is not a ratio of published counts' END),
-			(CASE WHEN a.poverty_share IS NOT NULL AND (a.households IS NULL OR a.poor_households IS NULL
-				OR abs(a.poverty_share - a.poor_households::float8 / a.households) > 1e-6) THEN 'poverty_share is not a ratio of published counts' END),
-			(CASE WHEN a.status IN ('insufficient_data', 'no_data') AND (a.score IS NOT NULL OR a.mean_household_score IS NOT NULL
-				OR a.components IS NOT NULL) THEN 'figures published for an area under the minimum sample' END)) x(problem)
-		WHERE problem IS NOT NULL ORDER BY 1`)
+	// Derived figures must be functions of the published counts: computed
+	// again from what is served, they must be what is served.
+	in, within, err := publicationInputs(ctx, tx, m, areas)
 	if err != nil {
 		return nil, err
 	}
+	figs := risk.PublishFigures(areas, pub, in, m, within)
+	rows, err = tx.Query(ctx, `SELECT level || ':' || code, status, prevalence, prevalence_smoothed, mean_household_score,
+		farm_labourer_share, poverty_share, score, components, monthly FROM area_public ORDER BY level, code`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	for rows.Next() {
-		var area, p string
-		if err := rows.Scan(&area, &p); err != nil {
-			rows.Close()
+		var area, status string
+		var prev, smooth, mean, lab, pov, score *float64
+		var comps map[string]float64
+		var monthly []float64
+		if err := rows.Scan(&area, &status, &prev, &smooth, &mean, &lab, &pov, &score, &comps, &monthly); err != nil {
 			return nil, err
 		}
-		problems = append(problems, area+": "+p)
+		f := figs[area]
+		differs := func(name string, got, want *float64) {
+			if (got == nil) != (want == nil) || (got != nil && math.Abs(*got-*want) > 1e-4*math.Max(1, math.Abs(*want))) {
+				problems = append(problems, fmt.Sprintf("%s: %s %v is not what the published counts give (%v)", area, name, deref(got), deref(want)))
+			}
+		}
+		if status != f.Status {
+			problems = append(problems, fmt.Sprintf("%s: status %s, the published counts give %s", area, status, f.Status))
+		}
+		differs("prevalence", prev, f.Prevalence)
+		differs("prevalence_smoothed", smooth, f.Smoothed)
+		differs("mean_household_score", mean, f.MeanScore)
+		differs("farm_labourer_share", lab, f.LabourerShare)
+		differs("poverty_share", pov, f.PovertyShare)
+		differs("score", score, f.Score)
+		sum := 0.0
+		for k, v := range comps {
+			sum += v
+			differs("component "+k, &v, func() *float64 {
+				x, ok := f.Components[k]
+				if !ok {
+					return nil
+				}
+				return &x
+			}())
+		}
+		if score != nil && comps != nil && math.Abs(sum-*score) > 0.051 {
+			problems = append(problems, fmt.Sprintf("%s: score %v is not the sum of its components (%v)", area, *score, sum))
+		}
+		for k := range monthly {
+			if k >= len(f.Monthly) || math.Abs(monthly[k]-f.Monthly[k]) > 0.006 {
+				problems = append(problems, fmt.Sprintf("%s: its monthly curve is not the published score times the calendar", area))
+				break
+			}
+		}
 	}
-	rows.Close()
 	return problems, rows.Err()
 }
 
@@ -496,5 +587,9 @@ func (db *DB) LatestModel(ctx context.Context) (*risk.Model, error) {
 	if err != nil {
 		return nil, wrapDB(err)
 	}
-	return risk.ParseModel(b, "the latest scoring run's model")
+	m, err := risk.ParseModel(b, "the latest scoring run's model")
+	if err != nil {
+		return nil, risk.Errorf(risk.EINVALID, "%v (the run predates this version of riskmap: run riskmap score again, or pass --model)", err)
+	}
+	return m, nil
 }

@@ -315,7 +315,7 @@ func TestScoreIsIdempotentAndAtomic(t *testing.T) {
 func TestTargets(t *testing.T) {
 	db, _ := scoredDemo(t)
 	ctx := context.Background()
-	vs, err := db.VillageTargets(ctx, 8, "35.13.13", 100)
+	vs, _, err := db.VillageTargets(ctx, 8, "35.13.13", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestTargets(t *testing.T) {
 		month int
 		area  string
 	}{{0, ""}, {13, ""}, {8, "35.13.13'; DROP TABLE household; --"}, {8, "Besuk"}} {
-		if _, err := db.VillageTargets(ctx, bad.month, bad.area, 10); risk.ErrorCode(err) != risk.EINVALID {
+		if _, _, err := db.VillageTargets(ctx, bad.month, bad.area, 10); risk.ErrorCode(err) != risk.EINVALID {
 			t.Errorf("VillageTargets(%d, %q) = %v, want invalid", bad.month, bad.area, err)
 		}
 	}
@@ -494,5 +494,52 @@ func TestScoreRealBoundaries(t *testing.T) {
 	}
 	if worst > 0.005 {
 		t.Errorf("projected distances differ from geodesic ones by up to %.2f%%", worst*100)
+	}
+}
+
+// TestSmallSamplesDoNotOutrankLargeOnes is the scenario of the rankings
+// issue: Alasnyiur surveyed at 300 households with a quarter of its
+// children in hazardous work, Glagah at 1 household and Alaskandang at 3,
+// both all-hazardous. The ranking puts Alasnyiur first and leaves the two
+// tiny samples out as insufficient_data instead of ranking them by chance.
+func TestSmallSamplesDoNotOutrankLargeOnes(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	loadDemo(t, db)
+	_, err := db.Pool.Exec(ctx, `
+		DELETE FROM household;
+		WITH v(code, n, share) AS (VALUES ('35.13.13.2003', 300, 0.25), ('35.13.10.2010', 1, 1.0), ('35.13.13.2015', 3, 1.0)),
+		h AS (
+			INSERT INTO household (survey_uuid, source, village_code, geom, livelihoods, members, working_adults)
+			SELECT 'scenario-' || v.code || '-' || i, 'kobo', v.code, ST_PointOnSurface(g.geom), '{farm_labourer}', 5, 2
+			FROM v JOIN village g ON g.code = v.code, generate_series(1, v.n) i
+			RETURNING id, village_code, survey_uuid)
+		INSERT INTO child (household_id, ordinal, age, sex, school_status, works, work_hours_week, work_hours_day, tasks)
+		SELECT h.id, c, 14, 'female', 'enrolled', true, 10, 2,
+			CASE WHEN (hashtext(h.survey_uuid || c) & 1023) < (v.share * 1024) THEN '{harvest_green_leaf}'::text[] ELSE '{}' END
+		FROM h JOIN v ON v.code = h.village_code, generate_series(1, 2) c`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Score(ctx, defaultModel(t), 8); err != nil {
+		t.Fatal(err)
+	}
+	ts, notRanked, err := db.VillageTargets(ctx, 8, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) == 0 || ts[0].ID != "35.13.13.2003" {
+		t.Fatalf("ranking %+v, want Alasnyiur (35.13.13.2003) first", ts)
+	}
+	for _, v := range ts {
+		if v.ID == "35.13.10.2010" || v.ID == "35.13.13.2015" {
+			t.Errorf("%s, surveyed at 1 or 3 households, is ranked: %+v", v.ID, v)
+		}
+	}
+	if notRanked["insufficient_data"] != 2 {
+		t.Errorf("not ranked: %v, want the 2 tiny samples as insufficient_data", notRanked)
+	}
+	if ts[0].Households == nil || *ts[0].Households != 300 || ts[0].ScoreLow == nil || *ts[0].ScoreLow > ts[0].Score || len(ts[0].Interval) != 2 {
+		t.Errorf("Alasnyiur's target lacks its sample or interval: %+v", ts[0])
 	}
 }

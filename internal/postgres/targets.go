@@ -19,7 +19,20 @@ type Target struct {
 	Tier      string   `json:"tier"`
 	Reasons   []string `json:"reasons"`                   // "indicator (points)", largest first
 	TopReason string   `json:"top_tier_reason,omitempty"` // households: the child that forces the top tier, if any
+	// Villages: the sample and the uncertainty behind the rank.
+	Kecamatan   string    `json:"kecamatan,omitempty"`
+	Households  *int      `json:"households,omitempty"` // surveyed, rounded to 5
+	Children    *int      `json:"children,omitempty"`
+	ScoreLow    *float64  `json:"score_low,omitempty"` // the score with every survey-based component at the low end of its interval
+	ScoreHigh   *float64  `json:"score_high,omitempty"`
+	Prevalence  *float64  `json:"prevalence_smoothed,omitempty"`
+	Interval    []float64 `json:"prevalence_interval,omitempty"`
+	DataQuality []string  `json:"data_quality,omitempty"`
 }
+
+// NotRanked counts the villages of an area that a ranking leaves out, by
+// why: insufficient_data (under the minimum sample), withheld, no_data.
+type NotRanked map[string]int
 
 var areaCode = regexp.MustCompile(`^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$`)
 
@@ -36,34 +49,67 @@ func checkTargetArgs(month int, area string, limit int) error {
 	return nil
 }
 
-// VillageTargets ranks the scored villages of an area (a code prefix; empty
-// for all) by their seasonal score in month.
-func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit int) ([]Target, error) {
+// VillageTargets ranks the villages of an area (a code prefix; empty for
+// all) with published figures by their seasonal score in month: the score
+// of small-area estimates, which already pulls villages with few surveyed
+// households toward their kecamatan (docs/methodology.md, "Whom to visit").
+// Each carries its sample and intervals; villages that cannot be ranked are
+// counted by reason.
+func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit int) ([]Target, NotRanked, error) {
 	if err := checkTargetArgs(month, area, limit); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, err := db.Pool.Query(ctx, `
-		SELECT a.code, v.name, round(a.score::numeric, 2)::float8, round(a.monthly[$1]::numeric, 2)::float8, a.tier,
+		SELECT a.code, v.name, k.name, round(a.score::numeric, 2)::float8, round(a.monthly[$1]::numeric, 2)::float8, a.tier,
 			array(SELECT format('%s (%s)', key, round(value::numeric, 1)) FROM jsonb_each_text(a.components)
-			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3)
-		FROM area_public a JOIN village v ON v.code = a.code
+			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3),
+			a.households, a.children, a.score_lo::float8, a.score_hi::float8, round(a.prevalence_smoothed::numeric, 4)::float8,
+			round(a.prevalence_smoothed_lo::numeric, 4)::float8, round(a.prevalence_smoothed_hi::numeric, 4)::float8, a.data_quality
+		FROM area_public a JOIN village v ON v.code = a.code LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
 		WHERE a.level = 'desa' AND a.score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
 		ORDER BY a.monthly[$1] DESC, a.score DESC, a.code
 		LIMIT $3`, month, area, limit)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	var out []Target
 	for rows.Next() {
 		t := Target{Rank: len(out) + 1}
-		if err := rows.Scan(&t.ID, &t.Name, &t.Score, &t.Seasonal, &t.Tier, &t.Reasons); err != nil {
-			return nil, err
+		var kec *string
+		var lo, hi *float64
+		if err := rows.Scan(&t.ID, &t.Name, &kec, &t.Score, &t.Seasonal, &t.Tier, &t.Reasons, &t.Households, &t.Children,
+			&t.ScoreLow, &t.ScoreHigh, &t.Prevalence, &lo, &hi, &t.DataQuality); err != nil {
+			return nil, nil, err
+		}
+		if kec != nil {
+			t.Kecamatan = *kec
+		}
+		if lo != nil && hi != nil {
+			t.Interval = []float64{*lo, *hi}
 		}
 		t.Village = t.ID
 		out = append(out, t)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	not := NotRanked{}
+	rows, err = db.Pool.Query(ctx, `SELECT a.status, count(*) FROM area_public a
+		WHERE a.level = 'desa' AND a.score IS NULL AND (a.code = $1 OR a.code LIKE $1 || '.%' OR $1 = '') GROUP BY 1`, area)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, nil, err
+		}
+		not[st] = n
+	}
+	return out, not, rows.Err()
 }
 
 // HouseholdTargets ranks the households of some areas (nil: everywhere) by their seasonal score

@@ -53,9 +53,33 @@ type Model struct {
 		Significance  []float64 `json:"significance"`
 		DistanceBandM float64   `json:"distance_band_m"` // 0: queen contiguity
 	} `json:"hotspots"`
-	Publication    PublicationRule      `json:"publication"`
-	DefaultVariety string               `json:"default_variety"`
-	Calendar       map[string][]float64 `json:"calendar"`
+	Publication PublicationRule `json:"publication"`
+	Estimation  struct {
+		// MinGroupAreas: a kecamatan needs this many published villages to
+		// be the prior of small-area estimation; else its kabupaten is.
+		MinGroupAreas int `json:"min_group_areas"`
+		// Level of the credible intervals published (e.g. 0.9).
+		Level float64 `json:"level"`
+	} `json:"estimation"`
+	DefaultVariety string `json:"default_variety"`
+	// AreaVarieties names the variety (and so the calendar) of an area
+	// whose own tobacco fields do not say: kabupaten or kecamatan code ->
+	// variety; the longest matching code wins.
+	AreaVarieties map[string]string    `json:"area_varieties"`
+	Calendar      map[string][]float64 `json:"calendar"`
+}
+
+// VarietyOf returns the variety of a village whose fields do not name one:
+// the variety of the longest area code in AreaVarieties that holds it, else
+// the default variety.
+func (m *Model) VarietyOf(village string) string {
+	best, v := -1, m.DefaultVariety
+	for code, variety := range m.AreaVarieties {
+		if (village == code || strings.HasPrefix(village, code+".")) && len(code) > best {
+			best, v = len(code), variety
+		}
+	}
+	return v
 }
 
 // ChildRule holds the thresholds of the child-labour classification.
@@ -188,6 +212,14 @@ func (m *Model) Validate() error {
 		bad("hotspots.significance must be three rising levels, e.g. [0.01, 0.05, 0.10]")
 	}
 	m.Publication.validate(bad)
+	if m.Estimation.MinGroupAreas < 2 || !(0.5 <= m.Estimation.Level && m.Estimation.Level < 1) {
+		bad("estimation: min_group_areas must be at least 2 and level in [0.5, 1)")
+	}
+	for code, v := range m.AreaVarieties {
+		if _, ok := m.Calendar[v]; !ok {
+			bad("area_varieties: %s names variety %q, which has no calendar", code, v)
+		}
+	}
 	if _, ok := m.Calendar[m.DefaultVariety]; !ok {
 		bad("default_variety %q has no calendar", m.DefaultVariety)
 	}
