@@ -110,7 +110,7 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 			return
 		}
 		s.respond(w, r, format, typeJSON, "Villages to visit in month "+strconv.Itoa(month), map[string]any{"month": month, "area": q.Get("area"),
-			"rule": "villages with published figures, by their seasonal score in the month: the score of small-area estimates, which pull villages with few surveyed households toward their kecamatan; the interval shows how sure it is",
+			"rule":    "villages with published figures, by their seasonal score in the month: the score of small-area estimates, which pull villages with few surveyed households toward their kecamatan; the interval shows how sure it is",
 			"targets": ts, "not_ranked": notRanked})
 	}
 }
