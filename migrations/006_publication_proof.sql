@@ -56,6 +56,14 @@ CREATE TABLE area_public (
     PRIMARY KEY (level, code)
 );
 
+-- Hotspots: the class after the false-discovery-rate correction, and
+-- local Moran's I beside Gi*.
+ALTER TABLE hotspot
+    ADD COLUMN class_fdr text,
+    ADD COLUMN moran_i real,
+    ADD COLUMN moran_p real,
+    ADD COLUMN moran_class text;
+
 -- Planners' households: points displaced at scoring time by a keyed hash
 -- whose key never leaves the database (mask_secret). A point is drawn once
 -- per household and kept while what it was drawn from (survey uuid, point,

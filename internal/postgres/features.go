@@ -71,7 +71,10 @@ func Collections() []*Collection {
 		{Name: "prevalence_smoothed", Type: "number", Description: "prevalence smoothed toward the kecamatan rate (empirical Bayes)", Expr: "round(s.prevalence_smoothed::numeric, 4)", Sort: true},
 		{Name: "institutions_missing", Type: "array", Description: "protective institutions the village lacks", Expr: "s.institutions_missing"},
 		{Name: "components", Type: "object", Description: "points per indicator; they sum to score", Expr: "s.components"},
-		{Name: "hotspot", Type: "string", Description: "Gi* class: hot_99 ... cold_90, not_significant", Expr: "h.class", Filter: true, Sort: true},
+		{Name: "hotspot", Type: "string", Description: "Gi* class: hot_99 ... cold_90, not_significant, no_neighbours (see the hotspots collection)", Expr: "h.class", Filter: true, Sort: true},
+		{Name: "hotspot_fdr", Type: "string", Description: "Gi* class after the false-discovery-rate correction", Expr: "h.class_fdr", Filter: true, Sort: true},
+		{Name: "score_low", Type: "number", Description: "the score with every survey-based component at the low end of its interval", Expr: "round(s.score_lo::numeric, 1)", Sort: true},
+		{Name: "score_high", Type: "number", Description: "... at the high end", Expr: "round(s.score_hi::numeric, 1)", Sort: true},
 	}, areaScoreProperties...)
 	parentProps := func(level, table string) []Property {
 		props := []Property{
@@ -110,9 +113,13 @@ func Collections() []*Collection {
 			From: "hotspot h JOIN village v ON v.code = h.village_code", IDExpr: "h.village_code", Geom: "v.geom", GeometryType: "MultiPolygon",
 			Properties: []Property{
 				{Name: "name", Type: "string", Description: "village name", Expr: "v.name", Sort: true},
-				{Name: "class", Type: "string", Description: "hot_99 ... cold_90 or not_significant", Expr: "h.class", Filter: true, Sort: true},
+				{Name: "class", Type: "string", Description: "Gi*: hot or cold at two-sided p <= 0.01 (hot_99), 0.05 (_95), 0.10 (_90); not_significant; no_neighbours (not tested)", Expr: "h.class", Filter: true, Sort: true},
+				{Name: "class_fdr", Type: "string", Description: "the same after the Benjamini-Hochberg false-discovery-rate correction over all tested villages", Expr: "h.class_fdr", Filter: true, Sort: true},
 				{Name: "z", Type: "number", Description: "Gi* z-score", Expr: "round(h.z::numeric, 4)", Sort: true},
-				{Name: "p", Type: "number", Description: "pseudo p-value (999 permutations)", Expr: "round(h.p::numeric, 4)", Sort: true},
+				{Name: "p", Type: "number", Description: "two-sided pseudo p-value (999 conditional permutations)", Expr: "round(h.p::numeric, 4)", Sort: true},
+				{Name: "moran_class", Type: "string", Description: "local Moran's I at p <= 0.05: high_high or low_low (clusters), high_low or low_high (outliers), not_significant, no_neighbours", Expr: "h.moran_class", Filter: true, Sort: true},
+				{Name: "moran_i", Type: "number", Description: "local Moran's I (row-standardised weights)", Expr: "round(h.moran_i::numeric, 4)", Sort: true},
+				{Name: "moran_p", Type: "number", Description: "its two-sided pseudo p-value", Expr: "round(h.moran_p::numeric, 4)", Sort: true},
 				{Name: "value", Type: "number", Description: "the village score analysed", Expr: "round(h.value::numeric, 2)", Sort: true},
 				{Name: "neighbours", Type: "integer", Description: "neighbouring villages", Expr: "h.neighbours", Sort: true},
 			}},

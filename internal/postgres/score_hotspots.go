@@ -2,27 +2,29 @@ package postgres
 
 import (
 	"context"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
-// hotspots computes Getis-Ord Gi* of the village scores (or of one month's
-// seasonal scores) over queen contiguity, or a distance band when the model
-// sets one. PostGIS finds the neighbours; the statistic and its permutations
-// run in the domain package.
+// hotspots computes Getis-Ord Gi* and local Moran's I of the villages'
+// published scores (or of one month's seasonal scores) over queen
+// contiguity as libpysal defines it (villages that share a vertex, within
+// the model's tolerance), or a distance band when the model sets one.
+// PostGIS finds the neighbours; the statistics and their permutations run
+// in the domain package. Villages with no neighbour are not tested.
 func hotspots(ctx context.Context, tx pgx.Tx, m *risk.Model, month int, out *[]HotspotRow) error {
+	if err := neighbourTable(ctx, tx, m, `SELECT code FROM area_public WHERE level = 'desa' AND score IS NOT NULL`); err != nil {
+		return err
+	}
 	rows, err := tx.Query(ctx, `
-		WITH scored AS (
-			SELECT a.code, CASE WHEN $1 > 0 THEN a.monthly[$1] ELSE a.score END AS value, v.geom
-			FROM area_public a JOIN village v ON v.code = a.code
-			WHERE a.level = 'desa' AND a.score IS NOT NULL)
-		SELECT s.code, s.value, coalesce(array_agg(n.code ORDER BY n.code) FILTER (WHERE n.code IS NOT NULL), '{}')
-		FROM scored s LEFT JOIN scored n ON n.code <> s.code AND (
-			CASE WHEN $2 > 0 THEN ST_DWithin(ST_PointOnSurface(s.geom)::geography, ST_PointOnSurface(n.geom)::geography, $2)
-			     ELSE ST_Intersects(s.geom, n.geom) END)
-		GROUP BY s.code, s.value ORDER BY s.code`, month, m.Hotspots.DistanceBandM)
+		SELECT a.code, CASE WHEN $1 > 0 THEN a.monthly[$1] ELSE a.score END AS value,
+			coalesce((SELECT array_agg(n.b ORDER BY n.b) FROM village_neighbour n WHERE n.a = a.code), '{}')
+		FROM area_public a
+		WHERE a.level = 'desa' AND a.score IS NOT NULL
+		ORDER BY a.code`, month)
 	if err != nil {
 		return err
 	}
@@ -55,17 +57,21 @@ func hotspots(ctx context.Context, tx pgx.Tx, m *risk.Model, month int, out *[]H
 	}
 	sig := [3]float64{m.Hotspots.Significance[0], m.Hotspots.Significance[1], m.Hotspots.Significance[2]}
 	res := risk.GetisOrdGiStar(values, neighbours, m.Hotspots.Permutations, m.Hotspots.Seed, sig)
+	moran := risk.LocalMoranI(values, neighbours, m.Hotspots.Permutations, m.Hotspots.Seed, sig[1])
 	zs, ps, classes := make([]float64, len(res)), make([]float64, len(res)), make([]string, len(res))
+	fdr, mi, mp, mc := make([]string, len(res)), make([]float64, len(res)), make([]float64, len(res)), make([]string, len(res))
 	for i, h := range res {
-		zs[i], ps[i], classes[i] = h.Z, h.P, h.Class
+		zs[i], ps[i], classes[i], fdr[i] = h.Z, h.P, h.Class, h.ClassFDR
+		mi[i], mp[i], mc[i] = moran[i].I, moran[i].P, moran[i].Class
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM hotspot`); err != nil {
 		return err
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO hotspot (village_code, value, neighbours, z, p, class)
-		SELECT * FROM unnest($1::text[], $2::float8[], $3::int[], $4::float8[], $5::float8[], $6::text[])`,
-		codes, values, counts, zs, ps, classes)
+		INSERT INTO hotspot (village_code, value, neighbours, z, p, class, class_fdr, moran_i, moran_p, moran_class)
+		SELECT * FROM unnest($1::text[], $2::float8[], $3::int[], $4::float8[], $5::float8[], $6::text[], $7::text[],
+			$8::float8[], $9::float8[], $10::text[])`,
+		codes, values, counts, zs, ps, classes, fdr, mi, mp, mc)
 	if out != nil {
 		for i := range codes {
 			*out = append(*out, HotspotRow{Code: codes[i], Value: values[i], Neighbours: counts[i], Hotspot: res[i]})
@@ -87,5 +93,63 @@ type HotspotRow struct {
 func (db *DB) Hotspots(ctx context.Context, m *risk.Model, month int) ([]HotspotRow, error) {
 	var out []HotspotRow
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return hotspots(ctx, tx, m, month, &out) })
+	return out, err
+}
+
+// neighbourTable fills the temporary table village_neighbour (a, b) with
+// the neighbouring pairs among the villages the query selects: queen
+// contiguity as libpysal's Queen computes it, villages sharing at least
+// one vertex, with vertices matched on a grid of the model's tolerance
+// (0: exactly; ST_Intersects would also pair shapes that merely overlap),
+// or, when the model sets a distance band, villages whose interior points
+// lie within it.
+func neighbourTable(ctx context.Context, tx pgx.Tx, m *risk.Model, villages string) error {
+	// One metre is about 1/111320 degree here; 1e-9 degree (0.1 mm) is
+	// "exactly" for coordinates given to 7 decimals.
+	grid := math.Max(m.Hotspots.ContiguityToleranceM/111320, 1e-9)
+	var sql string
+	if m.Hotspots.DistanceBandM > 0 {
+		sql = `CREATE TEMP TABLE village_neighbour ON COMMIT DROP AS
+			WITH v AS (SELECT g.code, ST_PointOnSurface(g.geom)::geography AS p FROM village g WHERE g.code IN (` + villages + `))
+			SELECT a.code AS a, b.code AS b FROM v a JOIN v b ON a.code <> b.code AND ST_DWithin(a.p, b.p, @band)`
+	} else {
+		sql = `CREATE TEMP TABLE village_neighbour ON COMMIT DROP AS
+			WITH pts AS (
+				SELECT DISTINCT g.code, round(ST_X(d.geom) / @grid)::bigint AS x, round(ST_Y(d.geom) / @grid)::bigint AS y
+				FROM village g, ST_DumpPoints(g.geom) d WHERE g.code IN (` + villages + `))
+			SELECT DISTINCT a.code AS a, b.code AS b FROM pts a JOIN pts b ON a.x = b.x AND a.y = b.y AND a.code <> b.code`
+	}
+	_, err := tx.Exec(ctx, `DROP TABLE IF EXISTS village_neighbour`)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, sql, pgx.NamedArgs{"grid": grid, "band": m.Hotspots.DistanceBandM})
+	return err
+}
+
+// QueenNeighbours returns every village's neighbours by the model's
+// contiguity rule, for tests and diagnostics.
+func (db *DB) QueenNeighbours(ctx context.Context, m *risk.Model) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if err := neighbourTable(ctx, tx, m, `SELECT code FROM village`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT v.code, coalesce(array_agg(n.b ORDER BY n.b) FILTER (WHERE n.b IS NOT NULL), '{}')
+			FROM village v LEFT JOIN village_neighbour n ON n.a = v.code GROUP BY v.code`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c string
+			var nb []string
+			if err := rows.Scan(&c, &nb); err != nil {
+				return err
+			}
+			out[c] = nb
+		}
+		return rows.Err()
+	})
 	return out, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -542,4 +543,42 @@ func TestSmallSamplesDoNotOutrankLargeOnes(t *testing.T) {
 	if ts[0].Households == nil || *ts[0].Households != 300 || ts[0].ScoreLow == nil || *ts[0].ScoreLow > ts[0].Score || len(ts[0].Interval) != 2 {
 		t.Errorf("Alasnyiur's target lacks its sample or interval: %+v", ts[0])
 	}
+}
+
+// TestQueenMatchesLibpysal: the neighbours hotspots use are libpysal's
+// Queen neighbours (villages sharing a vertex): on the 783 real villages
+// every village has as many as libpysal 4.7 finds (the fixture was made
+// with Queen.from_dataframe on ../shared/geodata/jatim-desa.geojson).
+func TestQueenMatchesLibpysal(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	loadBoundaries(t, db, "desa", filepath.Join(dbtest.SharedGeodata(t), "jatim-desa.geojson"))
+	b, err := os.ReadFile(filepath.Join("testdata", "queen-libpysal.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fixture struct {
+		Neighbours map[string]int `json:"neighbours"`
+	}
+	if err := json.Unmarshal(b, &fixture); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.QueenNeighbours(ctx, defaultModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 783 || len(fixture.Neighbours) != 783 {
+		t.Fatalf("%d villages, fixture %d, want 783", len(got), len(fixture.Neighbours))
+	}
+	differ, pairs := 0, 0
+	for code, want := range fixture.Neighbours {
+		pairs += len(got[code])
+		if len(got[code]) != want {
+			differ++
+			if differ <= 10 {
+				t.Errorf("%s: %d neighbours, libpysal %d", code, len(got[code]), want)
+			}
+		}
+	}
+	t.Logf("783 villages, %d neighbour pairs, %d differ from libpysal", pairs/2, differ)
 }

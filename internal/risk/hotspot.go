@@ -3,13 +3,21 @@ package risk
 import (
 	"math"
 	"math/rand/v2"
+	"sort"
 )
 
 // Hotspot is the local Getis-Ord Gi* result of one area.
 type Hotspot struct {
-	Z     float64 // Gi* as a z-score
-	P     float64 // pseudo p-value from conditional permutations (folded, as PySAL and GeoDa report it)
-	Class string  // hot_99, hot_95, hot_90, cold_99, cold_95, cold_90 or not_significant
+	Z float64 // Gi* as a z-score
+	// P is the two-sided pseudo p-value from conditional permutations:
+	// twice the smaller tail, ties counted in both (so tied values are not
+	// significant), at most 1. An area with no neighbour is not tested (P 1).
+	P float64
+	// Class is hot or cold at p <= 0.01, 0.05 or 0.10 (hot_99, hot_95,
+	// hot_90, cold_*), not_significant, or no_neighbours; ClassFDR is the
+	// same after the Benjamini-Hochberg false-discovery-rate correction
+	// over every tested area (as esda's fdr).
+	Class, ClassFDR string
 }
 
 // GetisOrdGiStar computes the local Gi* statistic (Getis and Ord 1992; Ord
@@ -22,11 +30,13 @@ type Hotspot struct {
 func GetisOrdGiStar(x []float64, neighbours [][]int, perms int, seed uint64, sig [3]float64) []Hotspot {
 	n := len(x)
 	out := make([]Hotspot, n)
-	if n < 3 {
-		for i := range out {
-			out[i].Class = "not_significant"
-			out[i].P = 1
+	for i := range out {
+		out[i].P, out[i].Class, out[i].ClassFDR = 1, "not_significant", "not_significant"
+		if len(neighbours[i]) == 0 {
+			out[i].Class, out[i].ClassFDR = "no_neighbours", "no_neighbours"
 		}
+	}
+	if n < 3 {
 		return out
 	}
 	var sum, sumSq float64
@@ -35,7 +45,7 @@ func GetisOrdGiStar(x []float64, neighbours [][]int, perms int, seed uint64, sig
 		sumSq += v * v
 	}
 	mean := sum / float64(n)
-	s := math.Sqrt(sumSq/float64(n) - mean*mean)
+	s := math.Sqrt(math.Max(sumSq/float64(n)-mean*mean, 0))
 	z := func(local float64, w int) float64 {
 		wf := float64(w)
 		den := s * math.Sqrt((float64(n)*wf-wf*wf)/float64(n-1))
@@ -46,7 +56,11 @@ func GetisOrdGiStar(x []float64, neighbours [][]int, perms int, seed uint64, sig
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x6769))
 	others := make([]int, n-1)
+	var tested []int
 	for i := range x {
+		if len(neighbours[i]) == 0 {
+			continue
+		}
 		w := len(neighbours[i]) + 1 // the star includes the area itself
 		local := x[i]
 		for _, j := range neighbours[i] {
@@ -54,11 +68,8 @@ func GetisOrdGiStar(x []float64, neighbours [][]int, perms int, seed uint64, sig
 		}
 		out[i].Z = z(local, w)
 		if w >= n { // every area is a neighbour: nothing to permute
-			out[i].P, out[i].Class = 1, "not_significant"
 			continue
 		}
-		// Conditional randomisation: a partial Fisher-Yates shuffle of the
-		// other areas draws w-1 of them per permutation.
 		k := 0
 		for j := range x {
 			if j != i {
@@ -66,7 +77,9 @@ func GetisOrdGiStar(x []float64, neighbours [][]int, perms int, seed uint64, sig
 				k++
 			}
 		}
-		above := 0
+		// Conditional randomisation: a partial Fisher-Yates shuffle of the
+		// other areas draws w-1 of them per permutation.
+		atLeast, atMost := 0, 0
 		for p := 0; p < perms; p++ {
 			sim := x[i]
 			for d := 0; d < w-1; d++ {
@@ -74,15 +87,154 @@ func GetisOrdGiStar(x []float64, neighbours [][]int, perms int, seed uint64, sig
 				others[d], others[r] = others[r], others[d]
 				sim += x[others[d]]
 			}
-			if sim >= local {
-				above++
+			if sim >= local-1e-12*math.Abs(local) {
+				atLeast++
+			}
+			if sim <= local+1e-12*math.Abs(local) {
+				atMost++
 			}
 		}
-		if perms-above < above {
-			above = perms - above
-		}
-		out[i].P = float64(above+1) / float64(perms+1)
+		out[i].P = twoSided(atLeast, atMost, perms)
 		out[i].Class = hotspotClass(out[i].Z, out[i].P, sig)
+		tested = append(tested, i)
+	}
+	ps := make([]float64, len(tested))
+	for k, i := range tested {
+		ps[k] = out[i].P
+	}
+	var cut [3]float64
+	for l := range sig {
+		cut[l] = FDRCutoff(ps, sig[l])
+	}
+	for _, i := range tested {
+		p := out[i].P
+		switch {
+		case p <= cut[0]:
+			out[i].ClassFDR = hotspotClass(out[i].Z, sig[0], sig)
+		case p <= cut[1]:
+			out[i].ClassFDR = hotspotClass(out[i].Z, sig[1], sig)
+		case p <= cut[2]:
+			out[i].ClassFDR = hotspotClass(out[i].Z, sig[2], sig)
+		}
+	}
+	return out
+}
+
+// twoSided is the two-sided pseudo p-value of an observed statistic from
+// how many of perms permuted ones were at least and at most as large:
+// twice the smaller tail with the observation itself counted, at most 1.
+func twoSided(atLeast, atMost, perms int) float64 {
+	return math.Min(1, 2*float64(min(atLeast, atMost)+1)/float64(perms+1))
+}
+
+// FDRCutoff is the Benjamini-Hochberg cut-off of p-values at rate alpha
+// (as esda's fdr): the largest p(k) with p(k) <= k alpha / m over the
+// sorted p-values; 0 when none is. A test is significant when p <= it.
+func FDRCutoff(ps []float64, alpha float64) float64 {
+	sorted := append([]float64{}, ps...)
+	sort.Float64s(sorted)
+	m := float64(len(sorted))
+	cut := 0.0
+	for k, p := range sorted {
+		if p <= float64(k+1)*alpha/m {
+			cut = p
+		}
+	}
+	return cut
+}
+
+// LocalMoran is the local Moran's I (Anselin 1995) of one area.
+type LocalMoran struct {
+	I, P float64
+	// Class is the quadrant of a significant area (p <= alpha):
+	// high_high and low_low are clusters, high_low and low_high outliers;
+	// else not_significant, or no_neighbours.
+	Class string
+}
+
+// LocalMoranI computes local Moran's I with row-standardised binary
+// weights, I_i = (z_i / m2) mean of z over i's neighbours (z = x - mean,
+// m2 = mean of z^2), and two-sided pseudo p-values from perms conditional
+// permutations, as esda's Moran_Local does.
+func LocalMoranI(x []float64, neighbours [][]int, perms int, seed uint64, alpha float64) []LocalMoran {
+	n := len(x)
+	out := make([]LocalMoran, n)
+	for i := range out {
+		out[i].P, out[i].Class = 1, "not_significant"
+		if len(neighbours[i]) == 0 {
+			out[i].Class = "no_neighbours"
+		}
+	}
+	if n < 3 {
+		return out
+	}
+	var mean float64
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(n)
+	zs := make([]float64, n)
+	var m2 float64
+	for i, v := range x {
+		zs[i] = v - mean
+		m2 += zs[i] * zs[i]
+	}
+	m2 /= float64(n)
+	if m2 == 0 {
+		return out
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x6d6f72))
+	others := make([]int, n-1)
+	for i := range x {
+		k := len(neighbours[i])
+		if k == 0 {
+			continue
+		}
+		lag := 0.0
+		for _, j := range neighbours[i] {
+			lag += zs[j]
+		}
+		lag /= float64(k)
+		out[i].I = zs[i] / m2 * lag
+		if k >= n-1 {
+			continue
+		}
+		c := 0
+		for j := range x {
+			if j != i {
+				others[c] = j
+				c++
+			}
+		}
+		atLeast, atMost := 0, 0
+		for p := 0; p < perms; p++ {
+			sim := 0.0
+			for d := 0; d < k; d++ {
+				r := d + rng.IntN(n-1-d)
+				others[d], others[r] = others[r], others[d]
+				sim += zs[others[d]]
+			}
+			simI := zs[i] / m2 * sim / float64(k)
+			if simI >= out[i].I-1e-12 {
+				atLeast++
+			}
+			if simI <= out[i].I+1e-12 {
+				atMost++
+			}
+		}
+		out[i].P = twoSided(atLeast, atMost, perms)
+		if out[i].P <= alpha {
+			switch {
+			case zs[i] > 0 && lag > 0:
+				out[i].Class = "high_high"
+			case zs[i] < 0 && lag < 0:
+				out[i].Class = "low_low"
+			case zs[i] > 0:
+				out[i].Class = "high_low"
+			default:
+				out[i].Class = "low_high"
+			}
+		}
 	}
 	return out
 }

@@ -52,6 +52,9 @@ type Model struct {
 		Seed          uint64    `json:"seed"`
 		Significance  []float64 `json:"significance"`
 		DistanceBandM float64   `json:"distance_band_m"` // 0: queen contiguity
+		// ContiguityToleranceM: vertices this close count as shared
+		// (0: exactly shared, as libpysal's Queen).
+		ContiguityToleranceM float64 `json:"contiguity_tolerance_m"`
 	} `json:"hotspots"`
 	Publication PublicationRule `json:"publication"`
 	Estimation  struct {
@@ -205,8 +208,8 @@ func (m *Model) Validate() error {
 		bad("tiers must be ordered: 0 < medium (%g) < high (%g) <= 100", m.Tiers.Medium, m.Tiers.High)
 	}
 	h := m.Hotspots
-	if h.Permutations < 99 || h.DistanceBandM < 0 {
-		bad("hotspots: permutations must be at least 99 and distance_band_m not negative")
+	if h.Permutations < 99 || h.DistanceBandM < 0 || h.ContiguityToleranceM < 0 || h.ContiguityToleranceM > 100 {
+		bad("hotspots: permutations must be at least 99, distance_band_m not negative and contiguity_tolerance_m in 0..100")
 	}
 	if len(h.Significance) != 3 || !(0 < h.Significance[0] && h.Significance[0] < h.Significance[1] && h.Significance[1] < h.Significance[2] && h.Significance[2] < 1) {
 		bad("hotspots.significance must be three rising levels, e.g. [0.01, 0.05, 0.10]")
