@@ -487,6 +487,16 @@ func (cr *ChildReader) Next() (ChildRow, *Problem, error) {
 	if c.Orphan == "" {
 		c.Orphan = "no"
 	}
+	// A blank is not zero hours: a working child without hours would be
+	// classified as within the light-work limits by default.
+	if p.err == nil && c.Works {
+		for _, col := range []string{"work_hours_week", "work_hours_day"} {
+			if p.t.get(col) == "" {
+				p.fail(col, "the child works (works = yes) but %s is blank: the hours are required (a blank is not 0 hours)", col)
+				break
+			}
+		}
+	}
 	if p.err == nil && c.Works && c.WorkHoursWeek == 0 && c.WorkHoursDay == 0 {
 		p.fail("work_hours_week", "the child works but no hours are given")
 	}

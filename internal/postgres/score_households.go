@@ -16,7 +16,7 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 		CREATE TEMP TABLE household_kids ON COMMIT DROP AS
 		SELECT c.household_id,
 			bool_or(c.age BETWEEN @light_work_min_age AND @max_child_age) AS older,
-			bool_or(c.school_status IN ('not_enrolled', 'dropped_out') OR c.harvest_absence_days >= @harvest_absence_days) AS school,
+			bool_or(c.age >= @school_min_age AND (c.school_status IN ('not_enrolled', 'dropped_out') OR c.harvest_absence_days >= @harvest_absence_days)) AS school,
 			bool_or(c.tasks && @exposure_tasks::text[]) AS leaf,
 			bool_or(c.orphan <> 'no') AS orphan,
 			bool_or(c.disability OR c.special_needs) AS disability,
@@ -27,7 +27,7 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 		FROM child c JOIN child_class k USING (household_id, ordinal)
 		GROUP BY c.household_id`,
 		pgx.NamedArgs{"light_work_min_age": r.LightWorkMinAge, "max_child_age": r.MaxChildAge,
-			"harvest_absence_days": h.HarvestAbsenceDays, "exposure_tasks": h.ExposureTasks})
+			"harvest_absence_days": h.HarvestAbsenceDays, "exposure_tasks": h.ExposureTasks, "school_min_age": h.SchoolMinAge})
 	if err != nil {
 		return err
 	}

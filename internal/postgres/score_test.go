@@ -582,3 +582,35 @@ func TestQueenMatchesLibpysal(t *testing.T) {
 	}
 	t.Logf("783 villages, %d neighbour pairs, %d differ from libpysal", pairs/2, differ)
 }
+
+// TestMissingIsNotZero: a 2-year-old who is not enrolled is not a school
+// dropout (no school points), and a household's school points come from a
+// child of school age.
+func TestMissingIsNotZero(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	loadDemo(t, db)
+	_, err := db.Pool.Exec(ctx, `
+		WITH h AS (
+			INSERT INTO household (survey_uuid, source, village_code, geom, members, working_adults)
+			SELECT 'toddler-' || i, 'kobo', '35.13.13.2003', ST_PointOnSurface(geom), 4, 2
+			FROM village, generate_series(1, 2) i WHERE code = '35.13.13.2003'
+			RETURNING id, survey_uuid)
+		INSERT INTO child (household_id, ordinal, age, sex, school_status, works)
+		SELECT id, 1, CASE WHEN survey_uuid = 'toddler-1' THEN 2 ELSE 9 END, 'male', 'not_enrolled', false FROM h`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Score(ctx, defaultModel(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	var toddler, nine float64
+	if err := db.Pool.QueryRow(ctx, `SELECT
+		(SELECT (s.components->>'school')::float8 FROM household_score s JOIN household h ON h.id = s.household_id WHERE h.survey_uuid = 'toddler-1'),
+		(SELECT (s.components->>'school')::float8 FROM household_score s JOIN household h ON h.id = s.household_id WHERE h.survey_uuid = 'toddler-2')`).Scan(&toddler, &nine); err != nil {
+		t.Fatal(err)
+	}
+	if toddler != 0 || nine != 15 {
+		t.Errorf("school points: a 2-year-old not enrolled %v (want 0), a 9-year-old not enrolled %v (want 15)", toddler, nine)
+	}
+}

@@ -30,6 +30,10 @@ type Model struct {
 		PovertyProgrammes  []string           `json:"poverty_programmes"`
 		LowEducation       []string           `json:"low_education"`
 		HarvestAbsenceDays int                `json:"harvest_absence_days"`
+		// SchoolMinAge: the school indicator counts children of this age
+		// and older (compulsory schooling starts at 7); a toddler not
+		// enrolled is not a school dropout.
+		SchoolMinAge int `json:"school_min_age"`
 		DependencyRatio    float64            `json:"dependency_ratio"`
 		ProximityRadiusM   float64            `json:"proximity_radius_m"`
 		// ProjectedSRID is a metric CRS for distances (UTM 49S for East Java):
@@ -200,6 +204,9 @@ func (m *Model) Validate() error {
 				bad("%s: %q is not a code of the survey", list.name, c)
 			}
 		}
+	}
+	if m.Household.SchoolMinAge < 5 || m.Household.SchoolMinAge > 12 {
+		bad("household.school_min_age must be 5..12")
 	}
 	if m.Household.ProximityRadiusM <= 0 || m.Household.DependencyRatio <= 0 || m.Household.HarvestAbsenceDays < 1 || m.Household.ProjectedSRID <= 0 {
 		bad("household: proximity_radius_m, projected_srid, dependency_ratio and harvest_absence_days must be positive")

@@ -107,3 +107,57 @@ func TestShrinkMeans(t *testing.T) {
 		}
 	}
 }
+
+// Components: one institution of three missing is a third of its weight
+// (integer division once made it 0), and a village's tobacco share unknown
+// (no fields imported) is left out and the score scaled to 100, with a note,
+// not counted as 0 points.
+func TestPublishFiguresComponents(t *testing.T) {
+	m, err := DefaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	five := func(v int) *int { return &v }
+	var areas []AreaCounts
+	pub := map[string]PublishedArea{}
+	in := map[string]AreaInput{}
+	share := 0.1
+	for i, code := range []string{"a", "b", "c", "d"} {
+		area := "desa:" + code
+		areas = append(areas, AreaCounts{Area: area, Parent: "kecamatan:k", Leaf: true,
+			Counts: map[string]int{"households": 40, "children": 80, "hazardous": 10}})
+		pub[area] = PublishedArea{Eligible: true, Values: map[string]*int{"households": five(40), "children": five(80),
+			"hazardous": five(10), "child_labour": five(0), "light_work": five(0), "not_working": five(70),
+			"labourer_households": five(20), "poor_households": five(10)}}
+		mean := 40.0
+		ai := AreaInput{Level: "desa", Kecamatan: "k", Kabupaten: "kab", MeanScore: &mean, InstitutionsMissing: 1,
+			Calendar: m.Calendar[m.DefaultVariety]}
+		if i > 0 {
+			ai.TobaccoShare = &share
+		}
+		in[area] = ai
+	}
+	areas = append(areas, AreaCounts{Area: "kecamatan:k", Counts: map[string]int{"households": 160, "children": 320}})
+	pub["kecamatan:k"] = PublishedArea{Eligible: true, Values: map[string]*int{"households": five(160), "children": five(320),
+		"hazardous": five(40), "child_labour": five(0)}}
+	in["kecamatan:k"] = AreaInput{Level: "kecamatan", Villages: 4, SurveyedVillages: 4}
+	figs := PublishFigures(areas, pub, in, m, 100)
+	b := figs["desa:b"]
+	if got, want := b.Components["institutions_missing"], round(5.0/3, 0.1); got != want {
+		t.Errorf("1 of 3 institutions missing: %v points, want %v", got, want)
+	}
+	a := figs["desa:a"]
+	if _, ok := a.Components["tobacco_share"]; ok || len(a.DataQuality) == 0 {
+		t.Errorf("unknown tobacco share: components %v, notes %v; want it left out with a note", a.Components, a.DataQuality)
+	}
+	sum := 0.0
+	for _, v := range a.Components {
+		sum += v
+	}
+	if math.Abs(sum-*a.Score) > 0.051 || *a.Score <= *b.Score-b.Components["tobacco_share"] {
+		t.Errorf("village without tobacco data: score %v, components %v: want the other indicators scaled up", *a.Score, a.Components)
+	}
+	if k := figs["kecamatan:k"]; k.Score == nil || k.PublishedVillages != 4 {
+		t.Errorf("kecamatan: %+v", k)
+	}
+}
