@@ -2,9 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"

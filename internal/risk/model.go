@@ -33,9 +33,9 @@ type Model struct {
 		// SchoolMinAge: the school indicator counts children of this age
 		// and older (compulsory schooling starts at 7); a toddler not
 		// enrolled is not a school dropout.
-		SchoolMinAge int `json:"school_min_age"`
-		DependencyRatio    float64            `json:"dependency_ratio"`
-		ProximityRadiusM   float64            `json:"proximity_radius_m"`
+		SchoolMinAge     int     `json:"school_min_age"`
+		DependencyRatio  float64 `json:"dependency_ratio"`
+		ProximityRadiusM float64 `json:"proximity_radius_m"`
 		// ProjectedSRID is a metric CRS for distances (UTM 49S for East Java):
 		// planar distances there are within 0.1% of geodesic ones.
 		ProjectedSRID     int      `json:"projected_srid"`
