@@ -14,6 +14,19 @@ ALTER TABLE area_score
     ADD COLUMN labourer_households integer NOT NULL DEFAULT 0,
     ADD COLUMN poor_households integer NOT NULL DEFAULT 0;
 
+-- The same small-area estimates on exact counts, for rankings given to
+-- those who may see exact figures (admins, staff in their areas): the
+-- minimum sample and rounding are privacy rules, not estimation needs.
+ALTER TABLE area_score
+    ADD COLUMN est_score real,
+    ADD COLUMN est_score_lo real,
+    ADD COLUMN est_score_hi real,
+    ADD COLUMN est_monthly real[],
+    ADD COLUMN est_prevalence real,
+    ADD COLUMN est_prevalence_lo real,
+    ADD COLUMN est_prevalence_hi real,
+    ADD COLUMN est_data_quality text[];
+
 CREATE TABLE area_public (
     level                text NOT NULL CHECK (level IN ('desa', 'kecamatan', 'kabupaten')),
     code                 text NOT NULL,

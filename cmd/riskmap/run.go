@@ -43,6 +43,7 @@ func commands() map[string]command {
 		"db":               {"start, stop or locate the private local PostGIS cluster", dbCmd},
 		"keys":             {"create, list or revoke API keys (roles planner, staff, admin)", keysCmd},
 		"audit":            {"print or verify the log of responses that held household- or child-level data", auditCmd},
+		"evaluate":         {"simulate surveys and measure how well each ranking rule finds the worst villages", evaluateCmd},
 		"disclosure-check": {"audit what the public and planners are served: can any withheld or small count be recovered?", disclosureCheckCmd},
 		"form":             {"write the household survey XLSForm for KoBoToolbox or ODK Central", formCmd},
 	}

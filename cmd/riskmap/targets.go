@@ -46,7 +46,10 @@ func targetsCmd(ctx context.Context, e *env, args []string) error {
 		}
 		return w.Flush()
 	}
-	ts, notRanked, err := db.VillageTargets(ctx, *month, *area, *limit)
+	// The command reads the database directly, as its operator may: the
+	// ranking from exact counts (the API gives it to admins and to staff in
+	// their areas).
+	ts, notRanked, err := db.VillageTargets(ctx, *month, *area, *limit, true)
 	if err != nil {
 		return err
 	}
@@ -65,8 +68,8 @@ func targetsCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if len(notRanked) > 0 {
-		fmt.Fprintf(e.stdout, "not ranked: %d under the minimum sample (insufficient_data), %d withheld, %d not surveyed\n",
-			notRanked["insufficient_data"], notRanked["withheld"], notRanked["no_data"])
+		fmt.Fprintf(e.stdout, "not ranked: %d not surveyed, %d surveyed without children aged 5-17\n",
+			notRanked["no_data"], notRanked["no_children"])
 	}
 	return nil
 }

@@ -96,7 +96,8 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 		if s.answered(w, r, q.Get("f")) {
 			return
 		}
-		ts, notRanked, err := s.db.VillageTargets(r.Context(), month, q.Get("area"), limit)
+		exact := principal(r).ExactRanking(q.Get("area"))
+		ts, notRanked, err := s.db.VillageTargets(r.Context(), month, q.Get("area"), limit, exact)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -110,7 +111,10 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 			return
 		}
 		s.respond(w, r, format, typeJSON, "Villages to visit in month "+strconv.Itoa(month), map[string]any{"month": month, "area": q.Get("area"),
-			"rule":    "villages with published figures, by their seasonal score in the month: the score of small-area estimates, which pull villages with few surveyed households toward their kecamatan; the interval shows how sure it is",
+			"basis": map[bool]string{true: "exact", false: "published"}[exact], "rule": map[bool]string{
+				true:  "every surveyed village, by its seasonal score in the month from small-area estimates on exact counts (villages with few surveyed households are pulled toward their kecamatan, and flagged); the interval shows how sure it is",
+				false: "villages with published figures, by their seasonal score in the month from small-area estimates on published counts (villages with few surveyed households are pulled toward their kecamatan); the interval shows how sure it is",
+			}[exact],
 			"targets": ts, "not_ranked": notRanked})
 	}
 }

@@ -69,6 +69,9 @@ func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSumm
 		return err
 	}
 	figs := risk.PublishFigures(areas, pub, in, m, within)
+	if err := storeEstimates(ctx, tx, areas, in, m, within); err != nil {
+		return err
+	}
 	var (
 		levels, codes, parents, statuses, tiers, priors []string
 		counts                                          = make([][]*int32, len(risk.CountMeasures))
@@ -592,4 +595,42 @@ func (db *DB) LatestModel(ctx context.Context) (*risk.Model, error) {
 		return nil, risk.Errorf(risk.EINVALID, "%v (the run predates this version of riskmap: run riskmap score again, or pass --model)", err)
 	}
 	return m, nil
+}
+
+// storeEstimates keeps in area_score the small-area estimates of every
+// surveyed village computed on its exact counts, with no minimum sample and
+// no rounding: the ranking for those who may see exact figures.
+func storeEstimates(ctx context.Context, tx pgx.Tx, areas []risk.AreaCounts, in map[string]risk.AreaInput, m *risk.Model, within float64) error {
+	exact := map[string]risk.PublishedArea{}
+	for _, a := range areas {
+		p := risk.PublishedArea{Eligible: a.Counts["households"] > 0 && a.Counts["children"] > 0, Values: map[string]*int{}}
+		for _, ms := range risk.CountMeasures {
+			v := a.Counts[ms]
+			p.Values[ms] = &v
+		}
+		exact[a.Area] = p
+	}
+	var codes, monthly, quality []string
+	var score, lo, hi, prev, plo, phi []*float64
+	for area, f := range risk.PublishFigures(areas, exact, in, m, within) {
+		code, ok := strings.CutPrefix(area, "desa:")
+		if !ok {
+			continue
+		}
+		codes = append(codes, code)
+		score, lo, hi = append(score, f.Score), append(lo, f.ScoreLo), append(hi, f.ScoreHi)
+		prev, plo, phi = append(prev, f.Smoothed), append(plo, f.SmoothedLo), append(phi, f.SmoothedHi)
+		mb, _ := json.Marshal(f.Monthly)
+		qb, _ := json.Marshal(append([]string{}, f.DataQuality...))
+		monthly, quality = append(monthly, string(mb)), append(quality, string(qb))
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE area_score a SET est_score = u.score, est_score_lo = u.lo, est_score_hi = u.hi,
+			est_monthly = CASE WHEN u.monthly = 'null' THEN NULL ELSE array(SELECT jsonb_array_elements_text(u.monthly::jsonb)::real) END,
+			est_prevalence = u.prev, est_prevalence_lo = u.plo, est_prevalence_hi = u.phi,
+			est_data_quality = array(SELECT jsonb_array_elements_text(u.quality::jsonb))
+		FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::text[], $6::float8[], $7::float8[], $8::float8[], $9::text[])
+			AS u(code, score, lo, hi, monthly, prev, plo, phi, quality)
+		WHERE a.level = 'desa' AND a.code = u.code`, codes, score, lo, hi, monthly, prev, plo, phi, quality)
+	return err
 }

@@ -316,7 +316,7 @@ func TestScoreIsIdempotentAndAtomic(t *testing.T) {
 func TestTargets(t *testing.T) {
 	db, _ := scoredDemo(t)
 	ctx := context.Background()
-	vs, _, err := db.VillageTargets(ctx, 8, "35.13.13", 100)
+	vs, _, err := db.VillageTargets(ctx, 8, "35.13.13", 100, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ func TestTargets(t *testing.T) {
 		month int
 		area  string
 	}{{0, ""}, {13, ""}, {8, "35.13.13'; DROP TABLE household; --"}, {8, "Besuk"}} {
-		if _, _, err := db.VillageTargets(ctx, bad.month, bad.area, 10); risk.ErrorCode(err) != risk.EINVALID {
+		if _, _, err := db.VillageTargets(ctx, bad.month, bad.area, 10, false); risk.ErrorCode(err) != risk.EINVALID {
 			t.Errorf("VillageTargets(%d, %q) = %v, want invalid", bad.month, bad.area, err)
 		}
 	}
@@ -525,7 +525,7 @@ func TestSmallSamplesDoNotOutrankLargeOnes(t *testing.T) {
 	if _, err := db.Score(ctx, defaultModel(t), 8); err != nil {
 		t.Fatal(err)
 	}
-	ts, notRanked, err := db.VillageTargets(ctx, 8, "", 10)
+	ts, notRanked, err := db.VillageTargets(ctx, 8, "", 10, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,6 +542,27 @@ func TestSmallSamplesDoNotOutrankLargeOnes(t *testing.T) {
 	}
 	if ts[0].Households == nil || *ts[0].Households != 300 || ts[0].ScoreLow == nil || *ts[0].ScoreLow > ts[0].Score || len(ts[0].Interval) != 2 {
 		t.Errorf("Alasnyiur's target lacks its sample or interval: %+v", ts[0])
+	}
+	// From exact counts (for staff and admins) every surveyed village is
+	// ranked by its posterior mean, the rule the simulation study found most
+	// accurate; the tiny samples are flagged and carry wide intervals.
+	ex, _, err := db.VillageTargets(ctx, 8, "", 10, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) != 3 {
+		t.Fatalf("exact ranking %+v, want the 3 surveyed villages", ex)
+	}
+	width := map[string]float64{}
+	for _, v := range ex {
+		width[v.ID] = v.Interval[1] - v.Interval[0]
+		small := strings.Contains(strings.Join(v.DataQuality, ";"), "small sample")
+		if small != (v.ID != "35.13.13.2003") {
+			t.Errorf("%s: data quality %v", v.ID, v.DataQuality)
+		}
+	}
+	if width["35.13.13.2015"] < 3*width["35.13.13.2003"] || width["35.13.10.2010"] < 3*width["35.13.13.2003"] {
+		t.Errorf("interval widths %v: 1 and 3 households should be far less certain than 300", width)
 	}
 }
 

@@ -55,20 +55,19 @@ func checkTargetArgs(month int, area string, limit int) error {
 // households toward their kecamatan (docs/methodology.md, "Whom to visit").
 // Each carries its sample and intervals; villages that cannot be ranked are
 // counted by reason.
-func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit int) ([]Target, NotRanked, error) {
+//
+// With exact, the ranking is the small-area estimates on exact counts, every
+// surveyed village ranked, small samples flagged: for callers who may see
+// exact figures (risk.Principal.ExactRanking).
+func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit int, exact bool) ([]Target, NotRanked, error) {
 	if err := checkTargetArgs(month, area, limit); err != nil {
 		return nil, nil, err
 	}
-	rows, err := db.Pool.Query(ctx, `
-		SELECT a.code, v.name, k.name, round(a.score::numeric, 2)::float8, round(a.monthly[$1]::numeric, 2)::float8, a.tier,
-			array(SELECT format('%s (%s)', key, round(value::numeric, 1)) FROM jsonb_each_text(a.components)
-			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3),
-			a.households, a.children, a.score_lo::float8, a.score_hi::float8, round(a.prevalence_smoothed::numeric, 4)::float8,
-			round(a.prevalence_smoothed_lo::numeric, 4)::float8, round(a.prevalence_smoothed_hi::numeric, 4)::float8, a.data_quality
-		FROM area_public a JOIN village v ON v.code = a.code LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
-		WHERE a.level = 'desa' AND a.score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
-		ORDER BY a.monthly[$1] DESC, a.score DESC, a.code
-		LIMIT $3`, month, area, limit)
+	query := villageTargetsPublished
+	if exact {
+		query = villageTargetsExact
+	}
+	rows, err := db.Pool.Query(ctx, query, month, area, limit)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,8 +94,13 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit 
 		return nil, nil, err
 	}
 	not := NotRanked{}
-	rows, err = db.Pool.Query(ctx, `SELECT a.status, count(*) FROM area_public a
-		WHERE a.level = 'desa' AND a.score IS NULL AND (a.code = $1 OR a.code LIKE $1 || '.%' OR $1 = '') GROUP BY 1`, area)
+	notQuery := `SELECT a.status, count(*) FROM area_public a
+		WHERE a.level = 'desa' AND a.score IS NULL AND (a.code = $1 OR a.code LIKE $1 || '.%' OR $1 = '') GROUP BY 1`
+	if exact {
+		notQuery = `SELECT CASE WHEN a.households = 0 THEN 'no_data' ELSE 'no_children' END, count(*) FROM area_score a
+			WHERE a.level = 'desa' AND a.est_score IS NULL AND (a.code = $1 OR a.code LIKE $1 || '.%' OR $1 = '') GROUP BY 1`
+	}
+	rows, err = db.Pool.Query(ctx, notQuery, area)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -111,6 +115,29 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit 
 	}
 	return out, not, rows.Err()
 }
+
+const villageTargetsExact = `
+		SELECT a.code, v.name, k.name, round(a.est_score::numeric, 2)::float8, round(a.est_monthly[$1]::numeric, 2)::float8,
+			CASE WHEN a.est_score >= (SELECT (model->'tiers'->>'high')::float8 FROM score_run ORDER BY id DESC LIMIT 1) THEN 'high'
+			     WHEN a.est_score >= (SELECT (model->'tiers'->>'medium')::float8 FROM score_run ORDER BY id DESC LIMIT 1) THEN 'medium' ELSE 'low' END,
+			'{}'::text[], a.households, a.children, a.est_score_lo::float8, a.est_score_hi::float8,
+			round(a.est_prevalence::numeric, 4)::float8, round(a.est_prevalence_lo::numeric, 4)::float8,
+			round(a.est_prevalence_hi::numeric, 4)::float8, a.est_data_quality
+		FROM area_score a JOIN village v ON v.code = a.code LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
+		WHERE a.level = 'desa' AND a.est_score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
+		ORDER BY a.est_monthly[$1] DESC, a.est_score DESC, a.code
+		LIMIT $3`
+
+const villageTargetsPublished = `
+		SELECT a.code, v.name, k.name, round(a.score::numeric, 2)::float8, round(a.monthly[$1]::numeric, 2)::float8, a.tier,
+			array(SELECT format('%s (%s)', key, round(value::numeric, 1)) FROM jsonb_each_text(a.components)
+			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3),
+			a.households, a.children, a.score_lo::float8, a.score_hi::float8, round(a.prevalence_smoothed::numeric, 4)::float8,
+			round(a.prevalence_smoothed_lo::numeric, 4)::float8, round(a.prevalence_smoothed_hi::numeric, 4)::float8, a.data_quality
+		FROM area_public a JOIN village v ON v.code = a.code LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
+		WHERE a.level = 'desa' AND a.score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
+		ORDER BY a.monthly[$1] DESC, a.score DESC, a.code
+		LIMIT $3`
 
 // HouseholdTargets ranks the households of some areas (nil: everywhere) by their seasonal score
 // in month, households with a child in hazardous work or child labour first,

@@ -92,6 +92,20 @@ func (p Principal) Covers(code string) bool {
 	return false
 }
 
+// ExactRanking reports whether the principal's village ranking for an area
+// may come from exact counts (small-area estimates with no minimum sample
+// or rounding): admins anywhere, staff within their areas; everyone else
+// gets the published ranking.
+func (p Principal) ExactRanking(area string) bool {
+	switch p.Role {
+	case RoleAdmin:
+		return true
+	case RoleStaff:
+		return area != "" && p.Covers(area)
+	}
+	return false
+}
+
 // ReadsAudit reports whether the principal may read the audit log.
 func (p Principal) ReadsAudit() bool { return p.Role == RoleAdmin }
 

@@ -1,0 +1,356 @@
+package risk
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+)
+
+// EvalRules are the rankings the simulation compares: the old rule; the
+// small-area estimates on exact counts, every surveyed village ranked (what
+// staff, who may see exact figures, are given); and the published ranking
+// (minimum sample, counts rounded to 5, small-area estimates of published
+// counts: what the public and planners are given); each of the last two by
+// its score or by the low end of the score's interval (_low); tiered ranks
+// villages under the minimum sample after all the others, by score.
+var EvalRules = []string{"old", "estimated", "estimated_low", "estimated_tiered", "published", "published_low"}
+
+// EvalVillage is a village of the simulation: its place in the hierarchy.
+type EvalVillage struct{ Code, Kecamatan, Kabupaten string }
+
+// EvalOptions set up the simulation study of targeting accuracy.
+type EvalOptions struct {
+	Replications int
+	Households   int // surveyed in all, spread very unequally over villages
+	Seed         uint64
+}
+
+// RuleAccuracy is how well one ranking rule recovers the truly worst
+// villages, averaged over replications.
+type RuleAccuracy struct {
+	Rule                    string
+	PrecisionAt             map[int]float64 // share of the true worst K among the rule's top K
+	Spearman                float64         // rank correlation with the true scores, over the villages the rule ranks
+	Ranked                  float64         // villages ranked, on average
+	SmallInTop10            float64         // villages with fewer than 10 surveyed households among the top 10
+	WorstFoundSurveyedTop10 float64         // of the true worst 10 surveyed villages, how many the top 10 holds
+}
+
+// Evaluate runs the simulation study of docs/methodology.md ("How well the
+// ranking finds the worst villages"): a synthetic truth over the given
+// villages (prevalence, household shares and mean scores varying by
+// kabupaten, kecamatan and village), surveys of very unequal sizes, and two
+// rankings of the surveyed villages against the true village scores: the
+// rules of EvalRules against the true village scores.
+func Evaluate(villages []EvalVillage, m *Model, o EvalOptions) []RuleAccuracy {
+	rng := rand.New(rand.NewPCG(o.Seed, 0x65766c))
+	ks := []int{10, 25, 50}
+	acc := map[string]*RuleAccuracy{}
+	for _, r := range EvalRules {
+		acc[r] = &RuleAccuracy{Rule: r, PrecisionAt: map[int]float64{}}
+	}
+	for rep := 0; rep < o.Replications; rep++ {
+		truth, est := simulate(villages, m, o, rng)
+		for rule, scores := range est {
+			a := acc[rule]
+			surveyed := map[string]bool{}
+			for c := range truth.surveyed {
+				surveyed[c] = true
+			}
+			trueOrder := order(truth.score, surveyed)
+			ranked := order(scores, nil)
+			for _, k := range ks {
+				a.PrecisionAt[k] += overlap(trueOrder, ranked, k) / float64(k)
+			}
+			a.Spearman += spearman(scores, truth.score)
+			a.Ranked += float64(len(scores))
+			for _, c := range ranked[:min(10, len(ranked))] {
+				if truth.households[c] < 10 {
+					a.SmallInTop10++
+				}
+			}
+			a.WorstFoundSurveyedTop10 += overlap(trueOrder, ranked, 10)
+		}
+	}
+	var out []RuleAccuracy
+	for _, rule := range EvalRules {
+		a := acc[rule]
+		r := float64(o.Replications)
+		for _, k := range ks {
+			a.PrecisionAt[k] /= r
+		}
+		a.Spearman /= r
+		a.Ranked /= r
+		a.SmallInTop10 /= r
+		a.WorstFoundSurveyedTop10 /= r
+		out = append(out, *a)
+	}
+	return out
+}
+
+type simTruth struct {
+	score      map[string]float64
+	households map[string]int
+	surveyed   map[string]bool
+}
+
+func logistic(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+func logit(p float64) float64    { return math.Log(p / (1 - p)) }
+
+func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (simTruth, map[string]map[string]float64) {
+	effect := map[string]float64{}
+	eff := func(key string, sd float64) float64 {
+		if v, ok := effect[key]; ok {
+			return v
+		}
+		v := rng.NormFloat64() * sd
+		effect[key] = v
+		return v
+	}
+	w, full := m.Village.Weights, m.Village.FullAt
+	t := simTruth{score: map[string]float64{}, households: map[string]int{}, surveyed: map[string]bool{}}
+	// Sample sizes: lognormal, so most villages get a handful of households
+	// and a few get hundreds; a fifth are not surveyed at all.
+	sizes := make([]float64, len(villages))
+	total := 0.0
+	for i := range villages {
+		if rng.Float64() < 0.2 {
+			continue
+		}
+		sizes[i] = math.Exp(rng.NormFloat64() * 1.3)
+		total += sizes[i]
+	}
+	areas := make([]AreaCounts, 0, len(villages)+100)
+	in := map[string]AreaInput{}
+	type obs struct{ x, n, lab, pov, hh, meanSum float64 }
+	observed := map[string]obs{}
+	var areaOrder []string
+	parents := map[string]AreaCounts{}
+	for i, v := range villages {
+		p := logistic(logit(0.08) + eff("kab"+v.Kabupaten, 0.4) + eff("kec"+v.Kecamatan, 0.5) + rng.NormFloat64()*0.5)
+		q := logistic(logit(0.45) + eff("qk"+v.Kecamatan, 0.4) + rng.NormFloat64()*0.4)
+		r := logistic(logit(0.35) + eff("rk"+v.Kecamatan, 0.4) + rng.NormFloat64()*0.4)
+		mu := 25 + 60*p + 10*(q-0.45) + rng.NormFloat64()*3
+		tob := math.Min(rng.Float64()*0.4, 1)
+		inst := rng.IntN(4)
+		comp := func(name string, x float64) float64 { return w[name] * math.Min(x/full[name], 1) }
+		t.score[v.Code] = comp("prevalence", p) + comp("mean_household_score", mu) + comp("tobacco_share", tob) +
+			comp("farm_labourer_share", q) + comp("poverty_share", r) + comp("institutions_missing", float64(inst))
+		n := int(math.Round(sizes[i] / math.Max(total, 1) * float64(o.Households)))
+		var ob obs
+		for h := 0; h < n; h++ {
+			ob.hh++
+			if rng.Float64() < q {
+				ob.lab++
+			}
+			if rng.Float64() < r {
+				ob.pov++
+			}
+			ob.meanSum += math.Min(math.Max(mu+rng.NormFloat64()*15, 0), 100)
+			kids := poisson(rng, 2.3)
+			for c := 0; c < kids; c++ {
+				ob.n++
+				if rng.Float64() < p {
+					ob.x++
+				}
+			}
+		}
+		t.households[v.Code] = n
+		if n > 0 {
+			t.surveyed[v.Code] = true
+		}
+		observed[v.Code] = ob
+		counts := map[string]int{"households": int(ob.hh), "children": int(ob.n), "hazardous": int(ob.x),
+			"not_working": int(ob.n - ob.x), "labourer_households": int(ob.lab), "poor_households": int(ob.pov)}
+		area := "desa:" + v.Code
+		areas = append(areas, AreaCounts{Area: area, Parent: "kecamatan:" + v.Kecamatan, Leaf: true, Counts: counts})
+		areaOrder = append(areaOrder, area)
+		ai := AreaInput{Level: "desa", Kecamatan: v.Kecamatan, Kabupaten: v.Kabupaten, TobaccoShare: &tob,
+			InstitutionsMissing: inst, Calendar: m.Calendar[m.DefaultVariety]}
+		if ob.hh > 0 {
+			mean := math.Round(ob.meanSum/ob.hh/m.Publication.ScoreStep) * m.Publication.ScoreStep
+			ai.MeanScore = &mean
+		}
+		in[area] = ai
+		for _, pa := range []struct{ id, parent string }{{"kecamatan:" + v.Kecamatan, "kabupaten:" + v.Kabupaten}, {"kabupaten:" + v.Kabupaten, ""}} {
+			a, ok := parents[pa.id]
+			if !ok {
+				a = AreaCounts{Area: pa.id, Parent: pa.parent, Counts: map[string]int{}}
+			}
+			for k, c := range counts {
+				a.Counts[k] += c
+			}
+			parents[pa.id] = a
+		}
+	}
+	keys := make([]string, 0, len(parents))
+	for k := range parents {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		areas = append(areas, parents[k])
+		in[k] = AreaInput{Level: "parent"}
+	}
+	// The published ranking: riskmap's publication.
+	newScores, newLow := map[string]float64{}, map[string]float64{}
+	if pub, _, err := Publish(areas, m.Publication); err == nil {
+		figs := PublishFigures(areas, pub, in, m, 15*15)
+		for _, v := range villages {
+			if f := figs["desa:"+v.Code]; f.Score != nil {
+				newScores[v.Code] = *f.Score
+				newLow[v.Code] = *f.ScoreLo + *f.Score/1000 // ties by the score
+			}
+		}
+	}
+	// The estimated ranking: the same estimators on exact counts, every
+	// surveyed village with children ranked.
+	exact := map[string]PublishedArea{}
+	for _, a := range areas {
+		p := PublishedArea{Eligible: a.Counts["households"] > 0 && a.Counts["children"] > 0, Values: map[string]*int{}}
+		for _, ms := range CountMeasures {
+			v := a.Counts[ms]
+			p.Values[ms] = &v
+		}
+		exact[a.Area] = p
+	}
+	estScores, estLow, estTiered := map[string]float64{}, map[string]float64{}, map[string]float64{}
+	for code, f := range PublishFigures(areas, exact, in, m, 15*15) {
+		if f.Score != nil && len(code) > 5 && code[:5] == "desa:" {
+			c := code[5:]
+			estScores[c] = *f.Score
+			estLow[c] = *f.ScoreLo + *f.Score/1000
+			estTiered[c] = *f.Score
+			if t.households[c] < m.Publication.MinHouseholds {
+				estTiered[c] -= 1000
+			}
+		}
+	}
+	// The old rule: raw means and shares, prevalence smoothed by Marshall's
+	// estimator toward the kecamatan, every surveyed village ranked.
+	type kec struct{ x, n, k float64 }
+	ks := map[string]*kec{}
+	for _, v := range villages {
+		ob := observed[v.Code]
+		if ob.n == 0 {
+			continue
+		}
+		a := ks[v.Kecamatan]
+		if a == nil {
+			a = &kec{}
+			ks[v.Kecamatan] = a
+		}
+		a.x, a.n, a.k = a.x+ob.x, a.n+ob.n, a.k+1
+	}
+	spread := map[string]float64{}
+	for _, v := range villages {
+		ob := observed[v.Code]
+		if ob.n == 0 {
+			continue
+		}
+		a := ks[v.Kecamatan]
+		p := a.x / a.n
+		spread[v.Kecamatan] += ob.n * math.Pow(ob.x/ob.n-p, 2)
+	}
+	oldScores := map[string]float64{}
+	for _, v := range villages {
+		ob := observed[v.Code]
+		if ob.hh == 0 {
+			continue
+		}
+		smoothed := 0.0
+		if ob.n > 0 {
+			a := ks[v.Kecamatan]
+			p := a.x / a.n
+			A := math.Max(spread[v.Kecamatan]/a.n-p/(a.n/a.k), 0)
+			smoothed = p
+			if p > 0 && A+p/ob.n > 0 {
+				smoothed = p + A/(A+p/ob.n)*(ob.x/ob.n-p)
+			}
+		}
+		ai := in["desa:"+v.Code]
+		comp := func(name string, x float64) float64 { return w[name] * math.Min(x/full[name], 1) }
+		oldScores[v.Code] = comp("prevalence", smoothed) + comp("mean_household_score", ob.meanSum/ob.hh) +
+			comp("tobacco_share", *ai.TobaccoShare) + comp("farm_labourer_share", ob.lab/ob.hh) +
+			comp("poverty_share", ob.pov/ob.hh) + comp("institutions_missing", float64(ai.InstitutionsMissing))
+	}
+	return t, map[string]map[string]float64{"old": oldScores, "estimated": estScores, "estimated_low": estLow, "estimated_tiered": estTiered,
+		"published": newScores, "published_low": newLow}
+}
+
+func poisson(rng *rand.Rand, lambda float64) int {
+	l, k, p := math.Exp(-lambda), 0, 1.0
+	for {
+		p *= rng.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
+}
+
+// order returns the codes of scores from the highest, restricted to keep
+// when it is not nil, ties broken by code.
+func order(scores map[string]float64, keep map[string]bool) []string {
+	var out []string
+	for c := range scores {
+		if keep == nil || keep[c] {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if scores[out[i]] != scores[out[j]] {
+			return scores[out[i]] > scores[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+func overlap(a, b []string, k int) float64 {
+	top := map[string]bool{}
+	for _, c := range a[:min(k, len(a))] {
+		top[c] = true
+	}
+	n := 0.0
+	for _, c := range b[:min(k, len(b))] {
+		if top[c] {
+			n++
+		}
+	}
+	return n
+}
+
+// spearman is the rank correlation of est with truth over est's villages.
+func spearman(est, truth map[string]float64) float64 {
+	codes := make([]string, 0, len(est))
+	for c := range est {
+		codes = append(codes, c)
+	}
+	if len(codes) < 3 {
+		return 0
+	}
+	rank := func(v map[string]float64) map[string]float64 {
+		o := append([]string{}, codes...)
+		sort.Slice(o, func(i, j int) bool { return v[o[i]] < v[o[j]] })
+		r := map[string]float64{}
+		for i := 0; i < len(o); {
+			j := i
+			for j+1 < len(o) && v[o[j+1]] == v[o[i]] {
+				j++
+			}
+			for k := i; k <= j; k++ {
+				r[o[k]] = float64(i+j)/2 + 1
+			}
+			i = j + 1
+		}
+		return r
+	}
+	re, rt := rank(est), rank(truth)
+	n := float64(len(codes))
+	var d2 float64
+	for _, c := range codes {
+		d2 += (re[c] - rt[c]) * (re[c] - rt[c])
+	}
+	return 1 - 6*d2/(n*(n*n-1))
+}
