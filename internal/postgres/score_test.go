@@ -470,6 +470,27 @@ func TestScoreRealBoundaries(t *testing.T) {
 	if villagesRows != 783 || kecRows != 76 || kabRows != 3 {
 		t.Errorf("area_score: %d villages, %d kecamatan, %d kabupaten; want 783, 76, 3", villagesRows, kecRows, kabRows)
 	}
+	// Varieties differ, so the month reorders villages: Besuki Na-Oogst
+	// (south Jember) leads in January, Voor-Oogst areas in August.
+	naOogst := func(code string) bool {
+		for _, k := range []string{"35.09.10.", "35.09.11.", "35.09.12.", "35.09.13.", "35.09.16."} {
+			if strings.HasPrefix(code, k) {
+				return true
+			}
+		}
+		return false
+	}
+	jan, _, err := db.VillageTargets(ctx, 1, "", 5, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aug, _, err := db.VillageTargets(ctx, 8, "", 5, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jan) == 0 || len(aug) == 0 || !naOogst(jan[0].ID) || naOogst(aug[0].ID) {
+		t.Errorf("January's first village %v, August's %v: want a Besuki Na-Oogst village in January only", jan, aug)
+	}
 	// Hotspots are found on published scores only: an unpublished score
 	// would leak through its neighbours' z-scores.
 	if hot != published || published == 0 {
