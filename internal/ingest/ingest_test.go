@@ -149,6 +149,8 @@ func TestChildReaderRows(t *testing.T) {
 		{"works, weekly hours blank", strings.Replace(good, "yes,20,4", "yes,,2", 1), "work_hours_week", "work_hours_week is blank"},
 		{"works, daily hours blank", strings.Replace(good, "yes,20,4", "yes,20,", 1), "work_hours_day", "work_hours_day is blank"},
 		{"works, zero hours", strings.Replace(good, "yes,20,4", "yes,0,0", 1), "work_hours_week", "no hours"},
+		{"dropped out at 4", strings.Replace(strings.Replace(good, "14,", "4,", 1), "enrolled", "dropped_out", 1), "school_status", "cannot have dropped out"},
+		{"not school age at 12", strings.Replace(strings.Replace(good, "14,", "12,", 1), "enrolled", "not_school_age", 1), "school_status", "is of school age"},
 		{"day above week", strings.Replace(good, "yes,20,4", "yes,2,4", 1), "work_hours_day", "4 hours a day but 2 a week"},
 		{"unknown task", strings.Replace(good, "harvest_green_leaf", "juggling", 1), "tasks", `"juggling" is not one of`},
 		{"sex", strings.Replace(good, "female", "f", 1), "sex", `"f" is not one of`},

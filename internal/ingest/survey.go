@@ -487,6 +487,13 @@ func (cr *ChildReader) Next() (ChildRow, *Problem, error) {
 	if c.Orphan == "" {
 		c.Orphan = "no"
 	}
+	// Impossible combinations of age and school: refused, not scored.
+	if p.err == nil && c.SchoolStatus == "dropped_out" && c.Age < 6 {
+		p.fail("school_status", "a child of %d cannot have dropped out of school (school starts at 6-7): check the age or the answer", c.Age)
+	}
+	if p.err == nil && c.SchoolStatus == "not_school_age" && c.Age >= 7 {
+		p.fail("school_status", "a child of %d is of school age (7-17): not_school_age is for younger children", c.Age)
+	}
 	// A blank is not zero hours: a working child without hours would be
 	// classified as within the light-work limits by default.
 	if p.err == nil && c.Works {
