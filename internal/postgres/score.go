@@ -74,6 +74,7 @@ func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, er
 		{"hotspots", func() error { return hotspots(ctx, tx, m, month, nil) }},
 		{"geomask households", func() error { return maskHouseholds(ctx, tx) }},
 		{"disclosure check", func() error { return checkPublication(ctx, tx, m) }},
+		{"swap in the new tables", func() error { return swapScoreTables(ctx, tx) }},
 	}
 	for _, s := range steps {
 		if err := stage(s.name, s.f); err != nil {
@@ -148,4 +149,34 @@ func execAll(ctx context.Context, tx pgx.Tx, stmts []statement) error {
 		}
 	}
 	return nil
+}
+
+// swapScoreTables puts the run's child_class_next and household_score_next
+// in place of the previous run's tables, as the run's last step: indexes are
+// built on the new tables first, so the exclusive lock that dropping the old
+// ones takes is held only for the renames and the commit, and readers see
+// the previous run until then.
+func swapScoreTables(ctx context.Context, tx pgx.Tx) error {
+	return execAll(ctx, tx, []statement{
+		{`ALTER TABLE child_class_next ADD CONSTRAINT child_class_next_pkey PRIMARY KEY (household_id, ordinal)`, nil},
+		{`ALTER TABLE household_score_next ADD CONSTRAINT household_score_next_pkey PRIMARY KEY (household_id)`, nil},
+		{`CREATE INDEX household_score_next_village_idx ON household_score_next (village_code)`, nil},
+		{`DROP VIEW household_season`, nil},
+		{`DROP TABLE child_class`, nil},
+		{`DROP TABLE household_score`, nil},
+		{`ALTER TABLE child_class_next RENAME TO child_class`, nil},
+		{`ALTER INDEX child_class_next_pkey RENAME TO child_class_pkey`, nil},
+		{`ALTER TABLE household_score_next RENAME TO household_score`, nil},
+		{`ALTER INDEX household_score_next_pkey RENAME TO household_score_pkey`, nil},
+		{`ALTER INDEX household_score_next_village_idx RENAME TO household_score_village_idx`, nil},
+		{`CREATE VIEW household_season AS
+			SELECT s.household_id, m.month, (s.score * c.labour_index[m.month])::real AS seasonal_score
+			FROM household_score s
+			JOIN score_calendar c USING (variety)
+			CROSS JOIN generate_series(1, 12) AS m(month)`, nil},
+		{`DO $$ BEGIN
+			IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'riskmap_serve') THEN
+				GRANT SELECT ON child_class, household_score, household_season TO riskmap_serve;
+			END IF; END $$`, nil},
+	})
 }

@@ -24,30 +24,29 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			-- min() over a sortable prefix is cheaper than an ordered array_agg
 			substr(min(CASE k.classification WHEN 'hazardous' THEN '0' WHEN 'child_labour' THEN '1' END
 				|| lpad(c.ordinal::text, 5, '0') || k.classification || ': ' || k.reason), 7) AS top_reason
-		FROM child c JOIN child_class k USING (household_id, ordinal)
+		FROM child c JOIN child_class_next k USING (household_id, ordinal)
 		GROUP BY c.household_id`,
 		pgx.NamedArgs{"light_work_min_age": r.LightWorkMinAge, "max_child_age": r.MaxChildAge,
 			"harvest_absence_days": h.HarvestAbsenceDays, "exposure_tasks": h.ExposureTasks, "school_min_age": h.SchoolMinAge})
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `CREATE INDEX ON household_kids (household_id); DELETE FROM household_score`); err != nil {
+	if _, err := tx.Exec(ctx, `CREATE INDEX ON household_kids (household_id)`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE household_score_next (LIKE household_score INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`); err != nil {
 		return err
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO household_score (household_id, village_code, score, tier, top_tier_reason, components, nearest_field_m, variety)
+		INSERT INTO household_score_next (household_id, village_code, score, tier, top_tier_reason, components, nearest_field_m, variety)
 		SELECT h.id, h.village_code, s.score,
 			CASE WHEN k.top_reason IS NOT NULL OR s.score >= @tier_high THEN 'high' WHEN s.score >= @tier_medium THEN 'medium' ELSE 'low' END,
-			k.top_reason, s.components, n.d, cal.variety
+			k.top_reason, s.components, n.d, coalesce(cal.variety, @default_variety)
 		FROM household h
 		LEFT JOIN household_kids k ON k.household_id = h.id
 		LEFT JOIN household_near n ON n.id = h.id
 		LEFT JOIN village_variety vv ON vv.village_code = h.village_code
-		CROSS JOIN LATERAL (
-			SELECT variety, idx FROM calendar WHERE variety = coalesce(n.variety, vv.variety)
-			UNION ALL
-			SELECT variety, idx FROM calendar WHERE variety = @default_variety
-			LIMIT 1) cal
+		LEFT JOIN calendar cal ON cal.variety = coalesce(n.variety, vv.variety)
 		CROSS JOIN LATERAL (SELECT
 			CASE WHEN coalesce(k.older, false) THEN @w_children_13_17::float8 ELSE 0 END AS older,
 			CASE WHEN h.livelihoods && @labour_livelihoods::text[] THEN @w_farm_labourer::float8 ELSE 0 END AS labourer,

@@ -64,7 +64,7 @@ func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSumm
 		return err
 	}
 	sum.AuditRounds = rounds
-	in, within, err := publicationInputs(ctx, tx, m, areas)
+	in, within, err := publicationInputs(ctx, tx, m, areas, "household_score_next")
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,13 @@ func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSumm
 
 // publicationInputs reads what the publication knows of each area besides
 // its counts, and the pooled variance of household scores inside villages.
-func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []risk.AreaCounts) (map[string]risk.AreaInput, float64, error) {
+//
+// scores is the table of household scores to read: household_score, or
+// household_score_next inside a scoring run.
+func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []risk.AreaCounts, scores string) (map[string]risk.AreaInput, float64, error) {
+	if scores != "household_score" && scores != "household_score_next" {
+		return nil, 0, fmt.Errorf("publication inputs: unknown scores table %q", scores)
+	}
 	in := map[string]risk.AreaInput{}
 	cal := map[string][]float64{}
 	rows, err := tx.Query(ctx, `SELECT variety, labour_index FROM score_calendar`)
@@ -268,7 +274,7 @@ func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []ri
 	var within *float64
 	err = tx.QueryRow(ctx, `
 		SELECT sum((s.score - v.mean) ^ 2) / nullif(count(*) - count(DISTINCT s.village_code), 0)
-		FROM household_score s JOIN (SELECT village_code, avg(score) AS mean FROM household_score GROUP BY village_code) v USING (village_code)`).Scan(&within)
+		FROM `+scores+` s JOIN (SELECT village_code, avg(score) AS mean FROM `+scores+` GROUP BY village_code) v USING (village_code)`).Scan(&within)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -401,7 +407,7 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 // checkPublication runs the disclosure check inside the scoring
 // transaction: a publication that fails it is never committed.
 func checkPublication(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
-	problems, err := disclosureCheck(ctx, tx, m)
+	problems, err := disclosureCheck(ctx, tx, m, "household_score_next")
 	if err != nil {
 		return err
 	}
@@ -420,7 +426,7 @@ func (db *DB) DisclosureCheck(ctx context.Context, m *risk.Model) ([]string, err
 	var out []string
 	err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		var err error
-		out, err = disclosureCheck(ctx, tx, m)
+		out, err = disclosureCheck(ctx, tx, m, "household_score")
 		return err
 	})
 	return out, err
@@ -433,7 +439,7 @@ func deref(x *float64) any {
 	return *x
 }
 
-func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model) ([]string, error) {
+func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores string) ([]string, error) {
 	rule := m.Publication
 	areas, err := trueCounts(ctx, tx)
 	if err != nil {
@@ -522,7 +528,7 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model) ([]string, e
 	}
 	// Derived figures must be functions of the published counts: computed
 	// again from what is served, they must be what is served.
-	in, within, err := publicationInputs(ctx, tx, m, areas)
+	in, within, err := publicationInputs(ctx, tx, m, areas, scores)
 	if err != nil {
 		return nil, err
 	}
