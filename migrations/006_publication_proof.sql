@@ -14,6 +14,21 @@ ALTER TABLE area_score
     ADD COLUMN labourer_households integer NOT NULL DEFAULT 0,
     ADD COLUMN poor_households integer NOT NULL DEFAULT 0;
 
+-- Each household's nearest tobacco field within the model's radius (d null:
+-- none), kept between scoring runs: found again for every household when
+-- the fields, the radius or the CRS change (proximity_state), else only for
+-- households that are new or have moved (digest of the point).
+CREATE TABLE household_near (
+    id      bigint PRIMARY KEY,
+    variety text,
+    d       real,
+    digest  text NOT NULL
+);
+CREATE TABLE proximity_state (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    key text NOT NULL
+);
+
 -- The same small-area estimates on exact counts, for rankings given to
 -- those who may see exact figures (admins, staff in their areas): the
 -- minimum sample and rounding are privacy rules, not estimation needs.

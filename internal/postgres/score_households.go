@@ -52,7 +52,7 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			CASE WHEN h.livelihoods && @labour_livelihoods::text[] THEN @w_farm_labourer::float8 ELSE 0 END AS labourer,
 			CASE WHEN coalesce(k.school, false) THEN @w_school::float8 ELSE 0 END AS school,
 			CASE WHEN coalesce(k.leaf, false) THEN @w_handled_leaf::float8 ELSE 0 END AS leaf,
-			CASE WHEN n.id IS NOT NULL OR h.livelihoods && @grower_livelihoods::text[] THEN @w_tobacco_proximity::float8 ELSE 0 END AS near,
+			CASE WHEN n.d IS NOT NULL OR h.livelihoods && @grower_livelihoods::text[] THEN @w_tobacco_proximity::float8 ELSE 0 END AS near,
 			CASE WHEN h.poverty_programmes && @poverty_programmes::text[] THEN @w_poverty::float8 ELSE 0 END AS poverty,
 			CASE WHEN h.single_parent OR coalesce(k.orphan, false) THEN @w_single_parent_or_orphan::float8 ELSE 0 END AS single,
 			CASE WHEN coalesce(k.disability, false) THEN @w_disability::float8 ELSE 0 END AS disability,

@@ -656,3 +656,68 @@ func TestMissingIsNotZero(t *testing.T) {
 		t.Errorf("school points: a 2-year-old not enrolled %v (want 0), a 9-year-old not enrolled %v (want 15)", toddler, nine)
 	}
 }
+
+// TestProximityKeptButFresh: the nearest fields found in one run are kept
+// for the next, but a household that moved, or any change to the fields,
+// is found again: the kept result always equals a fresh one.
+func TestProximityKeptButFresh(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	loadDemo(t, db)
+	snapshot := func() map[int64]float64 {
+		rows, err := db.Pool.Query(ctx, `SELECT household_id, coalesce(nearest_field_m, -1) FROM household_score`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[int64]float64{}
+		for rows.Next() {
+			var id int64
+			var d float64
+			if err := rows.Scan(&id, &d); err != nil {
+				t.Fatal(err)
+			}
+			out[id] = d
+		}
+		return out
+	}
+	fresh := func() map[int64]float64 {
+		if _, err := db.Pool.Exec(ctx, `TRUNCATE household_near; DELETE FROM proximity_state`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Score(ctx, defaultModel(t), 0); err != nil {
+			t.Fatal(err)
+		}
+		return snapshot()
+	}
+	same := func(what string, a, b map[int64]float64) {
+		t.Helper()
+		diff := 0
+		for id, d := range a {
+			if math.Abs(b[id]-d) > 1e-3 {
+				diff++
+			}
+		}
+		if diff > 0 || len(a) != len(b) {
+			t.Errorf("%s: %d of %d households' nearest field differ from a fresh run", what, diff, len(a))
+		}
+	}
+	// A household moves 300 m: its distance is found again.
+	if _, err := db.Pool.Exec(ctx, `UPDATE household SET geom = ST_Translate(geom, 0.003, 0) WHERE id = (SELECT min(id) FROM household)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Score(ctx, defaultModel(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	kept := snapshot()
+	same("after a household moved", kept, fresh())
+	// Every field moves 200 m: every distance is found again.
+	if _, err := db.Pool.Exec(ctx, `UPDATE plantation SET geom = ST_Translate(geom, 0.002, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Score(ctx, defaultModel(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	kept = snapshot()
+	same("after the fields moved", kept, fresh())
+}
