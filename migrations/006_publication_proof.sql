@@ -25,8 +25,15 @@ CREATE TABLE household_near (
     digest  text NOT NULL
 );
 CREATE TABLE proximity_state (
-    one boolean PRIMARY KEY DEFAULT true CHECK (one),
-    key text NOT NULL
+    one         boolean PRIMARY KEY DEFAULT true CHECK (one),
+    key         text NOT NULL,             -- fields, radius and CRS of household_near
+    tobacco_key text NOT NULL DEFAULT ''   -- fields and villages of village_tobacco_kept
+);
+-- Each village's share under tobacco fields, kept while the fields and the
+-- village boundaries are unchanged.
+CREATE TABLE village_tobacco_kept (
+    code  text PRIMARY KEY,
+    share double precision NOT NULL
 );
 
 -- The same small-area estimates on exact counts, for rankings given to

@@ -31,13 +31,12 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			FROM child c JOIN child_class_next k USING (household_id, ordinal) JOIN household h ON h.id = c.household_id
 			WHERE c.age BETWEEN $1 AND $2
 			GROUP BY h.village_code`, []any{m.ChildRule.MinWorkAge, m.ChildRule.MaxChildAge}},
-		{`CREATE TEMP TABLE village_tobacco ON COMMIT DROP AS
-			SELECT v.code, least(sum(ST_Area(ST_Intersection(p.geom, v.geom)::geography)) / max(v.area_m2), 1) AS share
-			FROM village v JOIN plantation p ON ST_Intersects(p.geom, v.geom)
-			GROUP BY v.code`, nil},
 		{`DELETE FROM area_score`, nil},
 	})
 	if err != nil {
+		return err
+	}
+	if err := tobaccoShares(ctx, tx); err != nil {
 		return err
 	}
 	_, err = tx.Exec(ctx, `
@@ -105,5 +104,39 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			"f_prevalence": f["prevalence"], "f_mean": f["mean_household_score"], "f_tobacco": f["tobacco_share"],
 			"f_labourer": f["farm_labourer_share"], "f_poverty": f["poverty_share"], "f_institutions": f["institutions_missing"],
 			"tier_medium": m.Tiers.Medium, "tier_high": m.Tiers.High, "default_variety": m.DefaultVariety})
+	return err
+}
+
+// tobaccoShares fills village_tobacco, each village's share under tobacco
+// fields (intersection areas), kept between runs in village_tobacco_kept:
+// it depends only on the fields and the village boundaries, and with
+// 125,000 fields it costs 9 s.
+func tobaccoShares(ctx context.Context, tx pgx.Tx) error {
+	var key string
+	err := tx.QueryRow(ctx, `SELECT md5(
+		(SELECT coalesce(string_agg(md5(id || '|' || encode(ST_AsEWKB(geom), 'hex')), ',' ORDER BY id), '') FROM plantation) || '|' ||
+		(SELECT coalesce(string_agg(md5(code || '|' || encode(ST_AsEWKB(geom), 'hex')), ',' ORDER BY code), '') FROM village))`).Scan(&key)
+	if err != nil {
+		return err
+	}
+	var kept string
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT tobacco_key FROM proximity_state), '')`).Scan(&kept); err != nil {
+		return err
+	}
+	if kept != key {
+		err = execAll(ctx, tx, []statement{
+			{`TRUNCATE village_tobacco_kept`, nil},
+			{`INSERT INTO village_tobacco_kept (code, share)
+				SELECT v.code, least(sum(ST_Area(ST_Intersection(p.geom, v.geom)::geography)) / max(v.area_m2), 1)
+				FROM village v JOIN plantation p ON ST_Intersects(p.geom, v.geom)
+				GROUP BY v.code`, nil},
+			{`INSERT INTO proximity_state (key, tobacco_key) VALUES ('', $1)
+				ON CONFLICT (one) DO UPDATE SET tobacco_key = excluded.tobacco_key`, []any{key}},
+		})
+		if err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, `CREATE TEMP TABLE village_tobacco ON COMMIT DROP AS SELECT code, share FROM village_tobacco_kept`)
 	return err
 }
