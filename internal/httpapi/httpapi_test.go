@@ -508,28 +508,7 @@ func TestGeomasking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetch := func() map[string][2]float64 {
-		_, body := get(t, srv.URL+"/collections/households/items?limit=10000", "Authorization", "Bearer "+planner)
-		var fc struct {
-			Features []struct {
-				ID       string `json:"id"`
-				Geometry *struct {
-					Coordinates [2]float64 `json:"coordinates"`
-				} `json:"geometry"`
-			} `json:"features"`
-		}
-		if err := json.Unmarshal(body, &fc); err != nil {
-			t.Fatal(err)
-		}
-		out := map[string][2]float64{}
-		for _, f := range fc.Features {
-			if f.Geometry != nil {
-				out[f.ID] = f.Geometry.Coordinates
-			}
-		}
-		return out
-	}
-	a, b := fetch(), fetch()
+	a, b := maskedPoints(t, srv.URL, planner), maskedPoints(t, srv.URL, planner)
 	var shown int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM household h JOIN area_public a
 		ON a.level = 'desa' AND a.code = h.village_code AND a.households IS NOT NULL`).Scan(&shown); err != nil {
@@ -570,25 +549,7 @@ func TestGeomaskNeedsTheSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	points := func() map[string][2]float64 {
-		_, body := get(t, srv.URL+"/collections/households/items?limit=10000", "Authorization", "Bearer "+planner)
-		var fc struct {
-			Features []struct {
-				ID       string `json:"id"`
-				Geometry struct {
-					Coordinates [2]float64 `json:"coordinates"`
-				} `json:"geometry"`
-			} `json:"features"`
-		}
-		if err := json.Unmarshal(body, &fc); err != nil {
-			t.Fatal(err)
-		}
-		out := map[string][2]float64{}
-		for _, f := range fc.Features {
-			out[f.ID] = f.Geometry.Coordinates
-		}
-		return out
-	}
+	points := func() map[string][2]float64 { return maskedPoints(t, srv.URL, planner) }
 	before := points()
 	// An attacker with every survey uuid (a KoBo export) tries the hashes
 	// that need no secret: none gives a served id, and the old md5-derived
@@ -651,4 +612,28 @@ func keys[V any](m map[string]V) []string {
 func dbURLOf(t *testing.T, db *postgres.DB) string {
 	t.Helper()
 	return db.Pool.Config().ConnString()
+}
+
+// maskedPoints fetches the households a planner key sees, by id.
+func maskedPoints(t *testing.T, base, key string) map[string][2]float64 {
+	t.Helper()
+	_, body := get(t, base+"/collections/households/items?limit=10000", "Authorization", "Bearer "+key)
+	var fc struct {
+		Features []struct {
+			ID       string `json:"id"`
+			Geometry *struct {
+				Coordinates [2]float64 `json:"coordinates"`
+			} `json:"geometry"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(body, &fc); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][2]float64{}
+	for _, f := range fc.Features {
+		if f.Geometry != nil {
+			out[f.ID] = f.Geometry.Coordinates
+		}
+	}
+	return out
 }

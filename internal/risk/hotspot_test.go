@@ -54,19 +54,7 @@ func TestGiStarPermutations(t *testing.T) {
 		x[i] = 1
 	}
 	x[0], x[1], x[side] = 10, 10, 10
-	nb := make([][]int, len(x))
-	for r := 0; r < side; r++ {
-		for c := 0; c < side; c++ {
-			for dr := -1; dr <= 1; dr++ {
-				for dc := -1; dc <= 1; dc++ {
-					rr, cc := r+dr, c+dc
-					if (dr != 0 || dc != 0) && rr >= 0 && rr < side && cc >= 0 && cc < side {
-						nb[r*side+c] = append(nb[r*side+c], rr*side+cc)
-					}
-				}
-			}
-		}
-	}
+	nb := lattice(side)
 	sig := [3]float64{0.01, 0.05, 0.10}
 	a := GetisOrdGiStar(x, nb, 999, 42, sig)
 	b := GetisOrdGiStar(x, nb, 999, 42, sig)
