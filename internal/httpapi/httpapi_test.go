@@ -340,7 +340,7 @@ func TestHouseholdAccess(t *testing.T) {
 	db.Pool.QueryRow(ctx, `SELECT (SELECT min(survey_uuid) FROM household WHERE village_code LIKE '35.13.13.%'),
 		(SELECT min(survey_uuid) FROM household WHERE village_code LIKE '35.13.10.%'),
 		(SELECT count(*) FROM household WHERE village_code LIKE '35.13.13.%'), (SELECT count(*) FROM household),
-		(SELECT count(*) FROM household h JOIN area_public a ON a.level = 'desa' AND a.code = h.village_code AND a.households IS NOT NULL)`).
+		(SELECT count(*) FROM household_mask WHERE shown)`).
 		Scan(&besukHH, &pakuniranHH, &besukN, &allN, &maskedN)
 	if maskedN == allN || maskedN == 0 {
 		t.Fatalf("%d of %d households in villages with published counts: the demo should have villages under the minimum sample", maskedN, allN)
@@ -585,7 +585,9 @@ func TestGeomaskNeedsTheSecret(t *testing.T) {
 			same++
 		}
 	}
-	if len(after) != len(before) || same != 0 {
+	// (which households find no draw inside their village depends on the
+	// secret too: a handful may come or go)
+	if diff := len(after) - len(before); diff > 5 || diff < -5 || same != 0 {
 		t.Errorf("after a new secret: %d points (before %d), %d ids unchanged", len(after), len(before), same)
 	}
 	// The serving role cannot read the secret.

@@ -120,7 +120,7 @@ const villageTargetsExact = `
 		SELECT a.code, v.name, k.name, round(a.est_score::numeric, 2)::float8, round(a.est_monthly[$1]::numeric, 2)::float8,
 			CASE WHEN a.est_score >= (SELECT (model->'tiers'->>'high')::float8 FROM score_run ORDER BY id DESC LIMIT 1) THEN 'high'
 			     WHEN a.est_score >= (SELECT (model->'tiers'->>'medium')::float8 FROM score_run ORDER BY id DESC LIMIT 1) THEN 'medium' ELSE 'low' END,
-			'{}'::text[], a.households, a.children, a.est_score_lo::float8, a.est_score_hi::float8,
+			'{}'::text[], a.households, a.children, round(a.est_score_lo::numeric, 1)::float8, round(a.est_score_hi::numeric, 1)::float8,
 			round(a.est_prevalence::numeric, 4)::float8, round(a.est_prevalence_lo::numeric, 4)::float8,
 			round(a.est_prevalence_hi::numeric, 4)::float8, a.est_data_quality
 		FROM area_score a JOIN village v ON v.code = a.code LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
@@ -132,7 +132,7 @@ const villageTargetsPublished = `
 		SELECT a.code, v.name, k.name, round(a.score::numeric, 2)::float8, round(a.monthly[$1]::numeric, 2)::float8, a.tier,
 			array(SELECT format('%s (%s)', key, round(value::numeric, 1)) FROM jsonb_each_text(a.components)
 			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3),
-			a.households, a.children, a.score_lo::float8, a.score_hi::float8, round(a.prevalence_smoothed::numeric, 4)::float8,
+			a.households, a.children, round(a.score_lo::numeric, 1)::float8, round(a.score_hi::numeric, 1)::float8, round(a.prevalence_smoothed::numeric, 4)::float8,
 			round(a.prevalence_smoothed_lo::numeric, 4)::float8, round(a.prevalence_smoothed_hi::numeric, 4)::float8, a.data_quality
 		FROM area_public a JOIN village v ON v.code = a.code LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
 		WHERE a.level = 'desa' AND a.score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
