@@ -250,25 +250,21 @@ func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []ri
 		return nil, 0, err
 	}
 	// Coverage of parents: villages, and villages with a survey.
+	parentOf := make(map[string]string, len(areas))
+	for _, a := range areas {
+		parentOf[a.Area] = a.Parent
+	}
 	for _, a := range areas {
 		if !a.Leaf {
 			continue
 		}
-		for p := a.Parent; p != ""; {
+		for p := a.Parent; p != ""; p = parentOf[p] {
 			ai := in[p]
 			ai.Villages++
 			if a.Counts["households"] > 0 {
 				ai.SurveyedVillages++
 			}
 			in[p] = ai
-			next := ""
-			for _, b := range areas {
-				if b.Area == p {
-					next = b.Parent
-					break
-				}
-			}
-			p = next
 		}
 	}
 	var within *float64

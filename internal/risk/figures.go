@@ -209,22 +209,48 @@ func PublishFigures(areas []AreaCounts, pub map[string]PublishedArea, in map[str
 		}
 		out[v] = f
 	}
+	surveyed := make(map[string]int, len(areas))
+	parentOf := make(map[string]string, len(areas))
+	for _, a := range areas {
+		surveyed[a.Area], parentOf[a.Area] = a.Counts["households"], a.Parent
+	}
 	for _, v := range villages {
 		if _, ok := out[v]; ok {
 			continue
 		}
 		f := Figures{Status: "insufficient_data", Tier: "insufficient_data"}
-		for _, a := range areas {
-			if a.Area == v && a.Counts["households"] == 0 {
-				f.Status, f.Tier = "no_data", "no_data"
-			}
+		if surveyed[v] == 0 {
+			f.Status, f.Tier = "no_data", "no_data"
 		}
 		out[v] = f
 	}
-	// Parents.
-	parentOf := map[string]string{}
-	for _, a := range areas {
-		parentOf[a.Area] = a.Parent
+	// Parents: each published village adds to all its ancestors, in one pass.
+	type sums struct {
+		n                 int
+		wsum, score, mean float64
+		month             [12]float64
+	}
+	acc := map[string]*sums{}
+	for _, v := range villages {
+		vf := out[v]
+		if vf.Score == nil {
+			continue
+		}
+		hh, _ := val(v, "households")
+		for p := parentOf[v]; p != ""; p = parentOf[p] {
+			a := acc[p]
+			if a == nil {
+				a = &sums{}
+				acc[p] = a
+			}
+			a.n++
+			a.wsum += hh
+			a.score += *vf.Score * hh
+			a.mean += *vf.MeanScore * hh
+			for k := range a.month {
+				a.month[k] += vf.Monthly[k] * hh
+			}
+		}
 	}
 	for _, a := range areas {
 		if a.Leaf {
@@ -256,19 +282,9 @@ func PublishFigures(areas []AreaCounts, pub map[string]PublishedArea, in map[str
 		}
 		var wsum, score, mean float64
 		month := make([]float64, 12)
-		for _, v := range villages {
-			vf := out[v]
-			if vf.Score == nil || (parentOf[v] != a.Area && parentOf[parentOf[v]] != a.Area) {
-				continue
-			}
-			hh, _ := val(v, "households")
-			f.PublishedVillages++
-			wsum += hh
-			score += *vf.Score * hh
-			mean += *vf.MeanScore * hh
-			for k := range month {
-				month[k] += vf.Monthly[k] * hh
-			}
+		if ac := acc[a.Area]; ac != nil {
+			f.PublishedVillages, wsum, score, mean = ac.n, ac.wsum, ac.score, ac.mean
+			copy(month, ac.month[:])
 		}
 		if wsum > 0 {
 			f.Score = fp(round(score/wsum, 0.01))
