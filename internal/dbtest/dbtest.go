@@ -189,14 +189,23 @@ func LoadDemo(tb testing.TB, db *postgres.DB) {
 	if _, err := db.ImportInstitutions(ctx, "institutions.csv", ins, nil, opt); err != nil {
 		tb.Fatal(err)
 	}
-	in := postgres.SurveyImport{HouseholdFile: "households.csv", ChildFile: "children.csv", MaxVillageDistance: 1000}
-	if in.Households, err = ingest.NewHouseholdReader(open("households.csv"), "households.csv"); err != nil {
+	importAndScore(tb, db, open("households.csv"), open("children.csv"))
+}
+
+// importAndScore imports a household survey (KoBoToolbox CSVs) and scores
+// everything with the default model.
+func importAndScore(tb testing.TB, db *postgres.DB, households, children *os.File) {
+	tb.Helper()
+	ctx := context.Background()
+	var err error
+	in := postgres.SurveyImport{HouseholdFile: filepath.Base(households.Name()), ChildFile: filepath.Base(children.Name()), MaxVillageDistance: 1000}
+	if in.Households, err = ingest.NewHouseholdReader(households, in.HouseholdFile); err != nil {
 		tb.Fatal(err)
 	}
-	if in.Children, err = ingest.NewChildReader(open("children.csv"), "children.csv", in.Households); err != nil {
+	if in.Children, err = ingest.NewChildReader(children, in.ChildFile, in.Households); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := db.ImportSurvey(ctx, in, opt); err != nil {
+	if _, err := db.ImportSurvey(ctx, in, postgres.ImportOptions{}); err != nil {
 		tb.Fatal(err)
 	}
 	m, err := risk.DefaultModel()
@@ -260,21 +269,5 @@ func LoadRealRegion(tb testing.TB, db *postgres.DB, households int, seed uint64)
 	if _, err := db.ImportPlantations(ctx, demo.PlantationsFile, fields, nil, postgres.ImportOptions{}); err != nil {
 		tb.Fatal(err)
 	}
-	in := postgres.SurveyImport{HouseholdFile: demo.HouseholdsFile, ChildFile: demo.ChildrenFile, MaxVillageDistance: 1000}
-	if in.Households, err = ingest.NewHouseholdReader(open(demo.HouseholdsFile), demo.HouseholdsFile); err != nil {
-		tb.Fatal(err)
-	}
-	if in.Children, err = ingest.NewChildReader(open(demo.ChildrenFile), demo.ChildrenFile, in.Households); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := db.ImportSurvey(ctx, in, postgres.ImportOptions{}); err != nil {
-		tb.Fatal(err)
-	}
-	m, err := risk.DefaultModel()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := db.Score(ctx, m, 0); err != nil {
-		tb.Fatal(err)
-	}
+	importAndScore(tb, db, open(demo.HouseholdsFile), open(demo.ChildrenFile))
 }

@@ -70,31 +70,7 @@ func GetisOrdGiStar(x []float64, neighbours [][]int, perms int, seed uint64, sig
 		if w >= n { // every area is a neighbour: nothing to permute
 			continue
 		}
-		k := 0
-		for j := range x {
-			if j != i {
-				others[k] = j
-				k++
-			}
-		}
-		// Conditional randomisation: a partial Fisher-Yates shuffle of the
-		// other areas draws w-1 of them per permutation.
-		atLeast, atMost := 0, 0
-		for p := 0; p < perms; p++ {
-			sim := x[i]
-			for d := 0; d < w-1; d++ {
-				r := d + rng.IntN(n-1-d)
-				others[d], others[r] = others[r], others[d]
-				sim += x[others[d]]
-			}
-			if sim >= local-1e-12*math.Abs(local) {
-				atLeast++
-			}
-			if sim <= local+1e-12*math.Abs(local) {
-				atMost++
-			}
-		}
-		out[i].P = twoSided(atLeast, atMost, perms)
+		out[i].P = conditionalP(x, i, w-1, perms, rng, others, local, func(sum float64) float64 { return x[i] + sum })
 		out[i].Class = hotspotClass(out[i].Z, out[i].P, sig)
 		tested = append(tested, i)
 	}
@@ -118,6 +94,40 @@ func GetisOrdGiStar(x []float64, neighbours [][]int, perms int, seed uint64, sig
 		}
 	}
 	return out
+}
+
+// conditionalP is the two-sided pseudo p-value of an area's statistic by
+// conditional randomisation (as PySAL's esda): area i keeps its value and
+// k of the other areas' values v are drawn at random per permutation (a
+// partial Fisher-Yates shuffle of others), stat turning their sum into the
+// permuted statistic, compared with the observed one, ties in both tails.
+func conditionalP(v []float64, i, k, perms int, rng *rand.Rand, others []int, observed float64, stat func(sum float64) float64) float64 {
+	n := len(v)
+	c := 0
+	for j := range v {
+		if j != i {
+			others[c] = j
+			c++
+		}
+	}
+	eps := 1e-12 * math.Max(1, math.Abs(observed))
+	atLeast, atMost := 0, 0
+	for p := 0; p < perms; p++ {
+		sum := 0.0
+		for d := 0; d < k; d++ {
+			r := d + rng.IntN(n-1-d)
+			others[d], others[r] = others[r], others[d]
+			sum += v[others[d]]
+		}
+		sim := stat(sum)
+		if sim >= observed-eps {
+			atLeast++
+		}
+		if sim <= observed+eps {
+			atMost++
+		}
+	}
+	return twoSided(atLeast, atMost, perms)
 }
 
 // twoSided is the two-sided pseudo p-value of an observed statistic from
@@ -199,30 +209,8 @@ func LocalMoranI(x []float64, neighbours [][]int, perms int, seed uint64, alpha 
 		if k >= n-1 {
 			continue
 		}
-		c := 0
-		for j := range x {
-			if j != i {
-				others[c] = j
-				c++
-			}
-		}
-		atLeast, atMost := 0, 0
-		for p := 0; p < perms; p++ {
-			sim := 0.0
-			for d := 0; d < k; d++ {
-				r := d + rng.IntN(n-1-d)
-				others[d], others[r] = others[r], others[d]
-				sim += zs[others[d]]
-			}
-			simI := zs[i] / m2 * sim / float64(k)
-			if simI >= out[i].I-1e-12 {
-				atLeast++
-			}
-			if simI <= out[i].I+1e-12 {
-				atMost++
-			}
-		}
-		out[i].P = twoSided(atLeast, atMost, perms)
+		zi := zs[i]
+		out[i].P = conditionalP(zs, i, k, perms, rng, others, out[i].I, func(sum float64) float64 { return zi / m2 * sum / float64(k) })
 		if out[i].P <= alpha {
 			switch {
 			case zs[i] > 0 && lag > 0:
