@@ -131,7 +131,7 @@ func Collections() []*Collection {
 				{Name: "score", Type: "number", Description: "household score 0-100", Expr: "hs.score", Sort: true},
 				{Name: "tier", Type: "string", Description: "low, medium or high", Expr: "hs.tier", Filter: true, Sort: true},
 				{Name: "top_tier_reason", Type: "string", Description: "the child that puts the household in the top tier", Expr: "hs.top_tier_reason"},
-				{Name: "components", Type: "object", Description: "points per indicator", Expr: "hs.components"},
+				{Name: "components", Type: "object", Description: "points per indicator", Expr: "CASE WHEN hs.household_id IS NOT NULL THEN household_components(hs.indicators) END"},
 				{Name: "children", Type: "array", Description: "the household's children: age, sex, school, work, tasks, classification and its reason",
 					Expr: `(SELECT coalesce(json_agg(json_build_object('ordinal', c.ordinal, 'age', c.age, 'sex', c.sex,
 						'school_status', c.school_status, 'harvest_absence_days', c.harvest_absence_days, 'works', c.works,

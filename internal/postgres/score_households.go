@@ -22,8 +22,9 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			bool_or(c.disability OR c.special_needs) AS disability,
 			-- the first hazardous child's reason, else the first child labourer's:
 			-- min() over a sortable prefix is cheaper than an ordered array_agg
-			substr(min(CASE k.classification WHEN 'hazardous' THEN '0' WHEN 'child_labour' THEN '1' END
-				|| lpad(c.ordinal::text, 5, '0') || k.classification || ': ' || k.reason), 7) AS top_reason
+			substr(min(CASE k.classification WHEN 'hazardous' THEN '0' ELSE '1' END
+				|| lpad(c.ordinal::text, 5, '0') || k.classification || ': ' || k.reason)
+				FILTER (WHERE k.classification IN ('hazardous', 'child_labour')), 7) AS top_reason
 		FROM child c JOIN child_class_next k USING (household_id, ordinal)
 		GROUP BY c.household_id`,
 		pgx.NamedArgs{"light_work_min_age": r.LightWorkMinAge, "max_child_age": r.MaxChildAge,
@@ -37,34 +38,52 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 	if _, err := tx.Exec(ctx, `CREATE TABLE household_score_next (LIKE household_score INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`); err != nil {
 		return err
 	}
+	// Each component is 0 or its indicator's full weight: a household stores
+	// the indicators it meets as bits (bit i: risk.HouseholdIndicators[i]) and
+	// score_component the run's weights, to rebuild the components on reading.
+	names := risk.HouseholdIndicators
+	points := make([]float64, len(names))
+	bits := make([]int, len(names))
+	for i, n := range names {
+		points[i], bits[i] = w[n], i
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM score_component`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO score_component (bit, name, points) SELECT * FROM unnest(@bits::int[], @names::text[], @points::real[])`,
+		pgx.NamedArgs{"bits": bits, "names": names, "points": points}); err != nil {
+		return err
+	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO household_score_next (household_id, village_code, score, tier, top_tier_reason, components, nearest_field_m, variety)
+		INSERT INTO household_score_next (household_id, village_code, score, tier, top_tier_reason, indicators, nearest_field_m, variety)
 		SELECT h.id, h.village_code, s.score,
 			CASE WHEN k.top_reason IS NOT NULL OR s.score >= @tier_high THEN 'high' WHEN s.score >= @tier_medium THEN 'medium' ELSE 'low' END,
-			k.top_reason, s.components, n.d, coalesce(cal.variety, @default_variety)
+			k.top_reason, s.bits, n.d, coalesce(cal.variety, @default_variety)
 		FROM household h
 		LEFT JOIN household_kids k ON k.household_id = h.id
 		LEFT JOIN household_near n ON n.id = h.id
 		LEFT JOIN village_variety vv ON vv.village_code = h.village_code
 		LEFT JOIN calendar cal ON cal.variety = coalesce(n.variety, vv.variety)
 		CROSS JOIN LATERAL (SELECT
-			CASE WHEN coalesce(k.older, false) THEN @w_children_13_17::float8 ELSE 0 END AS older,
-			CASE WHEN h.livelihoods && @labour_livelihoods::text[] THEN @w_farm_labourer::float8 ELSE 0 END AS labourer,
-			CASE WHEN coalesce(k.school, false) THEN @w_school::float8 ELSE 0 END AS school,
-			CASE WHEN coalesce(k.leaf, false) THEN @w_handled_leaf::float8 ELSE 0 END AS leaf,
-			CASE WHEN n.d IS NOT NULL OR h.livelihoods && @grower_livelihoods::text[] THEN @w_tobacco_proximity::float8 ELSE 0 END AS near,
-			CASE WHEN h.poverty_programmes && @poverty_programmes::text[] THEN @w_poverty::float8 ELSE 0 END AS poverty,
-			CASE WHEN h.single_parent OR coalesce(k.orphan, false) THEN @w_single_parent_or_orphan::float8 ELSE 0 END AS single,
-			CASE WHEN coalesce(k.disability, false) THEN @w_disability::float8 ELSE 0 END AS disability,
-			CASE WHEN h.working_adults = 0 OR (h.members - h.working_adults)::float8 / h.working_adults >= @dependency_ratio
-				THEN @w_dependency::float8 ELSE 0 END AS dependency,
-			CASE WHEN h.caregiver_education = ANY (@low_education::text[]) THEN @w_low_caregiver_education::float8 ELSE 0 END AS education) p
+			coalesce(k.older, false) AS older,
+			coalesce(h.livelihoods && @labour_livelihoods::text[], false) AS labourer,
+			coalesce(k.school, false) AS school,
+			coalesce(k.leaf, false) AS leaf,
+			n.d IS NOT NULL OR coalesce(h.livelihoods && @grower_livelihoods::text[], false) AS near,
+			coalesce(h.poverty_programmes && @poverty_programmes::text[], false) AS poverty,
+			coalesce(h.single_parent, false) OR coalesce(k.orphan, false) AS single,
+			coalesce(k.disability, false) AS disability,
+			coalesce(h.working_adults = 0 OR (h.members - h.working_adults)::float8 / h.working_adults >= @dependency_ratio, false) AS dependency,
+			coalesce(h.caregiver_education = ANY (@low_education::text[]), false) AS education) p
 		CROSS JOIN LATERAL (SELECT
-			(p.older + p.labourer + p.school + p.leaf + p.near + p.poverty + p.single + p.disability + p.dependency + p.education)::real AS score,
-			jsonb_build_object('children_13_17', p.older, 'farm_labourer', p.labourer, 'school', p.school,
-				'handled_leaf', p.leaf, 'tobacco_proximity', p.near, 'poverty', p.poverty,
-				'single_parent_or_orphan', p.single, 'disability', p.disability, 'dependency', p.dependency,
-				'low_caregiver_education', p.education) AS components) s`,
+			(p.older::int * @w_children_13_17::float8 + p.labourer::int * @w_farm_labourer::float8 + p.school::int * @w_school::float8
+			 + p.leaf::int * @w_handled_leaf::float8 + p.near::int * @w_tobacco_proximity::float8 + p.poverty::int * @w_poverty::float8
+			 + p.single::int * @w_single_parent_or_orphan::float8 + p.disability::int * @w_disability::float8
+			 + p.dependency::int * @w_dependency::float8 + p.education::int * @w_low_caregiver_education::float8)::real AS score,
+			-- bit i is risk.HouseholdIndicators[i] (PostgreSQL gives | and << one precedence: hence the brackets)
+			(p.older::int | (p.labourer::int << 1) | (p.school::int << 2) | (p.leaf::int << 3) | (p.near::int << 4)
+			 | (p.poverty::int << 5) | (p.single::int << 6) | (p.disability::int << 7) | (p.dependency::int << 8)
+			 | (p.education::int << 9))::smallint AS bits) s`,
 		pgx.NamedArgs{"w_children_13_17": w["children_13_17"], "w_farm_labourer": w["farm_labourer"], "w_school": w["school"],
 			"w_handled_leaf": w["handled_leaf"], "w_tobacco_proximity": w["tobacco_proximity"], "w_poverty": w["poverty"],
 			"w_single_parent_or_orphan": w["single_parent_or_orphan"], "w_disability": w["disability"], "w_dependency": w["dependency"],

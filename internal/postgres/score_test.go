@@ -108,7 +108,7 @@ func TestScoresAreSumsOfComponents(t *testing.T) {
 	ctx := context.Background()
 	var bad, forcedNotHigh, households int
 	err := db.Pool.QueryRow(ctx, `
-		SELECT count(*) FILTER (WHERE abs(s.score - (SELECT sum(value::float8) FROM jsonb_each_text(s.components))) > 1e-3),
+		SELECT count(*) FILTER (WHERE abs(s.score - (SELECT sum(value::float8) FROM jsonb_each_text(household_components(s.indicators)))) > 1e-3),
 			count(*) FILTER (WHERE s.top_tier_reason IS NOT NULL AND s.tier <> 'high'),
 			count(*)
 		FROM household_score s`).Scan(&bad, &forcedNotHigh, &households)
@@ -117,6 +117,20 @@ func TestScoresAreSumsOfComponents(t *testing.T) {
 	}
 	if households != 2000 || bad != 0 || forcedNotHigh != 0 {
 		t.Errorf("%d households scored, %d whose score is not the sum of its components, %d with a child labourer not in the top tier", households, bad, forcedNotHigh)
+	}
+	// Each stored indicator bit names the right indicator: the components
+	// rebuilt from the bits agree with the answers they come from.
+	var wrongLabourer, wrongPoverty, labourers int
+	err = db.Pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE ((household_components(s.indicators)->>'farm_labourer')::float8 > 0) <> (h.livelihoods && $1::text[])),
+			count(*) FILTER (WHERE ((household_components(s.indicators)->>'poverty')::float8 > 0) <> (h.poverty_programmes && $2::text[])),
+			count(*) FILTER (WHERE h.livelihoods && $1::text[])
+		FROM household_score s JOIN household h ON h.id = s.household_id`, m.Household.LabourLivelihoods, m.Household.PovertyProgrammes).Scan(&wrongLabourer, &wrongPoverty, &labourers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrongLabourer != 0 || wrongPoverty != 0 || labourers == 0 || labourers == households {
+		t.Errorf("farm_labourer component wrong for %d households, poverty for %d (%d labourers of %d)", wrongLabourer, wrongPoverty, labourers, households)
 	}
 	// A household with a child in hazardous work is in the top tier even when its score is low.
 	var lowScoreTop int
@@ -648,8 +662,8 @@ func TestMissingIsNotZero(t *testing.T) {
 	}
 	var toddler, nine float64
 	if err := db.Pool.QueryRow(ctx, `SELECT
-		(SELECT (s.components->>'school')::float8 FROM household_score s JOIN household h ON h.id = s.household_id WHERE h.survey_uuid = 'toddler-1'),
-		(SELECT (s.components->>'school')::float8 FROM household_score s JOIN household h ON h.id = s.household_id WHERE h.survey_uuid = 'toddler-2')`).Scan(&toddler, &nine); err != nil {
+		(SELECT (household_components(s.indicators)->>'school')::float8 FROM household_score s JOIN household h ON h.id = s.household_id WHERE h.survey_uuid = 'toddler-1'),
+		(SELECT (household_components(s.indicators)->>'school')::float8 FROM household_score s JOIN household h ON h.id = s.household_id WHERE h.survey_uuid = 'toddler-2')`).Scan(&toddler, &nine); err != nil {
 		t.Fatal(err)
 	}
 	if toddler != 0 || nine != 15 {

@@ -154,8 +154,8 @@ func (db *DB) HouseholdTargets(ctx context.Context, month int, areas []string, l
 	}
 	rows, err := db.Pool.Query(ctx, `
 		SELECT h.survey_uuid, v.name, h.village_code, s.score, round((s.score * c.labour_index[$1])::numeric, 2)::float8, s.tier,
-			array(SELECT format('%s (%s)', key, round(value::numeric, 1)) FROM jsonb_each_text(s.components)
-			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3),
+			array(SELECT format('%s (%s)', k.name, round(k.points::numeric, 1)) FROM score_component k
+			      WHERE (s.indicators::int & (1 << k.bit)) <> 0 AND k.points > 0 ORDER BY k.points DESC, k.name LIMIT 3),
 			coalesce(s.top_tier_reason, '')
 		FROM household_score s
 		JOIN household h ON h.id = s.household_id
