@@ -143,7 +143,7 @@ func demoLoad(ctx context.Context, e *env, dir string, ifEmpty bool) error {
 		return err
 	}
 	printSummary(e.stdout, sum)
-	if sum, err = importSurvey(ctx, db, path(demo.HouseholdsFile), path(demo.ChildrenFile), 1000, opt); err != nil {
+	if sum, err = importSurvey(ctx, db, path(demo.HouseholdsFile), ingest.SurveyOptions{Children: path(demo.ChildrenFile)}, 1000, opt); err != nil {
 		return err
 	}
 	printSummary(e.stdout, sum)

@@ -20,7 +20,10 @@ import (
 const importSynopsis = `import boundaries|survey|plantations|calendar|institutions|follow-ups [flags] FILE
 
   boundaries --level kabupaten|kecamatan|desa FILE.geojson
-  survey HOUSEHOLDS.csv [--children CHILDREN.csv]   (KoBoToolbox or ODK Central export)
+  survey EXPORT [--children CHILDREN.csv] [--no-children]
+        EXPORT: a KoBoToolbox export (CSV with ; or , and with or without
+        group names, XML names or labels; XLS(X) with its repeat sheet;
+        "CSV (legacy)") or an ODK Central export (CSV, or its zip)
   plantations FILE.geojson                          (tobacco fields: id, variety, planting_date)
   calendar FILE.csv                                 (variety, month, labour_index[, note])
   institutions FILE.csv                             (village_code, kind, established[, note]);
@@ -29,7 +32,10 @@ const importSynopsis = `import boundaries|survey|plantations|calendar|institutio
 
 Each import is all-or-nothing per file and idempotent (a re-import updates).
 A bad row stops the import and is reported with file, row, column and reason;
-with --reject-file PATH the good rows load and every bad row is written there.`
+with --reject-file PATH the good rows load and every bad row is written there,
+and the exit status is still 1 (--allow-rejects makes it 0). An empty file, or
+one of which no row loads, is an error and changes nothing. Survey households
+that did not consent (consent = no) are skipped and counted, not stored.`
 
 func importCmd(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -42,7 +48,9 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	kind := args[0]
 	fs := e.flags("import "+kind, importSynopsis)
 	rejectFile := fs.String("reject-file", "", "load the good rows and write every rejected row, with its reason, to this CSV file")
+	allowRejects := fs.Bool("allow-rejects", false, "with --reject-file: exit 0 although rows were rejected (for scripts)")
 	var level, codeProp, nameProp, parentProp, children *string
+	var noChildren *bool
 	var maxDist *float64
 	switch kind {
 	case "boundaries":
@@ -51,7 +59,8 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 		nameProp = fs.String("name-property", "name", "property holding the name")
 		parentProp = fs.String("parent-property", "", "property holding the parent's code (default kecamatan_code for desa, kabupaten_code for kecamatan)")
 	case "survey":
-		children = fs.String("children", "", "the repeat sheet of children (KoBoToolbox: _parent_index; ODK: PARENT_KEY)")
+		children = fs.String("children", "", "the repeat sheet of children as a CSV (KoBoToolbox: _parent_index; ODK: PARENT_KEY), when the export does not hold it")
+		noChildren = fs.Bool("no-children", false, "the export truly holds no children: load its households alone")
 		maxDist = fs.Float64("max-village-distance", 1000, "reject a household whose point lies more than this many metres from the village it names")
 	case "plantations", "calendar", "institutions", "follow-ups":
 	default:
@@ -86,7 +95,7 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	case "boundaries":
 		sum, err = importBoundaries(ctx, db, file, ingest.BoundaryOptions{Level: *level, CodeProp: *codeProp, NameProp: *nameProp, ParentProp: *parentProp}, opt)
 	case "survey":
-		sum, err = importSurvey(ctx, db, file, *children, *maxDist, opt)
+		sum, err = importSurvey(ctx, db, file, ingest.SurveyOptions{Children: *children, NoChildren: *noChildren}, *maxDist, opt)
 	case "plantations":
 		sum, err = importPlantations(ctx, db, file, opt)
 	case "calendar":
@@ -97,6 +106,13 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 		sum, err = importFollowUps(ctx, db, file, opt)
 	}
 	bar.done()
+	var nothing *ingest.NothingLoaded
+	if errors.As(err, &nothing) && *rejectFile != "" && len(sum.Rejected) > 0 {
+		if werr := writeRejects(*rejectFile, sum.Rejected); werr != nil {
+			return werr
+		}
+		return fmt.Errorf("%w; the %d rejected row(s) are in %s", err, len(sum.Rejected), *rejectFile)
+	}
 	if err != nil {
 		return err
 	}
@@ -106,6 +122,9 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stderr, "riskmap: %d rejected row(s) written to %s\n", len(sum.Rejected), *rejectFile)
+		if !*allowRejects {
+			return fmt.Errorf("import %s: %d row(s) rejected (the others loaded; the rejected ones are in %s): fix them and import the file again, or pass --allow-rejects to exit 0", kind, len(sum.Rejected), *rejectFile)
+		}
 	}
 	return nil
 }
@@ -157,43 +176,29 @@ func importFollowUps(ctx context.Context, db *postgres.DB, file string, opt post
 	})
 }
 
-func importSurvey(ctx context.Context, db *postgres.DB, hhFile, childFile string, maxDist float64, opt postgres.ImportOptions) (ingest.Summary, error) {
-	hf, err := os.Open(hhFile)
+func importSurvey(ctx context.Context, db *postgres.DB, file string, sopt ingest.SurveyOptions, maxDist float64, opt postgres.ImportOptions) (ingest.Summary, error) {
+	sv, err := ingest.OpenSurvey(file, sopt)
 	if err != nil {
 		return ingest.Summary{}, err
 	}
-	defer hf.Close()
-	in := postgres.SurveyImport{HouseholdFile: hhFile, ChildFile: childFile, MaxVillageDistance: maxDist}
-	if in.Households, err = ingest.NewHouseholdReader(hf, hhFile); err != nil {
-		return ingest.Summary{}, err
-	}
-	var cf *os.File
-	if childFile != "" {
-		if cf, err = os.Open(childFile); err != nil {
-			return ingest.Summary{}, err
-		}
-		defer cf.Close()
-		if in.Children, err = ingest.NewChildReader(cf, childFile, in.Households); err != nil {
-			return ingest.Summary{}, err
-		}
-	}
+	defer sv.Close()
+	return loadSurvey(ctx, db, sv, maxDist, opt)
+}
+
+// loadSurvey imports an opened survey: a file, or a server pull.
+func loadSurvey(ctx context.Context, db *postgres.DB, sv *ingest.Survey, maxDist float64, opt postgres.ImportOptions) (ingest.Summary, error) {
+	in := postgres.SurveyImport{HouseholdFile: sv.HouseholdFile, ChildFile: sv.ChildFile, MaxVillageDistance: maxDist,
+		Households: sv.Households, Children: sv.Children}
 	sum, err := db.ImportSurvey(ctx, in, opt)
+	sum.Warnings = sv.Notes()
 	// Rows rejected after streaming are found again by their offset.
 	var ps ingest.Problems
 	if errors.As(err, &ps) {
-		fillRaw(ps, hhFile, hf)
+		sv.FillRaw(ps)
 		return sum, ps
 	}
-	fillRaw(sum.Rejected, hhFile, hf)
+	sv.FillRaw(sum.Rejected)
 	return sum, err
-}
-
-func fillRaw(ps ingest.Problems, file string, f *os.File) {
-	for i := range ps {
-		if ps[i].Raw == "" && ps[i].File == file {
-			ps[i].Raw = ingest.RawAt(f, ps[i].Offset)
-		}
-	}
 }
 
 func printSummary(w io.Writer, s ingest.Summary) {
@@ -201,6 +206,12 @@ func printSummary(w io.Writer, s ingest.Summary) {
 		s.Kind, s.File, s.Read, s.Inserted, s.Updated, len(s.Repaired), len(s.Rejected))
 	if s.Kind == "survey" {
 		fmt.Fprintf(w, "  children: %d loaded (%d earlier answers replaced)\n", s.Children.Inserted, s.Children.Replaced)
+		if s.Skipped > 0 {
+			fmt.Fprintf(w, "  skipped: %d household(s) that did not consent (consent = no), with %d child row(s): not data, not stored\n", s.Skipped, s.Children.Skipped)
+		}
+	}
+	for _, wn := range s.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", wn)
 	}
 	for _, r := range s.Repaired {
 		fmt.Fprintf(w, "  repaired feature %d (%s): %s\n", r.Index, r.Code, r.Reason)

@@ -90,8 +90,8 @@ func TestImportRejectFile(t *testing.T) {
 
 	rejects := filepath.Join(t.TempDir(), "rejects.csv")
 	out, errOut, err := runCmd(t, getenv, "import", "survey", hh, "--children", ch, "--reject-file", rejects)
-	if err != nil {
-		t.Fatal(err)
+	if err == nil || !strings.Contains(err.Error(), "7 row(s) rejected") || !strings.Contains(err.Error(), "--allow-rejects") {
+		t.Fatalf("import with --reject-file and rejected rows = %v, want a non-zero exit that says so", err)
 	}
 	if !strings.Contains(out, "5 read, 2 inserted, 0 updated, 0 repaired, 7 rejected") || !strings.Contains(out, "children: 3 loaded") {
 		t.Errorf("summary = %q", out)
@@ -125,6 +125,11 @@ func TestImportRejectFile(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the household in the sea is not in the reject file with its row: %v", recs)
+	}
+	// --allow-rejects: exit 0 for scripts that read the reject file themselves.
+	out, _, err = runCmd(t, getenv, "import", "survey", hh, "--children", ch, "--reject-file", rejects, "--allow-rejects")
+	if err != nil || !strings.Contains(out, "0 inserted, 2 updated") {
+		t.Errorf("import --allow-rejects = %v, %q; want exit 0 and the 2 households updated", err, out)
 	}
 }
 
@@ -242,11 +247,23 @@ func TestDemoLoadAndServe(t *testing.T) {
 }
 
 func TestCommittedFormIsBuilt(t *testing.T) {
-	want, err := buildForm()
+	root := dbtest.RepoRoot(t)
+	choices, err := choicesWithAreas(filepath.Join(root, BoundaryDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(dbtest.RepoRoot(t), FormFile))
+	committed, err := os.ReadFile(filepath.Join(root, ChoicesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(committed, choices) {
+		t.Errorf("%s does not list the kecamatan and villages of %s; run make form", ChoicesFile, BoundaryDir)
+	}
+	want, err := buildForm(choices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(root, FormFile))
 	if err != nil {
 		t.Fatal(err)
 	}

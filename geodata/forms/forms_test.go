@@ -1,6 +1,7 @@
 package forms
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -57,7 +58,7 @@ func TestSurveyFields(t *testing.T) {
 		names[r[1]] = r[0]
 	}
 	want := map[string]string{
-		"consent": "select_one yes_no", "village": "text", "gps": "geopoint", "livelihood": "select_multiple livelihood",
+		"consent": "select_one yes_no", "kecamatan": "select_one kecamatan", "village": "select_one desa", "gps": "geopoint", "livelihood": "select_multiple livelihood",
 		"poverty_programme": "select_multiple poverty_programme", "caregiver_education": "select_one education",
 		"single_parent": "select_one yes_no", "members": "integer", "working_adults": "integer", "children": "end_repeat",
 		"age": "integer", "sex": "select_one sex", "school_status": "select_one school_status", "harvest_absence_days": "integer",
@@ -76,5 +77,154 @@ func TestSurveyFields(t *testing.T) {
 				t.Errorf("field %s: the form must not ask for names or national ID numbers", name)
 			}
 		}
+	}
+}
+
+// TestXLSFormRules checks the form against the XLSForm rules that pyxform
+// enforces (and that its warnings name), so a form that KoBoToolbox or ODK
+// Central would refuse, or would show as "-" to an enumerator, fails here.
+func TestXLSFormRules(t *testing.T) {
+	survey, err := Sheet("survey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	choices, err := Sheet("choices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := Sheet("settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := func(header []string, name string) int { return slices.Index(header, name) }
+	sh, ch := survey[0], choices[0]
+
+	// Languages: every label, hint and constraint message in every language,
+	// Bahasa Indonesia first and the default.
+	var langs []string
+	for _, h := range sh {
+		if l, ok := strings.CutPrefix(h, "label::"); ok {
+			langs = append(langs, l)
+		}
+	}
+	if len(langs) < 2 || langs[0] != "Bahasa Indonesia (id)" {
+		t.Errorf("label languages %v: want Bahasa Indonesia (id) first, and English", langs)
+	}
+	if d := settings[1][col(settings[0], "default_language")]; d != langs[0] {
+		t.Errorf("default_language %q, want %q", d, langs[0])
+	}
+	for _, kind := range []string{"label", "hint", "constraint_message"} {
+		for _, l := range langs {
+			if col(sh, kind+"::"+l) < 0 {
+				t.Errorf("survey has no %s::%s column", kind, l)
+			}
+		}
+	}
+	names := map[string]bool{}
+	lists := map[string]map[string]bool{}
+	for _, r := range choices[1:] {
+		if lists[r[0]] == nil {
+			lists[r[0]] = map[string]bool{}
+		}
+		if lists[r[0]][r[1]] {
+			t.Errorf("choices %s: %s twice", r[0], r[1])
+		}
+		lists[r[0]][r[1]] = true
+		for _, l := range langs {
+			if i := col(ch, "label::"+l); i < 0 || r[i] == "" {
+				t.Errorf("choice %s/%s has no label in %s", r[0], r[1], l)
+			}
+		}
+	}
+	xmlName := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+	for _, r := range survey[1:] {
+		if n := r[col(sh, "name")]; n != "" && !strings.HasPrefix(r[0], "end_") {
+			if !xmlName.MatchString(n) {
+				t.Errorf("field name %q is not a valid XML name", n)
+			}
+			if names[n] {
+				t.Errorf("field %s defined twice", n)
+			}
+			names[n] = true
+		}
+	}
+	var stack []string
+	ref := regexp.MustCompile(`\$\{([^}]+)\}`)
+	for i, r := range survey[1:] {
+		line := i + 2
+		typ, name := r[col(sh, "type")], r[col(sh, "name")]
+		kind, list, _ := strings.Cut(typ, " ")
+		switch kind {
+		case "begin_group", "begin_repeat":
+			stack = append(stack, kind+" "+name)
+		case "end_group", "end_repeat":
+			want := "begin_" + strings.TrimPrefix(kind, "end_") + " " + name
+			if len(stack) == 0 || stack[len(stack)-1] != want {
+				t.Errorf("survey line %d: %s %s closes %v", line, kind, name, stack)
+			} else {
+				stack = stack[:len(stack)-1]
+			}
+		case "select_one", "select_multiple":
+			if lists[list] == nil {
+				t.Errorf("survey line %d: %s uses list %q, which the choices sheet lacks", line, name, list)
+			}
+			if kind == "select_multiple" {
+				for c := range lists[list] {
+					if strings.ContainsAny(c, " \t") {
+						t.Errorf("list %s: choice %q has a space, which a select_multiple cannot hold", list, c)
+					}
+				}
+			}
+		}
+		hasLabel := false
+		for _, l := range langs {
+			if r[col(sh, "label::"+l)] != "" {
+				hasLabel = true
+			}
+		}
+		for _, l := range langs {
+			if hasLabel && r[col(sh, "label::"+l)] == "" {
+				t.Errorf("survey line %d (%s): no label in %s", line, name, l)
+			}
+		}
+		for _, kind := range []string{"hint", "constraint_message"} {
+			given := 0
+			for _, l := range langs {
+				if r[col(sh, kind+"::"+l)] != "" {
+					given++
+				}
+			}
+			if given != 0 && given != len(langs) {
+				t.Errorf("survey line %d (%s): %s in %d of %d languages (the others would show \"-\")", line, name, kind, given, len(langs))
+			}
+		}
+		if r[col(sh, "constraint")] != "" && r[col(sh, "constraint_message::"+langs[0])] == "" && !strings.HasPrefix(r[col(sh, "constraint")], "number(") {
+			t.Errorf("survey line %d (%s): a constraint without a message", line, name)
+		}
+		for _, c := range []string{"relevant", "constraint", "required", "choice_filter"} {
+			for _, m := range ref.FindAllStringSubmatch(r[col(sh, c)], -1) {
+				if !names[m[1]] {
+					t.Errorf("survey line %d (%s): %s names ${%s}, which is no field", line, name, c, m[1])
+				}
+			}
+		}
+		if f := r[col(sh, "choice_filter")]; f != "" {
+			column, _, _ := strings.Cut(f, "=")
+			if col(ch, strings.TrimSpace(column)) < 0 {
+				t.Errorf("survey line %d (%s): choice_filter on %q, which the choices sheet lacks", line, name, column)
+			}
+		}
+	}
+	if len(stack) != 0 {
+		t.Errorf("groups or repeats left open: %v", stack)
+	}
+	// The cascade: every village's kecamatan is on the kecamatan list.
+	for _, r := range choices[1:] {
+		if r[0] == "desa" && !lists["kecamatan"][r[col(ch, "kecamatan")]] {
+			t.Errorf("village %s filters on kecamatan %q, which is not on the list", r[1], r[col(ch, "kecamatan")])
+		}
+	}
+	if len(lists["desa"]) != 783 || len(lists["kecamatan"]) != 76 {
+		t.Errorf("%d villages and %d kecamatan on the form, want the 783 and 76 of geodata/boundaries", len(lists["desa"]), len(lists["kecamatan"]))
 	}
 }

@@ -9,27 +9,6 @@ import (
 	"testing"
 )
 
-func TestCanonical(t *testing.T) {
-	cases := []struct{ header, format, want string }{
-		{"household/age", KoBo, "age"},
-		{"group_a/household/livelihood", KoBo, "livelihood"},
-		{"_household/gps_latitude", KoBo, "_gps_latitude"},
-		{"_gps_latitude", KoBo, "_gps_latitude"},
-		{"_uuid", KoBo, "_uuid"},
-		{"household-gps-Latitude", ODK, "_gps_latitude"},
-		{"household-gps-Accuracy", ODK, "_gps_precision"},
-		{"children-work_hours_week", ODK, "work_hours_week"},
-		{"KEY", ODK, "KEY"},
-		{"PARENT_KEY", ODK, "PARENT_KEY"},
-		{"meta-instanceID", ODK, "instanceID"},
-	}
-	for _, tc := range cases {
-		if got := canonical(tc.header, tc.format); got != tc.want {
-			t.Errorf("canonical(%q, %s) = %q, want %q", tc.header, tc.format, got, tc.want)
-		}
-	}
-}
-
 const koboHeader = "consent,household/village,_household/gps_latitude,_household/gps_longitude,_household/gps_precision,household/livelihood,household/poverty_programme,household/caregiver_education,household/single_parent,household/members,household/working_adults,_uuid,_submission_time,_index\n"
 
 func TestHouseholdReaderRows(t *testing.T) {
@@ -38,10 +17,12 @@ func TestHouseholdReaderRows(t *testing.T) {
 		name, row, column, reason string
 	}{
 		{"good", good, "", ""},
-		{"no consent", strings.Replace(good, "yes,", "no,", 1), "consent", "did not consent"},
+		{"consent blank", strings.Replace(good, "yes,", ",", 1), "consent", "missing value"},
 		{"missing latitude", strings.Replace(good, "-7.8,", ",", 1), "_household/gps_latitude", "missing GPS position"},
 		{"latitude out of range", strings.Replace(good, "-7.8,", "-97.8,", 1), "_household/gps_latitude", "out of range"},
-		{"bad village code", strings.Replace(good, "35.13.13.2003", "Alasnyiur", 1), "household/village", "not a village code"},
+		{"bad village code", strings.Replace(good, "35.13.13.2003", "35.8.9.2008", 1), "household/village", "neither a village code"},
+		{"village name not on the list", strings.Replace(good, "35.13.13.2003", "Atlantis", 1), "household/village", "neither a village code"},
+		{"repeated village name", strings.Replace(good, "35.13.13.2003", "Alastengah", 1), "household/village", "names 2 villages"},
 		{"unknown livelihood", strings.Replace(good, "farm_labourer", "pirate", 1), "household/livelihood", `"pirate" is not one of`},
 		{"none with others", strings.Replace(good, "pkh dtks", "none pkh", 1), "household/poverty_programme", "none cannot be chosen"},
 		{"members not a number", strings.Replace(good, ",5,2,", ",five,2,", 1), "household/members", `"five" is not a whole number`},
@@ -100,10 +81,11 @@ func TestHouseholdReaderDuplicates(t *testing.T) {
 
 func TestHeaderDetection(t *testing.T) {
 	cases := []struct{ name, header, format, err string }{
-		{"kobo semicolons", "consent;household/village;_uuid;_index\n", KoBo, ""},
-		{"kobo tabs", "consent\thousehold/village\t_uuid\t_index\n", KoBo, ""},
-		{"odk", "SubmissionDate,household-village,KEY\n", ODK, ""},
-		{"neither", "name,age\n", "", "neither KoBoToolbox columns"},
+		{"kobo semicolons", strings.ReplaceAll(koboHeader, ",", ";"), KoBo, ""},
+		{"kobo tabs", strings.ReplaceAll(koboHeader, ",", "\t"), KoBo, ""},
+		{"odk", "SubmissionDate,consent,household-village,household-gps-Latitude,household-gps-Longitude,household-livelihood,household-poverty_programme,household-caregiver_education,household-single_parent,household-members,household-working_adults,KEY\n", ODK, ""},
+		{"a question missing", strings.Replace(koboHeader, "household/members,", "", 1), "", "question(s) members have no column"},
+		{"neither", "name,age\n", "", "not a household sheet of the Kesempatan survey"},
 		{"empty", "", "", "empty file"},
 	}
 	for _, tc := range cases {

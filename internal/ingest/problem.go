@@ -66,8 +66,29 @@ type Summary struct {
 	Updated  int
 	Repaired []Repair
 	Notes    []Problem // rows loaded with a warning (a point near, not in, its reported village)
+	Warnings []string  // warnings about a whole file (a missing optional column, decimal commas)
 	Rejected Problems
-	Children struct{ Inserted, Replaced int }
+	Skipped  int // survey rows that are not data: households that did not consent
+	Children struct{ Inserted, Replaced, Skipped int }
+}
+
+// NothingLoaded is the error of an import that would load no row: an empty
+// file, or one whose every row was rejected or skipped. The import changes
+// nothing (it records no import run either).
+type NothingLoaded struct {
+	File                    string
+	Read, Rejected, Skipped int
+}
+
+func (e *NothingLoaded) Error() string {
+	switch {
+	case e.Read == 0:
+		return fmt.Sprintf("%s: the file has no rows (a header only, or no features): there is nothing to import, and nothing was changed", e.File)
+	case e.Rejected > 0:
+		return fmt.Sprintf("%s: none of the %d row(s) loaded (%d rejected, %d skipped): nothing was changed", e.File, e.Read, e.Rejected, e.Skipped)
+	default:
+		return fmt.Sprintf("%s: none of the %d row(s) loaded (%d skipped: households that did not consent): nothing was changed", e.File, e.Read, e.Skipped)
+	}
 }
 
 // Repair is a geometry that was invalid and repaired with ST_MakeValid.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -36,134 +37,6 @@ type ChildRow struct {
 	risk.Child
 }
 
-// table is a CSV file with a header whose names are canonicalised, so that
-// KoBoToolbox's "household/age" and ODK's "household-age" are both "age".
-type table struct {
-	file   string
-	format string
-	cr     *csv.Reader
-	cols   map[string]int // canonical name -> index
-	names  []string       // names as written in the file
-	rec    []string
-	line   int
-	offset int64
-}
-
-func openTable(r io.Reader, file string) (*table, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	first, err := br.Peek(4096)
-	if len(first) == 0 {
-		if err == nil || errors.Is(err, io.EOF) {
-			return nil, risk.Errorf(risk.EINVALID, "%s: empty file", file)
-		}
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	first = bytes.TrimPrefix(first, []byte("\uFEFF"))
-	if i := bytes.IndexByte(first, '\n'); i >= 0 {
-		first = first[:i]
-	}
-	delim := ','
-	if bytes.Count(first, []byte(";")) > bytes.Count(first, []byte(",")) {
-		delim = ';' // KoBoToolbox's default CSV export
-	} else if bytes.Count(first, []byte("\t")) > bytes.Count(first, []byte(",")) {
-		delim = '\t'
-	}
-	cr := csv.NewReader(br)
-	cr.Comma = delim
-	cr.ReuseRecord = true
-	cr.FieldsPerRecord = -1
-	header, err := cr.Read()
-	if err != nil {
-		return nil, risk.Errorf(risk.EINVALID, "%s: line 1: cannot read the header: %v", file, err)
-	}
-	t := &table{file: file, cr: cr, cols: map[string]int{}, names: append([]string(nil), header...)}
-	if len(t.names) > 0 {
-		t.names[0] = strings.TrimPrefix(t.names[0], "\uFEFF")
-	}
-	for _, h := range t.names {
-		switch h = strings.TrimSpace(h); {
-		case h == "KEY" || h == "PARENT_KEY":
-			t.format = ODK
-		case h == "_uuid" || h == "_index" || h == "_parent_index":
-			t.format = KoBo
-		}
-	}
-	if t.format == "" {
-		return nil, risk.Errorf(risk.EINVALID, "%s: line 1: the header has neither KoBoToolbox columns (_uuid, _index, _parent_index) nor ODK Central columns (KEY, PARENT_KEY)", file)
-	}
-	for i, h := range t.names {
-		c := canonical(strings.TrimSpace(h), t.format)
-		if _, dup := t.cols[c]; !dup {
-			t.cols[c] = i
-		}
-	}
-	return t, nil
-}
-
-// canonical maps an exported column name onto the form's field name.
-func canonical(h, format string) string {
-	if format == ODK {
-		switch h {
-		case "KEY", "PARENT_KEY", "SubmissionDate":
-			return h
-		}
-		parts := strings.Split(h, "-")
-		last := parts[len(parts)-1]
-		if len(parts) >= 2 {
-			switch last {
-			case "Latitude", "Longitude", "Altitude":
-				return "_" + parts[len(parts)-2] + "_" + strings.ToLower(last)
-			case "Accuracy":
-				return "_" + parts[len(parts)-2] + "_precision"
-			}
-		}
-		return last
-	}
-	parts := strings.Split(h, "/")
-	last := parts[len(parts)-1]
-	if strings.HasPrefix(h, "_") && !strings.HasPrefix(last, "_") {
-		last = "_" + last // _household/gps_latitude -> _gps_latitude
-	}
-	return last
-}
-
-// next reads a record; io.EOF at the end.
-func (t *table) next() error {
-	t.offset = t.cr.InputOffset()
-	rec, err := t.cr.Read()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return io.EOF
-		}
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			return risk.Errorf(risk.EINVALID, "%s: line %d: malformed CSV: %v", t.file, pe.Line, pe.Err)
-		}
-		return fmt.Errorf("%s: %w", t.file, err)
-	}
-	t.rec = rec
-	t.line, _ = t.cr.FieldPos(0)
-	return nil
-}
-
-func (t *table) has(name string) bool { _, ok := t.cols[name]; return ok }
-
-func (t *table) get(name string) string {
-	i, ok := t.cols[name]
-	if !ok || i >= len(t.rec) {
-		return ""
-	}
-	return strings.TrimSpace(t.rec[i])
-}
-
-// column returns the column's name as written in the file, for messages.
-func (t *table) column(name string) string {
-	if i, ok := t.cols[name]; ok {
-		return t.names[i]
-	}
-	return name
-}
-
 // field parsing with one error per row: the first problem wins.
 type rowParser struct {
 	t    *table
@@ -173,7 +46,7 @@ type rowParser struct {
 
 func (p *rowParser) fail(name, format string, args ...any) {
 	if p.err == nil {
-		p.err = &Problem{File: p.t.file, Row: p.t.line, Column: p.t.column(name), Code: p.code, Reason: fmt.Sprintf(format, args...), Raw: rawRecord(p.t.rec, p.t.cr.Comma)}
+		p.err = &Problem{File: p.t.file, Row: p.t.line, Column: p.t.column(name), Code: p.code, Reason: fmt.Sprintf(format, args...), Raw: p.t.raw()}
 	}
 }
 
@@ -197,8 +70,8 @@ func (p *rowParser) integer(name string, min, max int, required bool) int {
 		}
 		return 0
 	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f != math.Trunc(f) {
+	f, why := p.t.number(v)
+	if why != "" || f != math.Trunc(f) {
 		p.fail(name, "%q is not a whole number", v)
 		return 0
 	}
@@ -214,9 +87,12 @@ func (p *rowParser) decimal(name string, min, max float64) float64 {
 	if v == "" {
 		return 0
 	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		p.fail(name, "%q is not a number", v)
+	f, why := p.t.number(v)
+	if why != "" || math.IsNaN(f) || math.IsInf(f, 0) {
+		if why == "" {
+			why = "is not a number"
+		}
+		p.fail(name, "%q %s", v, why)
 		return 0
 	}
 	if f < min || f > max {
@@ -226,19 +102,25 @@ func (p *rowParser) decimal(name string, min, max float64) float64 {
 	return f
 }
 
+// yesNo reads a yes_no answer, by its name or its label in any language.
 func (p *rowParser) yesNo(name string) bool {
-	switch v := strings.ToLower(p.t.get(name)); v {
-	case "yes", "1", "true", "ya":
+	v := p.t.get(name)
+	switch strings.ToLower(v) {
+	case "", "0", "false":
+		return false
+	case "1", "true":
 		return true
-	case "no", "0", "false", "tidak", "":
-		return false
-	default:
-		p.fail(name, "%q is not yes or no", v)
-		return false
 	}
+	c, ok := p.t.form.value("yes_no", v)
+	if !ok {
+		p.fail(name, "%q is not yes or no", v)
+	}
+	return c == "yes"
 }
 
-func (p *rowParser) choice(name string, allowed []string, required bool) string {
+// choice reads a select_one answer: a choice's name, or its label in any of
+// the form's languages (a KoBoToolbox export with labels).
+func (p *rowParser) choice(name, list string, required bool) string {
 	v := p.t.get(name)
 	if v == "" {
 		if required {
@@ -246,35 +128,99 @@ func (p *rowParser) choice(name string, allowed []string, required bool) string 
 		}
 		return ""
 	}
-	if !risk.IsChoice(allowed, v) {
-		p.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	c, ok := p.t.form.value(list, v)
+	if !ok {
+		p.fail(name, "%q is not one of %s", v, strings.Join(p.t.form.choiceNames(list), ", "))
 	}
-	return v
+	return c
 }
 
-// choices reads a select_multiple answer: codes separated by spaces. "none"
-// stands alone and means the empty list.
-func (p *rowParser) choices(name string, allowed []string) []string {
-	v := p.t.get(name)
-	if v == "" {
-		return nil
+// choices reads a select_multiple answer from its own column (names or
+// labels separated by spaces), from its 0/1 columns (one per answer), or
+// from both, which must then agree. "none" stands alone and means the empty
+// list.
+func (p *rowParser) choices(name, list string) []string {
+	t := p.t
+	var split []string
+	splitAnswered, splitCol := false, ""
+	for _, c := range t.form.lists[list] {
+		col := name + "/" + c.name
+		if !t.has(col) {
+			continue
+		}
+		switch v := strings.ToLower(t.get(col)); v {
+		case "":
+		case "1", "true", "1.0":
+			splitAnswered = true
+			split = append(split, c.name)
+			splitCol = col
+		case "0", "false", "0.0":
+			splitAnswered = true
+		default:
+			p.fail(col, "%q is not 0 or 1", t.get(col))
+			return nil
+		}
 	}
-	fields := strings.Fields(v)
-	out := make([]string, 0, len(fields))
-	for _, f := range fields {
-		if f == "none" {
-			if len(fields) > 1 {
-				p.fail(name, "%q: none cannot be chosen with other answers", v)
+	v := t.get(name)
+	var summary []string
+	if v != "" {
+		var ok bool
+		if summary, ok = t.form.multiValue(list, v); !ok {
+			bad := v
+			for _, w := range strings.Fields(v) {
+				if _, known := t.form.value(list, w); !known {
+					bad = w
+					break
+				}
+			}
+			p.fail(name, "%q is not one of %s (nor their labels)", bad, strings.Join(t.form.choiceNames(list), ", "))
+			return nil
+		}
+	}
+	out := summary
+	if t.has(name) && splitAnswered && v != "" {
+		if !sameSet(summary, split) {
+			col := splitCol
+			if col == "" {
+				col = name + "/..."
+			}
+			p.fail(name, "%q disagrees with its 0/1 columns (%s), which say %q: the export is inconsistent, export it again",
+				v, t.column(col), strings.Join(split, " "))
+			return nil
+		}
+	} else if !t.has(name) || v == "" {
+		out = split
+	}
+	names := make([]string, 0, len(out))
+	for _, c := range out {
+		if c == "none" {
+			if len(out) > 1 {
+				p.fail(name, "%q: none cannot be chosen with other answers", strings.Join(out, " "))
 			}
 			continue
 		}
-		if !risk.IsChoice(allowed, f) {
-			p.fail(name, "%q is not one of %s", f, strings.Join(allowed, ", "))
-			return nil
-		}
-		out = append(out, f)
+		names = append(names, c)
 	}
-	return out
+	if len(names) == 0 {
+		return nil
+	}
+	return names
+}
+
+func sameSet(a, b []string) bool {
+	m := map[string]int{}
+	for _, x := range a {
+		m[x] |= 1
+	}
+	for _, x := range b {
+		m[x] |= 2
+	}
+	for _, v := range m {
+		if v != 3 {
+			return false
+		}
+	}
+	return true
 }
 
 // HouseholdReader streams households from a KoBoToolbox or ODK Central export.
@@ -282,33 +228,146 @@ type HouseholdReader struct {
 	t       *table
 	parents map[string]parent // export key -> household, for the child sheet
 	uuids   map[string]int    // survey uuid -> line, to refuse duplicate submissions
+	skipped int               // consent = no
+	legacy  *memSource        // children from "CSV (legacy)" repeat columns
+	legacyH []string          // their header: _parent_index and the questions
 }
 
 type parent struct {
 	uuid     string
 	line     int
 	rejected bool
+	skipped  bool
 	children int
 }
 
-// NewHouseholdReader reads the header of a household export and detects its format.
+// NewHouseholdReader reads the header of a household export (CSV) and
+// detects its format.
 func NewHouseholdReader(r io.Reader, file string) (*HouseholdReader, error) {
-	t, err := openTable(r, file)
+	src, header, err := newCSVSource(r, file)
 	if err != nil {
 		return nil, err
 	}
-	return &HouseholdReader{t: t, parents: map[string]parent{}, uuids: map[string]int{}}, nil
+	return newHouseholdReader(src, header, file, src.comma)
+}
+
+func newHouseholdReader(src source, header []string, file string, comma rune) (*HouseholdReader, error) {
+	t, err := newTable(src, header, file, "household", comma)
+	if err != nil {
+		return nil, err
+	}
+	hr := &HouseholdReader{t: t, parents: map[string]parent{}, uuids: map[string]int{}}
+	if t.legacy != nil {
+		hr.legacy = &memSource{}
+		seen := map[string]bool{}
+		var order []string
+		for _, cols := range t.legacy {
+			for c := range cols {
+				if !seen[c] {
+					seen[c] = true
+					order = append(order, c)
+				}
+			}
+		}
+		sort.Strings(order)
+		hr.legacyH = append([]string{"_parent_index"}, order...)
+		if t.format != KoBo {
+			return nil, risk.Errorf(risk.EINVALID, "%s: line 1: children[N]/... repeat columns belong to KoBoToolbox's \"CSV (legacy)\" export, but this file has ODK Central's KEY column", file)
+		}
+		var missing []string
+		for _, q := range requiredColumns["children"] {
+			if !seen[q] && !(t.form.byName[q] != nil && t.form.byName[q].typ == "select_multiple" && hasPrefixKey(seen, q+"/")) {
+				missing = append(missing, q)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, risk.Errorf(risk.EINVALID, "%s: line 1: the children[N]/... repeat columns lack the form's question(s) %s: export every question of the current form version", file, strings.Join(missing, ", "))
+		}
+	}
+	return hr, nil
+}
+
+func hasPrefixKey(m map[string]bool, prefix string) bool {
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // Format is KoBo or ODK.
 func (hr *HouseholdReader) Format() string { return hr.t.format }
 
+// Skipped is the number of households read so far that did not consent:
+// their rows are not data and are not stored.
+func (hr *HouseholdReader) Skipped() int { return hr.skipped }
+
+// Notes are warnings about the whole file (a missing optional column,
+// decimal commas read as decimals).
+func (hr *HouseholdReader) Notes() []string {
+	out := append([]string(nil), hr.t.warnings...)
+	if hr.t.decimalCommas > 0 {
+		out = append(out, fmt.Sprintf("%s: %d value(s) written with a decimal comma (12,5) were read as decimals", hr.t.file, hr.t.decimalCommas))
+	}
+	return out
+}
+
+// HasLegacyChildren reports whether the export holds the children as
+// "CSV (legacy)" repeat columns (children[1]/age, ...).
+func (hr *HouseholdReader) HasLegacyChildren() bool { return hr.legacy != nil }
+
+// LegacyChildren returns a reader of the children found in the repeat
+// columns of a "CSV (legacy)" export; read it after the households.
+func (hr *HouseholdReader) LegacyChildren() *ChildReader {
+	header := hr.legacyH
+	t := &table{file: hr.t.file, sheet: "children", format: KoBo, src: hr.legacy, form: hr.t.form, cols: map[string]int{}, names: header}
+	for i, h := range header {
+		t.cols[h] = i
+	}
+	return &ChildReader{t: t, parents: hr, hhFile: hr.t.file}
+}
+
+// collectLegacy turns the current row's repeat columns into child rows.
+func (hr *HouseholdReader) collectLegacy(key string) {
+	t := hr.t
+	header := hr.legacyH
+	for _, n := range sortedKeys(t.legacy) {
+		cols := t.legacy[n]
+		rec := make([]string, len(header))
+		rec[0] = key
+		any := false
+		for i, h := range header[1:] {
+			if j, ok := cols[h]; ok && j < len(t.rec) {
+				rec[i+1] = t.rec[j]
+				if strings.TrimSpace(t.rec[j]) != "" {
+					any = true
+				}
+			}
+		}
+		if any {
+			hr.legacy.add(rec, t.line)
+		}
+	}
+}
+
 // Next returns the next household, or a problem for a row it cannot use, or
-// io.EOF at the end. Any other error ends the file.
+// io.EOF at the end. Households that did not consent are skipped and
+// counted (Skipped). Any other error ends the file.
 func (hr *HouseholdReader) Next() (HouseholdRow, *Problem, error) {
+	for {
+		row, p, skip, err := hr.next()
+		if err != nil || !skip {
+			return row, p, err
+		}
+		hr.skipped++
+	}
+}
+
+func (hr *HouseholdReader) next() (HouseholdRow, *Problem, bool, error) {
 	t := hr.t
 	if err := t.next(); err != nil {
-		return HouseholdRow{}, nil, err
+		return HouseholdRow{}, nil, false, err
 	}
 	p := &rowParser{t: t}
 	row := HouseholdRow{Line: t.line, Offset: t.offset}
@@ -328,11 +387,19 @@ func (hr *HouseholdReader) Next() (HouseholdRow, *Problem, error) {
 	if row.Key == "" {
 		row.Key = "line:" + strconv.Itoa(t.line)
 	}
+	if why := t.widthProblem(); why != "" && p.err == nil {
+		p.err = &Problem{File: t.file, Row: t.line, Code: p.code, Reason: why, Raw: t.raw()}
+	}
 	if prev, dup := hr.parents[row.Key]; dup && p.err == nil {
 		p.fail(map[string]string{KoBo: "_index", ODK: "KEY"}[t.format], "duplicate: row %d has the same key", prev.line)
 	}
-	if c := p.choice("consent", []string{"yes", "no"}, true); c == "no" {
-		p.fail("consent", "the household did not consent; its answers must not be stored")
+	if c := p.choice("consent", "yes_no", true); c == "no" && p.err == nil {
+		// Not data: the household said no. Its answers are not read, and its
+		// children (if any) are skipped with it.
+		if _, dup := hr.parents[row.Key]; !dup {
+			hr.parents[row.Key] = parent{uuid: h.SurveyUUID, line: t.line, skipped: true}
+		}
+		return row, nil, true, nil
 	}
 	if s := t.get(map[string]string{KoBo: "_submission_time", ODK: "SubmissionDate"}[t.format]); s != "" {
 		ts, err := parseTime(s)
@@ -341,14 +408,11 @@ func (hr *HouseholdReader) Next() (HouseholdRow, *Problem, error) {
 		}
 		h.SubmittedAt = ts
 	}
-	h.ReportedVillage = t.get("village")
-	if h.ReportedVillage != "" && !codePattern["desa"].MatchString(h.ReportedVillage) {
-		p.fail("village", "%q is not a village code (want e.g. 35.13.13.2003)", h.ReportedVillage)
-	}
+	h.ReportedVillage = p.village()
 	h.Lat, h.Lon, h.GPSPrecision = p.point()
-	h.Livelihoods = p.choices("livelihood", risk.Livelihoods)
-	h.PovertyProgrammes = p.choices("poverty_programme", risk.PovertyProgrammes)
-	h.CaregiverEducation = p.choice("caregiver_education", risk.EducationLevels, false)
+	h.Livelihoods = p.choices("livelihood", "livelihood")
+	h.PovertyProgrammes = p.choices("poverty_programme", "poverty_programme")
+	h.CaregiverEducation = p.choice("caregiver_education", "education", false)
 	h.SingleParent = p.yesNo("single_parent")
 	h.Members = p.integer("members", 1, risk.MaxHouseholdMembers, true)
 	h.WorkingAdults = p.integer("working_adults", 0, risk.MaxHouseholdMembers, false)
@@ -362,11 +426,47 @@ func (hr *HouseholdReader) Next() (HouseholdRow, *Problem, error) {
 	}
 	if _, dup := hr.parents[row.Key]; !dup { // the first row keeps the key
 		hr.parents[row.Key] = parent{uuid: h.SurveyUUID, line: t.line, rejected: p.err != nil}
+		if hr.legacy != nil {
+			hr.collectLegacy(row.Key)
+		}
 	}
 	if p.err != nil {
-		return row, p.err, nil
+		return row, p.err, false, nil
 	}
-	return row, nil, nil
+	return row, nil, false, nil
+}
+
+// village reads the village the enumerator chose: its Kemendagri code (the
+// choice's name), or in an export with labels its name, resolved through the
+// kecamatan chosen before it when names repeat.
+func (p *rowParser) village() string {
+	v := p.t.get("village")
+	if v == "" || codePattern["desa"].MatchString(v) {
+		return v
+	}
+	form := p.t.form
+	codes := form.desaByLabel[strings.ToLower(v)]
+	if kec := p.t.get("kecamatan"); len(codes) > 1 && kec != "" {
+		kecCode, ok := form.value("kecamatan", kec)
+		if ok {
+			var in []string
+			for _, c := range codes {
+				if strings.HasPrefix(c, kecCode+".") {
+					in = append(in, c)
+				}
+			}
+			codes = in
+		}
+	}
+	switch len(codes) {
+	case 1:
+		return codes[0]
+	case 0:
+		p.fail("village", "%q is neither a village code (e.g. 35.13.13.2003) nor the name of a village on the form's list", v)
+	default:
+		p.fail("village", "%q names %d villages (%s): export with XML values, or keep the kecamatan column", v, len(codes), strings.Join(codes, ", "))
+	}
+	return ""
 }
 
 // point reads the household's GPS position from the split columns
@@ -393,21 +493,24 @@ func (p *rowParser) point() (lat, lon, precision float64) {
 		p.fail("gps", "%q is not a geopoint (want \"lat lon alt accuracy\")", v)
 		return
 	}
-	var err1, err2 error
-	lat, err1 = strconv.ParseFloat(f[0], 64)
-	lon, err2 = strconv.ParseFloat(f[1], 64)
-	if err1 != nil || err2 != nil || lat < -90 || lat > 90 || lon < -180 || lon > 180 {
+	var why1, why2 string
+	lat, why1 = t.number(f[0])
+	lon, why2 = t.number(f[1])
+	if why1 != "" || why2 != "" || lat < -90 || lat > 90 || lon < -180 || lon > 180 {
 		p.fail("gps", "%q is not a geopoint in range (latitude -90..90, longitude -180..180)", v)
 		return
 	}
 	if len(f) >= 4 {
-		precision, _ = strconv.ParseFloat(f[3], 64)
+		precision, _ = t.number(f[3])
 	}
 	return
 }
 
+// parseTime reads a submission time: ISO 8601 as the tools write it, or the
+// day-first forms a spreadsheet in an Indonesian locale saves.
 func parseTime(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999", "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999", "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02",
+		"2/1/2006 15:04:05", "2/1/2006 15:04", "2/1/2006", "2/1/2006 15.04.05", "2/1/2006 15.04"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, nil
 		}
@@ -429,12 +532,21 @@ type ChildReader struct {
 	t       *table
 	parents *HouseholdReader
 	hhFile  string
+	skipped int
 }
 
-// NewChildReader reads the header of a children export. parents is the reader
-// of the household file, read to its end first.
+// NewChildReader reads the header of a children export (CSV). parents is
+// the reader of the household file, read to its end first.
 func NewChildReader(r io.Reader, file string, parents *HouseholdReader) (*ChildReader, error) {
-	t, err := openTable(r, file)
+	src, header, err := newCSVSource(r, file)
+	if err != nil {
+		return nil, err
+	}
+	return newChildReader(src, header, file, src.comma, parents)
+}
+
+func newChildReader(src source, header []string, file string, comma rune, parents *HouseholdReader) (*ChildReader, error) {
+	t, err := newTable(src, header, file, "children", comma)
 	if err != nil {
 		return nil, err
 	}
@@ -444,11 +556,33 @@ func NewChildReader(r io.Reader, file string, parents *HouseholdReader) (*ChildR
 	return &ChildReader{t: t, parents: parents, hhFile: parents.t.file}, nil
 }
 
+// Skipped is the number of children skipped with their household (consent = no).
+func (cr *ChildReader) Skipped() int { return cr.skipped }
+
+// Notes are warnings about the whole children sheet.
+func (cr *ChildReader) Notes() []string {
+	out := append([]string(nil), cr.t.warnings...)
+	if cr.t.decimalCommas > 0 {
+		out = append(out, fmt.Sprintf("%s: %d value(s) written with a decimal comma (12,5) were read as decimals", cr.t.file, cr.t.decimalCommas))
+	}
+	return out
+}
+
 // Next returns the next child, a problem, or io.EOF at the end.
 func (cr *ChildReader) Next() (ChildRow, *Problem, error) {
+	for {
+		row, p, skip, err := cr.next()
+		if err != nil || !skip {
+			return row, p, err
+		}
+		cr.skipped++
+	}
+}
+
+func (cr *ChildReader) next() (ChildRow, *Problem, bool, error) {
 	t := cr.t
 	if err := t.next(); err != nil {
-		return ChildRow{}, nil, err
+		return ChildRow{}, nil, false, err
 	}
 	p := &rowParser{t: t}
 	row := ChildRow{Line: t.line, Offset: t.offset}
@@ -456,6 +590,9 @@ func (cr *ChildReader) Next() (ChildRow, *Problem, error) {
 	parentCol := map[string]string{KoBo: "_parent_index", ODK: "PARENT_KEY"}[t.format]
 	key := p.required(parentCol)
 	par, ok := cr.parents.parents[key]
+	if ok && par.skipped {
+		return row, nil, true, nil
+	}
 	switch {
 	case p.err != nil:
 	case !ok:
@@ -463,6 +600,9 @@ func (cr *ChildReader) Next() (ChildRow, *Problem, error) {
 	case par.rejected:
 		p.code = par.uuid
 		p.fail(parentCol, "its household (%s row %d) was rejected", cr.hhFile, par.line)
+	}
+	if why := t.widthProblem(); why != "" && p.err == nil {
+		p.err = &Problem{File: t.file, Row: t.line, Code: par.uuid, Reason: why, Raw: t.raw()}
 	}
 	c.HouseholdUUID = par.uuid
 	p.code = par.uuid
@@ -472,18 +612,18 @@ func (cr *ChildReader) Next() (ChildRow, *Problem, error) {
 		cr.parents.parents[key] = par
 	}
 	c.Age = p.integer("age", 0, risk.MaxChildAge, true)
-	c.Sex = p.choice("sex", risk.Sexes, true)
-	c.SchoolStatus = p.choice("school_status", risk.SchoolStatuses, true)
+	c.Sex = p.choice("sex", "sex", true)
+	c.SchoolStatus = p.choice("school_status", "school_status", true)
 	c.HarvestAbsenceDays = p.integer("harvest_absence_days", 0, 366, false)
 	c.Works = p.yesNo("works")
 	c.WorkHoursWeek = p.decimal("work_hours_week", 0, 168)
 	c.WorkHoursDay = p.decimal("work_hours_day", 0, 24)
 	c.WorksInSchoolHours = p.yesNo("work_school_hours")
-	c.Tasks = p.choices("tasks", risk.ChildTasks)
-	c.GTSSymptoms = p.choices("gts_symptoms", risk.GTSSymptoms)
+	c.Tasks = p.choices("tasks", "task")
+	c.GTSSymptoms = p.choices("gts_symptoms", "gts")
 	c.Disability = p.yesNo("disability")
 	c.SpecialNeeds = p.yesNo("special_needs")
-	c.Orphan = p.choice("orphan", risk.OrphanStatuses, false)
+	c.Orphan = p.choice("orphan", "orphan", false)
 	if c.Orphan == "" {
 		c.Orphan = "no"
 	}
@@ -493,6 +633,9 @@ func (cr *ChildReader) Next() (ChildRow, *Problem, error) {
 	}
 	if p.err == nil && c.SchoolStatus == "not_school_age" && c.Age >= 7 {
 		p.fail("school_status", "a child of %d is of school age (7-17): not_school_age is for younger children", c.Age)
+	}
+	if p.err == nil && c.Age < 4 && c.SchoolStatus != "not_school_age" {
+		p.fail("school_status", "a child of %d is not of school age: the answer must be not_school_age, not %s (check the age or the answer)", c.Age, c.SchoolStatus)
 	}
 	// A blank is not zero hours: a working child without hours would be
 	// classified as within the light-work limits by default.
@@ -511,9 +654,9 @@ func (cr *ChildReader) Next() (ChildRow, *Problem, error) {
 		p.fail("work_hours_day", "%g hours a day but %g a week", c.WorkHoursDay, c.WorkHoursWeek)
 	}
 	if p.err != nil {
-		return row, p.err, nil
+		return row, p.err, false, nil
 	}
-	return row, nil, nil
+	return row, nil, false, nil
 }
 
 // rawRecord re-encodes a record as one CSV line.

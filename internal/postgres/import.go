@@ -31,6 +31,9 @@ func finish(ctx context.Context, tx pgx.Tx, sum *ingest.Summary, opt ImportOptio
 	if len(sum.Rejected) > 0 && !opt.Partial {
 		return sum.Rejected
 	}
+	if sum.Inserted+sum.Updated == 0 {
+		return &ingest.NothingLoaded{File: sum.File, Read: sum.Read, Rejected: len(sum.Rejected), Skipped: sum.Skipped}
+	}
 	if _, err := tx.Exec(ctx, `INSERT INTO import_run (kind, file, started_at, inserted, updated, repaired, rejected)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, sum.Kind, sum.File, started, sum.Inserted, sum.Updated, len(sum.Repaired), len(sum.Rejected)); err != nil {
 		return err

@@ -56,7 +56,8 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		return sum, err
 	}
 	opt.progress("households", hs.n)
-	sum.Read = hs.read
+	sum.Read = hs.read + in.Households.Skipped()
+	sum.Skipped = in.Households.Skipped()
 
 	// Locate each point. Villages drive the join (a GiST index on a narrow
 	// table of the staged points), so each village polygon is prepared once
@@ -144,6 +145,7 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 			return sum, err
 		}
 		opt.progress("children", cs.n)
+		sum.Children.Skipped = in.Children.Skipped()
 	}
 	if len(sum.Rejected) > 0 && !opt.Partial {
 		return sum, sum.Rejected
