@@ -321,7 +321,7 @@ func (hr *HouseholdReader) HasLegacyChildren() bool { return hr.legacy != nil }
 // columns of a "CSV (legacy)" export; read it after the households.
 func (hr *HouseholdReader) LegacyChildren() *ChildReader {
 	header := hr.legacyH
-	t := &table{file: hr.t.file, sheet: "children", format: KoBo, src: hr.legacy, form: hr.t.form, cols: map[string]int{}, names: header}
+	t := &table{file: hr.t.file, sheet: "children", format: KoBo, src: hr.legacy, form: hr.t.form, cols: map[string]int{}, names: header, naBlank: true}
 	for i, h := range header {
 		t.cols[h] = i
 	}
@@ -340,7 +340,7 @@ func (hr *HouseholdReader) collectLegacy(key string) {
 		for i, h := range header[1:] {
 			if j, ok := cols[h]; ok && j < len(t.rec) {
 				rec[i+1] = t.rec[j]
-				if strings.TrimSpace(t.rec[j]) != "" {
+				if v := strings.TrimSpace(t.rec[j]); v != "" && v != "n/a" {
 					any = true
 				}
 			}

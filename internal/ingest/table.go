@@ -122,6 +122,8 @@ type table struct {
 	rec    []string
 	line   int
 	offset int64
+	// naBlank: "n/a" is a blank ("CSV (legacy)" writes it for unanswered questions).
+	naBlank bool
 	// decimalCommas counts values read with a decimal comma.
 	decimalCommas int
 	warnings      []string
@@ -192,6 +194,7 @@ func newTable(src source, header []string, file, sheet string, comma rune) (*tab
 			t.cols[c] = i
 		}
 	}
+	t.naBlank = t.legacy != nil
 	if matched == 0 || t.format == "" {
 		return nil, t.unrecognised()
 	}
@@ -321,7 +324,11 @@ func (t *table) get(name string) string {
 	if !ok || i >= len(t.rec) {
 		return ""
 	}
-	return strings.TrimSpace(t.rec[i])
+	v := strings.TrimSpace(t.rec[i])
+	if t.naBlank && v == "n/a" {
+		return ""
+	}
+	return v
 }
 
 // column returns the column's name as written in the file, for messages.
@@ -341,15 +348,13 @@ func (t *table) raw() string {
 	return rawRecord(t.rec, comma)
 }
 
-// number parses a decimal, accepting a decimal comma ("12,5") where the
-// file's delimiter is not a comma (a CSV saved by Excel in an Indonesian
-// locale, a workbook cell). It refuses thousands separators with a message
-// that names them.
+// number parses a decimal, accepting a decimal comma ("12,5"): Excel in an
+// Indonesian locale saves CSV with ";" and decimal commas, and a workbook
+// cell may hold text. (In a comma-separated file an unquoted decimal comma
+// splits the value, which the row-width check reports.) It refuses
+// thousands separators with a message that names them.
 func (t *table) number(v string) (float64, string) {
 	if strings.Contains(v, ",") {
-		if t.comma == ',' {
-			return 0, "has a comma in a comma-separated file"
-		}
 		if strings.Count(v, ",") == 1 && !strings.Contains(v, ".") {
 			f, err := strconv.ParseFloat(strings.Replace(v, ",", ".", 1), 64)
 			if err == nil {
