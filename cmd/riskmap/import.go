@@ -17,13 +17,16 @@ import (
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
-const importSynopsis = `import boundaries|survey|plantations|calendar|institutions|follow-ups [flags] FILE
+const importSynopsis = `import boundaries|survey|kobo|odk|plantations|calendar|institutions|follow-ups [flags] FILE
 
   boundaries --level kabupaten|kecamatan|desa FILE.geojson
   survey EXPORT [--children CHILDREN.csv] [--no-children]
         EXPORT: a KoBoToolbox export (CSV with ; or , and with or without
         group names, XML names or labels; XLS(X) with its repeat sheet;
         "CSV (legacy)") or an ODK Central export (CSV, or its zip)
+  kobo --server URL --asset UID --token-file F      (pull from KoBoToolbox's API)
+  odk --server URL --project N --form ID --user U --password-file F
+                                                    (pull from ODK Central's OData feed)
   plantations FILE.geojson                          (tobacco fields: id, variety, planting_date)
   calendar FILE.csv                                 (variety, month, labour_index[, note])
   institutions FILE.csv                             (village_code, kind, established[, note]);
@@ -41,11 +44,14 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintf(e.stderr, "Usage: riskmap %s\n", importSynopsis)
 		if len(args) == 0 {
-			return errors.New("import: what to import? boundaries, survey, plantations, calendar, institutions or follow-ups")
+			return errors.New("import: what to import? boundaries, survey, kobo, odk, plantations, calendar, institutions or follow-ups")
 		}
 		return nil
 	}
 	kind := args[0]
+	if kind == "kobo" || kind == "odk" {
+		return pullCmd(ctx, e, kind, args[1:])
+	}
 	fs := e.flags("import "+kind, importSynopsis)
 	rejectFile := fs.String("reject-file", "", "load the good rows and write every rejected row, with its reason, to this CSV file")
 	allowRejects := fs.Bool("allow-rejects", false, "with --reject-file: exit 0 although rows were rejected (for scripts)")
@@ -64,7 +70,7 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 		maxDist = fs.Float64("max-village-distance", 1000, "reject a household whose point lies more than this many metres from the village it names")
 	case "plantations", "calendar", "institutions", "follow-ups":
 	default:
-		return fmt.Errorf("import: unknown kind %q: want boundaries, survey, plantations, calendar, institutions or follow-ups", kind)
+		return fmt.Errorf("import: unknown kind %q: want boundaries, survey, kobo, odk, plantations, calendar, institutions or follow-ups", kind)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -106,24 +112,31 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 		sum, err = importFollowUps(ctx, db, file, opt)
 	}
 	bar.done()
+	return finishImport(e, kind, sum, err, *rejectFile, *allowRejects)
+}
+
+// finishImport prints what an import did, writes its reject file and
+// decides the exit status: non-zero when a row was rejected (unless
+// allowRejects) or nothing loaded.
+func finishImport(e *env, kind string, sum ingest.Summary, err error, rejectFile string, allowRejects bool) error {
 	var nothing *ingest.NothingLoaded
-	if errors.As(err, &nothing) && *rejectFile != "" && len(sum.Rejected) > 0 {
-		if werr := writeRejects(*rejectFile, sum.Rejected); werr != nil {
+	if errors.As(err, &nothing) && rejectFile != "" && len(sum.Rejected) > 0 {
+		if werr := writeRejects(rejectFile, sum.Rejected); werr != nil {
 			return werr
 		}
-		return fmt.Errorf("%w; the %d rejected row(s) are in %s", err, len(sum.Rejected), *rejectFile)
+		return fmt.Errorf("%w; the %d rejected row(s) are in %s", err, len(sum.Rejected), rejectFile)
 	}
 	if err != nil {
 		return err
 	}
 	printSummary(e.stdout, sum)
 	if len(sum.Rejected) > 0 {
-		if err := writeRejects(*rejectFile, sum.Rejected); err != nil {
+		if err := writeRejects(rejectFile, sum.Rejected); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "riskmap: %d rejected row(s) written to %s\n", len(sum.Rejected), *rejectFile)
-		if !*allowRejects {
-			return fmt.Errorf("import %s: %d row(s) rejected (the others loaded; the rejected ones are in %s): fix them and import the file again, or pass --allow-rejects to exit 0", kind, len(sum.Rejected), *rejectFile)
+		fmt.Fprintf(e.stderr, "riskmap: %d rejected row(s) written to %s\n", len(sum.Rejected), rejectFile)
+		if !allowRejects {
+			return fmt.Errorf("import %s: %d row(s) rejected (the others loaded; the rejected ones are in %s): fix them and import the file again, or pass --allow-rejects to exit 0", kind, len(sum.Rejected), rejectFile)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/xuri/excelize/v2"
@@ -332,4 +333,84 @@ func NewSurveyFromRows(name string, hhHeader []string, hhRows [][]string, childH
 		return nil, err
 	}
 	return s, nil
+}
+
+// Submission is one submission pulled from a server's JSON API, its answers
+// flattened to paths ("household/village", or "KEY") with text values; its
+// repeat entries likewise, relative or full paths ("age", "children/age").
+type Submission struct {
+	Fields   map[string]string
+	Children []map[string]string
+}
+
+// SurveyFromSubmissions opens pulled submissions as a survey, so they are
+// read, validated and loaded exactly as an export file is. format is KoBo
+// (keyed by _uuid; children are linked by a generated _index) or ODK (keyed
+// by KEY). A question absent from every submission is unanswered, not a
+// missing column: every question of the form is a column.
+func SurveyFromSubmissions(name, format string, subs []Submission) (*Survey, error) {
+	form, err := theForm()
+	if err != nil {
+		return nil, err
+	}
+	columns := func(sheet string, meta []string) ([]string, map[string]int) {
+		header := append([]string(nil), meta...)
+		for _, f := range form.fields {
+			if f.repeat == (sheet == "children") {
+				header = append(header, f.name)
+			}
+		}
+		idx := map[string]int{}
+		for i, h := range header {
+			idx[h] = i
+		}
+		return header, idx
+	}
+	hhMeta := []string{"_index", "_uuid", "_submission_time"}
+	chMeta := []string{"_parent_index"}
+	if format == ODK {
+		hhMeta = []string{"KEY", "SubmissionDate"}
+		chMeta = []string{"PARENT_KEY"}
+	}
+	hhHeader, hhIdx := columns("household", hhMeta)
+	chHeader, chIdx := columns("children", chMeta)
+	put := func(rec []string, idx map[string]int, sheet, key, v string) {
+		c, ok := idx[key]
+		if !ok {
+			canonical := form.headers[sheet][key]
+			if canonical == "" {
+				canonical = fallbackName(key, form, sheet == "children")
+			}
+			if c, ok = idx[canonical]; !ok {
+				return // metadata and attachments the form does not ask for
+			}
+		}
+		rec[c] = v
+	}
+	var hhRows, chRows [][]string
+	for i, s := range subs {
+		rec := make([]string, len(hhHeader))
+		for k, v := range s.Fields {
+			put(rec, hhIdx, "household", k, v)
+		}
+		parent := strconv.Itoa(i + 1)
+		if format == KoBo {
+			rec[hhIdx["_index"]] = parent
+		} else {
+			parent = rec[hhIdx["KEY"]]
+		}
+		hhRows = append(hhRows, rec)
+		for _, c := range s.Children {
+			cr := make([]string, len(chHeader))
+			for k, v := range c {
+				put(cr, chIdx, "children", k, v)
+			}
+			cr[0] = parent
+			chRows = append(chRows, cr)
+		}
+	}
+	if len(hhRows) == 0 {
+		return nil, &NothingLoaded{File: name}
+	}
+	return NewSurveyFromRows(name, hhHeader, hhRows, chHeader, chRows)
 }

@@ -22,6 +22,26 @@ type SurveyImport struct {
 	// the enumerator named before the row is rejected. Closer points load with
 	// a note: GPS error near a boundary is common.
 	MaxVillageDistance float64
+	// Pull, for a server pull, is where it stopped: stored with the
+	// submissions, in the same transaction.
+	Pull *PullState
+}
+
+// PullState is where a server pull stopped.
+type PullState struct {
+	Source      string
+	Cursor      string
+	Submissions int
+}
+
+// PullCursor returns where the last pull from source stopped ("" for never).
+func (db *DB) PullCursor(ctx context.Context, source string) (string, error) {
+	var c string
+	err := db.Pool.QueryRow(ctx, `SELECT cursor FROM pull_state WHERE source = $1`, source).Scan(&c)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return c, err
 }
 
 // ImportSurvey loads households and their children in one transaction:
@@ -205,6 +225,13 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		return sum, err
 	}
 	sum.Children.Inserted = int(tag.RowsAffected())
+	if in.Pull != nil && sum.Inserted+sum.Updated > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO pull_state (source, cursor, submissions) VALUES ($1, $2, $3)
+			ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, submissions = excluded.submissions, pulled_at = now()`,
+			in.Pull.Source, in.Pull.Cursor, in.Pull.Submissions); err != nil {
+			return sum, err
+		}
+	}
 	return sum, finish(ctx, tx, &sum, opt, started)
 }
 
