@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 ADMIN=${TEST_DATABASE_URL:?set TEST_DATABASE_URL (make bench does)}
-SHARED=${RISKMAP_SHARED_GEODATA:-../shared/geodata}
+SHARED=${RISKMAP_SHARED_GEODATA:-geodata/boundaries}
 WORK=${BENCH_DIR:-/tmp/riskmap-bench-$N}
 DBNAME=riskmap_bench
 BENCH_URL=$(echo "$ADMIN" | sed -E "s#/[^/?]+(\?|$)#/$DBNAME\1#")

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 ADMIN=${TEST_DATABASE_URL:?set TEST_DATABASE_URL (make bench-planner does)}
-SHARED=${RISKMAP_SHARED_GEODATA:-../shared/geodata}
+SHARED=${RISKMAP_SHARED_GEODATA:-geodata/boundaries}
 WORK=${BENCH_DIR:-/tmp/riskmap-score-bench-$N}
 DBNAME=riskmap_bench_planner
 BENCH_URL=$(echo "$ADMIN" | sed -E "s#/[^/?]+(\?|$)#/$DBNAME\1#")

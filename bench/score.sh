@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 N=${1:-1000000}
 FIELDS=${FIELDS:-20000}
 ADMIN=${TEST_DATABASE_URL:?set TEST_DATABASE_URL (make bench-score does)}
-SHARED=${RISKMAP_SHARED_GEODATA:-../shared/geodata}
+SHARED=${RISKMAP_SHARED_GEODATA:-geodata/boundaries}
 WORK=${BENCH_DIR:-/tmp/riskmap-score-bench-$N}
 DBNAME=riskmap_bench_score
 BENCH_URL=$(echo "$ADMIN" | sed -E "s#/[^/?]+(\?|$)#/$DBNAME\1#")

@@ -136,12 +136,12 @@ func RepoRoot(tb testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// SharedGeodata returns ../shared/geodata beside the repository: the real
-// boundaries the tests and benchmarks read, never copied into the repo.
+// SharedGeodata returns geodata/boundaries (or $RISKMAP_SHARED_GEODATA): the
+// real boundaries, shipped with their licence, that tests and benchmarks read.
 func SharedGeodata(tb testing.TB) string {
 	dir := os.Getenv("RISKMAP_SHARED_GEODATA")
 	if dir == "" {
-		dir = filepath.Join(RepoRoot(tb), "..", "shared", "geodata")
+		dir = filepath.Join(RepoRoot(tb), "geodata", "boundaries")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "jatim-desa.geojson")); err != nil {
 		tb.Fatalf("reference geodata not found in %s (set RISKMAP_SHARED_GEODATA): %v", dir, err)
