@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -91,12 +93,20 @@ func areasText(areas []string) string {
 }
 
 func auditCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("audit", "audit [--since 24h] | audit --verify [--expect-head HEX]\n\nPrints every recorded response that held household- or child-level data.\n--verify recomputes the log's hash chain and prints its head hash: keep that\nhash outside the database; a later --verify --expect-head HASH proves the log\nstill holds, unchanged, everything up to it.")
+	fs := e.flags("audit", "audit [--since 24h] | audit --verify [--expect-head HEX] | audit --reads --from T --to T [--key ID] [--households FILE]\n\nPrints every recorded response that held household- or child-level data.\n--verify recomputes the log's hash chain and prints its head hash: keep that\nhash outside the database; a later --verify --expect-head HASH proves the log\nstill holds, unchanged, everything up to it.\n--reads lists, per API key, the household-level reads of a period (after a key\nleaks: UU 27/2022 asks for notice within 3 x 24 hours); --households writes\nthe survey uuids within the reach of those keys (their areas), the households\nto consider notifying.")
 	since := fs.Duration("since", 24*time.Hour, "how far back")
 	verify := fs.Bool("verify", false, "verify the hash chain instead of printing")
 	expect := fs.String("expect-head", "", "with --verify: a head hash printed earlier, which must still be in the chain")
+	reads := fs.Bool("reads", false, "list household-level reads per key in --from..--to")
+	from := fs.String("from", "", "with --reads: start (YYYY-MM-DD or RFC 3339)")
+	to := fs.String("to", "", "with --reads: end, exclusive (default now)")
+	keyID := fs.Int64("key", 0, "with --reads: one key's id")
+	hhFile := fs.String("households", "", "with --reads: write the uuids within the keys' reach to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *reads {
+		return auditReads(ctx, e, *from, *to, *keyID, *hhFile)
 	}
 	db, err := e.open(ctx)
 	if err != nil {
@@ -128,4 +138,63 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", a.At.Format(time.RFC3339), key, a.Role, a.Route, a.Records, a.Params)
 	}
 	return w.Flush()
+}
+
+func parseWhen(s string, dflt time.Time) (time.Time, error) {
+	if s == "" {
+		return dflt, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02", s)
+}
+
+func auditReads(ctx context.Context, e *env, fromS, toS string, keyID int64, hhFile string) error {
+	from, err := parseWhen(fromS, time.Time{})
+	if err != nil || fromS == "" {
+		return fmt.Errorf("audit --reads: --from %q: want a date (YYYY-MM-DD) or time (RFC 3339)", fromS)
+	}
+	to, err := parseWhen(toS, time.Now())
+	if err != nil {
+		return fmt.Errorf("audit --reads: --to %q: want a date or time", toS)
+	}
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	reach, err := db.AuditReads(ctx, from, to, keyID, hhFile != "")
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "key\tname\trole\tareas\treads\trecords\tfirst\tlast\thouseholds in reach")
+	seen := map[string]bool{}
+	var all []string
+	for _, k := range reach {
+		areas := strings.Join(k.Areas, ",")
+		if areas == "" {
+			areas = "all"
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\n", k.KeyID, k.Name, k.Role, areas, k.Reads, k.Records,
+			k.First.Format(time.RFC3339), k.Last.Format(time.RFC3339), len(k.Households))
+		for _, h := range k.Households {
+			if !seen[h] {
+				seen[h] = true
+				all = append(all, h)
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if hhFile != "" {
+		sort.Strings(all)
+		if err := os.WriteFile(hhFile, []byte(strings.Join(all, "\n")+"\n"), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "wrote %d survey uuid(s) within the reach of these keys to %s (the log records each read's parameters and size, not each household: this is an upper bound)\n", len(all), hhFile)
+	}
+	return nil
 }

@@ -38,6 +38,9 @@ func scoreCmd(ctx context.Context, e *env, args []string) error {
 	p := run.Publication
 	fmt.Fprintf(e.stdout, "  published:  %d areas, %d under the minimum sample, %d withheld; %d further counts withheld; audit passed in %d rounds\n",
 		p.Published, p.Insufficient, p.Withheld, p.CountsWithheld, p.AuditRounds)
+	if run.Erasures > 0 {
+		fmt.Fprintf(e.stdout, "  erasures:   the published figures no longer count the %d household(s) erased since the previous run\n", run.Erasures)
+	}
 	var total float64
 	for _, s := range run.Stages {
 		fmt.Fprintf(e.stdout, "  %-32s %6.2f s\n", s.Name, s.Seconds)

@@ -86,6 +86,37 @@ func URL(tb testing.TB) string {
 	return withDatabase(tb, admin, name)
 }
 
+// EmptyURL returns the URL of a new, empty database (no schema, no
+// extensions), dropped when the test ends: a target for a restore.
+func EmptyURL(tb testing.TB) string {
+	tb.Helper()
+	admin := os.Getenv("TEST_DATABASE_URL")
+	if admin == "" {
+		tb.Fatal("TEST_DATABASE_URL is not set: run the tests with 'make test', which starts PostGIS and sets it")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	name := "riskmap_empty_" + randomHex(6)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0"); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), admin)
+		if err != nil {
+			tb.Errorf("drop test database: %v", err)
+			return
+		}
+		defer c.Close(context.Background())
+		c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	})
+	return withDatabase(tb, admin, name)
+}
+
 // New returns an open connection pool to a new database (see URL).
 func New(tb testing.TB) *postgres.DB {
 	tb.Helper()

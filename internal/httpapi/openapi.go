@@ -45,6 +45,11 @@ func (s *Server) openAPI(base string, collections []*postgres.Collection) obj {
 		"/villages/{code}/profile": obj{"get": obj{"summary": "a village's risk profile", "operationId": "getVillageProfile",
 			"parameters": []obj{param("code", "path", "desa code, e.g. 35.13.13.2003", obj{"type": "string"}, true), fParam("json", "html")},
 			"responses":  obj{"200": jsonResponse("profile", typeJSON, obj{"type": "object"}), "404": problemResponse}}},
+		"/households/{uuid}": obj{"delete": obj{"summary": "admins: erase a household and everything keyed by it (consent withdrawn); the erasure is recorded without the uuid",
+			"operationId": "eraseHousehold",
+			"parameters": []obj{param("uuid", "path", "the household's survey uuid", obj{"type": "string"}, true),
+				param("reason", "query", "why, for the record", obj{"type": "string"}, true)},
+			"responses": obj{"200": jsonResponse("erased", typeJSON, obj{"type": "object"}), "400": problemResponse, "404": problemResponse}}},
 		"/targets/villages": obj{"get": obj{"summary": "villages ranked by seasonal risk", "operationId": "getVillageTargets",
 			"parameters": []obj{
 				param("month", "query", "month 1-12", obj{"type": "integer", "minimum": 1, "maximum": 12}, true),

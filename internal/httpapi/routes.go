@@ -43,6 +43,7 @@ func (s *Server) routes() http.Handler {
 		r.Get("/targets/households", s.handleHouseholdTargets())
 		r.Get("/calendar", s.handleCalendar())
 		r.Get("/audit", s.handleAudit())
+		r.Delete("/households/{uuid}", s.handleEraseHousehold())
 
 		// Vector tiles built by PostGIS, and the map page.
 		r.Get("/tiles/{file}", s.handleTileJSON())

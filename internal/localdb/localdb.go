@@ -206,6 +206,22 @@ func clusterOwner() (*user.User, error) {
 	return u, nil
 }
 
+// Tool returns the path of a PostgreSQL client program (pg_dump,
+// pg_restore): the newest installed server's, else the one on PATH.
+func Tool(name string) (string, error) {
+	if bin, err := findBinDir(); err == nil {
+		p := filepath.Join(bin, name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s is not installed (Debian: apt-get install postgresql-client)", name)
+	}
+	return p, nil
+}
+
 // findBinDir returns the newest /usr/lib/postgresql/N/bin that has initdb.
 func findBinDir() (string, error) {
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")

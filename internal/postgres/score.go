@@ -30,6 +30,9 @@ type ScoreRun struct {
 	Tiers        map[string]int // households by tier
 	Hotspots     map[string]int // villages by hotspot class
 	Publication  PublicationSummary
+	// Erasures is how many households erased since the previous run the
+	// published figures stopped counting with this run.
+	Erasures int
 }
 
 // Score runs the risk model over the whole database in one transaction:
@@ -51,6 +54,11 @@ func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, er
 	// Hash joins and aggregates over millions of children stay in memory
 	// with a larger work_mem; JIT costs more than it saves on these plans.
 	if _, err := tx.Exec(ctx, "SET LOCAL jit = off; SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '256MB'"); err != nil {
+		return run, err
+	}
+	// One run at a time, and no erasure during a run (erase_household takes
+	// the same lock): an erased household cannot come back in the run's tables.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(scoring_lock())"); err != nil {
 		return run, err
 	}
 	stage := func(name string, f func() error) error {
@@ -82,6 +90,9 @@ func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, er
 		}
 	}
 	if err := countRun(ctx, tx, &run); err != nil {
+		return run, err
+	}
+	if err := tx.QueryRow(ctx, `WITH d AS (DELETE FROM publication_due RETURNING erasures) SELECT coalesce(sum(erasures), 0) FROM d`).Scan(&run.Erasures); err != nil {
 		return run, err
 	}
 	model, err := json.Marshal(m)

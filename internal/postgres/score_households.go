@@ -61,7 +61,7 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			k.top_reason, s.bits, n.d, coalesce(cal.variety, @default_variety)
 		FROM household h
 		LEFT JOIN household_kids k ON k.household_id = h.id
-		LEFT JOIN household_near n ON n.id = h.id
+		LEFT JOIN household_near n ON n.household_id = h.id
 		LEFT JOIN village_variety vv ON vv.village_code = h.village_code
 		LEFT JOIN calendar cal ON cal.variety = coalesce(n.variety, vv.variety)
 		CROSS JOIN LATERAL (SELECT

@@ -40,14 +40,14 @@ func nearFields(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 		statement{`CREATE TEMP TABLE near_src ON COMMIT DROP AS
 			SELECT id, geom, md5(encode(ST_AsEWKB(geom), 'hex')) AS digest FROM household`, nil},
 		statement{`DELETE FROM household_near n WHERE NOT EXISTS (
-			SELECT 1 FROM near_src s WHERE s.id = n.id AND s.digest = n.digest)`, nil},
+			SELECT 1 FROM near_src s WHERE s.id = n.household_id AND s.digest = n.digest)`, nil},
 		statement{`CREATE TEMP TABLE field_p ON COMMIT DROP AS SELECT id, variety, ST_Transform(geom, $1::int) AS g FROM plantation`, []any{srid}},
 		statement{`CREATE TEMP TABLE household_p ON COMMIT DROP AS
 			SELECT s.id, s.digest, ST_Transform(s.geom, $1::int) AS g FROM near_src s
-			WHERE NOT EXISTS (SELECT 1 FROM household_near n WHERE n.id = s.id)
+			WHERE NOT EXISTS (SELECT 1 FROM household_near n WHERE n.household_id = s.id)
 			ORDER BY s.geom`, []any{srid}},
 		statement{`CREATE INDEX ON household_p USING gist (g)`, nil},
-		statement{`INSERT INTO household_near (id, variety, d, digest)
+		statement{`INSERT INTO household_near (household_id, variety, d, digest)
 			SELECT h.id, n.variety, n.d, h.digest FROM household_p h LEFT JOIN (
 				SELECT DISTINCT ON (h.id) h.id, f.variety, ST_Distance(f.g, h.g) AS d
 				FROM field_p f CROSS JOIN LATERAL (

@@ -152,6 +152,48 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 	if err := rows.Err(); err != nil {
 		return sum, err
 	}
+	// A household erased at its request (or after the retention period) is
+	// never brought back by importing its submission again.
+	var erasures bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM erasure)`).Scan(&erasures); err != nil {
+		return sum, err
+	}
+	if erasures {
+		rows, err := tx.Query(ctx, `
+			SELECT s.survey_uuid, s.line, s.off, s.key, e.erased_at, e.kind
+			FROM stage_household s JOIN erasure e ON e.uuid_hash = erasure_hash(s.survey_uuid)
+			WHERE NOT EXISTS (SELECT 1 FROM unnest($1::int[]) l WHERE l = s.line)
+			ORDER BY s.line`, flagLines)
+		if err != nil {
+			return sum, err
+		}
+		for rows.Next() {
+			var uuid, key, kind string
+			var line int
+			var off int64
+			var at time.Time
+			if err := rows.Scan(&uuid, &line, &off, &key, &at, &kind); err != nil {
+				return sum, err
+			}
+			why := "at the household's request (consent withdrawn or erasure asked)"
+			if kind == "retention" {
+				why = "at the end of the retention period"
+			}
+			col := "_uuid"
+			if in.Households.Format() == ingest.ODK {
+				col = "KEY"
+			}
+			p := ingest.Problem{File: in.HouseholdFile, Row: line, Column: col, Code: uuid, Offset: off,
+				Reason: fmt.Sprintf("this submission was erased on %s %s and is not loaded again: delete it on the server (KoBoToolbox/ODK Central) so it is not exported any more",
+					at.Format("2006-01-02"), why)}
+			sum.Rejected = append(sum.Rejected, p)
+			flag(line, p.Reason, true)
+			in.Households.RejectHousehold(key)
+		}
+		if err := rows.Err(); err != nil {
+			return sum, err
+		}
+	}
 	if _, err := tx.Exec(ctx, `INSERT INTO stage_flag SELECT * FROM unnest($1::int[], $2::text[], $3::boolean[])`,
 		flagLines, flagNotes, flagRejected); err != nil {
 		return sum, err

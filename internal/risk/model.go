@@ -68,6 +68,12 @@ type Model struct {
 		// Level of the credible intervals published (e.g. 0.9).
 		Level float64 `json:"level"`
 	} `json:"estimation"`
+	// Retention: how long a household's data is kept after the last
+	// contact with it (the survey, or a follow-up), before `riskmap
+	// retention --apply` erases it (UU 27/2022: no longer than needed).
+	Retention struct {
+		MonthsAfterLastContact int `json:"months_after_last_contact"`
+	} `json:"retention"`
 	DefaultVariety string `json:"default_variety"`
 	// AreaVarieties names the variety (and so the calendar) of an area
 	// whose own tobacco fields do not say: kabupaten or kecamatan code ->
@@ -141,6 +147,9 @@ func (m *Model) Validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	if strings.TrimSpace(m.Version) == "" {
 		bad("version is missing")
+	}
+	if m.Retention.MonthsAfterLastContact < 12 || m.Retention.MonthsAfterLastContact > 240 {
+		bad("retention.months_after_last_contact is %d: want 12..240 (a follow-up cycle is 6 months; the programme's data must not outlive its purpose)", m.Retention.MonthsAfterLastContact)
 	}
 	r := m.ChildRule
 	if !(0 < r.MinWorkAge && r.MinWorkAge < r.LightWorkMinAge && r.LightWorkMinAge < r.OlderMinAge && r.OlderMinAge <= r.MaxChildAge && r.MaxChildAge < 18) {
