@@ -263,4 +263,3 @@ func collectStrings(rows interface {
 	}
 	return out, rows.Err()
 }
-
