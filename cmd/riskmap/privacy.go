@@ -33,6 +33,9 @@ export  writes everything held about the household, for an access request:
 func householdsCmd(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || (args[0] != "erase" && args[0] != "export") {
 		fmt.Fprintf(e.stderr, "Usage: riskmap %s\n", householdsSynopsis)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return nil
+		}
 		return errors.New("households: erase or export?")
 	}
 	sub := args[0]
