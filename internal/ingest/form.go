@@ -46,6 +46,9 @@ type surveyForm struct {
 	// areaOf maps "kecamatan code/desa label" to a desa code, and
 	// desaByLabel a desa label to its codes (labels repeat across kecamatan).
 	desaByLabel map[string][]string
+	// maxWords is, per list, the most words in one of its labels: how far
+	// multiValue looks ahead (labels may contain spaces).
+	maxWords map[string]int
 }
 
 var (
@@ -73,7 +76,7 @@ func parseForm() (*surveyForm, error) {
 		return nil, err
 	}
 	f := &surveyForm{byName: map[string]*formField{}, lists: map[string][]formChoice{}, headers: map[string]map[string]string{},
-		values: map[string]map[string]string{}, desaByLabel: map[string][]string{}}
+		values: map[string]map[string]string{}, desaByLabel: map[string][]string{}, maxWords: map[string]int{}}
 	col := func(header []string) map[string]int {
 		m := map[string]int{}
 		for i, h := range header {
@@ -141,6 +144,7 @@ func parseForm() (*surveyForm, error) {
 		}
 		for _, c := range cs { // labels after names: a name always means itself
 			for _, l := range c.labels {
+				f.maxWords[list] = max(f.maxWords[list], len(strings.Fields(l)), 1)
 				k := strings.ToLower(strings.TrimSpace(l))
 				if prev, ok := m[k]; ok && prev != c.name {
 					if list != "desa" && list != "kecamatan" {
@@ -301,7 +305,7 @@ func (f *surveyForm) multiValue(list, v string) ([]string, bool) {
 	names = names[:0]
 	for i := 0; i < len(fields); {
 		matched := 0
-		for j := len(fields); j > i; j-- {
+		for j := min(len(fields), i+f.maxWords[list]); j > i; j-- {
 			if name, ok := f.value(list, strings.Join(fields[i:j], " ")); ok {
 				names = append(names, name)
 				matched = j - i
