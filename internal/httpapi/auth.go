@@ -18,8 +18,10 @@ func principal(r *http.Request) risk.Principal {
 	return risk.Public
 }
 
-// authenticate reads "Authorization: Bearer KEY". No header is the public;
-// a malformed header or an unknown, expired or revoked key is a 401.
+// authenticate reads "Authorization: Bearer KEY", or "Authorization: Basic"
+// with the API key as the password (any user name): QGIS, ArcGIS and GDAL
+// all send Basic. No header is the public; a malformed header or an
+// unknown, expired or revoked key is a 401 that offers both schemes.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
@@ -28,10 +30,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		key, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			if _, password, basic := r.BasicAuth(); basic {
+				key, ok = password, true
+			}
+		}
 		if !ok || len(key) < 10 || len(key) > 200 {
 			s.authFailed(r)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="riskmap"`)
-			writeProblem(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <API key>", "Authorization")
+			challenge(w, "")
+			writeProblem(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <API key>, or HTTP Basic with the API key as the password", "Authorization")
 			return
 		}
 		p, err := s.db.Authenticate(r.Context(), strings.TrimSpace(key))
@@ -41,12 +48,18 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			s.authFailed(r)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="riskmap", error="invalid_token"`)
+			challenge(w, `, error="invalid_token"`)
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", "the API key is unknown, expired or revoked", "Authorization")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
+}
+
+// challenge offers both schemes a client may answer with.
+func challenge(w http.ResponseWriter, bearerError string) {
+	w.Header().Add("WWW-Authenticate", `Bearer realm="riskmap"`+bearerError)
+	w.Header().Add("WWW-Authenticate", `Basic realm="riskmap", charset="UTF-8"`)
 }
 
 // audit records a response that held household- or child-level data.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,6 +52,9 @@ func parseItems(c *postgres.Collection, v url.Values) (q *postgres.ItemsQuery, c
 		}
 		if len(vals) != 1 || len(vals[0]) > 200 {
 			return nil, 0, badParam(name, "give one value of at most 200 characters")
+		}
+		if p.Enum != nil && !slices.Contains(p.Enum, vals[0]) {
+			return nil, 0, badParam(name, "%q is not one of %s (values are lower case)", vals[0], strings.Join(p.Enum, ", "))
 		}
 		q.Filters[name] = vals[0]
 	}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 // Property is one property of a feature collection. Expr is SQL from this
@@ -18,6 +20,39 @@ type Property struct {
 	Expr        string
 	Filter      bool // usable as ?name=value
 	Sort        bool // usable in sortby
+	// Enum lists the values a string property takes: filters on it are
+	// checked against them, and queryables publish them.
+	Enum []string
+}
+
+// Nested reports whether a property is a JSON object or array. GIS formats
+// (GeoPackage, Shapefile) cannot store those, so a page of features serves
+// them only when asked for by name (properties=components), and one feature
+// (items/{id}, a record) always; every one has flat, typed fields beside it
+// (c_*, m01..m12, n_*).
+func (p Property) Nested() bool { return p.Type == "object" || p.Type == "array" }
+
+// flatMonthly returns m01..m12: the seasonal score of each month.
+func flatMonthly(expr string) []Property {
+	var out []Property
+	for m := 1; m <= 12; m++ {
+		out = append(out, Property{Name: fmt.Sprintf("m%02d", m), Type: "number",
+			Description: fmt.Sprintf("seasonal score in month %d (%s)", m, monthNames[m-1]),
+			Expr:        fmt.Sprintf("round((%s)[%d]::numeric, 2)", expr, m), Sort: true})
+	}
+	return out
+}
+
+var monthNames = []string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"}
+
+// flatComponents returns c_NAME for each indicator of a components object.
+func flatComponents(expr string, names []string, what string) []Property {
+	var out []Property
+	for _, n := range names {
+		out = append(out, Property{Name: "c_" + n, Type: "number", Description: "points from " + strings.ReplaceAll(n, "_", " ") + " (" + what + ")",
+			Expr: fmt.Sprintf("round(((%s)->>'%s')::numeric, 2)", expr, n), Sort: true})
+	}
+	return out
 }
 
 // Collection is a feature collection served over OGC API - Features.
@@ -45,7 +80,8 @@ func (c *Collection) Property(name string) (Property, bool) {
 }
 
 var areaScoreProperties = []Property{
-	{Name: "status", Type: "string", Description: "published, insufficient_data (under the minimum sample), withheld or no_data", Expr: "coalesce(s.status, 'no_data')", Filter: true, Sort: true},
+	{Name: "status", Type: "string", Description: "published, insufficient_data (under the minimum sample), withheld or no_data", Expr: "coalesce(s.status, 'no_data')", Filter: true, Sort: true,
+		Enum: []string{"published", "insufficient_data", "withheld", "no_data"}},
 	{Name: "households", Type: "integer", Description: "surveyed households (rounded to 5; null: withheld)", Expr: "s.households", Sort: true},
 	{Name: "children", Type: "integer", Description: "surveyed children aged 5-17 (rounded to 5)", Expr: "s.children", Sort: true},
 	{Name: "hazardous", Type: "integer", Description: "children in hazardous work", Expr: "s.hazardous", Sort: true},
@@ -55,12 +91,14 @@ var areaScoreProperties = []Property{
 	{Name: "mean_household_score", Type: "number", Description: "mean household score 0-100", Expr: "round(s.mean_household_score::numeric, 2)", Sort: true},
 	{Name: "tobacco_share", Type: "number", Description: "share of the area under tobacco fields", Expr: "round(s.tobacco_share::numeric, 4)", Sort: true},
 	{Name: "score", Type: "number", Description: "risk score 0-100, the sum of its published components (null: not published)", Expr: "round(s.score::numeric, 2)", Sort: true},
-	{Name: "tier", Type: "string", Description: "low, medium, high, insufficient_data, withheld or no_data", Expr: "coalesce(s.tier, 'no_data')", Filter: true, Sort: true},
-	{Name: "monthly", Type: "array", Description: "seasonal score, January to December", Expr: "s.monthly"},
+	{Name: "tier", Type: "string", Description: "low, medium, high, insufficient_data, withheld or no_data", Expr: "coalesce(s.tier, 'no_data')", Filter: true, Sort: true,
+		Enum: []string{"low", "medium", "high", "insufficient_data", "withheld", "no_data"}},
+	{Name: "monthly", Type: "array", Description: "seasonal score, January to December (also as m01..m12)", Expr: "s.monthly"},
 }
 
 // Collections lists every collection riskmap serves, in order.
 func Collections() []*Collection {
+	areaProps := append(append([]Property(nil), areaScoreProperties...), flatMonthly("s.monthly")...)
 	villageProps := append([]Property{
 		{Name: "code", Type: "string", Description: "Kemendagri desa code", Expr: "v.code", Filter: true, Sort: true},
 		{Name: "name", Type: "string", Description: "village name", Expr: "v.name", Filter: true, Sort: true},
@@ -68,14 +106,17 @@ func Collections() []*Collection {
 		{Name: "kecamatan", Type: "string", Description: "kecamatan name", Expr: "k.name", Sort: true},
 		{Name: "kabupaten_code", Type: "string", Description: "kabupaten code", Expr: "v.kabupaten_code", Filter: true, Sort: true},
 		{Name: "area_km2", Type: "number", Description: "area in km2", Expr: "round((v.area_m2 / 1e6)::numeric, 3)", Sort: true},
-		{Name: "prevalence_smoothed", Type: "number", Description: "prevalence smoothed toward the kecamatan rate (empirical Bayes)", Expr: "round(s.prevalence_smoothed::numeric, 4)", Sort: true},
-		{Name: "institutions_missing", Type: "array", Description: "protective institutions the village lacks", Expr: "s.institutions_missing"},
-		{Name: "components", Type: "object", Description: "points per indicator; they sum to score", Expr: "s.components"},
-		{Name: "hotspot", Type: "string", Description: "Gi* class: hot_99 ... cold_90, not_significant, no_neighbours (see the hotspots collection)", Expr: "h.class", Filter: true, Sort: true},
-		{Name: "hotspot_fdr", Type: "string", Description: "Gi* class after the false-discovery-rate correction", Expr: "h.class_fdr", Filter: true, Sort: true},
+		{Name: "eb_prevalence", Type: "number", Description: "prevalence smoothed toward the kecamatan rate (empirical Bayes; aggregates call it prevalence_smoothed)", Expr: "round(s.prevalence_smoothed::numeric, 4)", Sort: true},
+		{Name: "institutions_missing", Type: "string", Description: "protective institutions the village lacks, comma-separated", Expr: "array_to_string(s.institutions_missing, ',')"},
+		{Name: "components", Type: "object", Description: "points per indicator; they sum to score (also as c_*)", Expr: "s.components"},
+		{Name: "hotspot", Type: "string", Description: "Gi* class: hot_99 ... cold_90, not_significant, no_neighbours (see the hotspots collection)", Expr: "h.class", Filter: true, Sort: true,
+			Enum: hotspotClasses},
+		{Name: "hotspot_fdr", Type: "string", Description: "Gi* class after the false-discovery-rate correction", Expr: "h.class_fdr", Filter: true, Sort: true,
+			Enum: hotspotClasses},
 		{Name: "score_low", Type: "number", Description: "the score with every survey-based component at the low end of its interval", Expr: "round(s.score_lo::numeric, 1)", Sort: true},
 		{Name: "score_high", Type: "number", Description: "... at the high end", Expr: "round(s.score_hi::numeric, 1)", Sort: true},
-	}, areaScoreProperties...)
+	}, areaProps...)
+	villageProps = append(villageProps, flatComponents("s.components", risk.VillageIndicators, "published; they sum to score")...)
 	parentProps := func(level, table string) []Property {
 		props := []Property{
 			{Name: "code", Type: "string", Description: "Kemendagri " + level + " code", Expr: "a.code", Filter: true, Sort: true},
@@ -84,7 +125,12 @@ func Collections() []*Collection {
 		if table == "kecamatan" {
 			props = append(props, Property{Name: "kabupaten_code", Type: "string", Description: "kabupaten code", Expr: "a.kabupaten_code", Filter: true, Sort: true})
 		}
-		return append(props, areaScoreProperties...)
+		return append(props, areaProps...)
+	}
+	var householdFlat []Property
+	for i, n := range risk.HouseholdIndicators {
+		householdFlat = append(householdFlat, Property{Name: "c_" + n, Type: "number", Description: "points from " + strings.ReplaceAll(n, "_", " "),
+			Expr: fmt.Sprintf("(SELECT CASE WHEN hs.household_id IS NULL THEN NULL WHEN (hs.indicators::int & (1 << %d)) <> 0 THEN k.points ELSE 0 END FROM score_component k WHERE k.bit = %d)", i, i), Sort: true})
 	}
 	return []*Collection{
 		{ID: "kabupaten", Title: "Kabupaten", Description: "Regencies with their risk rollup",
@@ -113,11 +159,12 @@ func Collections() []*Collection {
 			From: "hotspot h JOIN village v ON v.code = h.village_code", IDExpr: "h.village_code", Geom: "v.geom", GeometryType: "MultiPolygon",
 			Properties: []Property{
 				{Name: "name", Type: "string", Description: "village name", Expr: "v.name", Sort: true},
-				{Name: "class", Type: "string", Description: "Gi*: hot or cold at two-sided p <= 0.01 (hot_99), 0.05 (_95), 0.10 (_90); not_significant; no_neighbours (not tested)", Expr: "h.class", Filter: true, Sort: true},
-				{Name: "class_fdr", Type: "string", Description: "the same after the Benjamini-Hochberg false-discovery-rate correction over all tested villages", Expr: "h.class_fdr", Filter: true, Sort: true},
+				{Name: "class", Type: "string", Description: "Gi*: hot or cold at two-sided p <= 0.01 (hot_99), 0.05 (_95), 0.10 (_90); not_significant; no_neighbours (not tested)", Expr: "h.class", Filter: true, Sort: true, Enum: hotspotClasses},
+				{Name: "class_fdr", Type: "string", Description: "the same after the Benjamini-Hochberg false-discovery-rate correction over all tested villages", Expr: "h.class_fdr", Filter: true, Sort: true, Enum: hotspotClasses},
 				{Name: "z", Type: "number", Description: "Gi* z-score", Expr: "round(h.z::numeric, 4)", Sort: true},
 				{Name: "p", Type: "number", Description: "two-sided pseudo p-value (999 conditional permutations)", Expr: "round(h.p::numeric, 4)", Sort: true},
-				{Name: "moran_class", Type: "string", Description: "local Moran's I at p <= 0.05: high_high or low_low (clusters), high_low or low_high (outliers), not_significant, no_neighbours", Expr: "h.moran_class", Filter: true, Sort: true},
+				{Name: "moran_class", Type: "string", Description: "local Moran's I at p <= 0.05: high_high or low_low (clusters), high_low or low_high (outliers), not_significant, no_neighbours", Expr: "h.moran_class", Filter: true, Sort: true,
+					Enum: []string{"high_high", "low_low", "high_low", "low_high", "not_significant", "no_neighbours"}},
 				{Name: "moran_i", Type: "number", Description: "local Moran's I (row-standardised weights)", Expr: "round(h.moran_i::numeric, 4)", Sort: true},
 				{Name: "moran_p", Type: "number", Description: "its two-sided pseudo p-value", Expr: "round(h.moran_p::numeric, 4)", Sort: true},
 				{Name: "value", Type: "number", Description: "the village score analysed", Expr: "round(h.value::numeric, 2)", Sort: true},
@@ -126,12 +173,15 @@ func Collections() []*Collection {
 		{ID: "households", Title: "Households", Description: "Surveyed households: personal data, for programme staff within their areas and admins; every response is audited",
 			From: "household hh LEFT JOIN household_score hs ON hs.household_id = hh.id", IDExpr: "hh.survey_uuid", Geom: "hh.geom",
 			GeometryType: "Point", Private: true, AreaExpr: "hh.village_code",
-			Properties: []Property{
+			Properties: append([]Property{
 				{Name: "village_code", Type: "string", Description: "village from the GPS point", Expr: "hh.village_code", Filter: true, Sort: true},
 				{Name: "score", Type: "number", Description: "household score 0-100", Expr: "hs.score", Sort: true},
-				{Name: "tier", Type: "string", Description: "low, medium or high", Expr: "hs.tier", Filter: true, Sort: true},
+				{Name: "tier", Type: "string", Description: "low, medium or high", Expr: "hs.tier", Filter: true, Sort: true, Enum: []string{"low", "medium", "high"}},
 				{Name: "top_tier_reason", Type: "string", Description: "the child that puts the household in the top tier", Expr: "hs.top_tier_reason"},
-				{Name: "components", Type: "object", Description: "points per indicator", Expr: "CASE WHEN hs.household_id IS NOT NULL THEN household_components(hs.indicators) END"},
+				{Name: "n_children", Type: "integer", Description: "children under 18 in the household", Expr: "(SELECT count(*) FROM child c WHERE c.household_id = hh.id)", Sort: true},
+				{Name: "n_hazardous", Type: "integer", Description: "of them in hazardous work", Expr: "(SELECT count(*) FROM child_class k WHERE k.household_id = hh.id AND k.classification = 'hazardous')", Sort: true},
+				{Name: "n_child_labour", Type: "integer", Description: "of them in child labour (not hazardous)", Expr: "(SELECT count(*) FROM child_class k WHERE k.household_id = hh.id AND k.classification = 'child_labour')", Sort: true},
+				{Name: "components", Type: "object", Description: "points per indicator (also as c_*)", Expr: "CASE WHEN hs.household_id IS NOT NULL THEN household_components(hs.indicators) END"},
 				{Name: "children", Type: "array", Description: "the household's children: age, sex, school, work, tasks, classification and its reason",
 					Expr: `(SELECT coalesce(json_agg(json_build_object('ordinal', c.ordinal, 'age', c.age, 'sex', c.sex,
 						'school_status', c.school_status, 'harvest_absence_days', c.harvest_absence_days, 'works', c.works,
@@ -139,10 +189,12 @@ func Collections() []*Collection {
 						'gts_symptoms', c.gts_symptoms, 'disability', c.disability, 'special_needs', c.special_needs,
 						'orphan', c.orphan, 'classification', k.classification, 'reason', k.reason) ORDER BY c.ordinal), '[]')
 						FROM child c LEFT JOIN child_class k USING (household_id, ordinal) WHERE c.household_id = hh.id)`},
-			},
+			}, householdFlat...),
 			Month: "round((hs.score * (SELECT labour_index[$m] FROM score_calendar c WHERE c.variety = hs.variety))::numeric, 2)"},
 	}
 }
+
+var hotspotClasses = []string{"hot_99", "hot_95", "hot_90", "cold_99", "cold_95", "cold_90", "not_significant", "no_neighbours"}
 
 // ItemsQuery is a validated request for a page of features.
 type ItemsQuery struct {
@@ -207,8 +259,17 @@ func (q *ItemsQuery) where() (string, []any) {
 // selected returns the properties to output.
 func (q *ItemsQuery) selected() []Property {
 	c := q.Collection
+	if q.Properties == nil && q.ID != "" {
+		return c.Properties // one feature is a record: everything, nested fields too
+	}
 	if q.Properties == nil {
-		return c.Properties
+		var out []Property
+		for _, p := range c.Properties {
+			if !p.Nested() {
+				out = append(out, p)
+			}
+		}
+		return out
 	}
 	var out []Property
 	for _, n := range q.Properties {
