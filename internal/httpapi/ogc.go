@@ -159,6 +159,61 @@ var conformance = []string{
 	"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
 	"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
 	"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+	"http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+	"http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+	"http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+	"http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+	"http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+	"http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+	"http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+	"http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+	"http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+	"http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+}
+
+// queryablesDoc is a collection's queryables as a JSON Schema (OGC API -
+// Features Part 3): every property a filter may name, with its type, title
+// and values, and the geometry. "queryables" repeats the names in the
+// draft's form, which GDAL 3.6 reads.
+func queryablesDoc(base string, c *postgres.Collection) map[string]any {
+	props := map[string]any{}
+	var list []map[string]string
+	for _, p := range c.Properties {
+		if p.Nested() {
+			continue
+		}
+		d := map[string]any{"title": p.Name, "description": p.Description, "type": p.Type}
+		if p.Enum != nil {
+			d["enum"] = p.Enum
+		}
+		props[p.Name] = d
+		list = append(list, map[string]string{"id": p.Name, "type": p.Type})
+	}
+	props[postgres.GeometryQueryable] = map[string]any{"title": "geometry", "format": "geometry-" + strings.ToLower(c.GeometryType),
+		"$ref": "https://geojson.org/schema/" + c.GeometryType + ".json"}
+	return map[string]any{
+		"$schema": "https://json-schema.org/draft/2020-12/schema",
+		"$id":     base + "/collections/" + c.ID + "/queryables",
+		"type":    "object", "title": c.Title, "properties": props, "additionalProperties": false,
+		"queryables": list,
+	}
+}
+
+func (s *Server) handleQueryables() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, format, ok := s.collectionRequest(w, r, "json", "html")
+		if !ok {
+			return
+		}
+		if s.answered(w, r, format) {
+			return
+		}
+		ct := typeJSON
+		if strings.Contains(r.Header.Get("Accept"), "application/schema+json") {
+			ct = "application/schema+json"
+		}
+		s.respond(w, r, format, ct, c.Title+": queryables", queryablesDoc(s.base, c))
+	}
 }
 
 func (s *Server) handleConformance() http.HandlerFunc {
@@ -177,13 +232,15 @@ func (s *Server) collectionDoc(ctx context.Context, r *http.Request, b string, c
 	q := &postgres.ItemsQuery{Collection: c}
 	restrict(r, c, q)
 	doc := map[string]any{
-		"id": c.ID, "title": c.Title, "description": c.Description, "itemType": "feature", "crs": []string{CRS84},
+		"id": c.ID, "title": c.Title, "description": c.Description, "itemType": "feature", "crs": crsList, "storageCrs": CRS84,
 		"links": []link{
 			{b + "/collections/" + c.ID, "self", typeJSON, "this collection"},
 			{b + "/collections/" + c.ID + "?f=html", "alternate", typeHTML, "this collection as HTML"},
 			{b + "/collections/" + c.ID + "/items", "items", typeGeoJSON, c.Title + " as GeoJSON"},
 			{b + "/collections/" + c.ID + "/items?f=html", "items", typeHTML, c.Title + " as HTML"},
 			{b + "/collections/" + c.ID + "/items?f=csv", "items", typeCSV, c.Title + " as CSV"},
+			{b + "/collections/" + c.ID + "/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables", "application/schema+json", "what a filter may name"},
+			{b + "/collections/" + c.ID + "/queryables", "queryables", typeJSON, "what a filter may name (draft relation name)"},
 		},
 	}
 	bbox, ok, err := s.db.Extent(ctx, q)
@@ -347,6 +404,7 @@ func (s *Server) itemsGeoJSON(w http.ResponseWriter, r *http.Request, c *postgre
 	n, err := s.db.StreamFeatures(r.Context(), q, func() io.Writer {
 		started = true
 		w.Header().Set("Content-Type", typeGeoJSON)
+		w.Header().Set("Content-Crs", "<"+crsURI(q.SRID)+">")
 		fmt.Fprintf(w, `{"type":"FeatureCollection","numberMatched":%d,`, matched)
 		if clamped > 0 {
 			fmt.Fprintf(w, `"limitClamped":{"requested":%d,"maximum":%d},`, clamped, MaxLimit)
@@ -399,8 +457,10 @@ func (s *Server) handleItem() http.HandlerFunc {
 		}
 		fid := chi.URLParam(r, "fid")
 		v := url.Values{}
-		if m := r.URL.Query().Get("month"); m != "" {
-			v.Set("month", m)
+		for _, k := range []string{"month", "crs", "properties"} {
+			if x := r.URL.Query().Get(k); x != "" {
+				v.Set(k, x)
+			}
 		}
 		q, _, err := parseItems(c, v)
 		if err != nil {
@@ -439,6 +499,7 @@ func (s *Server) handleItem() http.HandlerFunc {
 			{b + "/collections/" + c.ID + "/items/" + url.PathEscape(fid) + "?f=html", "alternate", typeHTML, "this feature as HTML"},
 			{b + "/collections/" + c.ID, "collection", typeJSON, c.Title},
 		}
+		w.Header().Set("Content-Crs", "<"+crsURI(q.SRID)+">")
 		s.respond(w, r, format, typeGeoJSON, c.Title+" "+fid, feature)
 	}
 }

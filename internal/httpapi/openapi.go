@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
@@ -19,81 +20,45 @@ func jsonResponse(description, contentType string, schema obj) obj {
 
 var problemResponse = obj{"description": "a problem (RFC 9457)", "content": obj{"application/problem+json": obj{"schema": obj{"$ref": "#/components/schemas/problem"}}}}
 
-// openAPI builds the API definition from the routes and the collections, so
-// that it cannot fall behind them.
+// openAPI builds the API definition from the route table and the
+// collections, so that it cannot fall behind either.
 func (s *Server) openAPI(base string, collections []*postgres.Collection) obj {
-	fParam := func(formats ...string) obj {
-		return param("f", "query", "response format (default by Accept header, else the first)", obj{"type": "string", "enum": formats}, false)
+	paths := obj{}
+	add := func(path, method string, op obj) {
+		if paths[path] == nil {
+			paths[path] = obj{}
+		}
+		paths[path].(obj)[strings.ToLower(method)] = op
 	}
-	simple := func(summary, id string, formats ...string) obj {
-		return obj{"get": obj{"summary": summary, "operationId": id, "parameters": []obj{fParam(formats...)},
-			"responses": obj{"200": jsonResponse(summary, typeJSON, obj{"type": "object"}), "400": problemResponse}}}
-	}
-	paths := obj{
-		"/":            simple("landing page", "getLandingPage", "json", "html"),
-		"/conformance": simple("conformance classes", "getConformance", "json", "html"),
-		"/api":         obj{"get": obj{"summary": "this API definition", "operationId": "getAPI", "responses": obj{"200": jsonResponse("OpenAPI 3.0", typeOpenAPI, obj{"type": "object"})}}},
-		"/collections": simple("feature collections", "getCollections", "json", "html"),
-		"/healthz":     obj{"get": obj{"summary": "the process is alive", "operationId": "getHealth", "responses": obj{"200": jsonResponse("alive", typeJSON, obj{"type": "object"})}}},
-		"/readyz":      obj{"get": obj{"summary": "the database answers and the schema is current", "operationId": "getReady", "responses": obj{"200": jsonResponse("ready", typeJSON, obj{"type": "object"}), "503": problemResponse}}},
-		"/metrics":     obj{"get": obj{"summary": "Prometheus metrics", "operationId": "getMetrics", "responses": obj{"200": obj{"description": "metrics", "content": obj{"text/plain": obj{"schema": obj{"type": "string"}}}}}}},
-		"/aggregates/{level}": obj{"get": obj{"summary": "area scores of one level", "operationId": "getAggregates",
-			"parameters": []obj{
-				param("level", "path", "desa, kecamatan or kabupaten", obj{"type": "string", "enum": []string{"desa", "kecamatan", "kabupaten"}}, true),
-				param("parent", "query", "only areas within this code", obj{"type": "string"}, false), fParam("json", "html")},
-			"responses": obj{"200": jsonResponse("area scores", typeJSON, obj{"type": "array"}), "400": problemResponse}}},
-		"/villages/{code}/profile": obj{"get": obj{"summary": "a village's risk profile", "operationId": "getVillageProfile",
-			"parameters": []obj{param("code", "path", "desa code, e.g. 35.13.13.2003", obj{"type": "string"}, true), fParam("json", "html")},
-			"responses":  obj{"200": jsonResponse("profile", typeJSON, obj{"type": "object"}), "404": problemResponse}}},
-		"/households/{uuid}": obj{"delete": obj{"summary": "admins: erase a household and everything keyed by it (consent withdrawn); the erasure is recorded without the uuid",
-			"operationId": "eraseHousehold",
-			"parameters": []obj{param("uuid", "path", "the household's survey uuid", obj{"type": "string"}, true),
-				param("reason", "query", "why, for the record", obj{"type": "string"}, true)},
-			"responses": obj{"200": jsonResponse("erased", typeJSON, obj{"type": "object"}), "400": problemResponse, "404": problemResponse}}},
-		"/targets/villages": obj{"get": obj{"summary": "villages ranked by seasonal risk", "operationId": "getVillageTargets",
-			"parameters": []obj{
-				param("month", "query", "month 1-12", obj{"type": "integer", "minimum": 1, "maximum": 12}, true),
-				param("area", "query", "kabupaten, kecamatan or desa code", obj{"type": "string"}, false),
-				param("limit", "query", "how many", obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": 20}, false),
-				fParam("json", "html")},
-			"responses": obj{"200": jsonResponse("ranked villages", typeJSON, obj{"type": "object"}), "400": problemResponse}}},
-	}
-	for _, c := range collections {
-		props := obj{}
-		var filters []obj
-		var sortable []string
-		for _, p := range c.Properties {
-			props[p.Name] = obj{"type": p.Type, "description": p.Description}
-			if p.Filter {
-				filters = append(filters, param(p.Name, "query", "only features whose "+p.Name+" equals this", obj{"type": "string"}, false))
+	for _, rt := range s.routeTable() {
+		path := strings.ReplaceAll(rt.pattern, "/*", "/{path}")
+		if !rt.collection {
+			op := obj{"summary": rt.summary, "operationId": rt.id, "responses": rt.responses}
+			if rt.params != nil {
+				op["parameters"] = rt.params
 			}
-			if p.Sort {
-				sortable = append(sortable, p.Name)
+			add(path, rt.method, op)
+			continue
+		}
+		for _, c := range collections {
+			p := strings.ReplaceAll(path, "{collection}", c.ID)
+			op := obj{"summary": c.Title + ": " + rt.summary, "operationId": rt.id + "_" + c.ID, "responses": rt.responses}
+			if rt.params != nil {
+				op["parameters"] = rt.params
 			}
+			switch rt.id {
+			case "getItems":
+				op["summary"] = c.Description
+				op["parameters"], op["responses"] = itemsParamDocs(c), obj{"200": jsonResponse(c.Title, typeGeoJSON, featureCollectionSchema(c)), "400": problemResponse, "503": problemResponse}
+			case "getItem":
+				op["parameters"] = []obj{param("fid", "path", "the feature's id (code or survey uuid)", obj{"type": "string"}, true),
+					param("crs", "query", "the response's CRS", obj{"type": "string", "enum": crsList, "default": CRS84}, false),
+					param("properties", "query", "comma-separated properties (default: all, nested ones too)", obj{"type": "array", "items": obj{"type": "string"}}, false),
+					fParam("json", "html")}
+				op["responses"] = obj{"200": jsonResponse("a feature", typeGeoJSON, obj{"type": "object"}), "404": problemResponse}
+			}
+			add(p, rt.method, op)
 		}
-		params := []obj{
-			param("bbox", "query", "minLon,minLat,maxLon,maxLat (CRS84)", obj{"type": "array", "minItems": 4, "maxItems": 4, "items": obj{"type": "number"}}, false),
-			param("bbox-crs", "query", "the CRS of bbox: only CRS84", obj{"type": "string", "enum": []string{CRS84}}, false),
-			param("limit", "query", "features per page; larger asks are clamped to "+strconv.Itoa(MaxLimit), obj{"type": "integer", "minimum": 1, "default": DefaultLimit}, false),
-			param("offset", "query", "features to skip (the next and prev links carry it)", obj{"type": "integer", "minimum": 0, "default": 0}, false),
-			param("properties", "query", "comma-separated properties to include", obj{"type": "array", "items": obj{"type": "string"}}, false),
-			param("sortby", "query", "comma-separated properties, - for descending: "+joinNames(sortable), obj{"type": "array", "items": obj{"type": "string"}}, false),
-			fParam("json", "html", "csv"),
-		}
-		if c.Month != "" {
-			params = append(params, param("month", "query", "adds seasonal_score, the score in this month (1-12)", obj{"type": "integer", "minimum": 1, "maximum": 12}, false))
-		}
-		params = append(params, filters...)
-		fc := obj{"type": "object", "properties": obj{
-			"type": obj{"type": "string"}, "numberMatched": obj{"type": "integer"}, "numberReturned": obj{"type": "integer"},
-			"links": obj{"type": "array"}, "features": obj{"type": "array", "items": obj{"type": "object", "properties": obj{
-				"id": obj{"type": "string"}, "geometry": obj{"type": "object", "description": c.GeometryType}, "properties": obj{"type": "object", "properties": props}}}}}}
-		paths["/collections/"+c.ID] = simple(c.Title+": the collection", "describe_"+c.ID, "json", "html")
-		paths["/collections/"+c.ID+"/items"] = obj{"get": obj{"summary": c.Description, "operationId": "getItems_" + c.ID, "parameters": params,
-			"responses": obj{"200": jsonResponse(c.Title, typeGeoJSON, fc), "400": problemResponse, "503": problemResponse}}}
-		paths["/collections/"+c.ID+"/items/{featureId}"] = obj{"get": obj{"summary": "one of " + c.Title, "operationId": "getItem_" + c.ID,
-			"parameters": []obj{param("featureId", "path", "the feature's id (code or survey uuid)", obj{"type": "string"}, true), fParam("json", "html")},
-			"responses":  obj{"200": jsonResponse("a feature", typeGeoJSON, obj{"type": "object"}), "404": problemResponse}}}
 	}
 	return obj{
 		"openapi": "3.0.3",
@@ -105,6 +70,53 @@ func (s *Server) openAPI(base string, collections []*postgres.Collection) obj {
 			"type": obj{"type": "string"}, "title": obj{"type": "string"}, "status": obj{"type": "integer"},
 			"detail": obj{"type": "string"}, "parameter": obj{"type": "string"}}}}},
 	}
+}
+
+// itemsParamDocs documents a collection's items parameters: the core ones,
+// CRS (Part 2), filtering (Part 3) and the collection's own filters.
+func itemsParamDocs(c *postgres.Collection) []obj {
+	var filters []obj
+	var sortable []string
+	for _, p := range c.Properties {
+		if p.Filter {
+			schema := obj{"type": "string"}
+			if p.Enum != nil {
+				schema["enum"] = p.Enum
+			}
+			filters = append(filters, param(p.Name, "query", "only features whose "+p.Name+" equals this", schema, false))
+		}
+		if p.Sort {
+			sortable = append(sortable, p.Name)
+		}
+	}
+	params := []obj{
+		param("bbox", "query", "minLon,minLat,maxLon,maxLat (in bbox-crs's axis order)", obj{"type": "array", "minItems": 4, "maxItems": 4, "items": obj{"type": "number"}}, false),
+		param("bbox-crs", "query", "the CRS of bbox", obj{"type": "string", "enum": crsList, "default": CRS84}, false),
+		param("crs", "query", "the CRS of the response's geometries (Content-Crs says which)", obj{"type": "string", "enum": crsList, "default": CRS84}, false),
+		param("limit", "query", "features per page; larger asks are clamped to "+strconv.Itoa(MaxLimit), obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": DefaultLimit}, false),
+		param("offset", "query", "features to skip (the next and prev links carry it)", obj{"type": "integer", "minimum": 0, "default": 0}, false),
+		param("properties", "query", "comma-separated properties to include (default: the flat ones; name a nested one to get it)", obj{"type": "array", "items": obj{"type": "string"}}, false),
+		param("sortby", "query", "comma-separated properties, - for descending: "+joinNames(sortable), obj{"type": "array", "items": obj{"type": "string"}}, false),
+		param("filter", "query", "a CQL2-text filter over the queryables, e.g. score > 60 AND tier IN ('high','medium')", obj{"type": "string"}, false),
+		param("filter-lang", "query", "cql2-text (cql-text: its draft name)", obj{"type": "string", "enum": []string{"cql2-text", "cql-text"}, "default": "cql2-text"}, false),
+		param("filter-crs", "query", "the CRS of the filter's geometries", obj{"type": "string", "enum": []string{CRS84}, "default": CRS84}, false),
+		fParam("json", "html", "csv"),
+	}
+	if c.Month != "" {
+		params = append(params, param("month", "query", "adds seasonal_score, the score in this month (1-12)", obj{"type": "integer", "minimum": 1, "maximum": 12}, false))
+	}
+	return append(params, filters...)
+}
+
+func featureCollectionSchema(c *postgres.Collection) obj {
+	props := obj{}
+	for _, p := range c.Properties {
+		props[p.Name] = obj{"type": p.Type, "description": p.Description}
+	}
+	return obj{"type": "object", "properties": obj{
+		"type": obj{"type": "string"}, "numberMatched": obj{"type": "integer"}, "numberReturned": obj{"type": "integer"},
+		"links": obj{"type": "array"}, "features": obj{"type": "array", "items": obj{"type": "object", "properties": obj{
+			"id": obj{"type": "string"}, "geometry": obj{"type": "object", "description": c.GeometryType}, "properties": obj{"type": "object", "properties": props}}}}}}
 }
 
 func joinNames(ns []string) string {

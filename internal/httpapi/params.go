@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kesempatan/riskmap/internal/cql2"
 	"github.com/kesempatan/riskmap/internal/postgres"
+	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 // Limits of the items endpoint.
@@ -16,7 +18,37 @@ const (
 	DefaultLimit = 100
 	MaxLimit     = 10000
 	CRS84        = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+	EPSG4326     = "http://www.opengis.net/def/crs/EPSG/0/4326"
+	EPSG32749    = "http://www.opengis.net/def/crs/EPSG/0/32749" // UTM 49S, what Indonesian surveyors use here
 )
+
+// crsList is every CRS the collections can be served in (OGC API -
+// Features Part 2), the storage CRS first.
+var crsList = []string{CRS84, EPSG4326, EPSG32749}
+
+// parseCRS reads a CRS URI (or its EPSG:n / [EPSG:n] short form).
+func parseCRS(param, v string) (srid int, uri string, err error) {
+	switch strings.Trim(strings.TrimSpace(v), "[]") {
+	case CRS84, "OGC:CRS84", "CRS84":
+		return 0, CRS84, nil
+	case EPSG4326, "EPSG:4326":
+		return 4326, EPSG4326, nil
+	case EPSG32749, "EPSG:32749":
+		return 32749, EPSG32749, nil
+	}
+	return 0, "", badParam(param, "%q is not offered: use %s", v, strings.Join(crsList, ", "))
+}
+
+// crsURI is the URI of a response SRID.
+func crsURI(srid int) string {
+	switch srid {
+	case 4326:
+		return EPSG4326
+	case 32749:
+		return EPSG32749
+	}
+	return CRS84
+}
 
 // paramError is a bad query parameter: a 400 naming it.
 type paramError struct {
@@ -31,7 +63,7 @@ func badParam(param, format string, args ...any) *paramError {
 
 // itemsParams are the parameters the items endpoint knows besides property filters.
 var itemsParams = map[string]bool{"bbox": true, "bbox-crs": true, "limit": true, "offset": true, "properties": true,
-	"sortby": true, "month": true, "f": true, "datetime": true}
+	"sortby": true, "month": true, "f": true, "datetime": true, "crs": true, "filter": true, "filter-lang": true, "filter-crs": true}
 
 // parseItems validates an items request. clamped reports a limit above the maximum.
 func parseItems(c *postgres.Collection, v url.Values) (q *postgres.ItemsQuery, clamped int, err error) {
@@ -75,11 +107,42 @@ func parseItems(c *postgres.Collection, v url.Values) (q *postgres.ItemsQuery, c
 		}
 		q.Offset = n
 	}
-	if s := v.Get("bbox-crs"); s != "" && s != CRS84 {
-		return nil, 0, badParam("bbox-crs", "only %s is supported", CRS84)
+	if s := v.Get("filter"); s != "" {
+		switch lang := v.Get("filter-lang"); lang {
+		case "", "cql2-text", "cql-text": // cql-text: the draft name GDAL 3.6 sends
+		default:
+			return nil, 0, badParam("filter-lang", "%q is not supported: use cql2-text", lang)
+		}
+		if fc := v.Get("filter-crs"); fc != "" && fc != CRS84 {
+			return nil, 0, badParam("filter-crs", "only %s: spatial literals are longitude, latitude", CRS84)
+		}
+		e, perr := cql2.Parse(s)
+		if perr != nil {
+			return nil, 0, badParam("filter", "not CQL2 text: %v", perr)
+		}
+		f, cerr := postgres.CompileFilter(c, e)
+		if cerr != nil {
+			return nil, 0, badParam("filter", "%s", risk.ErrorMessage(cerr))
+		}
+		q.Filter = f
+	} else if v.Get("filter-lang") != "" || v.Get("filter-crs") != "" {
+		return nil, 0, badParam("filter-lang", "given without filter")
+	}
+	if s := v.Get("crs"); s != "" {
+		if q.SRID, _, err = parseCRS("crs", s); err != nil {
+			return nil, 0, err
+		}
+	}
+	if s := v.Get("bbox-crs"); s != "" {
+		if q.BBoxSRID, _, err = parseCRS("bbox-crs", s); err != nil {
+			return nil, 0, err
+		}
+		if v.Get("bbox") == "" {
+			return nil, 0, badParam("bbox-crs", "given without bbox")
+		}
 	}
 	if s := v.Get("bbox"); s != "" {
-		b, perr := parseBBox(s)
+		b, perr := parseBBox(s, q.BBoxSRID)
 		if perr != nil {
 			return nil, 0, perr
 		}
@@ -122,8 +185,10 @@ func parseItems(c *postgres.Collection, v url.Values) (q *postgres.ItemsQuery, c
 	return q, clamped, nil
 }
 
-// parseBBox reads minx,miny,maxx,maxy in CRS84.
-func parseBBox(s string) ([4]float64, *paramError) {
+// parseBBox reads the four numbers of a bbox in the axis order of its CRS:
+// CRS84 minLon,minLat,maxLon,maxLat; EPSG:4326 minLat,minLon,maxLat,maxLon;
+// EPSG:32749 minE,minN,maxE,maxN (metres).
+func parseBBox(s string, srid int) ([4]float64, *paramError) {
 	var b [4]float64
 	parts := strings.Split(s, ",")
 	if len(parts) != 4 {
@@ -135,6 +200,19 @@ func parseBBox(s string) ([4]float64, *paramError) {
 			return b, badParam("bbox", "%q is not a number", p)
 		}
 		b[i] = f
+	}
+	switch srid {
+	case 32749:
+		if b[0] > b[2] || b[1] > b[3] {
+			return b, badParam("bbox", "minimum above maximum (easting, northing in metres)")
+		}
+		return b, nil
+	case 4326:
+		b = [4]float64{b[1], b[0], b[3], b[2]} // check as lon/lat, keep the caller's order below
+		if _, perr := parseBBox(fmt.Sprintf("%v,%v,%v,%v", b[0], b[1], b[2], b[3]), 0); perr != nil {
+			return b, badParam("bbox", "with bbox-crs EPSG:4326 the order is minLat,minLon,maxLat,maxLon: %s", perr.detail)
+		}
+		return [4]float64{b[1], b[0], b[3], b[2]}, nil
 	}
 	if b[0] < -180 || b[2] > 180 || b[0] > 180 || b[2] < -180 {
 		return b, badParam("bbox", "longitudes must be within -180..180")

@@ -7,51 +7,135 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 )
 
-// routes is the API's table of contents.
-func (s *Server) routes() http.Handler {
+// route is one entry of the API's table of contents: what is served, and
+// how /api documents it. routes() registers exactly these, and openAPI()
+// documents exactly these, so the two cannot drift (a test walks chi's
+// routes and checks each one is in /api).
+type route struct {
+	method, pattern string
+	handler         http.Handler
+	group           string // "ops": no key, no limit; "api": timeout, rate limit, keys; "page": static
+	summary, id     string
+	params          []obj
+	responses       obj
+	// collection: the pattern holds {collection}; /api lists it once per
+	// collection, with that collection's parameters.
+	collection bool
+}
+
+func fParam(formats ...string) obj {
+	return param("f", "query", "response format (default by Accept header, else the first)", obj{"type": "string", "enum": formats}, false)
+}
+
+func monthParam(required bool) obj {
+	return param("month", "query", "month 1-12", obj{"type": "integer", "minimum": 1, "maximum": 12}, required)
+}
+
+var (
+	okJSON     = obj{"200": jsonResponse("the document", typeJSON, obj{"type": "object"}), "400": problemResponse}
+	okNotFound = obj{"200": jsonResponse("the document", typeJSON, obj{"type": "object"}), "400": problemResponse, "404": problemResponse}
+)
+
+// routeTable is every route riskmap serves.
+func (s *Server) routeTable() []route {
+	limit := param("limit", "query", "how many", obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": 20}, false)
+	return []route{
+		// Operations.
+		{method: "GET", pattern: "/healthz", handler: handleHealthz(), group: "ops", summary: "the process is alive", id: "getHealth",
+			responses: obj{"200": jsonResponse("alive", typeJSON, obj{"type": "object"})}},
+		{method: "GET", pattern: "/readyz", handler: s.handleReadyz(), group: "ops", summary: "the database answers and the schema is current", id: "getReady",
+			responses: obj{"200": jsonResponse("ready", typeJSON, obj{"type": "object"}), "503": problemResponse}},
+		{method: "GET", pattern: "/metrics", handler: s.metrics.handler(s.db), group: "ops", summary: "Prometheus metrics", id: "getMetrics",
+			responses: obj{"200": obj{"description": "metrics", "content": obj{"text/plain": obj{"schema": obj{"type": "string"}}}}}},
+
+		// OGC API - Features: Part 1 (core, GeoJSON, HTML, OpenAPI), Part 2 (CRS), Part 3 (filtering).
+		{method: "GET", pattern: "/", handler: s.handleLanding(), group: "api", summary: "landing page", id: "getLandingPage",
+			params: []obj{fParam("json", "html")}, responses: okJSON},
+		{method: "GET", pattern: "/conformance", handler: s.handleConformance(), group: "api", summary: "conformance classes", id: "getConformance",
+			params: []obj{fParam("json", "html")}, responses: okJSON},
+		{method: "GET", pattern: "/api", handler: s.handleAPI(), group: "api", summary: "this API definition", id: "getAPI",
+			responses: obj{"200": jsonResponse("OpenAPI 3.0", typeOpenAPI, obj{"type": "object"})}},
+		{method: "GET", pattern: "/collections", handler: s.handleCollections(), group: "api", summary: "feature collections", id: "getCollections",
+			params: []obj{fParam("json", "html")}, responses: okJSON},
+		{method: "GET", pattern: "/collections/{collection}", handler: s.handleCollection(), group: "api", collection: true,
+			summary: "the collection", id: "describe", params: []obj{fParam("json", "html")}, responses: okNotFound},
+		{method: "GET", pattern: "/collections/{collection}/queryables", handler: s.handleQueryables(), group: "api", collection: true,
+			summary: "what a filter may name: a JSON Schema", id: "getQueryables", params: []obj{fParam("json", "html")},
+			responses: obj{"200": jsonResponse("queryables", "application/schema+json", obj{"type": "object"}), "404": problemResponse}},
+		{method: "GET", pattern: "/collections/{collection}/items", handler: s.handleItems(), group: "api", collection: true,
+			summary: "features", id: "getItems"},
+		{method: "GET", pattern: "/collections/{collection}/items/{fid}", handler: s.handleItem(), group: "api", collection: true,
+			summary: "one feature", id: "getItem"},
+
+		// Aggregates for web maps and planners.
+		{method: "GET", pattern: "/aggregates/{level}", handler: s.handleAggregates(), group: "api", summary: "area scores of one level", id: "getAggregates",
+			params: []obj{param("level", "path", "desa, kecamatan or kabupaten", obj{"type": "string", "enum": []string{"desa", "kecamatan", "kabupaten"}}, true),
+				param("parent", "query", "only areas within this code", obj{"type": "string"}, false), fParam("json", "html")},
+			responses: obj{"200": jsonResponse("area scores", typeJSON, obj{"type": "array"}), "400": problemResponse}},
+		{method: "GET", pattern: "/villages/{code}/profile", handler: s.handleVillageProfile(), group: "api", summary: "a village's risk profile", id: "getVillageProfile",
+			params: []obj{param("code", "path", "desa code, e.g. 35.13.13.2003", obj{"type": "string"}, true), fParam("json", "html")}, responses: okNotFound},
+		{method: "GET", pattern: "/targets/villages", handler: s.handleVillageTargets(), group: "api", summary: "villages ranked by seasonal risk", id: "getVillageTargets",
+			params: []obj{monthParam(true), param("area", "query", "kabupaten, kecamatan or desa code", obj{"type": "string"}, false), limit, fParam("json", "html")},
+			responses: okJSON},
+		{method: "GET", pattern: "/targets/households", handler: s.handleHouseholdTargets(), group: "api",
+			summary: "staff and admins: households ranked by seasonal risk within the key's areas (audited)", id: "getHouseholdTargets",
+			params: []obj{monthParam(true), param("area", "query", "kecamatan or desa code within the key's areas", obj{"type": "string"}, false), limit, fParam("json", "html")},
+			responses: obj{"200": jsonResponse("ranked households", typeJSON, obj{"type": "object"}), "400": problemResponse, "401": problemResponse, "404": problemResponse}},
+		{method: "GET", pattern: "/calendar", handler: s.handleCalendar(), group: "api", summary: "the labour calendar of each tobacco variety", id: "getCalendar",
+			params: []obj{fParam("json", "html")}, responses: okJSON},
+		{method: "GET", pattern: "/audit", handler: s.handleAudit(), group: "api", summary: "admins: the log of household-level responses", id: "getAudit",
+			params: []obj{param("since", "query", "how far back, e.g. 24h", obj{"type": "string"}, false)}, responses: okNotFound},
+		{method: "DELETE", pattern: "/households/{uuid}", handler: s.handleEraseHousehold(), group: "api",
+			summary: "admins: erase a household and everything keyed by it (consent withdrawn); the erasure is recorded without the uuid", id: "eraseHousehold",
+			params: []obj{param("uuid", "path", "the household's survey uuid", obj{"type": "string"}, true),
+				param("reason", "query", "why, for the record", obj{"type": "string"}, true)},
+			responses: obj{"200": jsonResponse("erased", typeJSON, obj{"type": "object"}), "400": problemResponse, "404": problemResponse}},
+
+		// Vector tiles built by PostGIS, and the map page.
+		{method: "GET", pattern: "/tiles/{file}", handler: s.handleTileJSON(), group: "api", summary: "TileJSON (villages.json, kecamatan.json) or an OGC API - Tiles tileset description", id: "getTileSet",
+			params: []obj{param("file", "path", "villages.json, kecamatan.json", obj{"type": "string"}, true)}, responses: okNotFound},
+		{method: "GET", pattern: "/tiles/{collection}/{z}/{x}/{y}", handler: s.handleTile(), group: "api", summary: "a Mapbox vector tile (Web Mercator)", id: "getTile",
+			params: []obj{param("collection", "path", "villages or kecamatan", obj{"type": "string"}, true),
+				param("z", "path", "zoom", obj{"type": "integer", "minimum": 0, "maximum": 22}, true),
+				param("x", "path", "column", obj{"type": "integer", "minimum": 0}, true),
+				param("y", "path", "row (y.mvt or y.pbf)", obj{"type": "string"}, true), monthParam(false)},
+			responses: obj{"200": obj{"description": "a tile", "content": obj{"application/vnd.mapbox-vector-tile": obj{"schema": obj{"type": "string", "format": "binary"}}}}, "204": obj{"description": "an empty tile"}, "400": problemResponse}},
+		{method: "GET", pattern: "/map", handler: s.handleMap(), group: "page", summary: "the risk map (HTML)", id: "getMap",
+			responses: obj{"200": obj{"description": "the map page", "content": obj{"text/html": obj{"schema": obj{"type": "string"}}}}}},
+		{method: "GET", pattern: "/static/*", handler: s.handleStatic(), group: "page", summary: "the map page's scripts, styles and fonts", id: "getStatic",
+			params:    []obj{param("path", "path", "file", obj{"type": "string"}, true)},
+			responses: obj{"200": obj{"description": "a file"}, "404": problemResponse}},
+	}
+}
+
+// routes registers the route table.
+func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
 	// HEAD is answered on every GET route (the body is dropped): GIS tools
 	// probe with it.
 	r.Use(middleware.GetHead, middleware.RequestID, s.observe, s.recoverer, s.sanitize, s.cors, middleware.Compress(1, // BestSpeed: level 5 cost 2x the query time on 2.5 MB of GeoJSON
 		"application/json", "application/geo+json", "application/problem+json", "application/vnd.oai.openapi+json",
-		"text/html", "text/csv"))
+		"application/schema+json", "text/html", "text/csv"))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no such resource", "no route matches "+r.URL.Path, "")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusMethodNotAllowed, "method not allowed", r.Method+" is not allowed on "+r.URL.Path, "")
 	})
-
-	// Operations.
-	r.Get("/healthz", handleHealthz())
-	r.Get("/readyz", s.handleReadyz())
-	r.Get("/metrics", s.metrics.handler(s.db))
-
-	// OGC API - Features, Part 1: Core, GeoJSON, HTML, OpenAPI 3.0.
+	table := s.routeTable()
+	add := func(r chi.Router, group string) {
+		for _, rt := range table {
+			if rt.group == group {
+				r.Method(rt.method, rt.pattern, rt.handler)
+			}
+		}
+	}
+	add(r, "ops")
 	r.Group(func(r chi.Router) {
 		r.Use(s.timeout, s.throttle, s.authenticate)
-		r.Get("/", s.handleLanding())
-		r.Get("/conformance", s.handleConformance())
-		r.Get("/api", s.handleAPI())
-		r.Get("/collections", s.handleCollections())
-		r.Get("/collections/{collection}", s.handleCollection())
-		r.Get("/collections/{collection}/items", s.handleItems())
-		r.Get("/collections/{collection}/items/{fid}", s.handleItem())
-
-		// Aggregates for web maps and planners.
-		r.Get("/aggregates/{level}", s.handleAggregates())
-		r.Get("/villages/{code}/profile", s.handleVillageProfile())
-		r.Get("/targets/villages", s.handleVillageTargets())
-		r.Get("/targets/households", s.handleHouseholdTargets())
-		r.Get("/calendar", s.handleCalendar())
-		r.Get("/audit", s.handleAudit())
-		r.Delete("/households/{uuid}", s.handleEraseHousehold())
-
-		// Vector tiles built by PostGIS, and the map page.
-		r.Get("/tiles/{file}", s.handleTileJSON())
-		r.Get("/tiles/{collection}/{z}/{x}/{y}", s.handleTile())
+		add(r, "api")
 	})
-	r.Get("/map", s.handleMap())
-	r.Handle("/static/*", s.handleStatic())
+	add(r, "page")
 	return r
 }
+

@@ -199,7 +199,9 @@ var hotspotClasses = []string{"hot_99", "hot_95", "hot_90", "cold_99", "cold_95"
 // ItemsQuery is a validated request for a page of features.
 type ItemsQuery struct {
 	Collection *Collection
-	BBox       *[4]float64 // minx, miny, maxx, maxy in CRS84
+	BBox       *[4]float64 // the four numbers of bbox, in BBoxSRID's axis order
+	BBoxSRID   int         // 0: CRS84 (lon, lat); 4326: EPSG:4326 (lat, lon); 32749: UTM 49S (metres)
+	SRID       int         // the response's CRS: 0 (CRS84), 4326 (lat, lon order) or 32749
 	Limit      int
 	Offset     int
 	Properties []string // nil: all
@@ -207,6 +209,7 @@ type ItemsQuery struct {
 	Filters    map[string]string
 	Month      int // 0: none
 	ID         string
+	Filter     Filter // a compiled CQL2 filter, or nil
 	// Areas, when not nil, restricts a private collection to villages in
 	// these kecamatan or village codes (a staff key's areas).
 	Areas []string
@@ -231,7 +234,16 @@ func (q *ItemsQuery) where() (string, []any) {
 		conds = append(conds, c.Where)
 	}
 	if q.BBox != nil {
-		env := fmt.Sprintf("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", arg(q.BBox[0]), arg(q.BBox[1]), arg(q.BBox[2]), arg(q.BBox[3]))
+		b := q.BBox
+		var env string
+		switch q.BBoxSRID {
+		case 4326: // latitude first
+			env = fmt.Sprintf("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", arg(b[1]), arg(b[0]), arg(b[3]), arg(b[2]))
+		case 32749:
+			env = fmt.Sprintf("ST_Transform(ST_MakeEnvelope(%s, %s, %s, %s, 32749), 4326)", arg(b[0]), arg(b[1]), arg(b[2]), arg(b[3]))
+		default:
+			env = fmt.Sprintf("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", arg(b[0]), arg(b[1]), arg(b[2]), arg(b[3]))
+		}
 		conds = append(conds, c.Geom+" && "+env+" AND ST_Intersects("+c.Geom+", "+env+")")
 	}
 	names := make([]string, 0, len(q.Filters))
@@ -245,6 +257,9 @@ func (q *ItemsQuery) where() (string, []any) {
 	}
 	if q.ID != "" {
 		conds = append(conds, "("+c.IDExpr+")::text = "+arg(q.ID))
+	}
+	if q.Filter != nil {
+		conds = append(conds, q.Filter(arg))
 	}
 	if q.Areas != nil && c.AreaExpr != "" {
 		a := arg(q.Areas)
@@ -314,7 +329,7 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 	page := fmt.Sprintf(" ORDER BY %s LIMIT $%d OFFSET $%d", strings.Join(order, ", "), len(args)-1, len(args))
 	if csv {
 		cols := append([]string{"(" + c.IDExpr + ")::text"}, sel...)
-		cols = append(cols, "ST_AsText("+c.Geom+")")
+		cols = append(cols, "ST_AsText("+q.geomIn(c.Geom)+")")
 		return "SELECT " + strings.Join(cols, ", ") + " FROM " + c.From + where + page, args
 	}
 	props := "'{}'"
@@ -322,8 +337,29 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 		props = "json_build_object(" + strings.Join(pairs, ", ") + ")::text"
 	}
 	return `SELECT '{"type":"Feature","id":' || to_json(` + c.IDExpr + `)::text || ',"geometry":' ||
-		coalesce(ST_AsGeoJSON(` + c.Geom + `, 6), 'null') || ',"properties":' || ` + props + ` || '}'
+		coalesce(ST_AsGeoJSON(` + q.geomIn(c.Geom) + `, ` + q.digits() + `), 'null') || ',"properties":' || ` + props + ` || '}'
 		FROM ` + c.From + where + page, args
+}
+
+// geomIn is the geometry expression in the response's CRS. EPSG:4326 is
+// stored; its axis order is latitude first, so CRS84's coordinates flip.
+func (q *ItemsQuery) geomIn(g string) string {
+	switch q.SRID {
+	case 4326:
+		return "ST_FlipCoordinates(" + g + ")"
+	case 32749:
+		return "ST_Transform(" + g + ", 32749)"
+	}
+	return g
+}
+
+// digits is the coordinate precision: 6 decimals of a degree (0.1 m), or
+// 2 decimals of a metre.
+func (q *ItemsQuery) digits() string {
+	if q.SRID == 32749 {
+		return "2"
+	}
+	return "6"
 }
 
 // FeatureSQL is the query the API streams for q, for benchmarks that compare
