@@ -75,11 +75,11 @@ func (s *Server) routeTable() []route {
 		{method: "GET", pattern: "/villages/{code}/profile", handler: s.handleVillageProfile(), group: "api", summary: "a village's risk profile", id: "getVillageProfile",
 			params: []obj{param("code", "path", "desa code, e.g. 35.13.13.2003", obj{"type": "string"}, true), fParam("json", "html")}, responses: okNotFound},
 		{method: "GET", pattern: "/targets/villages", handler: s.handleVillageTargets(), group: "api", summary: "villages ranked by seasonal risk", id: "getVillageTargets",
-			params: []obj{monthParam(true), param("area", "query", "kabupaten, kecamatan or desa code", obj{"type": "string"}, false), limit, fParam("json", "html")},
+			params:    []obj{monthParam(true), param("area", "query", "kabupaten, kecamatan or desa code", obj{"type": "string"}, false), limit, fParam("json", "html")},
 			responses: okJSON},
 		{method: "GET", pattern: "/targets/households", handler: s.handleHouseholdTargets(), group: "api",
 			summary: "staff and admins: households ranked by seasonal risk within the key's areas (audited)", id: "getHouseholdTargets",
-			params: []obj{monthParam(true), param("area", "query", "kecamatan or desa code within the key's areas", obj{"type": "string"}, false), limit, fParam("json", "html")},
+			params:    []obj{monthParam(true), param("area", "query", "kecamatan or desa code within the key's areas", obj{"type": "string"}, false), limit, fParam("json", "html")},
 			responses: obj{"200": jsonResponse("ranked households", typeJSON, obj{"type": "object"}), "400": problemResponse, "401": problemResponse, "404": problemResponse}},
 		{method: "GET", pattern: "/calendar", handler: s.handleCalendar(), group: "api", summary: "the labour calendar of each tobacco variety", id: "getCalendar",
 			params: []obj{fParam("json", "html")}, responses: okJSON},
@@ -138,4 +138,3 @@ func (s *Server) routes() chi.Router {
 	add(r, "page")
 	return r
 }
-
