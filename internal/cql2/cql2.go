@@ -154,7 +154,8 @@ func lex(s string) ([]token, error) {
 			}
 			out = append(out, token{"ident", s[i+1 : i+1+j], i})
 			i += j + 2
-		case r >= '0' && r <= '9' || r == '.' || ((r == '-' || r == '+') && i+1 < len(s) && (s[i+1] >= '0' && s[i+1] <= '9' || s[i+1] == '.') && numberMayStart(out)):
+		case r >= '0' && r <= '9' || r == '.' || ((r == '-' || r == '+') && i+1 < len(s) && (s[i+1] >= '0' && s[i+1] <= '9' || s[i+1] == '.')):
+			// A sign always starts a number: CQL2's basic classes have no arithmetic.
 			j := i + 1
 			for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == '.' || s[j] == 'e' || s[j] == 'E' ||
 				((s[j] == '-' || s[j] == '+') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
@@ -186,21 +187,8 @@ func lex(s string) ([]token, error) {
 		default:
 			return nil, &Error{i, fmt.Sprintf("unexpected character %q", r)}
 		}
-		if len(out) > 4*maxTerms {
-			return nil, &Error{i, "the filter is too long"}
-		}
 	}
 	return append(out, token{"eof", "", len(s)}), nil
-}
-
-// numberMayStart reports whether a sign here starts a number (after an
-// operator, a comma or an opening bracket) rather than being an operator.
-func numberMayStart(prev []token) bool {
-	if len(prev) == 0 {
-		return true
-	}
-	p := prev[len(prev)-1]
-	return p.kind == "op" || (p.kind == "punct" && p.text != ")") || (p.kind == "ident" && isKeyword(p.text))
 }
 
 var keywords = map[string]bool{"AND": true, "OR": true, "NOT": true, "LIKE": true, "ILIKE": true, "BETWEEN": true, "IN": true,
