@@ -54,9 +54,74 @@ func TestGDALClient(t *testing.T) {
 	if n, _ := strconv.Atoi(pages[1]); pages == nil || n < (want+6)/7 {
 		t.Errorf("GDAL fetched the items in %v requests, want at least %d pages of 7", pages, (want+6)/7)
 	}
-	for _, field := range []string{"name: String", "score: Real", "tier: String"} {
+	for _, field := range []string{"name: String", "score: Real", "tier: String", "m08: Real", "c_prevalence: Real", "households: Integer"} {
 		if !strings.Contains(string(out), field) {
 			t.Errorf("the GeoPackage lacks field %q:\n%s", field, out)
 		}
 	}
+	// Every field the service serves is in the GeoPackage under its own
+	// name, and in a Shapefile under its first 10 characters.
+	fields := villageFields(t, srv.URL)
+	for _, f := range fields {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(f) + `: `).MatchString(string(out)) {
+			t.Errorf("the GeoPackage lacks field %s", f)
+		}
+	}
+	shp := filepath.Join(t.TempDir(), "villages.shp")
+	if out, err := exec.Command("ogr2ogr", "-f", "ESRI Shapefile", shp, gpkg).CombinedOutput(); err != nil {
+		t.Fatalf("ogr2ogr to Shapefile: %v\n%s", err, out)
+	}
+	out, err = exec.Command("ogrinfo", "-ro", "-so", "-al", shp).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ogrinfo on the Shapefile: %v\n%s", err, out)
+	}
+	for _, f := range fields {
+		short := f
+		if len(short) > 10 {
+			short = short[:10]
+		}
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(short) + `: `).MatchString(string(out)) {
+			t.Errorf("the Shapefile lacks field %s (as %s):\n%s", f, short, out)
+		}
+	}
+
+	// A -where that CQL2 can say is sent to the server as filter=, and the
+	// features are the ones PostGIS selects.
+	out, err = exec.Command("ogrinfo", "-ro", "-al", "-so", "-where", "score > 40 AND tier = 'medium'", "OAPIF:"+srv.URL+"/collections/villages").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ogrinfo -where: %v\n%s", err, out)
+	}
+	var filtered int
+	db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM area_public WHERE level = 'desa' AND score > 40 AND tier = 'medium'`).Scan(&filtered)
+	m = regexp.MustCompile(`Feature Count: (\d+)`).FindStringSubmatch(string(out))
+	if m == nil || m[1] != strconv.Itoa(filtered) || filtered == 0 {
+		t.Errorf("ogrinfo -where counts %v, PostGIS %d:\n%s", m, filtered, out)
+	}
+	_, metrics = get(t, srv.URL+"/metrics")
+	if !regexp.MustCompile(`riskmap_filter_requests_total\{collection="villages",lang="cql-text"\} [1-9]`).Match(metrics) {
+		t.Errorf("GDAL did not send its -where as a filter:\n%s", grepLines(string(metrics), "filter"))
+	}
+}
+
+// villageFields is the default property list of the villages collection.
+func villageFields(t *testing.T, base string) []string {
+	fc := items(t, base+"/collections/villages/items?limit=1")
+	var out []string
+	for k := range fc.Features[0].Properties {
+		out = append(out, k)
+	}
+	if len(out) < 30 {
+		t.Fatalf("villages have %d fields", len(out))
+	}
+	return out
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -147,7 +147,7 @@ func TestRoutes(t *testing.T) {
 		{"/aggregates/kecamatan", "application/json", 200, `"name":"Besuk"`},
 		{"/villages/35.13.13.2003/profile", "application/json", 200, `"kind":"task_force"`},
 		{"/targets/villages?month=8&area=35.13.10", "application/json", 200, `"rank":1`},
-		{"/metrics", "text/plain; version=0.0.4; charset=utf-8", 200, "riskmap_db_pool_max_conns"},
+		{"/metrics", "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", 200, "riskmap_db_pool_max_conns"},
 		// Not found.
 		{"/nope", "application/problem+json", 404, `"title":"no such resource"`},
 		{"/collections/households/items", "application/problem+json", 404, `collection \"households\" does not exist`},

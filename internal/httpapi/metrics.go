@@ -1,111 +1,90 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
-	"sort"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
-// metrics holds request counts and latency histograms by route and status,
-// written out in the Prometheus text format.
+// metrics are the server's Prometheus metrics, in a registry of its own (a
+// test can run many servers in one process).
 type metrics struct {
-	mu      sync.Mutex
-	series  map[seriesKey]*histogram
-	started time.Time
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	filters  *prometheus.CounterVec
+	started  time.Time
+	once     sync.Once
+	h        http.Handler
 }
 
-type seriesKey struct {
-	method, route string
-	status        int
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "riskmap_http_requests_total",
+			Help: "HTTP requests by method, route and status."}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "riskmap_http_request_duration_seconds",
+			Help:    "HTTP request latency.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}}, []string{"method", "route", "status"}),
+		filters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "riskmap_filter_requests_total",
+			Help: "Items requests with a CQL2 filter, by collection and filter-lang (GIS clients push their filters here)."}, []string{"collection", "lang"}),
+		started: time.Now(),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.filters,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "riskmap_uptime_seconds", Help: "Seconds since the server started."},
+			func() float64 { return time.Since(m.started).Seconds() }))
+	return m
 }
-
-var buckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
-
-type histogram struct {
-	counts []uint64 // per bucket, not cumulative
-	count  uint64
-	sum    float64
-}
-
-func newMetrics() *metrics { return &metrics{series: map[seriesKey]*histogram{}, started: time.Now()} }
 
 func (m *metrics) observe(method, route string, status int, d time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := seriesKey{method, route, status}
-	h := m.series[k]
-	if h == nil {
-		h = &histogram{counts: make([]uint64, len(buckets))}
-		m.series[k] = h
-	}
-	sec := d.Seconds()
-	for i, b := range buckets {
-		if sec <= b {
-			h.counts[i]++
-			break
-		}
-	}
-	h.count++
-	h.sum += sec
+	s := statusText(status)
+	m.requests.WithLabelValues(method, route, s).Inc()
+	m.latency.WithLabelValues(method, route, s).Observe(d.Seconds())
 }
 
-func (m *metrics) handler(db *postgres.DB) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var b strings.Builder
-		m.mu.Lock()
-		keys := make([]seriesKey, 0, len(m.series))
-		for k := range m.series {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool {
-			a, c := keys[i], keys[j]
-			if a.route != c.route {
-				return a.route < c.route
-			}
-			if a.method != c.method {
-				return a.method < c.method
-			}
-			return a.status < c.status
-		})
-		b.WriteString("# HELP riskmap_http_requests_total HTTP requests by method, route and status.\n# TYPE riskmap_http_requests_total counter\n")
-		for _, k := range keys {
-			fmt.Fprintf(&b, "riskmap_http_requests_total{method=%q,route=%q,status=\"%d\"} %d\n", k.method, k.route, k.status, m.series[k].count)
-		}
-		b.WriteString("# HELP riskmap_http_request_duration_seconds HTTP request latency.\n# TYPE riskmap_http_request_duration_seconds histogram\n")
-		for _, k := range keys {
-			h := m.series[k]
-			labels := fmt.Sprintf("method=%q,route=%q,status=\"%d\"", k.method, k.route, k.status)
-			var cum uint64
-			for i, le := range buckets {
-				cum += h.counts[i]
-				fmt.Fprintf(&b, "riskmap_http_request_duration_seconds_bucket{%s,le=\"%g\"} %d\n", labels, le, cum)
-			}
-			fmt.Fprintf(&b, "riskmap_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %d\n", labels, h.count)
-			fmt.Fprintf(&b, "riskmap_http_request_duration_seconds_sum{%s} %g\n", labels, h.sum)
-			fmt.Fprintf(&b, "riskmap_http_request_duration_seconds_count{%s} %d\n", labels, h.count)
-		}
-		m.mu.Unlock()
-		st := db.Pool.Stat()
-		for _, g := range []struct {
-			name, help string
-			v          int64
-		}{
-			{"riskmap_db_pool_total_conns", "connections in the pool", int64(st.TotalConns())},
-			{"riskmap_db_pool_acquired_conns", "connections in use", int64(st.AcquiredConns())},
-			{"riskmap_db_pool_idle_conns", "idle connections", int64(st.IdleConns())},
-			{"riskmap_db_pool_max_conns", "the pool's maximum", int64(st.MaxConns())},
-			{"riskmap_db_pool_acquire_total", "connections acquired since start", st.AcquireCount()},
-			{"riskmap_db_pool_empty_acquire_total", "acquires that had to wait for a connection", st.EmptyAcquireCount()},
-		} {
-			fmt.Fprintf(&b, "# HELP %s The database pool's %s.\n# TYPE %s gauge\n%s %d\n", g.name, g.help, g.name, g.name, g.v)
-		}
-		fmt.Fprintf(&b, "# HELP riskmap_uptime_seconds Seconds since the server started.\n# TYPE riskmap_uptime_seconds gauge\nriskmap_uptime_seconds %g\n", time.Since(m.started).Seconds())
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_, _ = w.Write([]byte(b.String()))
+func statusText(code int) string {
+	const digits = "0123456789"
+	if code < 100 || code > 999 {
+		return "0"
 	}
+	return string([]byte{digits[code/100], digits[code/10%10], digits[code%10]})
+}
+
+// handler serves the metrics; the database pool's gauges are registered
+// the first time it is asked for (the route table is built more than once).
+func (m *metrics) handler(db *postgres.DB) http.Handler {
+	m.once.Do(func() { m.h = m.build(db) })
+	return m.h
+}
+
+func (m *metrics) build(db *postgres.DB) http.Handler {
+	if db != nil {
+		gauge := func(name, help string, f func() float64) prometheus.Collector {
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: "The database pool's " + help + "."}, f)
+		}
+		st := func() interface {
+			TotalConns() int32
+			AcquiredConns() int32
+			IdleConns() int32
+			MaxConns() int32
+			AcquireCount() int64
+			EmptyAcquireCount() int64
+		} {
+			return db.Pool.Stat()
+		}
+		m.reg.MustRegister(
+			gauge("riskmap_db_pool_total_conns", "connections in the pool", func() float64 { return float64(st().TotalConns()) }),
+			gauge("riskmap_db_pool_acquired_conns", "connections in use", func() float64 { return float64(st().AcquiredConns()) }),
+			gauge("riskmap_db_pool_idle_conns", "idle connections", func() float64 { return float64(st().IdleConns()) }),
+			gauge("riskmap_db_pool_max_conns", "maximum", func() float64 { return float64(st().MaxConns()) }),
+			gauge("riskmap_db_pool_acquire_total", "connections acquired since start", func() float64 { return float64(st().AcquireCount()) }),
+			gauge("riskmap_db_pool_empty_acquire_total", "acquires that had to wait for a connection", func() float64 { return float64(st().EmptyAcquireCount()) }),
+		)
+	}
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }

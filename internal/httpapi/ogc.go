@@ -352,6 +352,13 @@ func (s *Server) handleItems() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		if q.Filter != nil {
+			lang := r.URL.Query().Get("filter-lang")
+			if lang == "" {
+				lang = "cql2-text"
+			}
+			s.metrics.filters.WithLabelValues(c.ID, lang).Inc()
+		}
 		restrict(r, c, q)
 		if s.answered(w, r, format) {
 			return
