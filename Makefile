@@ -51,6 +51,7 @@ vet:
 	@unformatted=$$(gofmt -l cmd internal migrations geodata); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).
 fuzz:

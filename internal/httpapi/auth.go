@@ -61,10 +61,3 @@ func challenge(w http.ResponseWriter, bearerError string) {
 	w.Header().Add("WWW-Authenticate", `Bearer realm="riskmap"`+bearerError)
 	w.Header().Add("WWW-Authenticate", `Basic realm="riskmap", charset="UTF-8"`)
 }
-
-// audit records a response that held household- or child-level data.
-func (s *Server) audit(r *http.Request, route string, records int) {
-	if err := s.db.Audit(context.WithoutCancel(r.Context()), principal(r), route, r.URL.Query(), records); err != nil {
-		s.log.Error("audit failed", "route", route, "err", err)
-	}
-}

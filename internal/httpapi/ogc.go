@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,7 +16,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/kesempatan/riskmap/internal/postgres"
-	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 // link is an OGC API link.
@@ -57,24 +55,6 @@ func negotiate(r *http.Request, offered ...string) (string, error) {
 		}
 	}
 	return offered[0], nil
-}
-
-// fail turns an error into a problem response.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var pe *paramError
-	if errors.As(err, &pe) {
-		writeProblem(w, http.StatusBadRequest, "invalid parameter", pe.detail, pe.param)
-		return
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		writeProblem(w, http.StatusServiceUnavailable, "request took too long", "the request exceeded the server's time limit", "")
-		return
-	}
-	if risk.ErrorCode(err) == risk.EUNAVAILABLE {
-		w.Header().Set("Retry-After", "5")
-		s.log.Warn("database unavailable", "path", r.URL.Path, "err", err)
-	}
-	s.writeError(w, r, err)
 }
 
 // notModified sets the ETag of a data response and answers 304 when the

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/kesempatan/riskmap/internal/risk"
@@ -23,9 +25,22 @@ func writeProblem(w http.ResponseWriter, status int, title, detail, param string
 	_ = json.NewEncoder(w).Encode(problem{Type: "about:blank", Title: title, Status: status, Detail: detail, Parameter: param})
 }
 
-// writeError turns an error into a problem response. Internal errors are
-// logged with their cause and shown to the caller only as "internal error".
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// fail is the one place an error becomes a response: a bad parameter is a
+// 400 naming it, a request over its time a 503, a domain error the status
+// of its code, anything else a 500 whose cause is logged and never shown.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *paramError
+	switch {
+	case errors.As(err, &pe):
+		writeProblem(w, http.StatusBadRequest, "invalid parameter", pe.detail, pe.param)
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		writeProblem(w, http.StatusServiceUnavailable, "request took too long", "the request exceeded the server's time limit", "")
+		return
+	case risk.ErrorCode(err) == risk.EUNAVAILABLE:
+		w.Header().Set("Retry-After", "5")
+		s.log.Warn("database unavailable", "path", r.URL.Path, "err", err)
+	}
 	status := map[string]int{
 		risk.EINVALID:     http.StatusBadRequest,
 		risk.ENOTFOUND:    http.StatusNotFound,

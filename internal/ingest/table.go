@@ -219,10 +219,7 @@ func newTable(src source, header []string, file, sheet string, comma rune) (*tab
 
 // unrecognised is the one message for a header that is not this form's.
 func (t *table) unrecognised() error {
-	var want []string
-	for _, q := range requiredColumns[t.sheet] {
-		want = append(want, q)
-	}
+	want := append([]string(nil), requiredColumns[t.sheet]...)
 	meta := "KoBoToolbox's _uuid and _index (or _parent_index), or ODK Central's KEY (and PARENT_KEY)"
 	found := t.names
 	more := ""

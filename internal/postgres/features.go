@@ -500,7 +500,6 @@ const (
 	MaskMaxMetres = 500
 )
 
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // MaskedHouseholds is the households collection as planners see it:
 // household_mask, points displaced by a keyed hash at scoring time, ids

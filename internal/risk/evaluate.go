@@ -124,7 +124,6 @@ func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (
 	in := map[string]AreaInput{}
 	type obs struct{ x, n, lab, pov, hh, meanSum float64 }
 	observed := map[string]obs{}
-	var areaOrder []string
 	parents := map[string]AreaCounts{}
 	for i, v := range villages {
 		p := logistic(logit(0.08) + eff("kab"+v.Kabupaten, 0.4) + eff("kec"+v.Kecamatan, 0.5) + rng.NormFloat64()*0.5)
@@ -164,7 +163,6 @@ func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (
 			"not_working": int(ob.n - ob.x), "labourer_households": int(ob.lab), "poor_households": int(ob.pov)}
 		area := "desa:" + v.Code
 		areas = append(areas, AreaCounts{Area: area, Parent: "kecamatan:" + v.Kecamatan, Leaf: true, Counts: counts})
-		areaOrder = append(areaOrder, area)
 		ai := AreaInput{Level: "desa", Kecamatan: v.Kecamatan, Kabupaten: v.Kabupaten, TobaccoShare: &tob,
 			InstitutionsMissing: inst, Calendar: m.Calendar[m.DefaultVariety]}
 		if ob.hh > 0 {
