@@ -24,10 +24,12 @@ run: db
 	./$(BIN) serve --addr $(ADDR)
 
 # The tests' real clients: GDAL for OGC API - Features and vector tiles,
+# QGIS (python3-qgis, headless) for OGC API - Features with Basic auth,
 # Debian's chromium driven by playwright-core (npm) for the map page.
 tools:
 	@missing=""; command -v ogr2ogr >/dev/null || missing="$$missing gdal-bin"; \
 	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	  /usr/bin/python3 -c 'import qgis.core' 2>/dev/null || missing="$$missing python3-qgis"; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	    else echo "the tests need:$$missing (sudo apt-get install -y$$missing)"; exit 1; fi; fi
