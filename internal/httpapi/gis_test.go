@@ -249,3 +249,32 @@ func TestHEADAndBasicAuth(t *testing.T) {
 		t.Errorf("wrong Basic password: %d, challenges %q", resp.StatusCode, ch)
 	}
 }
+
+// TestTileSetBounds: the vector tiles say where the data is (TileJSON and
+// the OGC API - Tiles tileset), so clients do not zoom to the world.
+func TestTileSetBounds(t *testing.T) {
+	srv, _ := newServer(t)
+	for _, u := range []string{"/tiles/villages.json", "/tiles/villages.tileset.json"} {
+		resp, body := get(t, srv.URL+u)
+		var d struct {
+			Bounds      []float64 `json:"bounds"`
+			BoundingBox struct {
+				LowerLeft, UpperRight []float64
+			} `json:"boundingBox"`
+			TileMatrixSetURI string `json:"tileMatrixSetURI"`
+		}
+		if resp.StatusCode != 200 || json.Unmarshal(body, &d) != nil {
+			t.Fatalf("%s: %d %s", u, resp.StatusCode, body)
+		}
+		b := d.Bounds
+		if b == nil && d.BoundingBox.LowerLeft != nil {
+			b = append(d.BoundingBox.LowerLeft, d.BoundingBox.UpperRight...)
+		}
+		if len(b) != 4 || b[0] < 112 || b[2] > 115 || b[1] < -9 || b[3] > -7 {
+			t.Errorf("%s: bounds %v are not East Java's", u, b)
+		}
+		if strings.Contains(u, "tileset") && !strings.Contains(d.TileMatrixSetURI, "WebMercatorQuad") {
+			t.Errorf("tileset names no tile matrix set: %s", body)
+		}
+	}
+}

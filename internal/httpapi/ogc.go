@@ -486,6 +486,10 @@ func (s *Server) handleItem() http.HandlerFunc {
 			{b + "/collections/" + c.ID + "/items/" + url.PathEscape(fid) + "?f=html", "alternate", typeHTML, "this feature as HTML"},
 			{b + "/collections/" + c.ID, "collection", typeJSON, c.Title},
 		}
+		if format == "html" {
+			s.featureHTML(w, c, fid, feature, feature["links"].([]link))
+			return
+		}
 		w.Header().Set("Content-Crs", "<"+crsURI(q.SRID)+">")
 		s.respond(w, r, format, typeGeoJSON, c.Title+" "+fid, feature)
 	}

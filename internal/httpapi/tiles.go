@@ -75,9 +75,10 @@ func (s *Server) handleTileJSON() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := strings.CutSuffix(chi.URLParam(r, "file"), ".json")
 		if !ok {
-			writeProblem(w, http.StatusNotFound, "no such resource", "TileJSON is at /tiles/{collection}.json", "")
+			writeProblem(w, http.StatusNotFound, "no such resource", "TileJSON is at /tiles/{collection}.json, the OGC API - Tiles tileset at /tiles/{collection}.tileset.json", "")
 			return
 		}
+		id, tileset := strings.CutSuffix(id, ".tileset")
 		c := s.tileCollection(w, r, id)
 		if c == nil {
 			return
@@ -108,6 +109,31 @@ func (s *Server) handleTileJSON() http.HandlerFunc {
 		if has {
 			doc["bounds"] = bbox
 			doc["center"] = []float64{(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2, float64(max(zooms.MinZoom, 10))}
+		}
+		if tileset {
+			// OGC API - Tiles: a tileset description, in Web Mercator, with
+			// the data's bounds so clients do not assume the whole world.
+			props := map[string]any{}
+			for name, t := range fields {
+				props[name] = map[string]string{"type": strings.ToLower(strings.Fields(t)[0])}
+			}
+			ts := map[string]any{
+				"title": c.Title, "description": c.Description, "dataType": "vector",
+				"crs": "http://www.opengis.net/def/crs/EPSG/0/3857", "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+				"links": []map[string]any{
+					{"rel": "self", "type": typeJSON, "href": s.base + "/tiles/" + c.ID + ".tileset.json"},
+					{"rel": "item", "type": "application/vnd.mapbox-vector-tile", "templated": true, "href": s.base + "/tiles/" + c.ID + "/{tileMatrix}/{tileCol}/{tileRow}.mvt"},
+					{"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme", "href": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"},
+				},
+				"layers": []map[string]any{{"id": c.ID, "dataType": "vector", "geometryDimension": 2, "minTileMatrix": strconv.Itoa(zooms.MinZoom),
+					"maxTileMatrix": strconv.Itoa(zooms.MaxZoom), "propertiesSchema": map[string]any{"type": "object", "properties": props}}},
+			}
+			if has {
+				ts["boundingBox"] = map[string]any{"lowerLeft": []float64{bbox[0], bbox[1]}, "upperRight": []float64{bbox[2], bbox[3]}, "crs": CRS84}
+			}
+			w.Header().Set("Content-Type", typeJSON)
+			_ = json.NewEncoder(w).Encode(ts)
+			return
 		}
 		w.Header().Set("Content-Type", typeJSON)
 		_ = json.NewEncoder(w).Encode(doc)

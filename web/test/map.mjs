@@ -127,6 +127,23 @@ try {
   if (!slider || slider.width < 80 || !mapBox || mapBox.height < 250) fail("phone layout: slider " + JSON.stringify(slider) + ", map " + JSON.stringify(mapBox));
   ok("phone-sized viewport lays out the map and the slider");
 
+  // The HTML pages a GIS officer browses: name and score first, a map of the page.
+  const html = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  html.on("pageerror", (e) => errors.push(String(e)));
+  await html.goto(base + "/collections/villages/items?f=html&limit=20", { waitUntil: "load" });
+  await html.waitForFunction(() => document.getElementById("preview") && document.getElementById("preview").dataset.drawn, null, { timeout: 30000 });
+  const drawn = await html.evaluate(() => document.getElementById("preview").dataset.drawn);
+  if (drawn !== "20") fail("the items page's map drew " + drawn + " features, want 20");
+  const heads = await html.$$eval("th", (ths) => ths.slice(0, 4).map((t) => t.textContent));
+  if (heads.join(",") !== "id,name,score,tier") fail("items table columns start " + heads.join(","));
+  ok("the items page shows name and score first and maps its 20 villages");
+  await html.goto(base + "/collections/villages/items/35.13.13.2003?f=html", { waitUntil: "load" });
+  await html.waitForFunction(() => document.getElementById("preview") && document.getElementById("preview").dataset.drawn, null, { timeout: 30000 });
+  const first = await html.$$eval("td", (tds) => tds.slice(0, 2).map((t) => t.textContent));
+  if (first.join("=") !== "name=Alasnyiur") fail("the feature page starts with " + first.join("="));
+  if ((await html.content()).includes("coordinates")) fail("the feature page prints coordinates");
+  ok("the feature page shows its properties and a map, not coordinates");
+
   if (offsite.length) fail("the page requested other hosts: " + offsite.slice(0, 3).join(", "));
   if (errors.length) fail("page errors: " + errors.slice(0, 3).join(" | "));
   ok("no page errors and no request beyond the service");
