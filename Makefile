@@ -20,7 +20,7 @@ db: build
 	./$(BIN) migrate
 
 run: db
-	./$(BIN) demo load --if-empty
+	./$(BIN) demo load --real --if-empty
 	./$(BIN) serve --addr $(ADDR)
 
 # The tests' real clients: GDAL for OGC API - Features and vector tiles,

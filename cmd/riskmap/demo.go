@@ -15,6 +15,11 @@ import (
 
 const demoSynopsis = `demo load|generate [flags]
 
+  load --real [--households 40000] [--if-empty]
+      load the 783 real villages, 76 kecamatan and 3 kabupaten of
+      geodata/boundaries and a synthetic survey laid over them (generated with
+      the demo seed; labelled synthetic wherever it is shown), the pilots'
+      institutions, then score them: what make run shows
   load [--dir geodata/demo] [--if-empty]
       load the committed demo region: villages (and the kecamatan and kabupaten
       dissolved from them), the labour calendar, tobacco fields, institutions
@@ -41,8 +46,13 @@ func demoCmd(ctx context.Context, e *env, args []string) error {
 	case "load":
 		dir := fs.String("dir", filepath.Join("geodata", "demo"), "folder of the demo data")
 		ifEmpty := fs.Bool("if-empty", false, "do nothing when the database holds villages already")
+		real := fs.Bool("real", false, "the real villages of geodata/boundaries with a synthetic survey")
+		households := fs.Int("households", 40000, "with --real: households to generate")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
+		}
+		if *real {
+			return demoLoadReal(ctx, e, *households, *ifEmpty)
 		}
 		return demoLoad(ctx, e, *dir, *ifEmpty)
 	default:
@@ -122,7 +132,7 @@ func demoLoad(ctx context.Context, e *env, dir string, ifEmpty bool) error {
 		}
 	}
 	path := func(name string) string { return filepath.Join(dir, name) }
-	opt := postgres.ImportOptions{}
+	opt := postgres.ImportOptions{Synthetic: true}
 	sum, err := importBoundaries(ctx, db, path(demo.VillagesFile), ingest.BoundaryOptions{Level: "desa"}, opt)
 	if err != nil {
 		return err
@@ -147,5 +157,71 @@ func demoLoad(ctx context.Context, e *env, dir string, ifEmpty bool) error {
 		return err
 	}
 	printSummary(e.stdout, sum)
+	return scoreCmd(ctx, e, nil)
+}
+
+// demoLoadReal loads the real boundaries and a synthetic survey over them.
+func demoLoadReal(ctx context.Context, e *env, households int, ifEmpty bool) error {
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if ifEmpty {
+		counts, err := db.Counts(ctx)
+		if err != nil {
+			return fmt.Errorf("%w (has the database been migrated? run 'riskmap migrate')", err)
+		}
+		if counts["village"] > 0 {
+			fmt.Fprintf(e.stdout, "the database holds %d villages already; demo not loaded\n", counts["village"])
+			return nil
+		}
+	}
+	real := postgres.ImportOptions{}
+	for _, level := range []string{"kabupaten", "kecamatan", "desa"} {
+		file := filepath.Join(BoundaryDir, "jatim-"+level+".geojson")
+		sum, err := importBoundaries(ctx, db, file, ingest.BoundaryOptions{Level: level}, real)
+		if err != nil {
+			return err
+		}
+		printSummary(e.stdout, sum)
+	}
+	shapes, err := db.VillageShapes(ctx)
+	if err != nil {
+		return err
+	}
+	var villages []demo.Village
+	for _, s := range shapes {
+		villages = append(villages, demo.Village{Code: s.Code, Name: s.Name, KecamatanCode: s.KecamatanCode, Geom: s.Geom, Risk: codeRisk(s.Code)})
+	}
+	tmp, err := os.MkdirTemp("", "riskmap-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := demo.Generate(tmp, villages, demo.Options{Seed: DemoSeed, Households: households}); err != nil {
+		return err
+	}
+	path := func(name string) string { return filepath.Join(tmp, name) }
+	synthetic := postgres.ImportOptions{Synthetic: true}
+	sum, err := importCalendar(ctx, db, path(demo.CalendarFile), real)
+	if err != nil {
+		return err
+	}
+	printSummary(e.stdout, sum)
+	if sum, err = importPlantations(ctx, db, path(demo.PlantationsFile), synthetic); err != nil {
+		return err
+	}
+	printSummary(e.stdout, sum)
+	// The pilots' institutions, from the programme's article (real codes).
+	if sum, err = importInstitutions(ctx, db, filepath.Join("geodata", "demo", demo.InstitutionFile), real); err != nil {
+		return err
+	}
+	printSummary(e.stdout, sum)
+	if sum, err = importSurvey(ctx, db, path(demo.HouseholdsFile), ingest.SurveyOptions{Children: path(demo.ChildrenFile)}, 1000, synthetic); err != nil {
+		return err
+	}
+	printSummary(e.stdout, sum)
+	fmt.Fprintln(e.stdout, "the survey is synthetic: generated households over the real villages, for demonstration only")
 	return scoreCmd(ctx, e, nil)
 }

@@ -47,9 +47,20 @@ func (s *Server) handleAggregates() http.HandlerFunc {
 		if s.answered(w, r, r.URL.Query().Get("f")) {
 			return
 		}
+		format, err := negotiate(r, "json", "html", "csv")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		b, err := s.db.Aggregates(r.Context(), level, r.URL.Query().Get("parent"))
 		if err != nil {
 			s.fail(w, r, err)
+			return
+		}
+		if format == "csv" {
+			if err := jsonRowsToCSV(w, "aggregates-"+level, b, []string{"code", "name", "parent_code", "status", "tier", "score", "households", "children"}); err != nil {
+				s.fail(w, r, err)
+			}
 			return
 		}
 		s.writeRawJSON(w, r, "Aggregates by "+level, b)
@@ -105,9 +116,17 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 		if ts == nil {
 			ts = []postgres.Target{}
 		}
-		format, err := negotiate(r, "json", "html")
+		format, err := negotiate(r, "json", "html", "csv")
 		if err != nil {
 			s.fail(w, r, err)
+			return
+		}
+		if format == "csv" {
+			b, _ := json.Marshal(ts)
+			if err := jsonRowsToCSV(w, "villages-to-visit-month-"+strconv.Itoa(month), b, []string{"rank", "id", "name", "kecamatan", "tier",
+				"seasonal_score", "score", "score_low", "score_high", "households", "children", "prevalence_smoothed"}); err != nil {
+				s.fail(w, r, err)
+			}
 			return
 		}
 		s.respond(w, r, format, typeJSON, "Villages to visit in month "+strconv.Itoa(month), map[string]any{"month": month, "area": q.Get("area"),
@@ -202,5 +221,22 @@ func (s *Server) handleAudit() http.HandlerFunc {
 		}
 		w.Header().Set("Cache-Control", "private, no-store")
 		s.respond(w, r, "json", typeJSON, "Audit log", map[string]any{"since": since.String(), "entries": entries})
+	}
+}
+
+// handleRun serves /run: the scoring run behind every figure served (when,
+// which model, how many households) and whether its survey data is
+// synthetic, which the map and reports show.
+func (s *Server) handleRun() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.answered(w, r, "json") {
+			return
+		}
+		b, err := s.db.LatestRun(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.writeRawJSON(w, r, "Scoring run", b)
 	}
 }

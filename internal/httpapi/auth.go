@@ -37,7 +37,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		if !ok || len(key) < 10 || len(key) > 200 {
 			s.authFailed(r)
-			challenge(w, "")
+			challenge(w, r, "")
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <API key>, or HTTP Basic with the API key as the password", "Authorization")
 			return
 		}
@@ -48,7 +48,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			s.authFailed(r)
-			challenge(w, `, error="invalid_token"`)
+			challenge(w, r, `, error="invalid_token"`)
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", "the API key is unknown, expired or revoked", "Authorization")
 			return
 		}
@@ -56,8 +56,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// challenge offers both schemes a client may answer with.
-func challenge(w http.ResponseWriter, bearerError string) {
+// challenge names the schemes a client may answer with. Basic is offered
+// only to a client that sent Basic (a GIS tool): to a browser's Bearer
+// request a Basic challenge would open the browser's own login dialog.
+func challenge(w http.ResponseWriter, r *http.Request, bearerError string) {
 	w.Header().Add("WWW-Authenticate", `Bearer realm="riskmap"`+bearerError)
-	w.Header().Add("WWW-Authenticate", `Basic realm="riskmap", charset="UTF-8"`)
+	if strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") {
+		w.Header().Add("WWW-Authenticate", `Basic realm="riskmap", charset="UTF-8"`)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
+	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
 // TestMapInBrowser drives Debian's chromium with playwright-core against the
@@ -26,7 +27,23 @@ func TestMapInBrowser(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/chromium"); err != nil && os.Getenv("CHROMIUM") == "" {
 		t.Fatal("chromium is not installed: apt-get install chromium (make test does so as root)")
 	}
-	srv, db := newServer(t)
+	// The 783 real villages with a synthetic survey, as make run serves them.
+	url := dbtest.URL(t)
+	db, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	dbtest.LoadRealRegion(t, db, 20000, 20200218)
+	if _, err := db.Pool.Exec(context.Background(), `UPDATE import_run SET synthetic = true WHERE kind = 'survey'; UPDATE score_run SET synthetic = true`); err != nil {
+		t.Fatal(err)
+	}
+	restricted, err := postgres.OpenAs(context.Background(), url, postgres.ServeRole, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(restricted.Close)
+	srv := serve(t, restricted)
 	key, _, err := db.CreateKey(context.Background(), "browser test", "planner", nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +59,13 @@ func TestMapInBrowser(t *testing.T) {
 	t.Logf("%s", out)
 	if err != nil {
 		t.Fatalf("browser test failed: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ok: no page errors", "requests carried the key", "in Bahasa Indonesia by default", "English, remembered",
+		"village names drawn", "numbered on the map", "villages named Alastengah", "not found", "unknown key", "restored from the URL",
+		"printed to PDF", "CSV"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the browser test did not check %q", want)
+		}
 	}
 	if !strings.Contains(string(out), "ok: no page errors") || !strings.Contains(string(out), "requests carried the key") {
 		t.Errorf("the browser test did not finish:\n%s", out)

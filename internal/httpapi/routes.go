@@ -70,7 +70,7 @@ func (s *Server) routeTable() []route {
 		// Aggregates for web maps and planners.
 		{method: "GET", pattern: "/aggregates/{level}", handler: s.handleAggregates(), group: "api", summary: "area scores of one level", id: "getAggregates",
 			params: []obj{param("level", "path", "desa, kecamatan or kabupaten", obj{"type": "string", "enum": []string{"desa", "kecamatan", "kabupaten"}}, true),
-				param("parent", "query", "only areas within this code", obj{"type": "string"}, false), fParam("json", "html")},
+				param("parent", "query", "only areas within this code", obj{"type": "string"}, false), fParam("json", "html", "csv")},
 			responses: obj{"200": jsonResponse("area scores", typeJSON, obj{"type": "array"}), "400": problemResponse}},
 		{method: "GET", pattern: "/villages/{code}/profile", handler: s.handleVillageProfile(), group: "api", summary: "a village's risk profile", id: "getVillageProfile",
 			params: []obj{param("code", "path", "desa code, e.g. 35.13.13.2003", obj{"type": "string"}, true), fParam("json", "html")}, responses: okNotFound},
@@ -81,6 +81,14 @@ func (s *Server) routeTable() []route {
 			summary: "staff and admins: households ranked by seasonal risk within the key's areas (audited)", id: "getHouseholdTargets",
 			params:    []obj{monthParam(true), param("area", "query", "kecamatan or desa code within the key's areas", obj{"type": "string"}, false), limit, fParam("json", "html")},
 			responses: obj{"200": jsonResponse("ranked households", typeJSON, obj{"type": "object"}), "400": problemResponse, "401": problemResponse, "404": problemResponse}},
+		{method: "GET", pattern: "/labels/{level}", handler: s.handleLabels(), group: "api", summary: "a point inside each village or kecamatan, with its name, for map labels", id: "getLabels",
+			params: []obj{param("level", "path", "desa or kecamatan", obj{"type": "string", "enum": []string{"desa", "kecamatan"}}, true)}, responses: okJSON},
+		{method: "GET", pattern: "/report/{level}/{code}", handler: s.handleReport(), group: "api", summary: "an A4 report of a village or kecamatan, to print or save as PDF (Bahasa Indonesia)", id: "getReport",
+			params: []obj{param("level", "path", "desa or kecamatan", obj{"type": "string", "enum": []string{"desa", "kecamatan"}}, true),
+				param("code", "path", "Kemendagri code", obj{"type": "string"}, true), monthParam(false)},
+			responses: obj{"200": obj{"description": "the report page", "content": obj{"text/html": obj{"schema": obj{"type": "string"}}}}, "404": problemResponse}},
+		{method: "GET", pattern: "/run", handler: s.handleRun(), group: "api", summary: "the scoring run behind the figures: when, which model, and whether the survey data is synthetic", id: "getRun",
+			params: []obj{fParam("json", "html")}, responses: okJSON},
 		{method: "GET", pattern: "/calendar", handler: s.handleCalendar(), group: "api", summary: "the labour calendar of each tobacco variety", id: "getCalendar",
 			params: []obj{fParam("json", "html")}, responses: okJSON},
 		{method: "GET", pattern: "/audit", handler: s.handleAudit(), group: "api", summary: "admins: the log of household-level responses", id: "getAudit",
@@ -115,7 +123,8 @@ func (s *Server) routes() chi.Router {
 	// probe with it.
 	r.Use(middleware.GetHead, middleware.RequestID, s.observe, s.recoverer, s.sanitize, s.cors, middleware.Compress(1, // BestSpeed: level 5 cost 2x the query time on 2.5 MB of GeoJSON
 		"application/json", "application/geo+json", "application/problem+json", "application/vnd.oai.openapi+json",
-		"application/schema+json", "text/html", "text/csv"))
+		"application/schema+json", "text/html", "text/csv", "text/javascript", "application/javascript", "text/css",
+		"application/vnd.mapbox-vector-tile"))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no such resource", "no route matches "+r.URL.Path, "")
 	})

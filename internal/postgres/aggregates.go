@@ -75,6 +75,17 @@ func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
 
 // Calendar returns the labour index by variety and month of the latest
 // scoring run, as JSON: {"default_variety": ..., "varieties": {name: [12]}}.
+// LatestRun describes the scoring run the served figures come from: when,
+// with which model, over what, and whether the survey data is synthetic.
+func (db *DB) LatestRun(ctx context.Context) ([]byte, error) {
+	var out []byte
+	err := db.Pool.QueryRow(ctx, `
+		SELECT coalesce((SELECT json_build_object('run', id, 'model_version', model_version, 'finished_at', finished_at,
+			'households', households, 'children', children, 'villages', villages, 'synthetic', synthetic)
+			FROM score_run ORDER BY id DESC LIMIT 1), json_build_object('run', null, 'synthetic', false))::text`).Scan(&out)
+	return out, wrapDB(err)
+}
+
 func (db *DB) Calendar(ctx context.Context) ([]byte, error) {
 	var out []byte
 	err := db.Pool.QueryRow(ctx, `

@@ -17,6 +17,9 @@ type ImportOptions struct {
 	// without it any bad row makes the import change nothing.
 	Partial  bool
 	Progress ingest.Progress
+	// Synthetic marks generated (demo) data: the scoring runs over it, and
+	// every figure served from them, say so.
+	Synthetic bool
 }
 
 func (o ImportOptions) progress(stage string, n int64) {
@@ -34,8 +37,8 @@ func finish(ctx context.Context, tx pgx.Tx, sum *ingest.Summary, opt ImportOptio
 	if sum.Inserted+sum.Updated == 0 {
 		return &ingest.NothingLoaded{File: sum.File, Read: sum.Read, Rejected: len(sum.Rejected), Skipped: sum.Skipped}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO import_run (kind, file, started_at, inserted, updated, repaired, rejected)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, sum.Kind, sum.File, started, sum.Inserted, sum.Updated, len(sum.Repaired), len(sum.Rejected)); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO import_run (kind, file, started_at, inserted, updated, repaired, rejected, synthetic)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, sum.Kind, sum.File, started, sum.Inserted, sum.Updated, len(sum.Repaired), len(sum.Rejected), opt.Synthetic); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

@@ -104,8 +104,8 @@ func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, er
 	if month > 0 {
 		monthArg = month
 	}
-	if err := tx.QueryRow(ctx, `INSERT INTO score_run (model_version, model, month, started_at, stages, households, children, villages)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+	if err := tx.QueryRow(ctx, `INSERT INTO score_run (model_version, model, month, started_at, stages, households, children, villages, synthetic)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, EXISTS (SELECT 1 FROM import_run WHERE kind = 'survey' AND synthetic)) RETURNING id`,
 		m.Version, model, monthArg, started, stages, run.Households, run.Children, run.Villages).Scan(&run.ID); err != nil {
 		return run, err
 	}

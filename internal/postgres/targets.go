@@ -28,6 +28,9 @@ type Target struct {
 	Prevalence  *float64  `json:"prevalence_smoothed,omitempty"`
 	Interval    []float64 `json:"prevalence_interval,omitempty"`
 	DataQuality []string  `json:"data_quality,omitempty"`
+	// Components are every indicator's points (they add up to Score); a
+	// null one is withheld or missing, and its weight went to the others.
+	Components map[string]*float64 `json:"components,omitempty"`
 }
 
 // NotRanked counts the villages of an area that a ranking leaves out, by
@@ -67,7 +70,7 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit 
 	if exact {
 		query = villageTargetsExact
 	}
-	rows, err := db.Pool.Query(ctx, query, month, area, limit)
+	rows, err := db.Pool.Query(ctx, query, month, area, limit, risk.VillageIndicators)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,9 +80,15 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit 
 		t := Target{Rank: len(out) + 1}
 		var kec *string
 		var lo, hi *float64
+		var comps []byte
 		if err := rows.Scan(&t.ID, &t.Name, &kec, &t.Score, &t.Seasonal, &t.Tier, &t.Reasons, &t.Households, &t.Children,
-			&t.ScoreLow, &t.ScoreHigh, &t.Prevalence, &lo, &hi, &t.DataQuality); err != nil {
+			&t.ScoreLow, &t.ScoreHigh, &t.Prevalence, &lo, &hi, &t.DataQuality, &comps); err != nil {
 			return nil, nil, err
+		}
+		if comps != nil {
+			if err := jsonUnmarshal(comps, &t.Components); err != nil {
+				return nil, nil, err
+			}
 		}
 		if kec != nil {
 			t.Kecamatan = *kec
@@ -122,7 +131,7 @@ const villageTargetsExact = `
 			     WHEN a.est_score >= (SELECT (model->'tiers'->>'medium')::float8 FROM score_run ORDER BY id DESC LIMIT 1) THEN 'medium' ELSE 'low' END,
 			'{}'::text[], a.households, a.children, round(a.est_score_lo::numeric, 1)::float8, round(a.est_score_hi::numeric, 1)::float8,
 			round(a.est_prevalence::numeric, 4)::float8, round(a.est_prevalence_lo::numeric, 4)::float8,
-			round(a.est_prevalence_hi::numeric, 4)::float8, a.est_data_quality
+			round(a.est_prevalence_hi::numeric, 4)::float8, a.est_data_quality, CASE WHEN $4::text[] IS NULL THEN NULL END::jsonb
 		FROM area_score a JOIN village v ON v.code = a.code LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
 		WHERE a.level = 'desa' AND a.est_score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
 		ORDER BY a.est_monthly[$1] DESC, a.est_score DESC, a.code
@@ -133,7 +142,8 @@ const villageTargetsPublished = `
 			array(SELECT format('%s (%s)', key, round(value::numeric, 1)) FROM jsonb_each_text(a.components)
 			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3),
 			a.households, a.children, round(a.score_lo::numeric, 1)::float8, round(a.score_hi::numeric, 1)::float8, round(a.prevalence_smoothed::numeric, 4)::float8,
-			round(a.prevalence_smoothed_lo::numeric, 4)::float8, round(a.prevalence_smoothed_hi::numeric, 4)::float8, a.data_quality
+			round(a.prevalence_smoothed_lo::numeric, 4)::float8, round(a.prevalence_smoothed_hi::numeric, 4)::float8, a.data_quality,
+			(SELECT jsonb_object_agg(n, a.components->n) FROM unnest($4::text[]) n)
 		FROM area_public a JOIN village v ON v.code = a.code LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
 		WHERE a.level = 'desa' AND a.score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
 		ORDER BY a.monthly[$1] DESC, a.score DESC, a.code

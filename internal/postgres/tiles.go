@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"math"
+	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -21,6 +22,11 @@ var TileLayers = map[string]struct{ MinZoom, MaxZoom int }{
 func TileFields(c *Collection) []Property {
 	var out []Property
 	for _, p := range c.Properties {
+		// The month's value travels as seasonal_score; per-month and
+		// per-component columns are for GIS downloads, not for tiles.
+		if monthField.MatchString(p.Name) || strings.HasPrefix(p.Name, "c_") {
+			continue
+		}
 		switch p.Type {
 		case "string", "integer", "number", "boolean":
 			out = append(out, p)
@@ -28,6 +34,8 @@ func TileFields(c *Collection) []Property {
 	}
 	return out
 }
+
+var monthField = regexp.MustCompile(`^m[0-9][0-9]$`)
 
 // TileSQL returns the query that builds one tile of collection c with
 // ST_AsMVT over ST_AsMVTGeom in ST_TileEnvelope(z, x, y). Geometries are

@@ -1,30 +1,95 @@
-// riskmap's map page: villages coloured by seasonal risk, a month slider,
-// village panels, search and the ranking of villages to visit. Everything
-// comes from this service; a basemap is drawn only if the server names one.
+// riskmap's map page: villages coloured by risk in a month, names on the map,
+// the ranking of villages to visit numbered on it, village panels, search,
+// reports to print and CSV to download. Bahasa Indonesia first, English as a
+// switch. Everything comes from this service; a basemap is drawn only if the
+// server names one.
 "use strict";
 (function () {
-  const MONTHS = ["January", "February", "March", "April", "May", "June", "July",
-    "August", "September", "October", "November", "December"];
-  // ColorBrewer YlOrRd: sequential and safe for colour-blind readers.
-  const RAMP = [0, "#ffffb2", 25, "#fecc5c", 50, "#fd8d3c", 75, "#f03b20", 100, "#bd0026"];
-  const NO_DATA = "#c8c8c8";
+  const T = {
+    id: {
+      months: ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober", "November", "Desember"],
+      title: "Peta risiko pekerja anak di desa tembakau", find: "Cari", search: "Nama desa atau kode", month: "Bulan",
+      labourIndex: (v, variety) => "(indeks tenaga kerja " + v + ", " + variety + ")", hotspots: "Titik panas", fields: "Lahan tembakau",
+      key: "Kunci API", use: "Pakai", keyNone: "kosong: tampilan publik", lang: "English", colourBy: "Warna menurut",
+      byTier: "tingkat risiko bulan ini", byClass: "kelas skor (kuantil)", legendTier: (m, h) => "Tingkat risiko (skor bulan ini): tinggi ≥ " + h + ", sedang ≥ " + m,
+      legendClass: "Kelas skor bulan ini (kuantil skor tahunan desa)",
+      tiers: { high: "tinggi", medium: "sedang", low: "rendah", insufficient_data: "sampel kurang (< 10 rumah tangga)", withheld: "dirahasiakan", no_data: "belum disurvei" },
+      hot: "titik panas", cold: "titik dingin", ranking: "Desa yang perlu dikunjungi", area: "Wilayah", everywhere: "Semua wilayah",
+      households: "rumah tangga", children: "anak 5-17 tahun", about: "sekitar", withheld: "dirahasiakan", score: "skor",
+      smallSample: "sampel kecil: perkiraan ditarik ke rata-rata kecamatan", components: "Komponen skor",
+      comp: { prevalence: "anak yang bekerja", mean_household_score: "skor rata-rata rumah tangga", tobacco_share: "luas tembakau",
+        farm_labourer_share: "rumah tangga buruh tani", poverty_share: "rumah tangga miskin", institutions_missing: "lembaga perlindungan anak belum ada" },
+      compWithheld: "dirahasiakan (bobotnya dialihkan ke komponen lain)", hazardous: "pekerjaan berbahaya", childLabour: "pekerja anak",
+      lightWork: "pekerjaan ringan", noSurvey: "Belum ada rumah tangga yang disurvei.",
+      insufficient: "Terlalu sedikit rumah tangga disurvei untuk menampilkan angka desa ini (kurang dari 10 rumah tangga atau 20 anak); datanya tetap dihitung untuk kecamatan.",
+      institutions: "Lembaga", noneRecorded: "belum tercatat", inst: { task_force: "Gugus Tugas Desa Layak Anak", forum_anak: "Forum Anak", perdes: "Perdes perlindungan anak" },
+      hotspotLabel: "Analisis titik panas", kecamatan: "Kecamatan", notFound: (q) => "Tidak ditemukan desa bernama \u201c" + q + "\u201d.",
+      matches: (n) => n + " desa dengan nama itu:", badKey: "Kunci API tidak dikenal, kedaluwarsa atau dicabut: tampilan publik.", reportVillage: "Laporan desa (cetak)",
+      reportKecamatan: "Laporan kecamatan (cetak)", csvRanking: "Unduh peringkat (CSV)", csvAreas: "Unduh ringkasan desa (CSV)",
+      synthetic: "DATA SINTETIS: contoh yang dibuat program, bukan hasil survei.", seasonal: "Risiko musiman per bulan", notRanked: (n) => n + " desa tanpa angka yang dipublikasikan tidak diperingkat.",
+      close: "Tutup",
+    },
+    en: {
+      months: ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"],
+      title: "Child-labour risk in tobacco villages", find: "Find", search: "Village name or code", month: "Month",
+      labourIndex: (v, variety) => "(labour index " + v + ", " + variety + ")", hotspots: "Hotspots", fields: "Tobacco fields",
+      key: "API key", use: "Use", keyNone: "none: public view", lang: "Bahasa Indonesia", colourBy: "Colour by",
+      byTier: "risk tier this month", byClass: "score class (quantiles)", legendTier: (m, h) => "Risk tier (this month's score): high ≥ " + h + ", medium ≥ " + m,
+      legendClass: "Score class this month (quantiles of villages' annual scores)",
+      tiers: { high: "high", medium: "medium", low: "low", insufficient_data: "too few surveyed (< 10 households)", withheld: "withheld", no_data: "not surveyed" },
+      hot: "hotspot", cold: "cold spot", ranking: "Villages to visit", area: "Area", everywhere: "Everywhere",
+      households: "households", children: "children aged 5-17", about: "about", withheld: "withheld", score: "score",
+      smallSample: "small sample: the estimate is pulled toward the kecamatan", components: "Score components",
+      comp: { prevalence: "children working", mean_household_score: "mean household score", tobacco_share: "tobacco area",
+        farm_labourer_share: "farm-labourer households", poverty_share: "poor households", institutions_missing: "child-protection institutions missing" },
+      compWithheld: "withheld (its weight went to the other components)", hazardous: "hazardous work", childLabour: "child labour",
+      lightWork: "light work", noSurvey: "No household surveyed.",
+      insufficient: "Too few households surveyed to publish figures for this village (fewer than 10 households or 20 children); they count toward the kecamatan.",
+      institutions: "Institutions", noneRecorded: "none recorded", inst: { task_force: "Child-friendly village task force", forum_anak: "Children's forum", perdes: "Village child-protection regulation" },
+      hotspotLabel: "Hotspot analysis", kecamatan: "Kecamatan", notFound: (q) => "No village called \u201c" + q + "\u201d.",
+      matches: (n) => n + " villages with that name:", badKey: "The API key is unknown, expired or revoked: public view.", reportVillage: "Village report (print)",
+      reportKecamatan: "Kecamatan report (print)", csvRanking: "Download the ranking (CSV)", csvAreas: "Download village summaries (CSV)",
+      synthetic: "SYNTHETIC DATA: generated by the programme's software, not survey results.", seasonal: "Seasonal risk by month", notRanked: (n) => n + " villages without published figures are not ranked.",
+      close: "Close",
+    },
+  };
+  const COLOURS = { high: "#bd0026", medium: "#fd8d3c", low: "#fed976", insufficient_data: "#bdbdbd", withheld: "#969696", no_data: "#ececec" };
+  const CLASS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"];
   const origin = window.location.origin;
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  const params = new URLSearchParams(window.location.search);
+  let lang = params.get("lang") || localStorage.getItem("riskmap-lang") || "id";
+  if (!T[lang]) lang = "id";
+  const t = () => T[lang];
   // An API key (kept for this browser tab only) goes with every request.
   let apiKey = sessionStorage.getItem("riskmap-key") || "";
   const authHeaders = () => (apiKey ? { Authorization: "Bearer " + apiKey } : {});
+  function keyRefused() {
+    apiKey = "";
+    sessionStorage.removeItem("riskmap-key");
+    $("key").value = "";
+    notice(t().badKey);
+    refreshTiles();
+  }
   const getJSON = (path) => fetch(path, { headers: { Accept: "application/json", ...authHeaders() } }).then((r) => {
+    if (r.status === 401 && apiKey) { keyRefused(); return getJSON(path); }
     if (!r.ok) throw new Error(path + ": " + r.status);
     return r.json();
   });
+  function notice(msg) {
+    $("notice").textContent = msg;
+    $("notice").hidden = !msg;
+  }
 
   maplibregl.setWorkerUrl("/static/vendor/maplibre-gl-csp-worker.js");
-  const params = new URLSearchParams(window.location.search);
-  let month = Number(params.get("month")) || new Date().getMonth() + 1;
-  $("month").value = month;
+  let month = Number(params.get("month")) || 0;
+  let mode = params.get("colour") === "class" ? "class" : "tier";
+  let selected = params.get("village") || "";
+  let tiers = { medium: 30, high: 60 };
+  let breaks = [20, 30, 40, 50];
   const basemap = params.get("basemap") || document.body.dataset.basemap || "";
-  const tiles = (layer, withMonth) => [origin + "/tiles/" + layer + "/{z}/{x}/{y}.mvt" + (withMonth ? "?month=" + month : "")];
+  const tiles = (layer, withMonth) => [origin + "/tiles/" + layer + "/{z}/{x}/{y}.mvt" + (withMonth ? "?month=" + (month || 8) : "")];
 
   const style = {
     version: 8,
@@ -41,22 +106,32 @@
     style.sources.basemap = { type: "raster", tiles: [basemap], tileSize: 256 };
     style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
   }
+  // Villages without published figures are coloured by why (not surveyed,
+  // too few surveyed, withheld), never as low risk.
+  const fillColour = () => {
+    const status = ["get", "status"];
+    const byValue = mode === "tier"
+      ? ["step", ["get", "seasonal_score"], COLOURS.low, tiers.medium, COLOURS.medium, tiers.high, COLOURS.high]
+      : ["step", ["get", "seasonal_score"], CLASS[0], breaks[0], CLASS[1], breaks[1], CLASS[2], breaks[2], CLASS[3], breaks[3], CLASS[4]];
+    return ["case",
+      ["==", status, "insufficient_data"], COLOURS.insufficient_data,
+      ["==", status, "withheld"], COLOURS.withheld,
+      ["==", ["get", "seasonal_score"], null], COLOURS.no_data,
+      byValue];
+  };
   style.layers.push(
-    { id: "villages-fill", type: "fill", source: "villages", "source-layer": "villages",
-      paint: { "fill-opacity": 0.8, "fill-color": ["case", ["==", ["get", "seasonal_score"], null], NO_DATA,
-        ["interpolate", ["linear"], ["get", "seasonal_score"], ...RAMP]] } },
-    { id: "villages-line", type: "line", source: "villages", "source-layer": "villages",
-      paint: { "line-color": "#777", "line-width": 0.5 } },
-    { id: "plantations", type: "fill", source: "plantations", "source-layer": "plantations",
-      paint: { "fill-color": "#3f7f3f", "fill-opacity": 0.7 } },
-    { id: "kecamatan-line", type: "line", source: "kecamatan", "source-layer": "kecamatan",
-      paint: { "line-color": "#333", "line-width": 1.5 } },
-    { id: "kabupaten-line", type: "line", source: "kabupaten", "source-layer": "kabupaten",
-      paint: { "line-color": "#000", "line-width": 2.5 } },
-    { id: "hotspots", type: "line", source: "hotspots", "source-layer": "hotspots",
-      layout: { visibility: "none" },
+    { id: "villages-fill", type: "fill", source: "villages", "source-layer": "villages", paint: { "fill-opacity": 0.85, "fill-color": fillColour() } },
+    { id: "villages-line", type: "line", source: "villages", "source-layer": "villages", paint: { "line-color": "#777", "line-width": 0.5 } },
+    { id: "plantations", type: "fill", source: "plantations", "source-layer": "plantations", paint: { "fill-color": "#3f7f3f", "fill-opacity": 0.7 } },
+    // The published kecamatan and kabupaten outlines are simplified by their
+    // source and cut across villages up close: drawn only at lower zooms.
+    { id: "kecamatan-line", type: "line", source: "kecamatan", "source-layer": "kecamatan", maxzoom: 11.5, paint: { "line-color": "#333", "line-width": 1.5 } },
+    { id: "kabupaten-line", type: "line", source: "kabupaten", "source-layer": "kabupaten", maxzoom: 11.5, paint: { "line-color": "#000", "line-width": 2.5 } },
+    { id: "hotspots", type: "line", source: "hotspots", "source-layer": "hotspots", layout: { visibility: "none" },
       filter: ["in", ["get", "class"], ["literal", ["hot_99", "hot_95", "cold_99", "cold_95"]]],
       paint: { "line-width": 3, "line-color": ["case", ["in", "hot", ["get", "class"]], "#d7301f", "#2b8cbe"] } },
+    { id: "selected", type: "line", source: "villages", "source-layer": "villages", filter: ["==", ["get", "code"], selected],
+      paint: { "line-color": "#111", "line-width": 3.5 } },
   );
 
   const map = new maplibregl.Map({
@@ -65,118 +140,274 @@
     attributionControl: false, canvasContextAttributes: { preserveDrawingBuffer: true },
   });
   map.addControl(new maplibregl.NavigationControl(), "top-right");
+  map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
+  map.on("error", (e) => { if (e.error && String(e.error.status) === "401" && apiKey) keyRefused(); });
 
+  function refreshTiles() {
+    for (const id of ["villages", "kecamatan", "kabupaten", "plantations", "hotspots"]) {
+      if (map.getSource(id)) map.getSource(id).setTiles(tiles(id, id === "villages"));
+    }
+  }
+
+  // The URL holds the state: month, colour mode, village, language.
+  function saveState() {
+    const p = new URLSearchParams();
+    p.set("month", month);
+    if (mode !== "tier") p.set("colour", mode);
+    if (selected) p.set("village", selected);
+    if (lang !== "id") p.set("lang", lang);
+    history.replaceState(null, "", "/map?" + p.toString());
+  }
+
+  // Texts.
+  function applyTexts() {
+    document.documentElement.lang = lang;
+    document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t()[el.dataset.t]; });
+    $("q").placeholder = t().search;
+    $("key").placeholder = t().keyNone;
+    $("lang").textContent = t().lang;
+    $("mode").options[0].textContent = t().byTier;
+    $("mode").options[1].textContent = t().byClass;
+    $("area").options[0].textContent = t().everywhere;
+    document.title = "riskmap · " + t().title;
+    legend();
+    showMonth();
+  }
+  function legend() {
+    const items = mode === "tier"
+      ? [["high", COLOURS.high], ["medium", COLOURS.medium], ["low", COLOURS.low]].map(([k, c]) => [t().tiers[k], c])
+      : CLASS.map((c, i) => [(i === 0 ? "< " + breaks[0] : i === 4 ? "≥ " + breaks[3] : breaks[i - 1] + "–" + breaks[i]), c]);
+    for (const k of ["insufficient_data", "withheld", "no_data"]) items.push([t().tiers[k], COLOURS[k]]);
+    $("legend-title").textContent = mode === "tier" ? t().legendTier(tiers.medium, tiers.high) : t().legendClass;
+    $("legend-items").innerHTML = items.map(([label, c]) => '<li><span class="swatch" style="background:' + c + '"></span> ' + esc(label) + "</li>").join("");
+  }
   let calendar = null;
   function showMonth() {
-    $("month-name").textContent = MONTHS[month - 1];
+    $("month-name").textContent = t().months[month - 1] || "";
     const v = calendar && calendar.varieties[calendar.default_variety];
-    $("labour-index").textContent = v ? "(labour index " + v[month - 1] + ", " + calendar.default_variety + ")" : "";
+    $("labour-index").textContent = v ? t().labourIndex(v[month - 1], calendar.default_variety) : "";
   }
   function setMonth(m) {
     month = m;
     $("month").value = m;
     showMonth();
-    map.getSource("villages").setTiles(tiles("villages", true));
+    if (map.getSource("villages")) map.getSource("villages").setTiles(tiles("villages", true));
+    saveState();
     loadTargets();
+    if (!$("panel").hidden && selected) openPanel(selected);
   }
   $("month").addEventListener("input", (e) => setMonth(Number(e.target.value)));
+  $("mode").value = mode;
+  $("mode").addEventListener("change", (e) => { mode = e.target.value; map.setPaintProperty("villages-fill", "fill-color", fillColour()); legend(); saveState(); });
+  $("lang").addEventListener("click", () => {
+    lang = lang === "id" ? "en" : "id";
+    localStorage.setItem("riskmap-lang", lang);
+    applyTexts();
+    saveState();
+    loadTargets();
+    if (!$("panel").hidden && selected) openPanel(selected);
+  });
   $("key").value = apiKey;
   $("keyform").addEventListener("submit", (e) => {
     e.preventDefault();
     apiKey = $("key").value.trim();
     if (apiKey) sessionStorage.setItem("riskmap-key", apiKey); else sessionStorage.removeItem("riskmap-key");
-    for (const id of ["villages", "kecamatan", "kabupaten", "plantations", "hotspots"]) {
-      map.getSource(id).setTiles(tiles(id, id === "villages"));
-    }
-    loadTargets();
+    notice("");
+    // Check the key once before every tile asks with it.
+    getJSON("/run").then(() => { refreshTiles(); loadTargets(); }).catch(() => {});
   });
   $("hotspots").addEventListener("change", (e) => map.setLayoutProperty("hotspots", "visibility", e.target.checked ? "visible" : "none"));
   $("fields").addEventListener("change", (e) => map.setLayoutProperty("plantations", "visibility", e.target.checked ? "visible" : "none"));
 
-  // Search: the village list comes once; the geometry of the one found gives its bounds.
-  let villages = [];
-  getJSON("/collections/villages/items?limit=10000&properties=code,name,kecamatan").then((fc) => {
-    villages = fc.features.map((f) => f.properties);
-    $("village-names").innerHTML = villages.map((v) => '<option value="' + esc(v.name) + '">' + esc(v.code + " " + v.kecamatan) + "</option>").join("");
-  });
-  function bounds(geom) {
-    const b = new maplibregl.LngLatBounds();
-    const walk = (c) => (typeof c[0] === "number" ? b.extend(c) : c.forEach(walk));
-    walk(geom.coordinates);
-    return b;
+  // Names on the map, without font files: village names from zoom 12,
+  // kecamatan names below it; only those in view.
+  let villageLabels = [], kecamatanLabels = [];
+  const labelMarkers = new Map();
+  function drawLabels() {
+    const z = map.getZoom(), b = map.getBounds();
+    const want = z >= 12 ? villageLabels : z >= 8.5 ? kecamatanLabels : [];
+    const keep = new Set();
+    for (const l of want) {
+      if (!b.contains([l.lon, l.lat])) continue;
+      const k = (z >= 12 ? "d:" : "k:") + l.code;
+      keep.add(k);
+      if (!labelMarkers.has(k)) {
+        const el = document.createElement("div");
+        el.className = z >= 12 ? "label" : "label kec";
+        el.textContent = l.name;
+        el.dataset.code = l.code;
+        labelMarkers.set(k, new maplibregl.Marker({ element: el }).setLngLat([l.lon, l.lat]).addTo(map));
+      }
+      if (keep.size > 250) break;
+    }
+    for (const [k, m] of labelMarkers) if (!keep.has(k)) { m.remove(); labelMarkers.delete(k); }
   }
+  const labelsReady = Promise.all([getJSON("/labels/desa"), getJSON("/labels/kecamatan")]).then(([d, k]) => {
+    villageLabels = d;
+    kecamatanLabels = k;
+    drawLabels();
+  });
+  map.on("moveend", drawLabels);
+
+  // Search: every village whose name matches, with its kecamatan.
   function flyTo(code) {
-    return getJSON("/collections/villages/items/" + encodeURIComponent(code)).then((f) => {
-      map.fitBounds(bounds(f.geometry), { padding: 60, maxZoom: 14, duration: 600 });
+    const l = villageLabels.find((v) => v.code === code);
+    return getJSON("/collections/villages/items/" + encodeURIComponent(code) + "?properties=code").then((f) => {
+      const b = new maplibregl.LngLatBounds();
+      const walk = (c) => (typeof c[0] === "number" ? b.extend(c) : c.forEach(walk));
+      walk(f.geometry.coordinates);
+      map.fitBounds(b, { padding: 60, maxZoom: 14, duration: 600 });
       return openPanel(code);
-    });
+    }).catch(() => (l ? openPanel(code) : null));
   }
   $("search").addEventListener("submit", (e) => {
     e.preventDefault();
     const q = $("q").value.trim().toLowerCase();
-    const v = villages.find((v) => v.code === q || v.name.toLowerCase() === q) ||
-      villages.find((v) => v.name.toLowerCase().includes(q));
-    if (v) flyTo(v.code);
+    $("matches").innerHTML = "";
+    if (!q) return;
+    let hits = villageLabels.filter((v) => v.code === q || v.name.toLowerCase() === q);
+    if (!hits.length) hits = villageLabels.filter((v) => v.name.toLowerCase().includes(q));
+    if (!hits.length) { $("matches").innerHTML = "<p class='warn'>" + esc(t().notFound($("q").value.trim())) + "</p>"; return; }
+    if (hits.length === 1) { flyTo(hits[0].code); return; }
+    $("matches").innerHTML = "<p>" + esc(t().matches(hits.length)) + "</p><ul>" + hits.slice(0, 30).map((v) =>
+      '<li><button type="button" data-code="' + esc(v.code) + '">' + esc(v.name) + "</button> <small>" + esc(t().kecamatan + " " + v.kecamatan + " · " + v.code) + "</small></li>").join("") + "</ul>";
   });
+  $("matches").addEventListener("click", (e) => { const b = e.target.closest("button"); if (b) { $("matches").innerHTML = ""; flyTo(b.dataset.code); } });
 
   // The village panel.
   function chart(values) {
     if (!values) return "";
     const w = 300, h = 80, top = Math.max(1, ...values);
     const pts = values.map((v, i) => (10 + i * (w - 20) / 11).toFixed(1) + "," + (h - 15 - (v / top) * (h - 25)).toFixed(1)).join(" ");
-    const marks = values.map((v, i) => '<text x="' + (10 + i * (w - 20) / 11).toFixed(1) + '" y="' + (h - 2) + '" font-size="9" text-anchor="middle">' + MONTHS[i][0] + "</text>").join("");
-    return '<svg role="img" aria-label="Seasonal risk by month" viewBox="0 0 ' + w + " " + h + '" width="100%"><polyline fill="none" stroke="#bd0026" stroke-width="2" points="' + pts + '"/>' +
+    const marks = values.map((v, i) => '<text x="' + (10 + i * (w - 20) / 11).toFixed(1) + '" y="' + (h - 2) + '" font-size="9" text-anchor="middle">' + t().months[i][0] + "</text>").join("");
+    return '<svg role="img" aria-label="' + esc(t().seasonal) + '" viewBox="0 0 ' + w + " " + h + '" width="100%"><polyline fill="none" stroke="#bd0026" stroke-width="2" points="' + pts + '"/>' +
       '<circle r="4" fill="#bd0026" cx="' + (10 + (month - 1) * (w - 20) / 11).toFixed(1) + '" cy="' + (h - 15 - (values[month - 1] / top) * (h - 25)).toFixed(1) + '"/>' + marks + "</svg>";
   }
+  function componentsTable(components, withNames) {
+    const names = Object.keys(t().comp);
+    const rows = names.filter((k) => components && k in components || withNames).map((k) => {
+      const v = components ? components[k] : null;
+      return "<tr><td>" + esc(t().comp[k]) + "</td><td>" + (v == null ? "<i>" + esc(t().compWithheld) + "</i>" : Number(v).toFixed(1)) + "</td></tr>";
+    });
+    return rows.length ? "<table><caption>" + esc(t().components) + "</caption>" + rows.join("") + "</table>" : "";
+  }
   function openPanel(code) {
+    selected = code;
+    map.setFilter("selected", ["==", ["get", "code"], code]);
+    saveState();
     return getJSON("/villages/" + encodeURIComponent(code) + "/profile").then((p) => {
-      const comp = Object.entries(p.components || {}).sort((a, b) => b[1] - a[1])
-        .map(([k, v]) => "<tr><td>" + esc(k.replaceAll("_", " ")) + "</td><td>" + Number(v).toFixed(1) + "</td></tr>").join("");
       const cls = p.classification || {};
-      // Published counts are rounded to 5 ("about"); counts withheld to
-      // protect small ones say so; villages under the minimum sample show none.
-      const n = (v) => (v == null ? "(withheld)" : "about " + v);
-      const inst = (p.institutions || []).map((i) => esc(i.kind.replace("_", " ")) + (i.established ? " (" + esc(i.established.slice(0, 4)) + ")" : "")).join(", ") || "none recorded";
-      $("panel-body").innerHTML = "<h2>" + esc(p.name) + "</h2><p>" + esc(p.code) + " · Kecamatan " + esc(p.kecamatan) + "</p>" +
-        "<p><strong>Tier: " + esc(p.tier) + "</strong>" + (p.score != null ? " · score " + Number(p.score).toFixed(1) : "") +
-        (p.monthly ? " · " + MONTHS[month - 1] + " " + Number(p.monthly[month - 1]).toFixed(1) : "") + "</p>" +
-        (p.status === "insufficient_data" ? "<p>Too few households surveyed to publish figures for this village (fewer than 10 households or 20 children); they count toward the kecamatan.</p>" :
-        p.tier !== "no_data" ? "<p>" + n(p.households) + " households surveyed, " + n(p.children) + " children aged 5-17: " +
-          n(cls.hazardous) + " in hazardous work, " + n(cls.child_labour) + " in child labour, " + n(cls.light_work) + " in light work.</p>" : "<p>No household surveyed.</p>") +
-        chart(p.monthly) + (comp ? "<table><caption>Score components</caption>" + comp + "</table>" : "") +
-        "<p>Institutions: " + inst + "</p>" + (p.hotspot ? "<p>Hotspot analysis: " + esc(p.hotspot.class.replace("_", " ")) + "</p>" : "");
+      const n = (v) => (v == null ? t().withheld : t().about + " " + v);
+      const inst = (p.institutions || []).map((i) => esc(t().inst[i.kind] || i.kind) + (i.established ? " (" + esc(i.established.slice(0, 4)) + ")" : "")).join(", ") || t().noneRecorded;
+      const published = p.status === "published";
+      $("panel-body").innerHTML = "<h2>" + esc(p.name) + "</h2><p>" + esc(p.code) + " · " + esc(t().kecamatan + " " + p.kecamatan) + "</p>" +
+        "<p><strong>" + esc(t().tiers[p.tier] || p.tier) + "</strong>" + (p.score != null ? " · " + t().score + " " + Number(p.score).toFixed(1) : "") +
+        (p.monthly ? " · " + t().months[month - 1] + " " + Number(p.monthly[month - 1]).toFixed(1) : "") + "</p>" +
+        (p.status === "insufficient_data" ? "<p>" + esc(t().insufficient) + "</p>" :
+          p.tier !== "no_data" ? "<p>" + n(p.households) + " " + t().households + ", " + n(p.children) + " " + t().children + ": " +
+            n(cls.hazardous) + " " + t().hazardous + ", " + n(cls.child_labour) + " " + t().childLabour + ", " + n(cls.light_work) + " " + t().lightWork + ".</p>" : "<p>" + t().noSurvey + "</p>") +
+        chart(p.monthly) + (published ? componentsTable(p.components, true) : "") +
+        "<p>" + esc(t().institutions) + ": " + inst + "</p>" + (p.hotspot ? "<p>" + esc(t().hotspotLabel) + ": " + esc(p.hotspot.class.replace("_", " ")) + "</p>" : "") +
+        '<p class="actions"><a href="/report/desa/' + encodeURIComponent(p.code) + "?month=" + month + '" target="_blank">' + esc(t().reportVillage) + "</a> · " +
+        '<a href="/report/kecamatan/' + encodeURIComponent(p.kecamatan_code) + "?month=" + month + '" target="_blank">' + esc(t().reportKecamatan) + "</a></p>";
       $("panel").hidden = false;
       $("panel").dataset.code = code;
       return p;
     });
   }
-  $("close").addEventListener("click", () => { $("panel").hidden = true; });
+  $("close").addEventListener("click", () => { $("panel").hidden = true; selected = ""; map.setFilter("selected", ["==", ["get", "code"], ""]); saveState(); });
   map.on("click", "villages-fill", (e) => { if (e.features.length) openPanel(e.features[0].properties.code); });
   map.on("mouseenter", "villages-fill", () => { map.getCanvas().style.cursor = "pointer"; });
   map.on("mouseleave", "villages-fill", () => { map.getCanvas().style.cursor = ""; });
 
-  // Ranking of villages for the month and area.
+  // The ranking, numbered on the map too.
+  const numberMarkers = [];
   function loadTargets() {
     const area = $("area").value;
-    return getJSON("/targets/villages?month=" + month + "&limit=15" + (area ? "&area=" + encodeURIComponent(area) : "")).then((t) => {
-      $("targets").innerHTML = t.targets.map((v) => '<li><button type="button" data-code="' + esc(v.code) + '">' + esc(v.name) +
-        "</button> " + Number(v.seasonal_score).toFixed(1) + " <small>" + esc(v.reasons.slice(0, 2).join("; ")) + "</small></li>").join("");
+    const q = "month=" + month + "&limit=15" + (area ? "&area=" + encodeURIComponent(area) : "");
+    $("csv-ranking").href = "/targets/villages?f=csv&" + q.replace("limit=15", "limit=1000");
+    $("csv-areas").href = "/aggregates/desa?f=csv" + (area ? "&parent=" + encodeURIComponent(area) : "");
+    return getJSON("/targets/villages?" + q).then((r) => {
+      $("targets").innerHTML = r.targets.map((v) => {
+        const small = (v.data_quality || []).length || (v.households != null && v.households < 20);
+        return '<li><button type="button" data-code="' + esc(v.code || v.id) + '">' + esc(v.name) + "</button> <small>" + esc(t().kecamatan + " " + (v.kecamatan || "")) + "</small><br>" +
+          '<span class="tier ' + esc(v.tier) + '">' + esc(t().tiers[v.tier] || v.tier) + "</span> · " + Number(v.seasonal_score).toFixed(1) +
+          (v.households != null ? " · " + t().about + " " + v.households + " " + t().households : "") +
+          (small ? ' <span class="warn">' + esc(t().smallSample) + "</span>" : "") +
+          (v.components ? "<details><summary>" + esc(t().components) + "</summary>" + componentsTable(v.components, true) + "</details>" : "") + "</li>";
+      }).join("");
+      const nr = Object.values(r.not_ranked || {}).reduce((a, b) => a + b, 0);
+      $("not-ranked").textContent = nr ? t().notRanked(nr) : "";
+      numberMarkers.splice(0).forEach((m) => m.remove());
+      labelsReady.then(() => r.targets.slice(0, 10).forEach((v, i) => {
+        const l = villageLabels.find((x) => x.code === (v.code || v.id));
+        if (!l) return;
+        const el = document.createElement("div");
+        el.className = "rank";
+        el.textContent = String(i + 1);
+        el.title = v.name;
+        numberMarkers.push(new maplibregl.Marker({ element: el, offset: [0, -14] }).setLngLat([l.lon, l.lat]).addTo(map));
+      }));
     });
   }
   $("targets").addEventListener("click", (e) => { const b = e.target.closest("button"); if (b) flyTo(b.dataset.code); });
-  $("area").addEventListener("change", loadTargets);
+  $("area").addEventListener("change", () => {
+    loadTargets();
+    const a = $("area").value;
+    const hits = a ? villageLabels.filter((v) => v.code.startsWith(a + ".")) : villageLabels;
+    if (hits.length) {
+      const b = new maplibregl.LngLatBounds();
+      hits.forEach((v) => b.extend([v.lon, v.lat]));
+      map.fitBounds(b, { padding: 40, duration: 500, maxZoom: 13 });
+    }
+  });
   getJSON("/aggregates/kecamatan").then((ks) => {
     $("area").insertAdjacentHTML("beforeend", ks.map((k) => '<option value="' + esc(k.code) + '">' + esc(k.name || k.code) + "</option>").join(""));
   });
-  const calendarReady = getJSON("/calendar").then((c) => { calendar = c; showMonth(); }).catch(() => showMonth());
-  showMonth();
-  loadTargets();
+
+  // The data behind the figures: synthetic or not, the tier cut-offs, the
+  // class breaks (quintiles of published villages' annual scores).
+  getJSON("/run").then((r) => { $("synthetic").hidden = !r.synthetic; }).catch(() => {});
+  getJSON("/aggregates/desa").then((vs) => {
+    const s = vs.filter((v) => v.score != null).map((v) => v.score).sort((a, b) => a - b);
+    if (s.length >= 5) breaks = [0.2, 0.4, 0.6, 0.8].map((q) => Math.round(s[Math.floor(q * (s.length - 1))] * 10) / 10);
+    if (mode === "class") map.setPaintProperty("villages-fill", "fill-color", fillColour());
+    legend();
+  }).catch(() => {});
+
+  // Open on the month of the coming peak (unless the URL names one), fitted
+  // to the data.
+  const calendarReady = getJSON("/calendar").then((c) => { calendar = c; }).catch(() => {}).then(() => {
+    if (!month) {
+      const v = calendar && calendar.varieties[calendar.default_variety];
+      const now = new Date().getMonth();
+      month = 8;
+      if (v) {
+        let best = -1;
+        for (let i = 0; i < 12; i++) {
+          const m = (now + i) % 12;
+          if (v[m] > best + 1e-9) { best = v[m]; month = m + 1; }
+        }
+      }
+    }
+    $("month").value = month;
+    map.getSource("villages").setTiles(tiles("villages", true));
+    applyTexts();
+    saveState();
+    loadTargets();
+  });
+  fetch("/tiles/villages.json").then((r) => r.json()).then((tj) => {
+    if (tj.bounds && !params.get("village")) map.fitBounds([[tj.bounds[0], tj.bounds[1]], [tj.bounds[2], tj.bounds[3]]], { padding: 20, duration: 0 });
+  }).catch(() => {});
+  applyTexts();
+  if (selected) labelsReady.then(() => flyTo(selected));
 
   // For tests and the curious: the map, and the colour drawn at a place.
   const ready = new Promise((resolve) => map.once("idle", resolve));
   window.riskmap = {
-    map, ready, calendarReady, setMonth, openPanel, flyTo,
-    idle: () => new Promise((resolve) => { if (map.loaded() && !map.isMoving()) map.once("idle", resolve); else map.once("idle", resolve); map.triggerRepaint(); }),
+    map, ready, calendarReady, labelsReady, setMonth, openPanel, flyTo,
+    get month() { return month; },
+    idle: () => new Promise((resolve) => { map.once("idle", resolve); map.triggerRepaint(); }),
     colourAt(lngLat) {
       const p = map.project(lngLat), gl = map.painter.context.gl, px = new Uint8Array(4);
       const r = window.devicePixelRatio || 1;

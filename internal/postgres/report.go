@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kesempatan/riskmap/internal/risk"
+)
+
+// Label is where to write an area's name on a map.
+type Label struct {
+	Code      string  `json:"code"`
+	Name      string  `json:"name"`
+	Kecamatan string  `json:"kecamatan,omitempty"`
+	Lon       float64 `json:"lon"`
+	Lat       float64 `json:"lat"`
+}
+
+// Labels returns a point inside each village (level desa) or kecamatan, with
+// its name: the map writes names there without font files (no request
+// leaves the service).
+func (db *DB) Labels(ctx context.Context, level string) ([]Label, error) {
+	q := map[string]string{
+		"desa": `SELECT v.code, v.name, coalesce(k.name, ''), ST_X(p), ST_Y(p) FROM village v
+			LEFT JOIN kecamatan k ON k.code = v.kecamatan_code CROSS JOIN LATERAL ST_PointOnSurface(v.geom) p ORDER BY v.code`,
+		"kecamatan": `SELECT k.code, k.name, '', ST_X(p), ST_Y(p) FROM kecamatan k CROSS JOIN LATERAL ST_PointOnSurface(k.geom) p ORDER BY k.code`,
+	}[level]
+	if q == "" {
+		return nil, risk.Errorf(risk.EINVALID, "level %q: want desa or kecamatan", level)
+	}
+	rows, err := db.Pool.Query(ctx, q)
+	if err != nil {
+		return nil, wrapDB(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Label, error) {
+		var l Label
+		err := r.Scan(&l.Code, &l.Name, &l.Kecamatan, &l.Lon, &l.Lat)
+		return l, err
+	})
+}
+
+// ReportArea is one area drawn and listed in a printed report.
+type ReportArea struct {
+	Code, Name, Tier, Status string
+	Score, Seasonal          *float64
+	Households, Children     *int
+	Hazardous, ChildLabour   *int
+	SVG                      string // the outline, as SVG path data (y is minus latitude)
+	Selected                 bool   // the area the report is about
+	Components               map[string]*float64
+}
+
+// Report is what a printed A4 report of a village or kecamatan shows.
+type Report struct {
+	Level, Code, Name, Parent string
+	Month                     int
+	ViewBox                   [4]float64 // minx, miny, width, height in SVG coordinates
+	Areas                     []ReportArea
+	Run                       []byte // /run's JSON: when, which model, synthetic
+}
+
+// Report gathers a village's report (the village among its kecamatan's
+// villages) or a kecamatan's (its villages ranked by the month's score),
+// from the published figures only.
+func (db *DB) Report(ctx context.Context, level, code string, month int) (*Report, error) {
+	if month < 1 || month > 12 {
+		return nil, risk.Errorf(risk.EINVALID, "month %d: want 1..12", month)
+	}
+	rep := &Report{Level: level, Code: code, Month: month}
+	var kec string
+	switch level {
+	case "desa":
+		err := db.Pool.QueryRow(ctx, `SELECT v.name, v.kecamatan_code, coalesce(k.name, '') FROM village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code WHERE v.code = $1`, code).
+			Scan(&rep.Name, &kec, &rep.Parent)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, risk.Errorf(risk.ENOTFOUND, "no village %s", code)
+		}
+		if err != nil {
+			return nil, wrapDB(err)
+		}
+	case "kecamatan":
+		err := db.Pool.QueryRow(ctx, `SELECT k.name, coalesce(b.name, '') FROM kecamatan k LEFT JOIN kabupaten b ON b.code = k.kabupaten_code WHERE k.code = $1`, code).
+			Scan(&rep.Name, &rep.Parent)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, risk.Errorf(risk.ENOTFOUND, "no kecamatan %s", code)
+		}
+		if err != nil {
+			return nil, wrapDB(err)
+		}
+		kec = code
+	default:
+		return nil, risk.Errorf(risk.EINVALID, "level %q: want desa or kecamatan", level)
+	}
+	err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), -ST_YMax(e), ST_XMax(e) - ST_XMin(e), ST_YMax(e) - ST_YMin(e)
+		FROM (SELECT ST_Extent(geom) AS e FROM village WHERE kecamatan_code = $1) x`, kec).
+		Scan(&rep.ViewBox[0], &rep.ViewBox[1], &rep.ViewBox[2], &rep.ViewBox[3])
+	if err != nil {
+		return nil, wrapDB(err)
+	}
+	rows, err := db.Pool.Query(ctx, `
+		SELECT v.code, v.name, coalesce(s.tier, 'no_data'), coalesce(s.status, 'no_data'), round(s.score::numeric, 1)::float8,
+			round(s.monthly[$2]::numeric, 1)::float8, s.households, s.children, s.hazardous, s.child_labour,
+			ST_AsSVG(ST_SimplifyPreserveTopology(v.geom, 0.0001), 0, 5), v.code = $3,
+			(SELECT jsonb_object_agg(n, s.components->n) FROM unnest($4::text[]) n)
+		FROM village v LEFT JOIN area_public s ON s.level = 'desa' AND s.code = v.code
+		WHERE v.kecamatan_code = $1
+		ORDER BY s.monthly[$2] DESC NULLS LAST, v.name`, kec, month, code, risk.VillageIndicators)
+	if err != nil {
+		return nil, wrapDB(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a ReportArea
+		var comps []byte
+		if err := rows.Scan(&a.Code, &a.Name, &a.Tier, &a.Status, &a.Score, &a.Seasonal, &a.Households, &a.Children, &a.Hazardous,
+			&a.ChildLabour, &a.SVG, &a.Selected, &comps); err != nil {
+			return nil, err
+		}
+		if comps != nil && a.Score != nil {
+			if err := jsonUnmarshal(comps, &a.Components); err != nil {
+				return nil, err
+			}
+		}
+		rep.Areas = append(rep.Areas, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapDB(err)
+	}
+	if rep.Run, err = db.LatestRun(ctx); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
