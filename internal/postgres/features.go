@@ -500,7 +500,6 @@ const (
 	MaskMaxMetres = 500
 )
 
-
 // MaskedHouseholds is the households collection as planners see it:
 // household_mask, points displaced by a keyed hash at scoring time, ids
 // that are another keyed hash, only in villages whose household count is
