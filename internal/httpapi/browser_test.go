@@ -34,7 +34,11 @@ func TestMapInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	dbtest.LoadRealRegion(t, db, 20000, 20200218)
+	households := 20000
+	if os.Getenv("RISKMAP_SCREENSHOT") == "1" {
+		households = 60000 // the README's picture: most villages with published figures
+	}
+	dbtest.LoadRealRegion(t, db, households, 20200218)
 	if _, err := db.Pool.Exec(context.Background(), `UPDATE import_run SET synthetic = true WHERE kind = 'survey'; UPDATE score_run SET synthetic = true`); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +66,7 @@ func TestMapInBrowser(t *testing.T) {
 	}
 	for _, want := range []string{"ok: no page errors", "requests carried the key", "in Bahasa Indonesia by default", "English, remembered",
 		"village names drawn", "numbered on the map", "villages named Alastengah", "not found", "unknown key", "restored from the URL",
-		"printed to PDF", "CSV"} {
+		"printed to PDF", "CSV", "colouring by score class"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the browser test did not check %q", want)
 		}

@@ -169,7 +169,11 @@ try {
   ok("English, remembered; month and village restored from the URL");
   await page.click("#lang");
 
-  // The picture for the README: the pilot villages in August, Alasnyiur's panel open.
+  // The picture for the README: the pilot villages in August by score class, Alasnyiur's panel open.
+  await page.selectOption("#mode", "class");
+  if (!(await page.textContent("#legend-title")).startsWith("Kelas skor")) fail("the class legend is not shown");
+  if (!page.url().includes("colour=class")) fail("the colour mode is not in the URL");
+  ok("colouring by score class, with its legend, kept in the URL");
   await page.evaluate(() => window.riskmap.map.jumpTo({ center: [113.497, -7.79], zoom: 11.8 }));
   await page.waitForTimeout(500);
   await page.evaluate(() => window.riskmap.idle());
