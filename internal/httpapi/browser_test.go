@@ -66,7 +66,7 @@ func TestMapInBrowser(t *testing.T) {
 	}
 	for _, want := range []string{"ok: no page errors", "requests carried the key", "in Bahasa Indonesia by default", "English, remembered",
 		"village names drawn", "numbered on the map", "villages named Alastengah", "not found", "unknown key", "restored from the URL",
-		"printed to PDF", "CSV", "colouring by score class"} {
+		"printed to PDF", "CSV", "colouring by score class", "kecamatan view"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the browser test did not check %q", want)
 		}

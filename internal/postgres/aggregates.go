@@ -32,7 +32,8 @@ func (db *DB) Aggregates(ctx context.Context, level, parent string) ([]byte, err
 			'tobacco_share', round(s.tobacco_share::numeric, 4), 'farm_labourer_share', round(s.farm_labourer_share::numeric, 4),
 			'poverty_share', round(s.poverty_share::numeric, 4), 'institutions_missing', s.institutions_missing,
 			'score', round(s.score::numeric, 2), 'tier', s.tier, 'components', s.components, 'monthly', s.monthly,
-			'suppressed', s.suppressed)
+			'suppressed', s.suppressed, 'villages', s.villages, 'surveyed_villages', s.surveyed_villages,
+			'published_villages', s.published_villages)
 			ORDER BY s.code), '[]')::text
 		FROM area_public s
 		LEFT JOIN (SELECT code, name FROM village UNION ALL SELECT code, name FROM kecamatan

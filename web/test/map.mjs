@@ -156,6 +156,18 @@ try {
   if (!csv.header.startsWith("rank,id,name,kecamatan,tier") || csv.rows < 15) fail("the ranking CSV: " + JSON.stringify(csv));
   ok("the ranking CSV parses: " + csv.rows + " villages");
 
+  // The kecamatan view: kecamatan coloured, a click gives its summary.
+  await page.selectOption("#view", "kecamatan");
+  await page.evaluate(() => window.riskmap.idle());
+  const kecFeatures = await page.evaluate(() => window.riskmap.map.queryRenderedFeatures({ layers: ["kecamatan-fill"] }).length);
+  if (!(kecFeatures > 0)) fail("the kecamatan view draws no kecamatan");
+  await page.evaluate(() => window.riskmap.openKecamatan("35.13.13"));
+  const kp = await page.textContent("#panel-body");
+  if (!kp.includes("Kecamatan Besuk") || !kp.includes("desa disurvei")) fail("the kecamatan summary says " + kp.slice(0, 200));
+  if (!page.url().includes("view=kecamatan")) fail("the view is not in the URL");
+  ok("the kecamatan view colours kecamatan and gives Besuk's summary with its coverage");
+  await page.selectOption("#view", "desa");
+
   // English, remembered across a reload; the month and village in the URL.
   await page.click("#lang");
   if ((await page.textContent("#ranking h2")) !== "Villages to visit") fail("the English switch did not change the page");
