@@ -265,10 +265,15 @@ func must(_ *http.Response, b []byte) []byte { return b }
 
 func TestFormatsCachingAndCompression(t *testing.T) {
 	srv, _ := newServer(t, httpapi.Options{CORSOrigins: []string{"https://maps.example"}})
-	resp, body := get(t, srv.URL+"/collections/villages/items?f=csv&properties=name,tier")
+	resp, body := get(t, srv.URL+"/collections/villages/items?f=csv&properties=name,tier&geometry=wkt")
 	recs, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
 	if err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" || len(recs) != 45 || strings.Join(recs[0], ",") != "id,name,tier,wkt" {
 		t.Errorf("CSV: %v, %d rows, header %v", err, len(recs), recs[0])
+	}
+	// Without asking, a CSV is the table, not polygons.
+	_, body = get(t, srv.URL+"/collections/villages/items?f=csv&properties=name,tier")
+	if recs, _ := csv.NewReader(strings.NewReader(string(body))).ReadAll(); len(recs) != 45 || strings.Join(recs[0], ",") != "id,name,tier" {
+		t.Errorf("CSV without geometry=wkt: header %v", recs[0])
 	}
 	resp, body = get(t, srv.URL+"/collections/villages/items", "Accept", "text/csv")
 	if !strings.HasPrefix(string(body), "id,code,name") {

@@ -100,6 +100,7 @@ func itemsParamDocs(c *postgres.Collection) []obj {
 		param("filter", "query", "a CQL2-text filter over the queryables, e.g. score > 60 AND tier IN ('high','medium')", obj{"type": "string"}, false),
 		param("filter-lang", "query", "cql2-text (cql-text: its draft name)", obj{"type": "string", "enum": []string{"cql2-text", "cql-text"}, "default": "cql2-text"}, false),
 		param("filter-crs", "query", "the CRS of the filter's geometries", obj{"type": "string", "enum": []string{CRS84}, "default": CRS84}, false),
+		param("geometry", "query", "wkt: with f=csv, add each feature's geometry as WKT (left out by default)", obj{"type": "string", "enum": []string{"wkt"}}, false),
 		fParam("json", "html", "csv"),
 	}
 	if c.Month != "" {

@@ -63,7 +63,7 @@ func badParam(param, format string, args ...any) *paramError {
 
 // itemsParams are the parameters the items endpoint knows besides property filters.
 var itemsParams = map[string]bool{"bbox": true, "bbox-crs": true, "limit": true, "offset": true, "properties": true,
-	"sortby": true, "month": true, "f": true, "datetime": true, "crs": true, "filter": true, "filter-lang": true, "filter-crs": true}
+	"sortby": true, "month": true, "f": true, "datetime": true, "crs": true, "filter": true, "filter-lang": true, "filter-crs": true, "geometry": true}
 
 // parseItems validates an items request. clamped reports a limit above the maximum.
 func parseItems(c *postgres.Collection, v url.Values) (q *postgres.ItemsQuery, clamped int, err error) {
@@ -127,6 +127,13 @@ func parseItems(c *postgres.Collection, v url.Values) (q *postgres.ItemsQuery, c
 		q.Filter = f
 	} else if v.Get("filter-lang") != "" || v.Get("filter-crs") != "" {
 		return nil, 0, badParam("filter-lang", "given without filter")
+	}
+	switch g := v.Get("geometry"); g {
+	case "":
+	case "wkt":
+		q.CSVGeometry = true
+	default:
+		return nil, 0, badParam("geometry", "%q: the only choice is wkt (adds the geometry to CSV)", g)
 	}
 	if s := v.Get("crs"); s != "" {
 		if q.SRID, _, err = parseCRS("crs", s); err != nil {

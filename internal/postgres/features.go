@@ -210,6 +210,9 @@ type ItemsQuery struct {
 	Month      int // 0: none
 	ID         string
 	Filter     Filter // a compiled CQL2 filter, or nil
+	// CSVGeometry adds the geometry (WKT) to CSV rows; without it a CSV is
+	// the table a spreadsheet opens, not 30 KB polygons per cell.
+	CSVGeometry bool
 	// Areas, when not nil, restricts a private collection to villages in
 	// these kecamatan or village codes (a staff key's areas).
 	Areas []string
@@ -329,7 +332,9 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 	page := fmt.Sprintf(" ORDER BY %s LIMIT $%d OFFSET $%d", strings.Join(order, ", "), len(args)-1, len(args))
 	if csv {
 		cols := append([]string{"(" + c.IDExpr + ")::text"}, sel...)
-		cols = append(cols, "ST_AsText("+q.geomIn(c.Geom)+")")
+		if q.CSVGeometry {
+			cols = append(cols, "ST_AsText("+q.geomIn(c.Geom)+")")
+		}
 		return "SELECT " + strings.Join(cols, ", ") + " FROM " + c.From + where + page, args
 	}
 	props := "'{}'"
@@ -429,8 +434,11 @@ func (db *DB) StreamRows(ctx context.Context, q *ItemsQuery, header func([]strin
 	if q.Month > 0 && q.Collection.Month != "" {
 		names = append(names, "seasonal_score")
 	}
-	header(append(names, "wkt"))
-	rec := make([]string, len(names)+1)
+	if q.CSVGeometry {
+		names = append(names, "wkt")
+	}
+	header(names)
+	rec := make([]string, len(names))
 	for rows.Next() {
 		vals, err := rows.Values()
 		if err != nil {
