@@ -122,13 +122,8 @@ func demoLoad(ctx context.Context, e *env, dir string, ifEmpty bool) error {
 	}
 	defer db.Close()
 	if ifEmpty {
-		counts, err := db.Counts(ctx)
-		if err != nil {
-			return fmt.Errorf("%w (has the database been migrated? run 'riskmap migrate')", err)
-		}
-		if counts["village"] > 0 {
-			fmt.Fprintf(e.stdout, "the database holds %d villages already; demo not loaded\n", counts["village"])
-			return nil
+		if loaded, err := holdsVillages(ctx, e, db); err != nil || loaded {
+			return err
 		}
 	}
 	path := func(name string) string { return filepath.Join(dir, name) }
@@ -168,13 +163,8 @@ func demoLoadReal(ctx context.Context, e *env, households int, ifEmpty bool) err
 	}
 	defer db.Close()
 	if ifEmpty {
-		counts, err := db.Counts(ctx)
-		if err != nil {
-			return fmt.Errorf("%w (has the database been migrated? run 'riskmap migrate')", err)
-		}
-		if counts["village"] > 0 {
-			fmt.Fprintf(e.stdout, "the database holds %d villages already; demo not loaded\n", counts["village"])
-			return nil
+		if loaded, err := holdsVillages(ctx, e, db); err != nil || loaded {
+			return err
 		}
 	}
 	real := postgres.ImportOptions{}
@@ -224,4 +214,17 @@ func demoLoadReal(ctx context.Context, e *env, households int, ifEmpty bool) err
 	printSummary(e.stdout, sum)
 	fmt.Fprintln(e.stdout, "the survey is synthetic: generated households over the real villages, for demonstration only")
 	return scoreCmd(ctx, e, nil)
+}
+
+// holdsVillages reports (and says) whether the database holds villages already.
+func holdsVillages(ctx context.Context, e *env, db *postgres.DB) (bool, error) {
+	counts, err := db.Counts(ctx)
+	if err != nil {
+		return false, fmt.Errorf("%w (has the database been migrated? run 'riskmap migrate')", err)
+	}
+	if counts["village"] > 0 {
+		fmt.Fprintf(e.stdout, "the database holds %d villages already; demo not loaded\n", counts["village"])
+		return true, nil
+	}
+	return false, nil
 }

@@ -305,13 +305,7 @@ func (hr *HouseholdReader) Skipped() int { return hr.skipped }
 
 // Notes are warnings about the whole file (a missing optional column,
 // decimal commas read as decimals).
-func (hr *HouseholdReader) Notes() []string {
-	out := append([]string(nil), hr.t.warnings...)
-	if hr.t.decimalCommas > 0 {
-		out = append(out, fmt.Sprintf("%s: %d value(s) written with a decimal comma (12,5) were read as decimals", hr.t.file, hr.t.decimalCommas))
-	}
-	return out
-}
+func (hr *HouseholdReader) Notes() []string { return hr.t.notes() }
 
 // HasLegacyChildren reports whether the export holds the children as
 // "CSV (legacy)" repeat columns (children[1]/age, ...).
@@ -560,13 +554,7 @@ func newChildReader(src source, header []string, file string, comma rune, parent
 func (cr *ChildReader) Skipped() int { return cr.skipped }
 
 // Notes are warnings about the whole children sheet.
-func (cr *ChildReader) Notes() []string {
-	out := append([]string(nil), cr.t.warnings...)
-	if cr.t.decimalCommas > 0 {
-		out = append(out, fmt.Sprintf("%s: %d value(s) written with a decimal comma (12,5) were read as decimals", cr.t.file, cr.t.decimalCommas))
-	}
-	return out
-}
+func (cr *ChildReader) Notes() []string { return cr.t.notes() }
 
 // Next returns the next child, a problem, or io.EOF at the end.
 func (cr *ChildReader) Next() (ChildRow, *Problem, error) {

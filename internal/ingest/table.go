@@ -368,6 +368,15 @@ func (t *table) number(v string) (float64, string) {
 	return f, ""
 }
 
+// notes are the sheet's warnings: missing optional columns, decimal commas read.
+func (t *table) notes() []string {
+	out := append([]string(nil), t.warnings...)
+	if t.decimalCommas > 0 {
+		out = append(out, fmt.Sprintf("%s: %d value(s) written with a decimal comma (12,5) were read as decimals", t.file, t.decimalCommas))
+	}
+	return out
+}
+
 // sortedKeys returns a map's keys in order.
 func sortedKeys[V any](m map[int]V) []int {
 	keys := make([]int, 0, len(m))
