@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -170,7 +171,7 @@ func csvValue(v any) string {
 	case string:
 		return x
 	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
+		return strconv.FormatFloat(math.Round(x*1e6)/1e6, 'f', -1, 64) // no binary noise (4.800000000000001)
 	case bool:
 		return strconv.FormatBool(x)
 	case []any:

@@ -103,7 +103,7 @@ func (db *DB) Report(ctx context.Context, level, code string, month int) (*Repor
 		SELECT v.code, v.name, coalesce(s.tier, 'no_data'), coalesce(s.status, 'no_data'), round(s.score::numeric, 1)::float8,
 			round(s.monthly[$2]::numeric, 1)::float8, s.households, s.children, s.hazardous, s.child_labour,
 			ST_AsSVG(ST_SimplifyPreserveTopology(v.geom, 0.0001), 0, 5), v.code = $3,
-			(SELECT jsonb_object_agg(n, s.components->n) FROM unnest($4::text[]) n)
+			(SELECT jsonb_object_agg(n, round((s.components->>n)::numeric, 2)) FROM unnest($4::text[]) n)
 		FROM village v LEFT JOIN area_public s ON s.level = 'desa' AND s.code = v.code
 		WHERE v.kecamatan_code = $1
 		ORDER BY s.monthly[$2] DESC NULLS LAST, v.name`, kec, month, code, risk.VillageIndicators)

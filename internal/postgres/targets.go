@@ -143,7 +143,7 @@ const villageTargetsPublished = `
 			      WHERE value::float8 > 0 ORDER BY value::float8 DESC, key LIMIT 3),
 			a.households, a.children, round(a.score_lo::numeric, 1)::float8, round(a.score_hi::numeric, 1)::float8, round(a.prevalence_smoothed::numeric, 4)::float8,
 			round(a.prevalence_smoothed_lo::numeric, 4)::float8, round(a.prevalence_smoothed_hi::numeric, 4)::float8, a.data_quality,
-			(SELECT jsonb_object_agg(n, a.components->n) FROM unnest($4::text[]) n)
+			(SELECT jsonb_object_agg(n, round((a.components->>n)::numeric, 2)) FROM unnest($4::text[]) n)
 		FROM area_public a JOIN village v ON v.code = a.code LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
 		WHERE a.level = 'desa' AND a.score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
 		ORDER BY a.monthly[$1] DESC, a.score DESC, a.code
