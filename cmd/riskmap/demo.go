@@ -116,16 +116,11 @@ func codeRisk(code string) float64 {
 }
 
 func demoLoad(ctx context.Context, e *env, dir string, ifEmpty bool) error {
-	db, err := e.open(ctx)
-	if err != nil {
+	db, skip, err := openForDemo(ctx, e, ifEmpty)
+	if err != nil || skip {
 		return err
 	}
 	defer db.Close()
-	if ifEmpty {
-		if loaded, err := holdsVillages(ctx, e, db); err != nil || loaded {
-			return err
-		}
-	}
 	path := func(name string) string { return filepath.Join(dir, name) }
 	opt := postgres.ImportOptions{Synthetic: true}
 	sum, err := importBoundaries(ctx, db, path(demo.VillagesFile), ingest.BoundaryOptions{Level: "desa"}, opt)
@@ -157,16 +152,11 @@ func demoLoad(ctx context.Context, e *env, dir string, ifEmpty bool) error {
 
 // demoLoadReal loads the real boundaries and a synthetic survey over them.
 func demoLoadReal(ctx context.Context, e *env, households int, ifEmpty bool) error {
-	db, err := e.open(ctx)
-	if err != nil {
+	db, skip, err := openForDemo(ctx, e, ifEmpty)
+	if err != nil || skip {
 		return err
 	}
 	defer db.Close()
-	if ifEmpty {
-		if loaded, err := holdsVillages(ctx, e, db); err != nil || loaded {
-			return err
-		}
-	}
 	real := postgres.ImportOptions{}
 	for _, level := range []string{"kabupaten", "kecamatan", "desa"} {
 		file := filepath.Join(BoundaryDir, "jatim-"+level+".geojson")
@@ -216,15 +206,24 @@ func demoLoadReal(ctx context.Context, e *env, households int, ifEmpty bool) err
 	return scoreCmd(ctx, e, nil)
 }
 
-// holdsVillages reports (and says) whether the database holds villages already.
-func holdsVillages(ctx context.Context, e *env, db *postgres.DB) (bool, error) {
+// openForDemo opens the database for a demo load; skip is true (and the
+// database closed) when ifEmpty and it holds villages already.
+func openForDemo(ctx context.Context, e *env, ifEmpty bool) (db *postgres.DB, skip bool, err error) {
+	if db, err = e.open(ctx); err != nil {
+		return nil, false, err
+	}
+	if !ifEmpty {
+		return db, false, nil
+	}
 	counts, err := db.Counts(ctx)
 	if err != nil {
-		return false, fmt.Errorf("%w (has the database been migrated? run 'riskmap migrate')", err)
+		db.Close()
+		return nil, false, fmt.Errorf("%w (has the database been migrated? run 'riskmap migrate')", err)
 	}
 	if counts["village"] > 0 {
+		db.Close()
 		fmt.Fprintf(e.stdout, "the database holds %d villages already; demo not loaded\n", counts["village"])
-		return true, nil
+		return nil, true, nil
 	}
-	return false, nil
+	return db, false, nil
 }
