@@ -215,6 +215,26 @@ func TestPaging(t *testing.T) {
 	if len(seen) != 44 || pages != 5 {
 		t.Errorf("%d villages in %d pages, want 44 in 5", len(seen), pages)
 	}
+	// The next links page by key (after the last id), and agree with
+	// offset paging feature for feature.
+	fc := items(t, srv.URL+"/collections/villages/items?limit=10")
+	var nextHref string
+	for _, l := range fc.Links {
+		if l.Rel == "next" {
+			nextHref = l.Href
+		}
+	}
+	if !strings.Contains(nextHref, "after=") || strings.Contains(nextHref, "offset=") {
+		t.Errorf("next link %s does not page by key", nextHref)
+	}
+	byKey := items(t, nextHref)
+	byOffset := items(t, srv.URL+"/collections/villages/items?limit=10&offset=10")
+	if len(byKey.Features) != 10 || len(byOffset.Features) != 10 || byKey.Features[0].ID != byOffset.Features[0].ID || byKey.Features[9].ID != byOffset.Features[9].ID {
+		t.Errorf("page 2 by key %v, by offset %v", byKey.Features, byOffset.Features)
+	}
+	if resp, body := get(t, srv.URL+"/collections/villages/items?after=35.13&sortby=name"); resp.StatusCode != 400 || !strings.Contains(string(body), "after") {
+		t.Errorf("after with sortby: %d %s", resp.StatusCode, body)
+	}
 	resp, body := get(t, srv.URL+"/collections/villages/items?limit=50000")
 	if resp.Header.Get("X-Limit-Clamped") == "" || !strings.Contains(string(body), `"limitClamped":{"requested":50000,"maximum":10000}`) {
 		t.Errorf("a limit above the maximum is not said to be clamped: %s %.200s", resp.Header.Get("X-Limit-Clamped"), body)

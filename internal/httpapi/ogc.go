@@ -312,7 +312,12 @@ func (s *Server) handleCollection() http.HandlerFunc {
 // pageURL is the items URL with the same parameters at another offset.
 func (s *Server) pageURL(r *http.Request, offset int, format string) string {
 	q := r.URL.Query()
-	q.Set("offset", strconv.Itoa(offset))
+	if offset > 0 {
+		q.Set("offset", strconv.Itoa(offset))
+		q.Del("after") // an offset counts from the start
+	} else {
+		q.Del("offset")
+	}
 	if format != "" {
 		q.Set("f", format)
 	} else {
@@ -370,25 +375,16 @@ func (s *Server) handleItems() http.HandlerFunc {
 	}
 }
 
+// itemsGeoJSON streams a page of features. Its links come after the
+// features: in id order (no sortby, no offset asked) the next link carries
+// the page's last id (keyset paging: every page costs what the first does),
+// which is known only once the page is written. A request with offset or
+// sortby pages by offset, as before.
 func (s *Server) itemsGeoJSON(w http.ResponseWriter, r *http.Request, c *postgres.Collection, q *postgres.ItemsQuery, matched, clamped int) {
-	links := []link{
-		{s.pageURL(r, q.Offset, ""), "self", typeGeoJSON, "this page"},
-		{s.pageURL(r, q.Offset, "html"), "alternate", typeHTML, "this page as HTML"},
-		{s.pageURL(r, q.Offset, "csv"), "alternate", typeCSV, "this page as CSV"},
-		{s.base + "/collections/" + c.ID, "collection", typeJSON, c.Title},
-	}
-	if q.Offset+q.Limit < matched {
-		links = append(links, link{s.pageURL(r, q.Offset+q.Limit, ""), "next", typeGeoJSON, "next page"})
-	}
-	if q.Offset > 0 {
-		links = append(links, link{s.pageURL(r, max(q.Offset-q.Limit, 0), ""), "prev", typeGeoJSON, "previous page"})
-	}
-	var head strings.Builder
-	enc := json.NewEncoder(&head)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(links)
+	keyset := len(q.SortBy) == 0 && q.Offset == 0
+	q.Peek = keyset
 	started := false
-	n, err := s.db.StreamFeatures(r.Context(), q, func() io.Writer {
+	pg, err := s.db.StreamPage(r.Context(), q, func() io.Writer {
 		started = true
 		w.Header().Set("Content-Type", typeGeoJSON)
 		w.Header().Set("Content-Crs", "<"+crsURI(q.SRID)+">")
@@ -396,14 +392,42 @@ func (s *Server) itemsGeoJSON(w http.ResponseWriter, r *http.Request, c *postgre
 		if clamped > 0 {
 			fmt.Fprintf(w, `"limitClamped":{"requested":%d,"maximum":%d},`, clamped, MaxLimit)
 		}
-		fmt.Fprintf(w, `"links":%s,"features":[`, strings.TrimSpace(head.String()))
+		fmt.Fprint(w, `"features":[`)
 		return w
 	})
 	if err != nil {
-		s.streamFailed(w, r, started, n, err)
+		s.streamFailed(w, r, started, pg.N, err)
 		return
 	}
-	fmt.Fprintf(w, `],"numberReturned":%d}`+"\n", n)
+	links := []link{
+		{s.pageURL(r, q.Offset, ""), "self", typeGeoJSON, "this page"},
+		{s.pageURL(r, q.Offset, "html"), "alternate", typeHTML, "this page as HTML"},
+		{s.pageURL(r, q.Offset, "csv"), "alternate", typeCSV, "this page as CSV"},
+		{s.base + "/collections/" + c.ID, "collection", typeJSON, c.Title},
+	}
+	switch {
+	case keyset && pg.More:
+		links = append(links, link{s.afterURL(r, pg.Last), "next", typeGeoJSON, "next page"})
+	case !keyset && q.Offset+q.Limit < matched:
+		links = append(links, link{s.pageURL(r, q.Offset+q.Limit, ""), "next", typeGeoJSON, "next page"})
+	}
+	if q.Offset > 0 {
+		links = append(links, link{s.pageURL(r, max(q.Offset-q.Limit, 0), ""), "prev", typeGeoJSON, "previous page"})
+	}
+	var tail strings.Builder
+	enc := json.NewEncoder(&tail)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(links)
+	fmt.Fprintf(w, `],"numberReturned":%d,"links":%s}`+"\n", pg.N, strings.TrimSpace(tail.String()))
+}
+
+// afterURL is the items URL with the same parameters, after the id last.
+func (s *Server) afterURL(r *http.Request, last string) string {
+	q := r.URL.Query()
+	q.Del("offset")
+	q.Del("f")
+	q.Set("after", last)
+	return s.base + r.URL.Path + "?" + q.Encode()
 }
 
 // streamFailed handles an error met while streaming: before the first

@@ -63,7 +63,7 @@ func badParam(param, format string, args ...any) *paramError {
 
 // itemsParams are the parameters the items endpoint knows besides property filters.
 var itemsParams = map[string]bool{"bbox": true, "bbox-crs": true, "limit": true, "offset": true, "properties": true,
-	"sortby": true, "month": true, "f": true, "datetime": true, "crs": true, "filter": true, "filter-lang": true, "filter-crs": true, "geometry": true}
+	"sortby": true, "month": true, "f": true, "datetime": true, "crs": true, "filter": true, "filter-lang": true, "filter-crs": true, "geometry": true, "after": true}
 
 // parseItems validates an items request. clamped reports a limit above the maximum.
 func parseItems(c *postgres.Collection, v url.Values) (q *postgres.ItemsQuery, clamped int, err error) {
@@ -127,6 +127,15 @@ func parseItems(c *postgres.Collection, v url.Values) (q *postgres.ItemsQuery, c
 		q.Filter = f
 	} else if v.Get("filter-lang") != "" || v.Get("filter-crs") != "" {
 		return nil, 0, badParam("filter-lang", "given without filter")
+	}
+	if a := v.Get("after"); a != "" {
+		if len(a) > 200 {
+			return nil, 0, badParam("after", "at most 200 characters")
+		}
+		if v.Get("sortby") != "" || v.Get("offset") != "" {
+			return nil, 0, badParam("after", "pages by id order: give it without sortby and offset (the next links carry it)")
+		}
+		q.After = a
 	}
 	switch g := v.Get("geometry"); g {
 	case "":

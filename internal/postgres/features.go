@@ -210,6 +210,13 @@ type ItemsQuery struct {
 	Month      int // 0: none
 	ID         string
 	Filter     Filter // a compiled CQL2 filter, or nil
+	// After pages by key: the features whose id comes after this one, in
+	// id order (with no sortby). A page then costs what the first page
+	// costs, however deep: the id's index finds where to start.
+	After string
+	// Peek fetches one feature more than Limit, to tell whether a next page
+	// exists (StreamFeatures reports it and does not write it).
+	Peek bool
 	// CSVGeometry adds the geometry (WKT) to CSV rows; without it a CSV is
 	// the table a spreadsheet opens, not 30 KB polygons per cell.
 	CSVGeometry bool
@@ -328,7 +335,20 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 		order = append(order, p.Expr+dir)
 	}
 	order = append(order, c.IDExpr)
-	args = append(args, q.Limit, q.Offset)
+	if q.After != "" {
+		args = append(args, q.After)
+		cond := c.IDExpr + " > $" + strconv.Itoa(len(args))
+		if where == "" {
+			where = " WHERE " + cond
+		} else {
+			where += " AND " + cond
+		}
+	}
+	limit := q.Limit
+	if q.Peek {
+		limit++
+	}
+	args = append(args, limit, q.Offset)
 	page := fmt.Sprintf(" ORDER BY %s LIMIT $%d OFFSET $%d", strings.Join(order, ", "), len(args)-1, len(args))
 	if csv {
 		cols := append([]string{"(" + c.IDExpr + ")::text"}, sel...)
@@ -342,7 +362,8 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 		props = "json_build_object(" + strings.Join(pairs, ", ") + ")::text"
 	}
 	return `SELECT '{"type":"Feature","id":' || to_json(` + c.IDExpr + `)::text || ',"geometry":' ||
-		coalesce(ST_AsGeoJSON(` + q.geomIn(c.Geom) + `, ` + q.digits() + `), 'null') || ',"properties":' || ` + props + ` || '}'
+		coalesce(ST_AsGeoJSON(` + q.geomIn(c.Geom) + `, ` + q.digits() + `), 'null') || ',"properties":' || ` + props + ` || '}',
+		(` + c.IDExpr + `)::text
 		FROM ` + c.From + where + page, args
 }
 
@@ -383,39 +404,62 @@ func (db *DB) CountItems(ctx context.Context, q *ItemsQuery) (int, error) {
 // builds them. start is called once the query has answered, before any byte
 // is written; it returns the writer to use. It returns how many it wrote.
 func (db *DB) StreamFeatures(ctx context.Context, q *ItemsQuery, start func() io.Writer) (int, error) {
+	p, err := db.StreamPage(ctx, q, start)
+	return p.N, err
+}
+
+// Page is what StreamPage wrote: how many features, the id of the last,
+// and (with Peek) whether more follow.
+type Page struct {
+	N    int
+	Last string
+	More bool
+}
+
+// StreamPage is StreamFeatures that also reports the page's last id and,
+// when q.Peek, whether another page follows.
+func (db *DB) StreamPage(ctx context.Context, q *ItemsQuery, start func() io.Writer) (Page, error) {
+	var pg Page
 	sql, args := q.featureSQL(false)
 	rows, err := db.Pool.Query(ctx, sql, args...)
 	if err != nil {
-		return 0, wrapDB(err)
+		return pg, wrapDB(err)
 	}
 	defer rows.Close()
 	var w io.Writer
 	n := 0
 	buf := make([]byte, 0, 64<<10)
 	for rows.Next() {
+		if q.Peek && n == q.Limit {
+			pg.More = true
+			break
+		}
 		if w == nil {
 			w = start()
 		}
+		pg.Last = string(rows.RawValues()[1])
 		if n > 0 {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, rows.RawValues()[0]...)
 		n++
+		pg.N = n
 		if len(buf) > 48<<10 {
 			if _, err := w.Write(buf); err != nil {
-				return n, err
+				return pg, err
 			}
 			buf = buf[:0]
 		}
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
-		return n, wrapDB(err)
+		return pg, wrapDB(err)
 	}
 	if w == nil {
 		w = start()
 	}
 	_, err = w.Write(buf)
-	return n, err
+	return pg, err
 }
 
 // StreamRows yields each matching feature as text columns (id, properties...,
