@@ -74,6 +74,10 @@ type Model struct {
 	Retention struct {
 		MonthsAfterLastContact int `json:"months_after_last_contact"`
 	} `json:"retention"`
+	// Identity matches a household surveyed again without its programme id.
+	Identity Identity `json:"identity"`
+	// Cases: the CLMRS cycle of identified children.
+	Cases          Cases  `json:"cases"`
 	DefaultVariety string `json:"default_variety"`
 	// AreaVarieties names the variety (and so the calendar) of an area
 	// whose own tobacco fields do not say: kabupaten or kecamatan code ->
@@ -231,6 +235,8 @@ func (m *Model) Validate() error {
 		bad("hotspots.significance must be three rising levels, e.g. [0.01, 0.05, 0.10]")
 	}
 	m.Publication.validate(bad)
+	m.Identity.validate(bad)
+	m.Cases.validate(bad)
 	if m.Estimation.MinGroupAreas < 2 || !(0.5 <= m.Estimation.Level && m.Estimation.Level < 1) {
 		bad("estimation: min_group_areas must be at least 2 and level in [0.5, 1)")
 	}

@@ -1,0 +1,362 @@
+package risk
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Cases is the CLMRS cycle's configuration (the model file's "cases"
+// section; docs/methodology.md, "Cases"): when a case is due for a visit,
+// when it closes or is lost, and the remediation a visit can record.
+type Cases struct {
+	// FirstVisitDays: a new case is due for its first visit this many days
+	// after the survey that found the child.
+	FirstVisitDays int `json:"first_visit_days"`
+	// FollowUpMonths: an open case is due again this many months after its
+	// last visit or survey check (six in the ILO/ICI CLMRS).
+	FollowUpMonths int `json:"follow_up_months"`
+	// ConsecutiveChecksToClose: a case closes when the child has been out
+	// of child labour at this many consecutive follow-up checks.
+	ConsecutiveChecksToClose int `json:"consecutive_checks_to_close"`
+	// NotFoundToLose: a case is lost after this many consecutive visits
+	// that did not find the household (or one that found it had moved).
+	NotFoundToLose int `json:"not_found_to_lose"`
+	// Remediation is the catalogue of actions a visit may plan or deliver.
+	Remediation []Remediation `json:"remediation"`
+}
+
+// Remediation is one kind of support in the catalogue.
+type Remediation struct {
+	Code    string `json:"code"`
+	LabelID string `json:"label_id"`
+	LabelEN string `json:"label_en"`
+}
+
+var codeRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,39}$`)
+
+func (c Cases) validate(bad func(string, ...any)) {
+	if c.FirstVisitDays < 1 || c.FirstVisitDays > 365 || c.FollowUpMonths < 1 || c.FollowUpMonths > 24 {
+		bad("cases: first_visit_days must be 1..365 and follow_up_months 1..24")
+	}
+	if c.ConsecutiveChecksToClose < 1 || c.NotFoundToLose < 1 {
+		bad("cases: consecutive_checks_to_close and not_found_to_lose must be at least 1")
+	}
+	if len(c.Remediation) == 0 {
+		bad("cases.remediation: the catalogue is empty")
+	}
+	seen := map[string]bool{}
+	for _, r := range c.Remediation {
+		if !codeRE.MatchString(r.Code) || r.LabelID == "" || r.LabelEN == "" {
+			bad("cases.remediation: %q needs a lower-case code and labels in Bahasa Indonesia and English", r.Code)
+		}
+		if seen[r.Code] {
+			bad("cases.remediation: %q twice", r.Code)
+		}
+		seen[r.Code] = true
+	}
+}
+
+// RemediationCodes returns the catalogue's codes, in its order.
+func (c Cases) RemediationCodes() []string {
+	out := make([]string, len(c.Remediation))
+	for i, r := range c.Remediation {
+		out[i] = r.Code
+	}
+	return out
+}
+
+// Case statuses, in the order a case moves through them.
+const (
+	CaseIdentified         = "identified"
+	CaseRemediationPlanned = "remediation_planned"
+	CaseRemediated         = "remediated"
+	CaseFollowedUp         = "followed_up"
+	CaseClosed             = "closed"
+	CaseLost               = "lost"
+)
+
+// CaseStatuses lists them all; the open ones are all but closed and lost.
+var CaseStatuses = []string{CaseIdentified, CaseRemediationPlanned, CaseRemediated, CaseFollowedUp, CaseClosed, CaseLost}
+
+// CaseOpen reports whether a status is an open case's.
+func CaseOpen(status string) bool { return status != CaseClosed && status != CaseLost }
+
+// Visit kinds, outcomes and action states (the visit form's choices).
+var (
+	VisitKinds     = []string{"remediation", "follow_up"}
+	VisitOutcomes  = []string{"met", "not_found", "moved", "refused"}
+	ActionStatuses = []string{"planned", "delivered"}
+)
+
+// Visit is one visit to a case's household, from the visit form or POST
+// /cases/{id}/visits. It holds no names.
+type Visit struct {
+	CaseID       int64
+	SubmissionID string // the form submission's uuid, or the HTTP idempotency key
+	VisitedOn    time.Time
+	Kind         string   // remediation or follow_up
+	Outcome      string   // met, not_found, moved, refused
+	ChildWorking *bool    // met: does the child still work in child labour? nil when not asked
+	InSchool     *bool    // met: is the child in school?
+	Actions      []string // remediation codes
+	ActionStatus string   // planned or delivered; "" without actions
+	// No free text: a note is where names get written.
+}
+
+// Validate checks a visit against the catalogue and the form's rules; the
+// message names the field.
+func (v Visit) Validate(c Cases, today time.Time) error {
+	switch {
+	case v.CaseID <= 0:
+		return Errorf(EINVALID, "case_id: missing")
+	case v.VisitedOn.IsZero():
+		return Errorf(EINVALID, "visited_on: missing")
+	case v.VisitedOn.After(today.AddDate(0, 0, 1)):
+		return Errorf(EINVALID, "visited_on: %s is in the future", v.VisitedOn.Format(time.DateOnly))
+	case !IsChoice(VisitKinds, v.Kind):
+		return Errorf(EINVALID, "kind: %q is not one of %s", v.Kind, strings.Join(VisitKinds, ", "))
+	case !IsChoice(VisitOutcomes, v.Outcome):
+		return Errorf(EINVALID, "outcome: %q is not one of %s", v.Outcome, strings.Join(VisitOutcomes, ", "))
+	case v.Outcome != "met" && (v.ChildWorking != nil || len(v.Actions) > 0):
+		return Errorf(EINVALID, "outcome: %s, yet the visit records the child's work or actions: only a visit that met the household can", v.Outcome)
+	case v.Outcome == "met" && v.Kind == "follow_up" && v.ChildWorking == nil:
+		return Errorf(EINVALID, "child_working: a follow-up visit that met the household must say whether the child still works")
+	case len(v.Actions) > 0 && !IsChoice(ActionStatuses, v.ActionStatus):
+		return Errorf(EINVALID, "action_status: %q is not one of %s", v.ActionStatus, strings.Join(ActionStatuses, ", "))
+	case len(v.Actions) == 0 && v.ActionStatus != "":
+		return Errorf(EINVALID, "action_status: %s, but no action is recorded", v.ActionStatus)
+	}
+	codes := c.RemediationCodes()
+	seen := map[string]bool{}
+	for _, a := range v.Actions {
+		if !IsChoice(codes, a) {
+			return Errorf(EINVALID, "actions: %q is not in the remediation catalogue (%s)", a, strings.Join(codes, ", "))
+		}
+		if seen[a] {
+			return Errorf(EINVALID, "actions: %q twice", a)
+		}
+		seen[a] = true
+	}
+	return nil
+}
+
+// CaseEvent is one thing that happened to a case, in the order of On: the
+// survey observations of the child (the round that opened the case, and any
+// later round that found the child again) and the visits.
+type CaseEvent struct {
+	On time.Time
+	// Survey: a round's observation of the child, InLabour its
+	// classification (hazardous or child_labour).
+	Survey   bool
+	InLabour bool
+	Visit    *Visit
+}
+
+// CaseState is what the events make of a case.
+type CaseState struct {
+	Status    string
+	StatusOn  time.Time // when it took that status
+	OpenedOn  time.Time
+	LastCheck time.Time // the last follow-up check (a survey or a visit that met the child)
+	NextDue   *time.Time
+	// OutStreak: consecutive checks, up to the last, that found the child
+	// out of child labour.
+	OutStreak int
+	Checks    int
+}
+
+// State folds a case's events into its status (docs/methodology.md,
+// "Cases"). The first event is the survey that opened the case. A check is
+// a later survey round that found the child, or a visit that met the
+// household and asked about the child's work; the case closes when the
+// last ConsecutiveChecksToClose checks all found the child out of child
+// labour, and a later check that finds the child working reopens it. A
+// visit that finds the household moved, or NotFoundToLose consecutive
+// visits that do not find it, lose the case; any later contact with the
+// child takes it up again. Remediation planned or delivered moves the case
+// on; a check after delivered remediation makes it followed up.
+func (c Cases) State(events []CaseEvent) CaseState {
+	evs := append([]CaseEvent(nil), events...)
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].On.Before(evs[j].On) })
+	var s CaseState
+	if len(evs) == 0 {
+		return s
+	}
+	s.Status, s.OpenedOn, s.StatusOn = CaseIdentified, evs[0].On, evs[0].On
+	set := func(status string, on time.Time) {
+		if s.Status != status {
+			s.Status, s.StatusOn = status, on
+		}
+	}
+	remediation := "" // "", planned, delivered
+	notFound := 0
+	last := evs[0].On // the last contact that sets the next due date
+	contacted := false
+	for _, e := range evs[1:] {
+		check, out := false, false
+		switch {
+		case e.Survey:
+			check, out = true, !e.InLabour
+			notFound = 0
+		case e.Visit != nil:
+			v := e.Visit
+			last, contacted = e.On, true
+			switch v.Outcome {
+			case "moved":
+				set(CaseLost, e.On)
+				continue
+			case "not_found":
+				notFound++
+				if notFound >= c.NotFoundToLose {
+					set(CaseLost, e.On)
+				}
+				continue
+			case "refused":
+				notFound = 0
+				continue
+			}
+			notFound = 0
+			if len(v.Actions) > 0 {
+				if v.ActionStatus == "delivered" {
+					remediation = "delivered"
+				} else if remediation == "" {
+					remediation = "planned"
+				}
+			}
+			if v.ChildWorking != nil {
+				check, out = true, !*v.ChildWorking
+			}
+		}
+		if check {
+			s.Checks++
+			s.LastCheck = e.On
+			last = e.On
+			contacted = true
+			if out {
+				s.OutStreak++
+			} else {
+				s.OutStreak = 0
+			}
+		}
+		switch {
+		case s.OutStreak >= c.ConsecutiveChecksToClose:
+			set(CaseClosed, e.On)
+		case check && remediation == "delivered":
+			set(CaseFollowedUp, e.On)
+		case remediation == "delivered":
+			set(CaseRemediated, e.On)
+		case remediation == "planned":
+			set(CaseRemediationPlanned, e.On)
+		default:
+			set(CaseIdentified, e.On)
+		}
+	}
+	if CaseOpen(s.Status) {
+		var due time.Time
+		if contacted {
+			due = last.AddDate(0, c.FollowUpMonths, 0)
+		} else {
+			due = s.OpenedOn.AddDate(0, 0, c.FirstVisitDays)
+		}
+		s.NextDue = &due
+	}
+	return s
+}
+
+// ChildAge is what identity matching knows of a child: no name, only the
+// ordinal, sex and age the survey recorded.
+type ChildAge struct {
+	Ordinal int
+	Sex     string
+	Age     int
+}
+
+// Identity is the rule that recognises a household surveyed again in a
+// later round without a programme household id (docs/methodology.md,
+// "Rounds and household identity").
+type Identity struct {
+	// MaxDistanceM: the two GPS points lie within this many metres.
+	MaxDistanceM float64 `json:"max_distance_m"`
+	// AgeToleranceYears: a child's age may differ from the earlier age
+	// plus the years between the surveys by this much (birthdays fall
+	// either side of a survey date).
+	AgeToleranceYears int `json:"age_tolerance_years"`
+}
+
+func (id Identity) validate(bad func(string, ...any)) {
+	if id.MaxDistanceM <= 0 || id.MaxDistanceM > 500 || id.AgeToleranceYears < 0 || id.AgeToleranceYears > 2 {
+		bad("identity: max_distance_m must be in (0, 500] and age_tolerance_years 0..2")
+	}
+}
+
+// MatchChildren pairs the children of an earlier submission with those of
+// a later one, years apart: every earlier child who would still be under
+// 18 must have a partner of the same sex whose age is the earlier age plus
+// the years (within the tolerance), and every later child without a
+// partner must be younger than the years between (born since). It returns
+// the later ordinal of each earlier child (0: aged out) and whether the
+// children match. The pairing is the one that keeps age gaps smallest,
+// oldest first.
+func (id Identity) MatchChildren(earlier, later []ChildAge, years float64) (map[int]int, bool) {
+	tol := float64(id.AgeToleranceYears) + 0.5
+	used := make([]bool, len(later))
+	pair := map[int]int{}
+	e := append([]ChildAge(nil), earlier...)
+	sort.SliceStable(e, func(i, j int) bool { return e[i].Age > e[j].Age })
+	for _, c := range e {
+		want := float64(c.Age) + years
+		if want-tol >= float64(MaxChildAge)+1 {
+			pair[c.Ordinal] = 0 // aged out
+			continue
+		}
+		best, gap := -1, tol
+		for j, l := range later {
+			if used[j] || l.Sex != c.Sex {
+				continue
+			}
+			if d := abs(float64(l.Age) - want); d <= gap {
+				best, gap = j, d
+			}
+		}
+		if best < 0 {
+			if want+tol >= float64(MaxChildAge)+1 {
+				pair[c.Ordinal] = 0 // may have turned 18
+				continue
+			}
+			return nil, false
+		}
+		used[best] = true
+		pair[c.Ordinal] = later[best].Ordinal
+	}
+	for j, l := range later {
+		if !used[j] && float64(l.Age) > years+tol {
+			return nil, false // an older child the earlier survey did not have
+		}
+	}
+	return pair, true
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// ProgrammeID is the form of a programme household id: the number on the
+// household's programme card (never a NIK or a name).
+var ProgrammeID = regexp.MustCompile(`^[A-Z]{2,5}-[0-9]{3,8}$`)
+
+// CheckProgrammeID explains what is wrong with a programme household id.
+func CheckProgrammeID(s string) error {
+	if s == "" || ProgrammeID.MatchString(s) {
+		return nil
+	}
+	if len(s) == 16 && strings.Trim(s, "0123456789") == "" {
+		return fmt.Errorf("%q looks like a NIK (16 digits): the survey must not record national ID numbers; write the programme card's number (e.g. KSP-001234)", s)
+	}
+	return fmt.Errorf("%q is not a programme household id: want 2-5 capital letters, a dash and 3-8 digits, e.g. KSP-001234", s)
+}
