@@ -10,17 +10,25 @@ import (
 	"fmt"
 )
 
-//go:embed survey.csv choices.csv settings.csv
+//go:embed survey.csv choices.csv settings.csv visit/survey.csv visit/choices.csv visit/settings.csv
 var sheets embed.FS
 
 // SheetNames are the XLSForm sheets, in workbook order.
 var SheetNames = []string{"survey", "choices", "settings"}
 
-// Sheet returns the rows of one sheet, the header first.
-func Sheet(name string) ([][]string, error) {
-	f, err := sheets.Open(name + ".csv")
+// Sheet returns the rows of one sheet of the household survey, the header
+// first.
+func Sheet(name string) ([][]string, error) { return read(name + ".csv") }
+
+// VisitSheet returns the rows of one sheet of the case visit form, which
+// staff fill in at each remediation or follow-up visit (riskmap import
+// visits).
+func VisitSheet(name string) ([][]string, error) { return read("visit/" + name + ".csv") }
+
+func read(path string) ([][]string, error) {
+	f, err := sheets.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("form sheet %s: %w", name, err)
+		return nil, fmt.Errorf("form sheet %s: %w", path, err)
 	}
 	defer f.Close()
 	return csv.NewReader(f).ReadAll()

@@ -228,3 +228,35 @@ func TestXLSFormRules(t *testing.T) {
 		t.Errorf("%d villages and %d kecamatan on the form, want the 783 and 76 of geodata/boundaries", len(lists["desa"]), len(lists["kecamatan"]))
 	}
 }
+
+// TestVisitChoicesMatchDomain keeps the visit form's answer codes equal to
+// the case rules' and the model's remediation catalogue.
+func TestVisitChoicesMatchDomain(t *testing.T) {
+	rows, err := VisitSheet("choices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := map[string][]string{}
+	for _, r := range rows[1:] {
+		lists[r[0]] = append(lists[r[0]], r[1])
+	}
+	m, err := risk.DefaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for list, want := range map[string][]string{"visit_kind": risk.VisitKinds, "visit_outcome": risk.VisitOutcomes,
+		"action_status": risk.ActionStatuses, "remediation": m.Cases.RemediationCodes(), "yes_no": {"yes", "no"}} {
+		if !slices.Equal(lists[list], want) {
+			t.Errorf("visit choices %s = %v, domain has %v", list, lists[list], want)
+		}
+	}
+	survey, err := VisitSheet("survey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range survey[1:] {
+		if r[0] == "text" && r[1] != "programme_id" {
+			t.Errorf("visit form question %s is free text: the form must not invite names", r[1])
+		}
+	}
+}

@@ -55,23 +55,35 @@ var (
 	formOnce   sync.Once
 	formParsed *surveyForm
 	formErr    error
+
+	visitOnce   sync.Once
+	visitParsed *surveyForm
+	visitErr    error
 )
 
 // theForm returns the embedded survey form, parsed once.
 func theForm() (*surveyForm, error) {
-	formOnce.Do(func() { formParsed, formErr = parseForm() })
+	formOnce.Do(func() { formParsed, formErr = parseForm(forms.Sheet, "household", "children") })
 	return formParsed, formErr
 }
 
-// dataTypes are the question types whose answers are exported.
-var dataTypes = map[string]bool{"select_one": true, "select_multiple": true, "integer": true, "decimal": true, "text": true, "geopoint": true}
+// theVisitForm returns the embedded case visit form, parsed once.
+func theVisitForm() (*surveyForm, error) {
+	visitOnce.Do(func() { visitParsed, visitErr = parseForm(forms.VisitSheet, "visit", "") })
+	return visitParsed, visitErr
+}
 
-func parseForm() (*surveyForm, error) {
-	survey, err := forms.Sheet("survey")
+// dataTypes are the question types whose answers are exported.
+var dataTypes = map[string]bool{"select_one": true, "select_multiple": true, "integer": true, "decimal": true, "text": true, "geopoint": true, "date": true}
+
+// parseForm reads a form's survey and choices sheets; main and repeat name
+// its main sheet and its repeat's sheet ("" when it has none).
+func parseForm(sheet func(string) ([][]string, error), main, repeatSheet string) (*surveyForm, error) {
+	survey, err := sheet("survey")
 	if err != nil {
 		return nil, err
 	}
-	choices, err := forms.Sheet("choices")
+	choices, err := sheet("choices")
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +176,10 @@ func parseForm() (*surveyForm, error) {
 		}
 		f.values[list] = m
 	}
-	f.headers["household"] = f.spellings(false)
-	f.headers["children"] = f.spellings(true)
+	f.headers[main] = f.spellings(false)
+	if repeatSheet != "" {
+		f.headers[repeatSheet] = f.spellings(true)
+	}
 	return f, nil
 }
 
@@ -272,9 +286,12 @@ var (
 		"household": {"consent", "village", "gps", "livelihood", "poverty_programme", "caregiver_education", "single_parent", "members", "working_adults"},
 		"children": {"age", "sex", "school_status", "works", "work_hours_week", "work_hours_day", "work_school_hours", "tasks",
 			"gts_symptoms", "disability", "special_needs", "orphan"},
+		"visit": {"case_id", "visited_on", "kind", "outcome"},
 	}
 	optionalColumns = map[string][]string{
-		"children": {"harvest_absence_days"},
+		"household": {"programme_id"},
+		"children":  {"harvest_absence_days"},
+		"visit":     {"programme_id", "child_working", "in_school", "actions", "action_status"},
 	}
 )
 

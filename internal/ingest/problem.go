@@ -70,6 +70,11 @@ type Summary struct {
 	Rejected Problems
 	Skipped  int // survey rows that are not data: households that did not consent
 	Children struct{ Inserted, Replaced, Skipped int }
+	// Rounds: households loaded per survey round.
+	Rounds map[string]int
+	// Identity: how the loaded households were matched to households of
+	// earlier rounds (docs/methodology.md, "Rounds and household identity").
+	Identity struct{ ProgrammeID, PlaceAndChildren, New, Ambiguous int }
 }
 
 // NothingLoaded is the error of an import that would load no row: an empty

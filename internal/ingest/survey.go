@@ -228,6 +228,7 @@ type HouseholdReader struct {
 	t       *table
 	parents map[string]parent // export key -> household, for the child sheet
 	uuids   map[string]int    // survey uuid -> line, to refuse duplicate submissions
+	cards   map[string]int    // programme id -> line: one household per card in a file
 	skipped int               // consent = no
 	legacy  *memSource        // children from "CSV (legacy)" repeat columns
 	legacyH []string          // their header: _parent_index and the questions
@@ -256,7 +257,7 @@ func newHouseholdReader(src source, header []string, file string, comma rune) (*
 	if err != nil {
 		return nil, err
 	}
-	hr := &HouseholdReader{t: t, parents: map[string]parent{}, uuids: map[string]int{}}
+	hr := &HouseholdReader{t: t, parents: map[string]parent{}, uuids: map[string]int{}, cards: map[string]int{}}
 	if t.legacy != nil {
 		hr.legacy = &memSource{}
 		seen := map[string]bool{}
@@ -403,6 +404,14 @@ func (hr *HouseholdReader) next() (HouseholdRow, *Problem, bool, error) {
 		h.SubmittedAt = ts
 	}
 	h.ReportedVillage = p.village()
+	h.ProgrammeID = strings.ToUpper(strings.TrimSpace(t.get("programme_id")))
+	if err := risk.CheckProgrammeID(h.ProgrammeID); err != nil {
+		p.fail("programme_id", "%v", err)
+	} else if first, dup := hr.cards[h.ProgrammeID]; dup && h.ProgrammeID != "" {
+		p.fail("programme_id", "%s: row %d has the same programme household id (one submission per household and round)", h.ProgrammeID, first)
+	} else if h.ProgrammeID != "" {
+		hr.cards[h.ProgrammeID] = t.line
+	}
 	h.Lat, h.Lon, h.GPSPrecision = p.point()
 	h.Livelihoods = p.choices("livelihood", "livelihood")
 	h.PovertyProgrammes = p.choices("poverty_programme", "poverty_programme")

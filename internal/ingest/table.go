@@ -137,7 +137,11 @@ var metaColumns = map[string]bool{"_uuid": true, "_index": true, "_parent_index"
 var legacyRepeat = regexp.MustCompile(`^(?:.*/)?children\[(\d+)\]/(.*)$`)
 
 func newTable(src source, header []string, file, sheet string, comma rune) (*table, error) {
-	form, err := theForm()
+	formOf := theForm
+	if sheet == "visit" {
+		formOf = theVisitForm
+	}
+	form, err := formOf()
 	if err != nil {
 		return nil, err
 	}
@@ -226,9 +230,13 @@ func (t *table) unrecognised() error {
 	if len(found) > 12 {
 		found, more = found[:12], fmt.Sprintf(" ... (%d columns)", len(t.names))
 	}
-	return risk.Errorf(risk.EINVALID, "%s: line 1: this is not a %s sheet of the Kesempatan survey: expected the questions %s "+
+	what := "a " + t.sheet + " sheet of the Kesempatan survey"
+	if t.sheet == "visit" {
+		what = "an export of the Kesempatan case visit form"
+	}
+	return risk.Errorf(risk.EINVALID, "%s: line 1: this is not %s: expected the questions %s "+
 		"(as XML names, with or without group names, or as labels in %s) and %s; found: %s%s",
-		t.file, t.sheet, strings.Join(want, ", "), strings.Join(t.form.languages, " or "), meta, strings.Join(found, ", "), more)
+		t.file, what, strings.Join(want, ", "), strings.Join(t.form.languages, " or "), meta, strings.Join(found, ", "), more)
 }
 
 // fallbackName recognises a column by its last path segment when its

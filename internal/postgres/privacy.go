@@ -139,18 +139,24 @@ type RetentionItem struct {
 // RetentionDue lists the households whose last contact (the survey, or the
 // start or end of a follow-up) is more than months before asOf, leaving out
 // those under an open follow-up.
+// A household is all its rounds: its last contact is its latest survey,
+// follow-up or case visit, it is kept while it has an open case, and it is
+// listed once (erasing one submission erases every round).
 func (db *DB) RetentionDue(ctx context.Context, months int, asOf time.Time) ([]RetentionItem, error) {
 	if months < 1 {
 		return nil, risk.Errorf(risk.EINVALID, "retention of %d months: want at least 1", months)
 	}
 	rows, err := db.Pool.Query(ctx, `
-		SELECT h.survey_uuid, h.village_code, c.last
+		SELECT * FROM (SELECT DISTINCT ON (h.identity_id) h.survey_uuid, h.village_code, c.last
 		FROM household h
-		CROSS JOIN LATERAL (SELECT greatest(coalesce(h.submitted_at, h.imported_at),
-			(SELECT max(greatest(f.started_on, coalesce(f.ended_on, f.started_on)))::timestamptz FROM follow_up f WHERE f.household_id = h.id)) AS last) c
+		CROSS JOIN LATERAL (SELECT greatest(
+			(SELECT max(coalesce(o.submitted_at, o.imported_at)) FROM household o WHERE o.identity_id = h.identity_id),
+			(SELECT max(greatest(f.started_on, coalesce(f.ended_on, f.started_on)))::timestamptz FROM follow_up f WHERE f.household_id = h.id),
+			(SELECT max(v.visited_on)::timestamptz FROM child_case k JOIN case_visit v ON v.case_id = k.id WHERE k.identity_id = h.identity_id)) AS last) c
 		WHERE c.last < $1::timestamptz - make_interval(months => $2)
 		  AND NOT EXISTS (SELECT 1 FROM follow_up f WHERE f.household_id = h.id AND f.ended_on IS NULL)
-		ORDER BY c.last, h.survey_uuid`, asOf, months)
+		  AND NOT EXISTS (SELECT 1 FROM child_case k WHERE k.identity_id = h.identity_id AND k.status NOT IN ('closed', 'lost'))
+		ORDER BY h.identity_id, h.id) d ORDER BY last, survey_uuid`, asOf, months)
 	if err != nil {
 		return nil, wrapDB(err)
 	}

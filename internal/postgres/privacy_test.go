@@ -206,12 +206,19 @@ func TestRetentionDryRunEqualsApply(t *testing.T) {
 	db := dbtest.New(t)
 	dbtest.LoadDemo(t, db)
 	ctx := context.Background()
-	// Three households surveyed long ago; one of them is under an open
-	// follow-up, another had a follow-up recently.
+	// Three households without a case surveyed long ago; one of them is
+	// under an open follow-up, another had a follow-up recently. A fourth
+	// surveyed long ago has an open case: kept too.
 	var old []string
-	rows, _ := db.Pool.Query(ctx, `SELECT survey_uuid FROM household ORDER BY survey_uuid LIMIT 3`)
+	rows, _ := db.Pool.Query(ctx, `SELECT survey_uuid FROM household h
+		WHERE NOT EXISTS (SELECT 1 FROM child_case k WHERE k.identity_id = h.identity_id) ORDER BY survey_uuid LIMIT 3`)
 	old, _ = collectStrings(rows)
-	if _, err := db.Pool.Exec(ctx, `UPDATE household SET submitted_at = '2019-05-01' WHERE survey_uuid = ANY($1)`, old); err != nil {
+	var withCase string
+	if err := db.Pool.QueryRow(ctx, `SELECT h.survey_uuid FROM household h JOIN child_case k ON k.household_id = h.id
+		WHERE k.status NOT IN ('closed', 'lost') ORDER BY 1 LIMIT 1`).Scan(&withCase); err != nil {
+		t.Fatalf("the demo should open cases: %v", err)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE household SET submitted_at = '2019-05-01' WHERE survey_uuid = ANY($1) OR survey_uuid = $2`, old, withCase); err != nil {
 		t.Fatal(err)
 	}
 	db.Pool.Exec(ctx, `INSERT INTO follow_up (household_id, started_on) SELECT id, '2020-01-01' FROM household WHERE survey_uuid = $1`, old[0])

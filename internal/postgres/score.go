@@ -21,6 +21,9 @@ type Stage struct {
 type ScoreRun struct {
 	ID           int64
 	ModelVersion string
+	// Round is the survey round the map and targets show (every round's
+	// households are scored, and every round's figures published).
+	Round        string
 	Month        int // the month hotspots were computed for; 0 for the annual score
 	Stages       []Stage
 	Households   int
@@ -33,6 +36,8 @@ type ScoreRun struct {
 	// Erasures is how many households erased since the previous run the
 	// published figures stopped counting with this run.
 	Erasures int
+	// Cases: opened by this run, and open after it.
+	CasesOpened, CasesOpen int
 }
 
 // Score runs the risk model over the whole database in one transaction:
@@ -41,6 +46,12 @@ type ScoreRun struct {
 // hotspots. Readers see the previous run until it commits. Every step but the
 // hotspot statistic is set-based SQL; the model reaches SQL as parameters.
 func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, error) {
+	return db.ScoreRound(ctx, m, month, "")
+}
+
+// ScoreRound is Score with the round the map shows named ("": the latest
+// round with households).
+func (db *DB) ScoreRound(ctx context.Context, m *risk.Model, month int, round string) (ScoreRun, error) {
 	run := ScoreRun{ModelVersion: m.Version, Month: month, Classes: map[string]int{}, Tiers: map[string]int{}, Hotspots: map[string]int{}}
 	if month < 0 || month > 12 {
 		return run, risk.Errorf(risk.EINVALID, "month %d: want 1..12, or 0 for the annual score", month)
@@ -59,6 +70,23 @@ func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, er
 	// One run at a time, and no erasure during a run (erase_household takes
 	// the same lock): an erased household cannot come back in the run's tables.
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(scoring_lock())"); err != nil {
+		return run, err
+	}
+	if round == "" {
+		err = tx.QueryRow(ctx, `SELECT coalesce((SELECT r.id FROM survey_round r WHERE EXISTS (SELECT 1 FROM household h WHERE h.round_id = r.id)
+			ORDER BY r.starts_on DESC, r.id DESC LIMIT 1), '')`).Scan(&round)
+	} else {
+		var ok bool
+		err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM survey_round WHERE id = $1)`, round).Scan(&ok)
+		if err == nil && !ok {
+			return run, risk.Errorf(risk.EINVALID, "round %q: no such survey round (riskmap rounds lists them)", round)
+		}
+	}
+	if err != nil {
+		return run, err
+	}
+	run.Round = round
+	if _, err := tx.Exec(ctx, `SELECT set_config('riskmap.round', $1, true)`, round); err != nil {
 		return run, err
 	}
 	stage := func(name string, f func() error) error {
@@ -82,6 +110,8 @@ func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, er
 		{"hotspots", func() error { return hotspots(ctx, tx, m, month, nil) }},
 		{"geomask households", func() error { return maskHouseholds(ctx, tx) }},
 		{"disclosure check", func() error { return checkPublication(ctx, tx, m) }},
+		{"rounds and change", func() error { return publishRounds(ctx, tx, m) }},
+		{"cases", func() error { return openAndRefreshCases(ctx, tx, m, &run) }},
 		{"swap in the new tables", func() error { return swapScoreTables(ctx, tx) }},
 	}
 	for _, s := range steps {
@@ -104,9 +134,16 @@ func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, er
 	if month > 0 {
 		monthArg = month
 	}
-	if err := tx.QueryRow(ctx, `INSERT INTO score_run (model_version, model, month, started_at, stages, households, children, villages, synthetic)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, EXISTS (SELECT 1 FROM import_run WHERE kind = 'survey' AND synthetic)) RETURNING id`,
-		m.Version, model, monthArg, started, stages, run.Households, run.Children, run.Villages).Scan(&run.ID); err != nil {
+	var roundArg any
+	if round != "" {
+		roundArg = round
+	}
+	if err := tx.QueryRow(ctx, `INSERT INTO score_run (model_version, model, month, started_at, stages, households, children, villages, synthetic, round_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, EXISTS (SELECT 1 FROM import_run WHERE kind = 'survey' AND synthetic), $9) RETURNING id`,
+		m.Version, model, monthArg, started, stages, run.Households, run.Children, run.Villages, roundArg).Scan(&run.ID); err != nil {
+		return run, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE round_summary SET score_run_id = $1`, run.ID); err != nil {
 		return run, err
 	}
 	t := time.Now()
@@ -122,8 +159,8 @@ func countRun(ctx context.Context, tx pgx.Tx, run *ScoreRun) error {
 		sql string
 		m   map[string]int
 	}{
-		{`SELECT classification, count(*) FROM child_class GROUP BY 1`, run.Classes},
-		{`SELECT tier, count(*) FROM household_score GROUP BY 1`, run.Tiers},
+		{`SELECT k.classification, count(*) FROM child_class k JOIN household h ON h.id = k.household_id WHERE h.round_id = scored_round() GROUP BY 1`, run.Classes},
+		{`SELECT s.tier, count(*) FROM household_score s JOIN household h ON h.id = s.household_id WHERE h.round_id = scored_round() GROUP BY 1`, run.Tiers},
 		{`SELECT class, count(*) FROM hotspot GROUP BY 1`, run.Hotspots},
 	} {
 		rows, err := tx.Query(ctx, q.sql)
@@ -142,7 +179,8 @@ func countRun(ctx context.Context, tx pgx.Tx, run *ScoreRun) error {
 			return err
 		}
 	}
-	return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM household_score), (SELECT count(*) FROM child_class),
+	return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM household_score s JOIN household h ON h.id = s.household_id WHERE h.round_id = scored_round()),
+		(SELECT count(*) FROM child_class k JOIN household h ON h.id = k.household_id WHERE h.round_id = scored_round()),
 		(SELECT count(*) FROM area_score WHERE level = 'desa' AND score IS NOT NULL)`).Scan(&run.Households, &run.Children, &run.Villages)
 }
 

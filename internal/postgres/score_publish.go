@@ -270,7 +270,9 @@ func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []ri
 	var within *float64
 	err = tx.QueryRow(ctx, `
 		SELECT sum((s.score - v.mean) ^ 2) / nullif(count(*) - count(DISTINCT s.village_code), 0)
-		FROM `+scores+` s JOIN (SELECT village_code, avg(score) AS mean FROM `+scores+` GROUP BY village_code) v USING (village_code)`).Scan(&within)
+		FROM (SELECT s.* FROM `+scores+` s JOIN household h ON h.id = s.household_id WHERE h.round_id = scored_round()) s
+		JOIN (SELECT s.village_code, avg(s.score) AS mean FROM `+scores+` s JOIN household h ON h.id = s.household_id
+		      WHERE h.round_id = scored_round() GROUP BY s.village_code) v USING (village_code)`).Scan(&within)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -296,7 +298,7 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 		{`CREATE TEMP TABLE mask_src ON COMMIT DROP AS
 			SELECT h.id, h.survey_uuid, h.village_code, h.geom,
 				md5(encode(s.secret, 'hex') || '|' || h.survey_uuid || '|' || h.village_code || '|' || encode(ST_AsEWKB(h.geom), 'hex')) AS digest
-			FROM household h, mask_secret s`, nil},
+			FROM household h, mask_secret s WHERE h.round_id = scored_round()`, nil},
 		{`CREATE INDEX ON mask_src (id)`, nil},
 		{`DELETE FROM household_mask m WHERE NOT EXISTS (
 			SELECT 1 FROM mask_src s WHERE s.id = m.household_id AND s.digest = m.digest)`, nil},

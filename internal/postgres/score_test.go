@@ -546,8 +546,9 @@ func TestSmallSamplesDoNotOutrankLargeOnes(t *testing.T) {
 		DELETE FROM household;
 		WITH v(code, n, share) AS (VALUES ('35.13.13.2003', 300, 0.25), ('35.13.10.2010', 1, 1.0), ('35.13.13.2015', 3, 1.0)),
 		h AS (
-			INSERT INTO household (survey_uuid, source, village_code, geom, livelihoods, members, working_adults)
-			SELECT 'scenario-' || v.code || '-' || i, 'kobo', v.code, ST_PointOnSurface(g.geom), '{farm_labourer}', 5, 2
+			INSERT INTO household (survey_uuid, source, village_code, geom, livelihoods, members, working_adults, round_id)
+			SELECT 'scenario-' || v.code || '-' || i, 'kobo', v.code, ST_PointOnSurface(g.geom), '{farm_labourer}', 5, 2,
+				(SELECT max(id) FROM survey_round)
 			FROM v JOIN village g ON g.code = v.code, generate_series(1, v.n) i
 			RETURNING id, village_code, survey_uuid)
 		INSERT INTO child (household_id, ordinal, age, sex, school_status, works, work_hours_week, work_hours_day, tasks)
@@ -648,8 +649,8 @@ func TestMissingIsNotZero(t *testing.T) {
 	loadDemo(t, db)
 	_, err := db.Pool.Exec(ctx, `
 		WITH h AS (
-			INSERT INTO household (survey_uuid, source, village_code, geom, members, working_adults)
-			SELECT 'toddler-' || i, 'kobo', '35.13.13.2003', ST_PointOnSurface(geom), 4, 2
+			INSERT INTO household (survey_uuid, source, village_code, geom, members, working_adults, round_id)
+			SELECT 'toddler-' || i, 'kobo', '35.13.13.2003', ST_PointOnSurface(geom), 4, 2, (SELECT max(id) FROM survey_round)
 			FROM village, generate_series(1, 2) i WHERE code = '35.13.13.2003'
 			RETURNING id, survey_uuid)
 		INSERT INTO child (household_id, ordinal, age, sex, school_status, works)

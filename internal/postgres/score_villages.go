@@ -21,6 +21,7 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 				count(*) FILTER (WHERE h.livelihoods && $1::text[]) AS labourers,
 				count(*) FILTER (WHERE h.poverty_programmes && $2::text[]) AS poor
 			FROM household h JOIN household_score_next s ON s.household_id = h.id
+			WHERE h.round_id = scored_round()
 			GROUP BY h.village_code`, []any{m.Household.LabourLivelihoods, m.Household.PovertyProgrammes}},
 		{`CREATE TEMP TABLE village_children ON COMMIT DROP AS
 			SELECT h.village_code, count(*) AS children,
@@ -29,7 +30,7 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 				count(*) FILTER (WHERE k.classification = 'light_work') AS light_work,
 				count(*) FILTER (WHERE k.classification = 'not_working') AS not_working
 			FROM child c JOIN child_class_next k USING (household_id, ordinal) JOIN household h ON h.id = c.household_id
-			WHERE c.age BETWEEN $1 AND $2
+			WHERE c.age BETWEEN $1 AND $2 AND h.round_id = scored_round()
 			GROUP BY h.village_code`, []any{m.ChildRule.MinWorkAge, m.ChildRule.MaxChildAge}},
 		{`DELETE FROM area_score`, nil},
 	})

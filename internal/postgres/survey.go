@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kesempatan/riskmap/internal/ingest"
+	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 // SurveyImport is one household survey export and, optionally, its children.
@@ -25,6 +26,14 @@ type SurveyImport struct {
 	// Pull, for a server pull, is where it stopped: stored with the
 	// submissions, in the same transaction.
 	Pull *PullState
+	// Round names the survey round of every submission (created if new,
+	// its dates widened to cover them). Empty: each submission goes to the
+	// declared round whose dates cover its submission date, else to the
+	// calendar year's round ("2027"), created as needed.
+	Round      string
+	RoundLabel string
+	// Identity is the rule that matches households to earlier rounds.
+	Identity risk.Identity
 }
 
 // PullState is where a server pull stopped.
@@ -59,7 +68,7 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, `
 		CREATE TEMP TABLE stage_household (line int, off bigint, key text, survey_uuid text, source text,
-			submitted_at timestamptz, reported text, geom geometry, precision_m real,
+			submitted_at timestamptz, reported text, programme_id text, geom geometry, precision_m real,
 			livelihoods text[], poverty text[], education text, single_parent boolean,
 			members smallint, working_adults smallint) ON COMMIT DROP;
 		CREATE TEMP TABLE stage_child (line int, survey_uuid text, ordinal smallint, age smallint, sex text,
@@ -71,7 +80,7 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 
 	hs := &rowSource[ingest.HouseholdRow]{next: in.Households.Next, values: householdValues, stage: "households", sum: &sum, opt: opt}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_household"},
-		[]string{"line", "off", "key", "survey_uuid", "source", "submitted_at", "reported", "geom", "precision_m",
+		[]string{"line", "off", "key", "survey_uuid", "source", "submitted_at", "reported", "programme_id", "geom", "precision_m",
 			"livelihoods", "poverty", "education", "single_parent", "members", "working_adults"}, hs); err != nil {
 		return sum, err
 	}
@@ -194,7 +203,11 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 			return sum, err
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO stage_flag SELECT * FROM unnest($1::int[], $2::text[], $3::boolean[])`,
+	if err := assignRounds(ctx, tx, in, &sum); err != nil {
+		return sum, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO stage_flag
+		SELECT DISTINCT ON (l) l, n, r FROM unnest($1::int[], $2::text[], $3::boolean[]) AS f(l, n, r) ORDER BY l, r DESC`,
 		flagLines, flagNotes, flagRejected); err != nil {
 		return sum, err
 	}
@@ -222,11 +235,12 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		LOCK TABLE household IN SHARE ROW EXCLUSIVE MODE;
 		CREATE TEMP TABLE upserted (id bigint, survey_uuid text, inserted boolean) ON COMMIT DROP;
 		CREATE TEMP TABLE stage_ok ON COMMIT DROP AS
-		SELECT s.*, c.code AS village_code, f.note
-		FROM stage_household s JOIN stage_cover c USING (line) LEFT JOIN stage_flag f USING (line)
+		SELECT s.*, c.code AS village_code, f.note, r.round_id
+		FROM stage_household s JOIN stage_cover c USING (line) LEFT JOIN stage_flag f USING (line) JOIN stage_round r USING (line)
 		WHERE f.rejected IS NOT TRUE;
 		WITH up AS (
 			UPDATE household h SET source = s.source, submitted_at = s.submitted_at, village_code = s.village_code,
+				round_id = s.round_id, programme_id = s.programme_id,
 				reported_village_code = nullif(s.reported, ''), geom = s.geom, gps_precision_m = nullif(s.precision_m, 0),
 				livelihoods = coalesce(s.livelihoods, '{}'), poverty_programmes = coalesce(s.poverty, '{}'),
 				caregiver_education = s.education, single_parent = s.single_parent, members = s.members,
@@ -237,10 +251,10 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		WITH ins AS (
 			INSERT INTO household (survey_uuid, source, submitted_at, village_code, reported_village_code, geom,
 				gps_precision_m, livelihoods, poverty_programmes, caregiver_education, single_parent, members,
-				working_adults, location_note)
+				working_adults, location_note, round_id, programme_id)
 			SELECT s.survey_uuid, s.source, s.submitted_at, s.village_code, nullif(s.reported, ''), s.geom,
 				nullif(s.precision_m, 0), coalesce(s.livelihoods, '{}'), coalesce(s.poverty, '{}'), s.education,
-				s.single_parent, s.members, s.working_adults, s.note
+				s.single_parent, s.members, s.working_adults, s.note, s.round_id, s.programme_id
 			FROM stage_ok s WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.survey_uuid = s.survey_uuid)
 			RETURNING id, survey_uuid)
 		INSERT INTO upserted SELECT id, survey_uuid, true FROM ins;
@@ -267,6 +281,9 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		return sum, err
 	}
 	sum.Children.Inserted = int(tag.RowsAffected())
+	if err := linkIdentities(ctx, tx, in, &sum); err != nil {
+		return sum, err
+	}
 	if in.Pull != nil && sum.Inserted+sum.Updated > 0 {
 		if _, err := tx.Exec(ctx, `INSERT INTO pull_state (source, cursor, submissions) VALUES ($1, $2, $3)
 			ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, submissions = excluded.submissions, pulled_at = now()`,
@@ -331,7 +348,11 @@ func householdValues(row ingest.HouseholdRow) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{int32(row.Line), row.Offset, row.Key, h.SurveyUUID, h.Source, submitted, h.ReportedVillage,
+	var card any
+	if h.ProgrammeID != "" {
+		card = h.ProgrammeID
+	}
+	return []any{int32(row.Line), row.Offset, row.Key, h.SurveyUUID, h.Source, submitted, h.ReportedVillage, card,
 		pt, float32(h.GPSPrecision), h.Livelihoods, h.PovertyProgrammes, education, h.SingleParent,
 		int16(h.Members), int16(h.WorkingAdults)}, nil
 }

@@ -297,11 +297,13 @@ func (id Identity) validate(bad func(string, ...any)) {
 // 18 must have a partner of the same sex whose age is the earlier age plus
 // the years (within the tolerance), and every later child without a
 // partner must be younger than the years between (born since). It returns
-// the later ordinal of each earlier child (0: aged out) and whether the
-// children match. The pairing is the one that keeps age gaps smallest,
-// oldest first.
+// the later ordinal of each earlier child (0: aged out or not found) and
+// whether the children match; the pairing is returned either way (a
+// household matched by its programme id still needs its children
+// paired). It keeps age gaps smallest, oldest first.
 func (id Identity) MatchChildren(earlier, later []ChildAge, years float64) (map[int]int, bool) {
 	tol := float64(id.AgeToleranceYears) + 0.5
+	ok := true
 	used := make([]bool, len(later))
 	pair := map[int]int{}
 	e := append([]ChildAge(nil), earlier...)
@@ -326,17 +328,18 @@ func (id Identity) MatchChildren(earlier, later []ChildAge, years float64) (map[
 				pair[c.Ordinal] = 0 // may have turned 18
 				continue
 			}
-			return nil, false
+			ok = false
+			continue
 		}
 		used[best] = true
 		pair[c.Ordinal] = later[best].Ordinal
 	}
 	for j, l := range later {
 		if !used[j] && float64(l.Age) > years+tol {
-			return nil, false // an older child the earlier survey did not have
+			ok = false // an older child the earlier survey did not have
 		}
 	}
-	return pair, true
+	return pair, ok
 }
 
 func abs(x float64) float64 {

@@ -70,3 +70,22 @@ func PrevalenceChange(x1, n1, deff1, x2, n2, deff2, level float64) (Change, bool
 	c.Significant = c.Lo > 0 || c.Hi < 0
 	return c, true
 }
+
+// PublishedLabour returns an area's published count of children in child
+// labour (hazardous + child_labour) and of children: the inputs of its
+// prevalence. ok is false when any of the three is withheld or there are
+// no children.
+func PublishedLabour(p PublishedArea) (x, n float64, ok bool) {
+	hz, cl, ch := p.Values["hazardous"], p.Values["child_labour"], p.Values["children"]
+	if hz == nil || cl == nil || ch == nil || *ch <= 0 {
+		return 0, 0, false
+	}
+	return math.Min(float64(*hz+*cl), float64(*ch)), float64(*ch), true
+}
+
+// PrevalenceInterval is x in n with its Jeffreys interval at the level, as
+// area_public publishes prevalence.
+func PrevalenceInterval(x, n, level float64) (p, lo, hi float64) {
+	lo, hi = jeffreys(x, n, level)
+	return x / n, lo, hi
+}

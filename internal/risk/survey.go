@@ -34,6 +34,7 @@ type Household struct {
 	Source             string // kobo or odk
 	SubmittedAt        time.Time
 	ReportedVillage    string // village code chosen by the enumerator; may be empty
+	ProgrammeID        string // the household's programme card number (never a NIK); may be empty
 	Lon, Lat           float64
 	GPSPrecision       float64 // metres; 0 when unknown
 	Livelihoods        []string

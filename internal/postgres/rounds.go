@@ -1,0 +1,393 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kesempatan/riskmap/internal/ingest"
+	"github.com/kesempatan/riskmap/internal/risk"
+)
+
+var roundIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+
+// Submission dates are read as dates in East Java (WIB, UTC+7): a
+// submission at 23:30 local time on the last day of a round belongs to it.
+const localZone = "Asia/Jakarta"
+
+// assignRounds fills stage_round (line -> round) for the staged
+// households: the import's round, or each submission's round by its date.
+func assignRounds(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest.Summary) error {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE stage_round (line int PRIMARY KEY, round_id text NOT NULL) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if in.Round != "" {
+		if !roundIDPattern.MatchString(in.Round) {
+			return risk.Errorf(risk.EINVALID, "round %q: want lower-case letters, digits, - and _, e.g. 2027-followup", in.Round)
+		}
+		label := in.RoundLabel
+		if label == "" {
+			label = in.Round
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO survey_round (id, label, starts_on, ends_on)
+			SELECT $1, $2, coalesce(min((submitted_at AT TIME ZONE $3)::date), current_date), coalesce(max((submitted_at AT TIME ZONE $3)::date), current_date)
+			FROM stage_household
+			ON CONFLICT (id) DO UPDATE SET starts_on = least(survey_round.starts_on, excluded.starts_on),
+				ends_on = greatest(survey_round.ends_on, excluded.ends_on);
+			`, in.Round, label, localZone)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO stage_round SELECT line, $1 FROM stage_household`, in.Round)
+		return err
+	}
+	// A submission without a date (a hand-made file: the tools always
+	// write one) goes to the latest round, or this year's: reported.
+	var undated int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM stage_household WHERE submitted_at IS NULL`).Scan(&undated); err != nil {
+		return err
+	}
+	if undated > 0 {
+		var r string
+		err := tx.QueryRow(ctx, `
+			WITH latest AS (SELECT id FROM survey_round ORDER BY starts_on DESC, id DESC LIMIT 1),
+			made AS (INSERT INTO survey_round (id, label, starts_on, ends_on)
+				SELECT y::text, 'Survey ' || y, make_date(y, 1, 1), make_date(y, 12, 31)
+				FROM (SELECT extract(year FROM now() AT TIME ZONE $1)::int AS y) d
+				WHERE NOT EXISTS (SELECT 1 FROM latest)
+				ON CONFLICT (id) DO NOTHING RETURNING id)
+			SELECT coalesce((SELECT id FROM latest), (SELECT id FROM made), extract(year FROM now() AT TIME ZONE $1)::int::text)`, localZone).Scan(&r)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO stage_round SELECT line, $1 FROM stage_household WHERE submitted_at IS NULL`, r); err != nil {
+			return err
+		}
+		sum.Warnings = append(sum.Warnings, fmt.Sprintf("%s: %d submission(s) have no submission date: placed in round %s (give --round to choose)", in.HouseholdFile, undated, r))
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO survey_round (id, label, starts_on, ends_on)
+		SELECT DISTINCT y::text, 'Survey ' || y, make_date(y, 1, 1), make_date(y, 12, 31)
+		FROM stage_household s CROSS JOIN LATERAL (SELECT extract(year FROM s.submitted_at AT TIME ZONE $1)::int AS y) d
+		WHERE s.submitted_at IS NOT NULL AND NOT EXISTS (
+			SELECT 1 FROM survey_round r WHERE (s.submitted_at AT TIME ZONE $1)::date BETWEEN r.starts_on AND r.ends_on)
+		ON CONFLICT (id) DO UPDATE SET starts_on = least(survey_round.starts_on, excluded.starts_on),
+			ends_on = greatest(survey_round.ends_on, excluded.ends_on);
+		`, localZone)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO stage_round
+		SELECT DISTINCT ON (s.line) s.line, r.id
+		FROM stage_household s JOIN survey_round r ON (s.submitted_at AT TIME ZONE $1)::date BETWEEN r.starts_on AND r.ends_on
+		ORDER BY s.line, r.starts_on DESC`, localZone)
+	return err
+}
+
+// linkIdentities decides, for every household the import loaded, which
+// household of an earlier round it is (docs/methodology.md, "Rounds and
+// household identity"): the same programme household id first; else the
+// same village, a GPS point within the rule's distance and the same
+// children (risk.Identity.MatchChildren). One candidate links; several, or
+// one that another household of the round also fits, are ambiguous:
+// reported and kept as a new household, never guessed. Children are
+// numbered across rounds (person) by the pairing.
+func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest.Summary) error {
+	if _, err := tx.Exec(ctx, `
+		UPDATE household h SET identity_id = h.id, identity_rule = 'new' FROM upserted u WHERE u.id = h.id;
+		UPDATE child c SET person = c.ordinal FROM upserted u WHERE u.id = c.household_id;
+		DELETE FROM identity_review r USING upserted u WHERE u.id = r.household_id`); err != nil {
+		return err
+	}
+	sum.Rounds = map[string]int{}
+	rows, err := tx.Query(ctx, `SELECT h.round_id, count(*) FROM household h JOIN upserted u USING (id) GROUP BY 1`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var r string
+		var n int
+		if err := rows.Scan(&r, &n); err != nil {
+			return err
+		}
+		sum.Rounds[r] = n
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var earlier bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM survey_round e WHERE e.starts_on < (
+		SELECT max(r.starts_on) FROM survey_round r WHERE r.id = ANY ($1::text[])) AND EXISTS (SELECT 1 FROM household h WHERE h.round_id = e.id))`,
+		keys(sum.Rounds)).Scan(&earlier); err != nil {
+		return err
+	}
+	if !earlier { // a first round: every household is new
+		sum.Identity.New = sum.Inserted + sum.Updated
+		return nil
+	}
+	id := in.Identity
+	if id.MaxDistanceM == 0 {
+		m, err := risk.DefaultModel()
+		if err != nil {
+			return err
+		}
+		id = m.Identity
+	}
+	// Candidates: earlier-round households with the same card, or in the
+	// same village within the distance (a box in degrees first, for the
+	// index, then the distance on the spheroid).
+	type cand struct {
+		e, ident int64
+		card     bool
+		years    float64
+		at       time.Time
+	}
+	type target struct {
+		id, round, uuid string
+		line            int
+		hid             int64
+		hasCard         bool
+		cands           []cand
+	}
+	targets := map[int64]*target{}
+	trows, err := tx.Query(ctx, `
+		SELECT h.id, h.round_id, h.survey_uuid, coalesce(s.line, 0), h.programme_id IS NOT NULL
+		FROM household h JOIN upserted u USING (id) LEFT JOIN stage_household s ON s.survey_uuid = h.survey_uuid`)
+	if err != nil {
+		return err
+	}
+	for trows.Next() {
+		t := &target{}
+		if err := trows.Scan(&t.hid, &t.round, &t.uuid, &t.line, &t.hasCard); err != nil {
+			return err
+		}
+		targets[t.hid] = t
+	}
+	if err := trows.Err(); err != nil {
+		return err
+	}
+	crows, err := tx.Query(ctx, `
+		WITH t AS (
+			SELECT h.id, h.round_id, h.programme_id, h.village_code, h.geom, r.starts_on AS rs,
+				coalesce(h.submitted_at, r.starts_on::timestamptz) AS at
+			FROM household h JOIN upserted u USING (id) JOIN survey_round r ON r.id = h.round_id),
+		c AS (
+			SELECT t.id AS t, e.id AS e, true AS card FROM t
+			JOIN household e ON e.programme_id = t.programme_id AND e.round_id <> t.round_id
+			UNION
+			SELECT t.id, e.id, false FROM t
+			JOIN household e ON e.village_code = t.village_code AND e.round_id <> t.round_id
+				AND e.geom && ST_Expand(t.geom, $1::float8 / 100000.0)
+				AND ST_DWithin(e.geom::geography, t.geom::geography, $1)
+				AND (t.programme_id IS NULL OR e.programme_id IS NULL))
+		SELECT c.t, c.e, e.identity_id, bool_or(c.card),
+			extract(epoch FROM t.at - coalesce(e.submitted_at, re.starts_on::timestamptz)) / 31557600.0,
+			coalesce(e.submitted_at, re.starts_on::timestamptz)
+		FROM c JOIN t ON t.id = c.t JOIN household e ON e.id = c.e JOIN survey_round re ON re.id = e.round_id
+		WHERE re.starts_on < t.rs
+		GROUP BY c.t, c.e, e.identity_id, t.at, e.submitted_at, re.starts_on`, id.MaxDistanceM)
+	if err != nil {
+		return err
+	}
+	involved := map[int64]bool{}
+	for crows.Next() {
+		var t int64
+		var c cand
+		if err := crows.Scan(&t, &c.e, &c.ident, &c.card, &c.years, &c.at); err != nil {
+			return err
+		}
+		targets[t].cands = append(targets[t].cands, c)
+		involved[t], involved[c.e] = true, true
+	}
+	if err := crows.Err(); err != nil {
+		return err
+	}
+	kids, personOf, err := childAges(ctx, tx, involved)
+	if err != nil {
+		return err
+	}
+	type decision struct {
+		ident      int64
+		rule       string
+		pair       map[int]int // earlier ordinal -> later ordinal
+		from       int64       // the earlier submission
+		candidates []int64
+	}
+	decided := map[int64]*decision{}
+	claims := map[string][]int64{} // round/identity -> targets
+	for hid, t := range targets {
+		// The latest earlier submission of each identity is its last word.
+		latest := map[int64]cand{}
+		for _, c := range t.cands {
+			if l, ok := latest[c.ident]; !ok || c.at.After(l.at) {
+				latest[c.ident] = c
+			}
+		}
+		var byCard, byPlace []cand
+		for _, c := range latest {
+			if c.card {
+				byCard = append(byCard, c)
+			} else if _, ok := id.MatchChildren(kids[c.e], kids[hid], c.years); ok {
+				byPlace = append(byPlace, c)
+			}
+		}
+		d := &decision{rule: "new"}
+		switch {
+		case len(byCard) > 0:
+			sort.Slice(byCard, func(i, j int) bool { return byCard[i].at.After(byCard[j].at) })
+			c := byCard[0]
+			d.ident, d.rule, d.from = c.ident, "programme_id", c.e
+			d.pair, _ = id.MatchChildren(kids[c.e], kids[hid], c.years)
+		case len(byPlace) == 1:
+			c := byPlace[0]
+			d.ident, d.rule, d.from = c.ident, "place_and_children", c.e
+			d.pair, _ = id.MatchChildren(kids[c.e], kids[hid], c.years)
+		case len(byPlace) > 1:
+			d.rule = "ambiguous"
+			for _, c := range byPlace {
+				d.candidates = append(d.candidates, c.e)
+			}
+		}
+		decided[hid] = d
+		if d.ident != 0 {
+			k := fmt.Sprintf("%s/%d", t.round, d.ident)
+			claims[k] = append(claims[k], hid)
+		}
+	}
+	// One submission per household and round: an identity fitted by two
+	// households of the round (or already present in it) fits neither.
+	for k, hids := range claims {
+		round, ident, _ := strings.Cut(k, "/")
+		var already int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM household h WHERE h.round_id = $1 AND h.identity_id = $2::bigint
+			AND NOT EXISTS (SELECT 1 FROM upserted u WHERE u.id = h.id)`, round, ident).Scan(&already); err != nil {
+			return err
+		}
+		if len(hids) == 1 && already == 0 {
+			continue
+		}
+		for _, hid := range hids {
+			d := decided[hid]
+			if d.rule == "programme_id" && len(hids) == 1 {
+				continue // the card decides; the other submission is the one to question
+			}
+			d.candidates = []int64{d.from}
+			d.rule, d.ident, d.pair = "ambiguous", 0, nil
+		}
+	}
+	var (
+		hids, idents      []int64
+		rules             []string
+		chH               []int64
+		chOrd, chPerson   []int32
+		revH              []int64
+		revCands, reasons []string
+	)
+	for hid, d := range decided {
+		switch d.rule {
+		case "programme_id":
+			sum.Identity.ProgrammeID++
+		case "place_and_children":
+			sum.Identity.PlaceAndChildren++
+		case "ambiguous":
+			sum.Identity.Ambiguous++
+		}
+		if d.rule == "ambiguous" {
+			t := targets[hid]
+			b, _ := json.Marshal(d.candidates)
+			reason := fmt.Sprintf("fits %d earlier households (ids %s) by village, GPS point within %.0f m and children: kept as a new household; a programme household id on the form would decide", len(d.candidates), strings.Trim(string(b), "[]"), id.MaxDistanceM)
+			revH, revCands, reasons = append(revH, hid), append(revCands, "{"+strings.Trim(string(b), "[]")+"}"), append(reasons, reason)
+			sum.Notes = append(sum.Notes, ingest.Problem{File: in.HouseholdFile, Row: t.line, Column: "programme_id", Code: t.uuid, Reason: reason})
+			hids, idents, rules = append(hids, hid), append(idents, hid), append(rules, "ambiguous")
+			continue
+		}
+		if d.ident == 0 {
+			continue
+		}
+		hids, idents, rules = append(hids, hid), append(idents, d.ident), append(rules, d.rule)
+		// Children: the paired ones keep the earlier person number, the
+		// others (born since, or not paired) get new ones.
+		persons := personOf[d.from]
+		next := 0
+		for _, p := range persons {
+			next = max(next, p)
+		}
+		paired := map[int]bool{}
+		for eo, lo := range d.pair {
+			if lo > 0 {
+				chH, chOrd, chPerson = append(chH, hid), append(chOrd, int32(lo)), append(chPerson, int32(persons[eo]))
+				paired[lo] = true
+			}
+		}
+		for _, c := range kids[hid] {
+			if !paired[c.Ordinal] {
+				next++
+				chH, chOrd, chPerson = append(chH, hid), append(chOrd, int32(c.Ordinal)), append(chPerson, int32(next))
+			}
+		}
+	}
+	sum.Identity.New = sum.Inserted + sum.Updated - sum.Identity.ProgrammeID - sum.Identity.PlaceAndChildren - sum.Identity.Ambiguous
+	_, err = tx.Exec(ctx, `UPDATE household h SET identity_id = u.ident, identity_rule = u.rule
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(id, ident, rule) WHERE h.id = u.id`, hids, idents, rules)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE child c SET person = u.person
+		FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u(hid, ord, person) WHERE c.household_id = u.hid AND c.ordinal = u.ord`,
+		chH, chOrd, chPerson); err != nil {
+		return err
+	}
+	for i := range revH { // few: one statement each
+		if _, err := tx.Exec(ctx, `INSERT INTO identity_review (household_id, candidates, reason) VALUES ($1, $2::bigint[], $3)`,
+			revH[i], revCands[i], reasons[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// childAges reads the children of the given households (ordinal, sex,
+// age) and their person numbers.
+func childAges(ctx context.Context, tx pgx.Tx, ids map[int64]bool) (map[int64][]risk.ChildAge, map[int64]map[int]int, error) {
+	list := make([]int64, 0, len(ids))
+	for id := range ids {
+		list = append(list, id)
+	}
+	rows, err := tx.Query(ctx, `SELECT household_id, ordinal, sex, age, coalesce(person, ordinal) FROM child WHERE household_id = ANY ($1) ORDER BY 1, 2`, list)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	out, persons := map[int64][]risk.ChildAge{}, map[int64]map[int]int{}
+	for rows.Next() {
+		var h int64
+		var c risk.ChildAge
+		var person int
+		if err := rows.Scan(&h, &c.Ordinal, &c.Sex, &c.Age, &person); err != nil {
+			return nil, nil, err
+		}
+		out[h] = append(out[h], c)
+		if persons[h] == nil {
+			persons[h] = map[int]int{}
+		}
+		persons[h][c.Ordinal] = person
+	}
+	return out, persons, rows.Err()
+}
+
+func keys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
