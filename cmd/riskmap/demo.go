@@ -7,10 +7,13 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/kesempatan/riskmap/internal/demo"
+	"github.com/kesempatan/riskmap/internal/demoload"
 	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres"
+	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 const demoSynopsis = `demo load|generate [flags]
@@ -19,7 +22,9 @@ const demoSynopsis = `demo load|generate [flags]
       load the 783 real villages, 76 kecamatan and 3 kabupaten of
       geodata/boundaries and a synthetic survey laid over them (generated with
       the demo seed; labelled synthetic wherever it is shown), the pilots'
-      institutions, then score them: what make run shows
+      institutions, then score them: what make run shows. The survey has two
+      rounds (baseline March 2026, follow-up six months on), a scoring run
+      after each, and the case visits staff would have made by today
   load [--dir geodata/demo] [--if-empty]
       load the committed demo region: villages (and the kecamatan and kabupaten
       dissolved from them), the labour calendar, tobacco fields, institutions
@@ -143,7 +148,7 @@ func demoLoad(ctx context.Context, e *env, dir string, ifEmpty bool) error {
 		return err
 	}
 	printSummary(e.stdout, sum)
-	if sum, err = importSurvey(ctx, db, path(demo.HouseholdsFile), ingest.SurveyOptions{Children: path(demo.ChildrenFile)}, 1000, opt); err != nil {
+	if sum, err = importSurvey(ctx, db, path(demo.HouseholdsFile), ingest.SurveyOptions{Children: path(demo.ChildrenFile)}, 1000, "", "", opt); err != nil {
 		return err
 	}
 	printSummary(e.stdout, sum)
@@ -179,7 +184,7 @@ func demoLoadReal(ctx context.Context, e *env, households int, ifEmpty bool) err
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if err := demo.Generate(tmp, villages, demo.Options{Seed: DemoSeed, Households: households}); err != nil {
+	if err := demo.Generate(tmp, villages, demo.Options{Seed: DemoSeed, Households: households, FollowUp: true}); err != nil {
 		return err
 	}
 	path := func(name string) string { return filepath.Join(tmp, name) }
@@ -198,12 +203,21 @@ func demoLoadReal(ctx context.Context, e *env, households int, ifEmpty bool) err
 		return err
 	}
 	printSummary(e.stdout, sum)
-	if sum, err = importSurvey(ctx, db, path(demo.HouseholdsFile), ingest.SurveyOptions{Children: path(demo.ChildrenFile)}, 1000, synthetic); err != nil {
+	m, err := risk.DefaultModel()
+	if err != nil {
 		return err
 	}
-	printSummary(e.stdout, sum)
-	fmt.Fprintln(e.stdout, "the survey is synthetic: generated households over the real villages, for demonstration only")
-	return scoreCmd(ctx, e, nil)
+	// Two survey rounds six months apart, a scoring run after each (the
+	// first opens the cases), and the visits staff would have made by today.
+	err = demoload.TwoRounds(ctx, db, m, tmp, DemoSeed, time.Now(), synthetic, demoload.Report{
+		Import: func(s ingest.Summary) { printSummary(e.stdout, s) },
+		Score:  func(r postgres.ScoreRun) { printScore(e, r) },
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "the survey is synthetic: generated households over the real villages, in two rounds with case visits, for demonstration only")
+	return nil
 }
 
 // openForDemo opens the database for a demo load; skip is true (and the

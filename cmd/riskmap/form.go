@@ -18,12 +18,13 @@ import (
 // sheet, whose kecamatan and desa lists come from BoundaryDir.
 var (
 	FormFile    = filepath.Join("geodata", "forms", "kesempatan-household.xlsx")
+	VisitFile   = filepath.Join("geodata", "forms", "kesempatan-visit.xlsx")
 	ChoicesFile = filepath.Join("geodata", "forms", "choices.csv")
 	BoundaryDir = filepath.Join("geodata", "boundaries")
 )
 
 func formCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("form", "form [--out FILE.xlsx] [--boundaries DIR]\n\nWrites the household survey as an XLSForm workbook to upload to KoBoToolbox or\nODK Central. Its sheets are geodata/forms/*.csv; the kecamatan and village\nchoices (a cascading select) are rewritten first from the real boundaries in\ngeodata/boundaries. docs/survey-form.md explains each field. Run it from the\nrepository's root.")
+	fs := e.flags("form", "form [--out FILE.xlsx] [--boundaries DIR]\n\nWrites the household survey and the case visit form as XLSForm workbooks to\nupload to KoBoToolbox or ODK Central. Its sheets are geodata/forms/*.csv; the kecamatan and village\nchoices (a cascading select) are rewritten first from the real boundaries in\ngeodata/boundaries. docs/survey-form.md explains each field. Run it from the\nrepository's root.")
 	out := fs.String("out", FormFile, "file to write")
 	dir := fs.String("boundaries", BoundaryDir, "directory of jatim-kecamatan.geojson and jatim-desa.geojson")
 	if err := fs.Parse(args); err != nil {
@@ -43,8 +44,32 @@ func formCmd(ctx context.Context, e *env, args []string) error {
 	if err := os.WriteFile(*out, b, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "wrote %s and %s\n", ChoicesFile, *out)
+	v, err := buildVisitForm()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(VisitFile, v, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote %s, %s and %s (the case visit form)\n", ChoicesFile, *out, VisitFile)
 	return nil
+}
+
+// buildVisitForm returns the case visit form's XLSForm workbook: the
+// sheets of geodata/forms/visit, whose remediation choices a test keeps
+// equal to the model's catalogue.
+func buildVisitForm() ([]byte, error) {
+	var sheets []xlsx.Sheet
+	for _, name := range forms.SheetNames {
+		rows, err := forms.VisitSheet(name)
+		if err != nil {
+			return nil, err
+		}
+		sheets = append(sheets, xlsx.Sheet{Name: name, Rows: rows})
+	}
+	var buf bytes.Buffer
+	err := xlsx.Write(&buf, sheets)
+	return buf.Bytes(), err
 }
 
 // choicesWithAreas returns the choices sheet as CSV: the committed answer

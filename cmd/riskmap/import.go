@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -17,13 +18,19 @@ import (
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
-const importSynopsis = `import boundaries|survey|kobo|odk|plantations|calendar|institutions|follow-ups [flags] FILE
+const importSynopsis = `import boundaries|survey|visits|kobo|odk|plantations|calendar|institutions|follow-ups [flags] FILE
 
   boundaries --level kabupaten|kecamatan|desa FILE.geojson
-  survey EXPORT [--children CHILDREN.csv] [--no-children]
+  survey EXPORT [--children CHILDREN.csv] [--no-children] [--round ID [--round-label L]]
         EXPORT: a KoBoToolbox export (CSV with ; or , and with or without
         group names, XML names or labels; XLS(X) with its repeat sheet;
-        "CSV (legacy)") or an ODK Central export (CSV, or its zip)
+        "CSV (legacy)") or an ODK Central export (CSV, or its zip).
+        --round: the survey round of every submission (created if new);
+        default: each submission's round by its date (a declared round
+        whose dates cover it, else the calendar year's round "2027").
+        Households are matched to earlier rounds (README, "Follow-up").
+  visits EXPORT                                     (the case visit form, geodata/forms/kesempatan-visit.xlsx:
+                                                    KoBoToolbox CSV/XLSX or ODK Central CSV/zip)
   kobo --server URL --asset UID --token-file F      (pull from KoBoToolbox's API)
   odk --server URL --project N --form ID --user U --password-file F
                                                     (pull from ODK Central's OData feed)
@@ -44,7 +51,7 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintf(e.stderr, "Usage: riskmap %s\n", importSynopsis)
 		if len(args) == 0 {
-			return errors.New("import: what to import? boundaries, survey, kobo, odk, plantations, calendar, institutions or follow-ups")
+			return errors.New("import: what to import? boundaries, survey, visits, kobo, odk, plantations, calendar, institutions or follow-ups")
 		}
 		return nil
 	}
@@ -55,7 +62,7 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("import "+kind, importSynopsis)
 	rejectFile := fs.String("reject-file", "", "load the good rows and write every rejected row, with its reason, to this CSV file")
 	allowRejects := fs.Bool("allow-rejects", false, "with --reject-file: exit 0 although rows were rejected (for scripts)")
-	var level, codeProp, nameProp, parentProp, children *string
+	var level, codeProp, nameProp, parentProp, children, round, roundLabel *string
 	var noChildren *bool
 	var maxDist *float64
 	switch kind {
@@ -68,9 +75,11 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 		children = fs.String("children", "", "the repeat sheet of children as a CSV (KoBoToolbox: _parent_index; ODK: PARENT_KEY), when the export does not hold it")
 		noChildren = fs.Bool("no-children", false, "the export truly holds no children: load its households alone")
 		maxDist = fs.Float64("max-village-distance", 1000, "reject a household whose point lies more than this many metres from the village it names")
-	case "plantations", "calendar", "institutions", "follow-ups":
+		round = fs.String("round", "", "the survey round of every submission, e.g. 2027-followup (default: by submission date)")
+		roundLabel = fs.String("round-label", "", "with a new --round: its label, e.g. \"Follow-up 2027\"")
+	case "plantations", "calendar", "institutions", "follow-ups", "visits":
 	default:
-		return fmt.Errorf("import: unknown kind %q: want boundaries, survey, kobo, odk, plantations, calendar, institutions or follow-ups", kind)
+		return fmt.Errorf("import: unknown kind %q: want boundaries, survey, visits, kobo, odk, plantations, calendar, institutions or follow-ups", kind)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -101,7 +110,9 @@ func importCmd(ctx context.Context, e *env, args []string) error {
 	case "boundaries":
 		sum, err = importBoundaries(ctx, db, file, ingest.BoundaryOptions{Level: *level, CodeProp: *codeProp, NameProp: *nameProp, ParentProp: *parentProp}, opt)
 	case "survey":
-		sum, err = importSurvey(ctx, db, file, ingest.SurveyOptions{Children: *children, NoChildren: *noChildren}, *maxDist, opt)
+		sum, err = importSurvey(ctx, db, file, ingest.SurveyOptions{Children: *children, NoChildren: *noChildren}, *maxDist, *round, *roundLabel, opt)
+	case "visits":
+		sum, err = importVisits(ctx, db, file, opt)
 	case "plantations":
 		sum, err = importPlantations(ctx, db, file, opt)
 	case "calendar":
@@ -189,21 +200,16 @@ func importFollowUps(ctx context.Context, db *postgres.DB, file string, opt post
 	})
 }
 
-func importSurvey(ctx context.Context, db *postgres.DB, file string, sopt ingest.SurveyOptions, maxDist float64, opt postgres.ImportOptions) (ingest.Summary, error) {
+func importSurvey(ctx context.Context, db *postgres.DB, file string, sopt ingest.SurveyOptions, maxDist float64, round, roundLabel string, opt postgres.ImportOptions) (ingest.Summary, error) {
 	sv, err := ingest.OpenSurvey(file, sopt)
 	if err != nil {
 		return ingest.Summary{}, err
 	}
 	defer sv.Close()
-	return loadSurvey(ctx, db, sv, maxDist, opt)
-}
-
-// loadSurvey imports an opened survey: a file, or a server pull.
-func loadSurvey(ctx context.Context, db *postgres.DB, sv *ingest.Survey, maxDist float64, opt postgres.ImportOptions) (ingest.Summary, error) {
 	in := postgres.SurveyImport{HouseholdFile: sv.HouseholdFile, ChildFile: sv.ChildFile, MaxVillageDistance: maxDist,
-		Households: sv.Households, Children: sv.Children}
+		Households: sv.Households, Children: sv.Children, Round: round, RoundLabel: roundLabel}
 	sum, err := db.ImportSurvey(ctx, in, opt)
-	sum.Warnings = sv.Notes()
+	sum.Warnings = append(sv.Notes(), sum.Warnings...)
 	// Rows rejected after streaming are found again by their offset.
 	var ps ingest.Problems
 	if errors.As(err, &ps) {
@@ -217,7 +223,16 @@ func loadSurvey(ctx context.Context, db *postgres.DB, sv *ingest.Survey, maxDist
 func printSummary(w io.Writer, s ingest.Summary) {
 	fmt.Fprintf(w, "imported %s from %s: %d read, %d inserted, %d updated, %d repaired, %d rejected\n",
 		s.Kind, s.File, s.Read, s.Inserted, s.Updated, len(s.Repaired), len(s.Rejected))
+	if s.Kind == "visits" && s.Skipped > 0 {
+		fmt.Fprintf(w, "  skipped: %d visit(s) loaded by an earlier import\n", s.Skipped)
+	}
 	if s.Kind == "survey" {
+		for _, r := range sortedKeys(s.Rounds) {
+			fmt.Fprintf(w, "  round %s: %d household(s)\n", r, s.Rounds[r])
+		}
+		id := s.Identity
+		fmt.Fprintf(w, "  identity: %d matched to an earlier round by programme id, %d by village, GPS and children; %d new; %d ambiguous (kept new, listed below)\n",
+			id.ProgrammeID, id.PlaceAndChildren, id.New, id.Ambiguous)
 		fmt.Fprintf(w, "  children: %d loaded (%d earlier answers replaced)\n", s.Children.Inserted, s.Children.Replaced)
 		if s.Skipped > 0 {
 			fmt.Fprintf(w, "  skipped: %d household(s) that did not consent (consent = no), with %d child row(s): not data, not stored\n", s.Skipped, s.Children.Skipped)
@@ -302,4 +317,26 @@ func (b *progressBar) done() {
 	if b.on && b.printed {
 		fmt.Fprint(b.w, "\r\033[K")
 	}
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func importVisits(ctx context.Context, db *postgres.DB, file string, opt postgres.ImportOptions) (ingest.Summary, error) {
+	m, err := risk.DefaultModel()
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	vr, err := ingest.OpenVisits(file)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	defer vr.Close()
+	return db.ImportVisits(ctx, vr, m.Cases, opt, time.Now())
 }

@@ -33,6 +33,7 @@ func pullCmd(ctx context.Context, e *env, kind string, args []string) error {
 	allowRejects := fs.Bool("allow-rejects", false, "with --reject-file: exit 0 although rows were rejected")
 	full := fs.Bool("full", false, "pull every submission, not only those since the last pull")
 	maxDist := fs.Float64("max-village-distance", 1000, "reject a household whose point lies more than this many metres from the village it names")
+	round := fs.String("round", "", "the survey round of every submission (e.g. 2027-followup); default: each submission's round by its date")
 	var asset, tokenFile, form, user, passwordFile *string
 	var project *int
 	if kind == "kobo" {
@@ -119,9 +120,9 @@ func pullCmd(ctx context.Context, e *env, kind string, args []string) error {
 	opt := postgres.ImportOptions{Partial: *rejectFile != ""}
 	in := postgres.SurveyImport{HouseholdFile: sv.HouseholdFile, ChildFile: sv.ChildFile, MaxVillageDistance: *maxDist,
 		Households: sv.Households, Children: sv.Children,
-		Pull: &postgres.PullState{Source: source, Cursor: res.Cursor, Submissions: len(res.Submissions)}}
+		Pull: &postgres.PullState{Source: source, Cursor: res.Cursor, Submissions: len(res.Submissions)}, Round: *round}
 	sum, err := db.ImportSurvey(ctx, in, opt)
-	sum.Warnings = sv.Notes()
+	sum.Warnings = append(sv.Notes(), sum.Warnings...)
 	fmt.Fprintf(e.stdout, "pulled %d submission(s) in %d page(s) from %s\n", len(res.Submissions), res.Pages, source)
 	return finishImport(e, "survey", sum, err, *rejectFile, *allowRejects)
 }

@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"evaluate":         {"simulate surveys and measure how well each ranking rule finds the worst villages", evaluateCmd},
 		"disclosure-check": {"audit what the public and planners are served: can any withheld or small count be recovered?", disclosureCheckCmd},
 		"form":             {"write the household survey XLSForm for KoBoToolbox or ODK Central", formCmd},
+		"cases":            {"list the CLMRS cases, or the follow-up visits due and overdue", casesCmd},
 		"households":       {"erase a household (consent withdrawn) or export what is held about it (access request)", householdsCmd},
 		"retention":        {"list or erase households past the retention period", retentionCmd},
 		"backup":           {"write the database to a (possibly encrypted) backup file", backupCmd},

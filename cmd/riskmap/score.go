@@ -7,13 +7,15 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kesempatan/riskmap/internal/postgres"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 func scoreCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("score", "score [--model FILE] [--month M]\n\nClassifies every child, scores every household and village with the risk model,\nrolls villages up to kecamatan and kabupaten and finds hotspots, in one\ntransaction. --month computes hotspots on that month's seasonal scores.")
+	fs := e.flags("score", "score [--model FILE] [--month M] [--round ID]\n\nClassifies every child, scores every household and village with the risk model,\nrolls villages up to kecamatan and kabupaten and finds hotspots, in one\ntransaction. --month computes hotspots on that month's seasonal scores.\nEvery round's households are scored and every round's figures published;\nthe map, the aggregates and the targets show --round (default: the latest).\nThe run also opens a case for every child newly found in hazardous work or\nchild labour and recomputes every case's status.")
 	modelFile := fs.String("model", "", "risk model JSON (default: the embedded "+risk.DefaultModelFile+")")
 	month := fs.Int("month", 0, "month 1-12 for seasonal hotspots (default: the annual score)")
+	round := fs.String("round", "", "the survey round the map shows (default: the latest round with households)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -26,18 +28,24 @@ func scoreCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	run, err := db.Score(ctx, m, *month)
+	run, err := db.ScoreRound(ctx, m, *month, *round)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "scored with model %s (run %d): %d households, %d children, %d villages with surveys\n",
-		run.ModelVersion, run.ID, run.Households, run.Children, run.Villages)
+	printScore(e, run)
+	return nil
+}
+
+func printScore(e *env, run postgres.ScoreRun) {
+	fmt.Fprintf(e.stdout, "scored with model %s (run %d), round %s: %d households, %d children, %d villages with surveys\n",
+		run.ModelVersion, run.ID, run.Round, run.Households, run.Children, run.Villages)
 	fmt.Fprintf(e.stdout, "  children:   %s\n", counts(run.Classes, risk.Classifications))
 	fmt.Fprintf(e.stdout, "  households: %s\n", counts(run.Tiers, []string{"high", "medium", "low"}))
 	fmt.Fprintf(e.stdout, "  hotspots:   %s\n", counts(run.Hotspots, []string{"hot_99", "hot_95", "hot_90", "cold_99", "cold_95", "cold_90", "not_significant"}))
 	p := run.Publication
 	fmt.Fprintf(e.stdout, "  published:  %d areas, %d under the minimum sample, %d withheld; %d further counts withheld; audit passed in %d rounds\n",
 		p.Published, p.Insufficient, p.Withheld, p.CountsWithheld, p.AuditRounds)
+	fmt.Fprintf(e.stdout, "  cases:      %d opened by this run, %d open\n", run.CasesOpened, run.CasesOpen)
 	if run.Erasures > 0 {
 		fmt.Fprintf(e.stdout, "  erasures:   the published figures no longer count the %d household(s) erased since the previous run\n", run.Erasures)
 	}
@@ -47,7 +55,6 @@ func scoreCmd(ctx context.Context, e *env, args []string) error {
 		total += s.Seconds
 	}
 	fmt.Fprintf(e.stdout, "  %-32s %6.2f s\n", "total", total)
-	return nil
 }
 
 func loadModel(file string) (*risk.Model, error) {

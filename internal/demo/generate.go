@@ -23,6 +23,11 @@ type Options struct {
 	Seed       uint64
 	Households int
 	Fields     int // tobacco fields; 0 means about one per 8 households
+	// FollowUp also writes a follow-up round six months after the
+	// baseline (FollowUpHouseholdsFile, FollowUpChildrenFile): most
+	// households surveyed again, children six months older, some of the
+	// working children out of work and some not.
+	FollowUp bool
 }
 
 // Files are the names Generate writes in its folder.
@@ -33,6 +38,17 @@ const (
 	PlantationsFile = "plantations.geojson"
 	CalendarFile    = "calendar.csv"
 	InstitutionFile = "institutions.csv"
+
+	FollowUpHouseholdsFile = "followup_households.csv"
+	FollowUpChildrenFile   = "followup_children.csv"
+	VisitsFile             = "visits.csv"
+)
+
+// The demo's rounds: the baseline from March 2026, the follow-up six
+// months later, both before the demo's visits.
+var (
+	BaselineStart = time.Date(2026, 3, 2, 8, 0, 0, 0, time.FixedZone("WIB", 7*3600))
+	FollowUpStart = time.Date(2026, 9, 1, 8, 0, 0, 0, time.FixedZone("WIB", 7*3600))
 )
 
 // Variety is the tobacco grown in the demo region.
@@ -92,7 +108,13 @@ func Generate(dir string, villages []Village, opt Options) error {
 	if err := writePlantations(filepath.Join(dir, PlantationsFile), villages, fields, rng); err != nil {
 		return err
 	}
-	return writeSurvey(dir, villages, opt.Households, rng)
+	// Card numbers draw from their own stream, so the baseline's answers
+	// are those of every earlier version of the generator.
+	hhs, err := writeSurvey(dir, villages, opt.Households, rng, rand.New(rand.NewPCG(opt.Seed, 0xca4d)))
+	if err != nil || !opt.FollowUp {
+		return err
+	}
+	return writeFollowUp(dir, villages, hhs, rng)
 }
 
 func writeCalendar(path string) error {
@@ -213,7 +235,7 @@ func field(c orb.Point, rng *rand.Rand) orb.Ring {
 }
 
 var (
-	hhHeader = []string{"start", "end", "consent", "household/village", "household/gps", "_household/gps_latitude",
+	hhHeader = []string{"start", "end", "consent", "household/village", "household/programme_id", "household/gps", "_household/gps_latitude",
 		"_household/gps_longitude", "_household/gps_altitude", "_household/gps_precision", "household/livelihood",
 		"household/poverty_programme", "household/caregiver_education", "household/single_parent", "household/members",
 		"household/working_adults", "_id", "_uuid", "_submission_time", "_validation_status", "_index"}
@@ -223,60 +245,165 @@ var (
 		"_index", "_parent_table_name", "_parent_index", "_submission__id", "_submission__uuid"}
 )
 
-// writeSurvey writes a KoBoToolbox-style export: households.csv and the
-// repeat sheet children.csv, joined by _index / _parent_index.
-func writeSurvey(dir string, villages []Village, n int, rng *rand.Rand) error {
-	hf, err := os.Create(filepath.Join(dir, HouseholdsFile))
+// surveyed is a generated household as the follow-up round finds it again.
+type surveyed struct {
+	v    Village
+	p    orb.Point
+	card string
+	h    household
+}
+
+// surveyWriter writes a KoBoToolbox-style export: a households CSV and the
+// repeat sheet's children CSV, joined by _index / _parent_index.
+type surveyWriter struct {
+	hf, cf     *os.File
+	hb, cb     *bufio.Writer
+	hw, cw     *csv.Writer
+	index      int
+	childIndex int
+}
+
+func newSurveyWriter(dir, households, children string) (*surveyWriter, error) {
+	hf, err := os.Create(filepath.Join(dir, households))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer hf.Close()
-	cf, err := os.Create(filepath.Join(dir, ChildrenFile))
+	cf, err := os.Create(filepath.Join(dir, children))
 	if err != nil {
-		return err
+		hf.Close()
+		return nil, err
 	}
-	defer cf.Close()
-	hb, cb := bufio.NewWriterSize(hf, 1<<20), bufio.NewWriterSize(cf, 1<<20)
-	hw, cw := csv.NewWriter(hb), csv.NewWriter(cb)
-	_ = hw.Write(hhHeader)
-	_ = cw.Write(childHeader)
-	cum := weights(villages)
-	childIndex := 0
-	surveyStart := time.Date(2026, 3, 2, 8, 0, 0, 0, time.FixedZone("WIB", 7*3600))
-	for i := 1; i <= n; i++ {
-		v := villages[pick(cum, rng)]
-		h := newHousehold(v, rng)
-		p := pointIn(v.Geom, rng)
-		start := surveyStart.Add(time.Duration(rng.IntN(80*24*60)) * time.Minute)
-		end := start.Add(time.Duration(15+rng.IntN(30)) * time.Minute)
-		uuid := fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff,
-			0x8000|rng.Uint32()&0x3fff, rng.Uint64()&0xffffffffffff)
-		lat, lon := strconv.FormatFloat(p[1], 'f', 7, 64), strconv.FormatFloat(p[0], 'f', 7, 64)
-		alt, acc := strconv.Itoa(150+rng.IntN(250)), strconv.Itoa(3+rng.IntN(12))
-		_ = hw.Write([]string{start.Format(time.RFC3339), end.Format(time.RFC3339), "yes", v.Code,
-			lat + " " + lon + " " + alt + " " + acc, lat, lon, alt, acc, strings.Join(h.livelihoods, " "),
-			strings.Join(h.poverty, " "), h.education, yesNo(h.singleParent), strconv.Itoa(h.members),
-			strconv.Itoa(h.workingAdults), strconv.Itoa(100000 + i), uuid, end.UTC().Format("2006-01-02T15:04:05"), "", strconv.Itoa(i)})
-		for _, c := range h.children {
-			childIndex++
-			_ = cw.Write([]string{strconv.Itoa(c.age), c.sex, c.school, strconv.Itoa(c.absence), yesNo(c.works),
-				num(c.hoursWeek), num(c.hoursDay), yesNo(c.schoolHours), strings.Join(c.tasks, " "),
-				strings.Join(c.gts, " "), yesNo(c.disability), yesNo(c.specialNeeds), c.orphan,
-				strconv.Itoa(childIndex), "kesempatan_household", strconv.Itoa(i), strconv.Itoa(100000 + i), uuid})
-		}
+	w := &surveyWriter{hf: hf, cf: cf, hb: bufio.NewWriterSize(hf, 1<<20), cb: bufio.NewWriterSize(cf, 1<<20)}
+	w.hw, w.cw = csv.NewWriter(w.hb), csv.NewWriter(w.cb)
+	_ = w.hw.Write(hhHeader)
+	_ = w.cw.Write(childHeader)
+	return w, nil
+}
+
+func (w *surveyWriter) write(s surveyed, start time.Time, rng *rand.Rand) {
+	w.index++
+	i := w.index
+	h := s.h
+	end := start.Add(time.Duration(15+rng.IntN(30)) * time.Minute)
+	uuid := fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff,
+		0x8000|rng.Uint32()&0x3fff, rng.Uint64()&0xffffffffffff)
+	lat, lon := strconv.FormatFloat(s.p[1], 'f', 7, 64), strconv.FormatFloat(s.p[0], 'f', 7, 64)
+	alt, acc := strconv.Itoa(150+rng.IntN(250)), strconv.Itoa(3+rng.IntN(12))
+	_ = w.hw.Write([]string{start.Format(time.RFC3339), end.Format(time.RFC3339), "yes", s.v.Code, s.card,
+		lat + " " + lon + " " + alt + " " + acc, lat, lon, alt, acc, strings.Join(h.livelihoods, " "),
+		strings.Join(h.poverty, " "), h.education, yesNo(h.singleParent), strconv.Itoa(h.members),
+		strconv.Itoa(h.workingAdults), strconv.Itoa(100000 + i), uuid, end.UTC().Format("2006-01-02T15:04:05"), "", strconv.Itoa(i)})
+	for _, c := range h.children {
+		w.childIndex++
+		_ = w.cw.Write([]string{strconv.Itoa(c.age), c.sex, c.school, strconv.Itoa(c.absence), yesNo(c.works),
+			num(c.hoursWeek), num(c.hoursDay), yesNo(c.schoolHours), strings.Join(c.tasks, " "),
+			strings.Join(c.gts, " "), yesNo(c.disability), yesNo(c.specialNeeds), c.orphan,
+			strconv.Itoa(w.childIndex), "kesempatan_household", strconv.Itoa(i), strconv.Itoa(100000 + i), uuid})
 	}
-	for _, w := range []*csv.Writer{hw, cw} {
-		w.Flush()
-		if err := w.Error(); err != nil {
+}
+
+func (w *surveyWriter) close() error {
+	defer w.hf.Close()
+	defer w.cf.Close()
+	for _, cw := range []*csv.Writer{w.hw, w.cw} {
+		cw.Flush()
+		if err := cw.Error(); err != nil {
 			return err
 		}
 	}
-	for _, b := range []*bufio.Writer{hb, cb} {
+	for _, b := range []*bufio.Writer{w.hb, w.cb} {
 		if err := b.Flush(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writeSurvey writes the baseline round: households.csv and children.csv.
+// Three households in four have a programme card number.
+func writeSurvey(dir string, villages []Village, n int, rng, cards *rand.Rand) ([]surveyed, error) {
+	w, err := newSurveyWriter(dir, HouseholdsFile, ChildrenFile)
+	if err != nil {
+		return nil, err
+	}
+	cum := weights(villages)
+	out := make([]surveyed, 0, n)
+	for i := 1; i <= n; i++ {
+		v := villages[pick(cum, rng)]
+		s := surveyed{v: v, h: newHousehold(v, rng), p: pointIn(v.Geom, rng)}
+		if chance(cards, 0.75) {
+			s.card = fmt.Sprintf("KSP-%06d", i)
+		}
+		w.write(s, BaselineStart.Add(time.Duration(rng.IntN(80*24*60))*time.Minute), rng)
+		out = append(out, s)
+	}
+	return out, w.close()
+}
+
+// writeFollowUp writes the follow-up round six months on: 88% of the
+// households surveyed again (a card number where they had one, a GPS fix a
+// few metres off), every child six months older (half of them a year
+// older on paper), 55% of the working children out of work, 4% of the
+// others newly at work, a few babies born, and new households (4%).
+func writeFollowUp(dir string, villages []Village, hhs []surveyed, rng *rand.Rand) error {
+	w, err := newSurveyWriter(dir, FollowUpHouseholdsFile, FollowUpChildrenFile)
+	if err != nil {
+		return err
+	}
+	start := func() time.Time { return FollowUpStart.Add(time.Duration(rng.IntN(50*24*60)) * time.Minute) }
+	for _, s := range hhs {
+		if !chance(rng, 0.88) {
+			continue
+		}
+		if s.card == "" && chance(rng, 0.1) {
+			s.card = fmt.Sprintf("KSP-%06d", 900000+w.index)
+		}
+		// Another fix of the same house: a few metres off, in its village.
+		if p := (orb.Point{round6(s.p[0] + (rng.Float64()-0.5)*0.00012), round6(s.p[1] + (rng.Float64()-0.5)*0.00012)}); planar.MultiPolygonContains(s.v.Geom, p) {
+			s.p = p
+		}
+		var kids []child
+		for _, c := range s.h.children {
+			c.age += rng.IntN(2)
+			if c.age > 17 {
+				continue
+			}
+			if c.school == "not_school_age" && c.age >= 6 {
+				c.school = "enrolled"
+			}
+			switch {
+			case c.works && chance(rng, 0.55):
+				c.works, c.hoursWeek, c.hoursDay, c.schoolHours, c.gts = false, 0, 0, false, nil
+				c.tasks = nil
+				if c.school != "enrolled" && chance(rng, 0.5) {
+					c.school = "enrolled"
+				}
+			case !c.works && c.age >= 5:
+				if n := newChild(rng, s.v.Risk); n.works && chance(rng, 0.15) {
+					c.works, c.hoursWeek, c.hoursDay, c.schoolHours, c.tasks, c.gts = true, n.hoursWeek, n.hoursDay, n.schoolHours && c.school == "enrolled", n.tasks, n.gts
+				}
+			}
+			if c.school == "enrolled" {
+				c.absence = min(c.absence, 10)
+			} else {
+				c.absence = 0
+			}
+			kids = append(kids, c)
+		}
+		if chance(rng, 0.03) {
+			kids = append(kids, child{age: 0, sex: []string{"female", "male"}[rng.IntN(2)], school: "not_school_age", orphan: "no"})
+		}
+		s.h.members = max(s.h.members-len(s.h.children)+len(kids), 1)
+		s.h.children = kids
+		s.h.workingAdults = min(s.h.workingAdults, s.h.members)
+		w.write(s, start(), rng)
+	}
+	cum := weights(villages)
+	for i := 0; i < len(hhs)/25; i++ {
+		v := villages[pick(cum, rng)]
+		w.write(surveyed{v: v, h: newHousehold(v, rng), p: pointIn(v.Geom, rng)}, start(), rng)
+	}
+	return w.close()
 }
 
 func yesNo(b bool) string {

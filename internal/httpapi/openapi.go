@@ -107,6 +107,9 @@ func itemsParamDocs(c *postgres.Collection) []obj {
 	if c.Month != "" {
 		params = append(params, param("month", "query", "adds seasonal_score, the score in this month (1-12)", obj{"type": "integer", "minimum": 1, "maximum": 12}, false))
 	}
+	if c.TimeStart != "" {
+		params = append(params, param("datetime", "query", "features whose time (survey date, or round dates) intersects this instant or interval (2026-09-01, 2026-01-01/2026-06-30, ../2026-06-30)", obj{"type": "string"}, false))
+	}
 	return append(params, filters...)
 }
 

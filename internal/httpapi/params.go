@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kesempatan/riskmap/internal/cql2"
 	"github.com/kesempatan/riskmap/internal/postgres"
@@ -165,7 +166,12 @@ func parseItems(c *postgres.Collection, v url.Values) (q *postgres.ItemsQuery, c
 		q.BBox = &b
 	}
 	if s := v.Get("datetime"); s != "" {
-		return nil, 0, badParam("datetime", "no collection here has a time dimension")
+		if c.TimeStart == "" {
+			return nil, 0, badParam("datetime", "collection %s has no time dimension (it shows the latest scored round); village_rounds, kecamatan_rounds and households do", c.ID)
+		}
+		if q.TimeFrom, q.TimeTo, err = parseDatetime(s); err != nil {
+			return nil, 0, err
+		}
 	}
 	if s := v.Get("month"); s != "" {
 		m, err := strconv.Atoi(s)
@@ -243,4 +249,56 @@ func parseBBox(s string, srid int) ([4]float64, *paramError) {
 		return b, badParam("bbox", "boxes across the antimeridian are not supported")
 	}
 	return b, nil
+}
+
+// parseDatetime reads OGC API - Features' datetime: an instant (a date or
+// an RFC 3339 date-time) or an interval "start/end" whose ends may be
+// open (".." or empty). A date as an instant or an interval's end means
+// the whole day.
+func parseDatetime(s string) (from, to *time.Time, err error) {
+	parse := func(part string, end bool) (*time.Time, error) {
+		if part == "" || part == ".." {
+			return nil, nil
+		}
+		if t, err := time.Parse(time.RFC3339, part); err == nil {
+			return &t, nil
+		}
+		t, err := time.Parse(time.DateOnly, part)
+		if err != nil {
+			return nil, badParam("datetime", "%q is not a date (2026-09-01) or an RFC 3339 date-time (2026-09-01T08:00:00Z)", part)
+		}
+		if end {
+			t = t.Add(24*time.Hour - time.Nanosecond)
+		}
+		return &t, nil
+	}
+	a, b, interval := strings.Cut(s, "/")
+	if !interval {
+		if a == ".." || a == "" {
+			return nil, nil, badParam("datetime", "an instant cannot be open (..)")
+		}
+		if from, err = parse(a, false); err != nil {
+			return nil, nil, err
+		}
+		if to, err = parse(a, true); err != nil {
+			return nil, nil, err
+		}
+		if len(a) > len(time.DateOnly) {
+			to = from
+		}
+		return from, to, nil
+	}
+	if (a == "" || a == "..") && (b == "" || b == "..") {
+		return nil, nil, badParam("datetime", "an interval needs at least one end")
+	}
+	if from, err = parse(a, false); err != nil {
+		return nil, nil, err
+	}
+	if to, err = parse(b, true); err != nil {
+		return nil, nil, err
+	}
+	if from != nil && to != nil && to.Before(*from) {
+		return nil, nil, badParam("datetime", "the interval ends (%s) before it starts (%s)", b, a)
+	}
+	return from, to, nil
 }

@@ -149,6 +149,10 @@ type Case struct {
 	OutStreak      int        `json:"checks_out_in_a_row"`
 	Visits         int        `json:"visits"`
 	LastVisit      *time.Time `json:"last_visit"`
+	// The latest survey round since the case opened that found the child,
+	// and whether it found the child in child labour (nil: none yet).
+	LastSurveyOn       *time.Time `json:"last_survey_on"`
+	LastSurveyInLabour *bool      `json:"last_survey_in_labour"`
 }
 
 // CaseQuery selects cases for a work list.
@@ -187,11 +191,19 @@ func (db *DB) Cases(ctx context.Context, q CaseQuery) ([]Case, error) {
 		SELECT k.id, k.status, k.status_on, k.next_due, coalesce(k.next_due < $6::date, false), k.opened_on, k.round_id,
 			k.classification, k.reason, k.village_code, v.name, h.survey_uuid, h.programme_id, k.ordinal, c.age, c.sex,
 			k.checks, k.out_streak, (SELECT count(*) FROM case_visit cv WHERE cv.case_id = k.id),
-			(SELECT max(visited_on) FROM case_visit cv WHERE cv.case_id = k.id)
+			(SELECT max(visited_on) FROM case_visit cv WHERE cv.case_id = k.id), ls.on, ls.in_labour
 		FROM child_case k
 		JOIN household h ON h.id = k.household_id
 		JOIN child c ON c.household_id = k.household_id AND c.ordinal = k.ordinal
 		JOIN village v ON v.code = k.village_code
+		LEFT JOIN LATERAL (
+			SELECT d.on, cc.classification IN ('hazardous', 'child_labour') AS in_labour
+			FROM household h2 JOIN survey_round r2 ON r2.id = h2.round_id
+			JOIN child c2 ON c2.household_id = h2.id AND c2.person = k.person
+			JOIN child_class cc ON cc.household_id = c2.household_id AND cc.ordinal = c2.ordinal
+			CROSS JOIN LATERAL (SELECT coalesce((h2.submitted_at AT TIME ZONE 'Asia/Jakarta')::date, r2.starts_on) AS on) d
+			WHERE h2.identity_id = k.identity_id AND h2.id <> k.household_id AND d.on >= k.opened_on
+			ORDER BY d.on DESC LIMIT 1) ls ON true
 		WHERE ($1::text[] IS NULL OR k.status = ANY ($1))
 		  AND (NOT $2 OR k.status NOT IN ('closed', 'lost'))
 		  AND ($3::date IS NULL OR (k.next_due IS NOT NULL AND k.next_due < $3))
@@ -205,7 +217,7 @@ func (db *DB) Cases(ctx context.Context, q CaseQuery) ([]Case, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Case, error) {
 		var c Case
 		err := r.Scan(&c.ID, &c.Status, &c.StatusOn, &c.NextDue, &c.Overdue, &c.OpenedOn, &c.Round, &c.Classification, &c.Reason,
-			&c.VillageCode, &c.Village, &c.SurveyUUID, &c.ProgrammeID, &c.Ordinal, &c.Age, &c.Sex, &c.Checks, &c.OutStreak, &c.Visits, &c.LastVisit)
+			&c.VillageCode, &c.Village, &c.SurveyUUID, &c.ProgrammeID, &c.Ordinal, &c.Age, &c.Sex, &c.Checks, &c.OutStreak, &c.Visits, &c.LastVisit, &c.LastSurveyOn, &c.LastSurveyInLabour)
 		return c, err
 	})
 }
@@ -303,9 +315,35 @@ func sameVisit(a, b risk.Visit) bool {
 		strings.Join(a.Actions, " ") == strings.Join(b.Actions, " ") && a.ActionStatus == b.ActionStatus
 }
 
-// insertVisits inserts visits, checking each against its case: the case
-// exists and the visit is not before the case was opened. It returns the
-// new ids in order.
+// caseFacts is what checking a visit needs of its case.
+type caseFacts struct {
+	opened time.Time
+	card   *string
+	hid    int64
+}
+
+func casesFacts(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]caseFacts, error) {
+	rows, err := tx.Query(ctx, `SELECT k.id, k.opened_on, h.programme_id, k.household_id
+		FROM child_case k JOIN household h ON h.id = k.household_id WHERE k.id = ANY ($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]caseFacts{}
+	for rows.Next() {
+		var id int64
+		var f caseFacts
+		if err := rows.Scan(&id, &f.opened, &f.card, &f.hid); err != nil {
+			return nil, err
+		}
+		out[id] = f
+	}
+	return out, rows.Err()
+}
+
+// insertVisits inserts visits in one statement, checking each against its
+// case: the case exists and the visit is not before the case was opened.
+// It returns the new ids in order.
 func insertVisits(ctx context.Context, tx pgx.Tx, vs []risk.Visit, source string, keyID int64) ([]int64, error) {
 	var key *int64
 	if keyID != 0 {
@@ -313,36 +351,42 @@ func insertVisits(ctx context.Context, tx pgx.Tx, vs []risk.Visit, source string
 	}
 	ids := make([]int64, 0, len(vs))
 	for _, v := range vs {
-		var opened time.Time
-		var hid int64
-		err := tx.QueryRow(ctx, `SELECT opened_on, household_id FROM child_case WHERE id = $1`, v.CaseID).Scan(&opened, &hid)
-		if errors.Is(err, pgx.ErrNoRows) {
+		ids = append(ids, v.CaseID)
+	}
+	facts, err := casesFacts(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		caseIDs, hids                        []int64
+		subs, kinds, outcomes, acts, statuss []string
+		days                                 []time.Time
+		working, school                      []*bool
+	)
+	for _, v := range vs {
+		f, ok := facts[v.CaseID]
+		if !ok {
 			return nil, risk.Errorf(risk.ENOTFOUND, "case_id: no case %d", v.CaseID)
 		}
-		if err != nil {
-			return nil, err
+		if v.VisitedOn.Before(f.opened) {
+			return nil, risk.Errorf(risk.EINVALID, "visited_on: %s is before case %d was opened (%s)", v.VisitedOn.Format(time.DateOnly), v.CaseID, f.opened.Format(time.DateOnly))
 		}
-		if v.VisitedOn.Before(opened) {
-			return nil, risk.Errorf(risk.EINVALID, "visited_on: %s is before case %d was opened (%s)", v.VisitedOn.Format(time.DateOnly), v.CaseID, opened.Format(time.DateOnly))
-		}
-		var status any
-		if v.ActionStatus != "" {
-			status = v.ActionStatus
-		}
-		actions := v.Actions
-		if actions == nil {
-			actions = []string{}
-		}
-		var id int64
-		if err := tx.QueryRow(ctx, `INSERT INTO case_visit (case_id, household_id, submission_id, source, key_id, visited_on, kind, outcome,
-				child_working, in_school, actions, action_status)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-			v.CaseID, hid, v.SubmissionID, source, key, v.VisitedOn, v.Kind, v.Outcome, v.ChildWorking, v.InSchool, actions, status).Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
+		caseIDs, hids, subs, days = append(caseIDs, v.CaseID), append(hids, f.hid), append(subs, v.SubmissionID), append(days, v.VisitedOn)
+		kinds, outcomes, working, school = append(kinds, v.Kind), append(outcomes, v.Outcome), append(working, v.ChildWorking), append(school, v.InSchool)
+		acts, statuss = append(acts, "{"+strings.Join(v.Actions, ",")+"}"), append(statuss, v.ActionStatus)
 	}
-	return ids, nil
+	rows, err := tx.Query(ctx, `
+		INSERT INTO case_visit (case_id, household_id, submission_id, source, key_id, visited_on, kind, outcome,
+			child_working, in_school, actions, action_status)
+		SELECT u.c, u.h, u.s, $4, $5, u.d, u.k, u.o, u.w, u.sc, u.a::text[], nullif(u.st, '')
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $6::date[], $7::text[], $8::text[], $9::boolean[], $10::boolean[], $11::text[], $12::text[])
+			WITH ORDINALITY AS u(c, h, s, d, k, o, w, sc, a, st, n)
+		ORDER BY u.n
+		RETURNING id`, caseIDs, hids, subs, source, key, days, kinds, outcomes, working, school, acts, statuss)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
 
 // ImportVisits loads an export of the visit form in one transaction: every
@@ -380,27 +424,42 @@ func (db *DB) ImportVisits(ctx context.Context, vr *ingest.VisitReader, c risk.C
 	if strings.Contains(vr.File, ".zip") || vr.Format() == ingest.ODK {
 		source = "odk"
 	}
+	var ids []int64
+	var subs []string
+	for _, r := range rows {
+		ids, subs = append(ids, r.CaseID), append(subs, r.SubmissionID)
+	}
+	facts, err := casesFacts(ctx, tx, ids)
+	if err != nil {
+		return sum, err
+	}
+	loaded := map[string]bool{}
+	lrows, err := tx.Query(ctx, `SELECT submission_id FROM case_visit WHERE submission_id = ANY ($1)`, subs)
+	if err != nil {
+		return sum, err
+	}
+	got, err := pgx.CollectRows(lrows, pgx.RowTo[string])
+	if err != nil {
+		return sum, err
+	}
+	for _, g := range got {
+		loaded[g] = true
+	}
 	var ok []risk.Visit
 	var cases []int64
 	for _, r := range rows {
-		var opened time.Time
-		var card *string
-		var exists bool
-		err := tx.QueryRow(ctx, `SELECT k.opened_on, h.programme_id, EXISTS (SELECT 1 FROM case_visit WHERE submission_id = $2)
-			FROM child_case k JOIN household h ON h.id = k.household_id WHERE k.id = $1`, r.CaseID, r.SubmissionID).Scan(&opened, &card, &exists)
+		f, exists := facts[r.CaseID]
 		prob := ingest.Problem{File: vr.File, Row: r.Line, Code: r.SubmissionID}
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case !exists:
 			prob.Column, prob.Reason = "case_id", fmt.Sprintf("no case %d (riskmap cases lists them)", r.CaseID)
-		case err != nil:
-			return sum, err
-		case exists:
+		case loaded[r.SubmissionID]:
 			sum.Skipped++ // loaded by an earlier import of the same export
 			continue
-		case r.ProgrammeID != "" && (card == nil || *card != r.ProgrammeID):
+		case r.ProgrammeID != "" && (f.card == nil || *f.card != r.ProgrammeID):
 			prob.Column, prob.Reason = "programme_id", fmt.Sprintf("%s is not the programme household id of case %d's household: is the case number right?", r.ProgrammeID, r.CaseID)
-		case r.VisitedOn.Before(opened):
-			prob.Column, prob.Reason = "visited_on", fmt.Sprintf("%s is before case %d was opened (%s)", r.VisitedOn.Format(time.DateOnly), r.CaseID, opened.Format(time.DateOnly))
+		case r.VisitedOn.Before(f.opened):
+			prob.Column, prob.Reason = "visited_on", fmt.Sprintf("%s is before case %d was opened (%s)", r.VisitedOn.Format(time.DateOnly), r.CaseID, f.opened.Format(time.DateOnly))
 		default:
 			ok = append(ok, r.Visit)
 			cases = append(cases, r.CaseID)
@@ -511,4 +570,81 @@ func (db *DB) Pipeline(ctx context.Context, rule risk.PublicationRule) ([]Pipeli
 		out = append(out, pa)
 	}
 	return out, nil
+}
+
+// CaseVisit is one recorded visit, as staff see it.
+type CaseVisit struct {
+	ID           int64     `json:"id"`
+	VisitedOn    time.Time `json:"visited_on"`
+	Kind         string    `json:"kind"`
+	Outcome      string    `json:"outcome"`
+	ChildWorking *bool     `json:"child_working"`
+	InSchool     *bool     `json:"in_school"`
+	Actions      []string  `json:"actions"`
+	ActionStatus *string   `json:"action_status"`
+	Source       string    `json:"source"`
+	RecordedAt   time.Time `json:"recorded_at"`
+}
+
+// CaseVisits returns a case's visits, oldest first.
+func (db *DB) CaseVisits(ctx context.Context, id int64) ([]CaseVisit, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT id, visited_on, kind, outcome, child_working, in_school, actions, action_status, source, recorded_at
+		FROM case_visit WHERE case_id = $1 ORDER BY visited_on, id`, id)
+	if err != nil {
+		return nil, wrapDB(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CaseVisit, error) {
+		var v CaseVisit
+		err := r.Scan(&v.ID, &v.VisitedOn, &v.Kind, &v.Outcome, &v.ChildWorking, &v.InSchool, &v.Actions, &v.ActionStatus, &v.Source, &v.RecordedAt)
+		return v, err
+	})
+}
+
+// Round is a survey round with its published size.
+type Round struct {
+	ID           string    `json:"id"`
+	Label        string    `json:"label"`
+	StartsOn     time.Time `json:"starts_on"`
+	EndsOn       time.Time `json:"ends_on"`
+	Households   *int      `json:"households"` // rounded to the publication's base; nil before a scoring run
+	Children     *int      `json:"children"`   // aged 5-17, rounded
+	DesignEffect *float64  `json:"design_effect"`
+	Shown        bool      `json:"shown_on_map"` // the round the map, aggregates and targets show
+}
+
+// Rounds lists the survey rounds, oldest first, with counts rounded to base.
+func (db *DB) Rounds(ctx context.Context, base int) ([]Round, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT r.id, r.label, r.starts_on, r.ends_on, s.households, s.children, s.design_effect, r.id = scored_round()
+		FROM survey_round r LEFT JOIN round_summary s ON s.round_id = r.id ORDER BY r.starts_on, r.id`)
+	if err != nil {
+		return nil, wrapDB(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Round, error) {
+		var x Round
+		var shown *bool
+		err := r.Scan(&x.ID, &x.Label, &x.StartsOn, &x.EndsOn, &x.Households, &x.Children, &x.DesignEffect, &shown)
+		for _, n := range []*int{x.Households, x.Children} {
+			if n != nil {
+				*n = risk.RoundCount(*n, base)
+			}
+		}
+		x.Shown = shown != nil && *shown
+		return x, err
+	})
+}
+
+// CurrentModel returns the model of the latest scoring run (its case rules
+// and publication rule), or the default model when there is no run or its
+// model predates a section.
+func (db *DB) CurrentModel(ctx context.Context) (*risk.Model, error) {
+	var b []byte
+	err := db.Pool.QueryRow(ctx, `SELECT model FROM score_run ORDER BY id DESC LIMIT 1`).Scan(&b)
+	if err == nil {
+		if m, err := risk.ParseModel(b, "the latest scoring run's model"); err == nil {
+			return m, nil
+		}
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, wrapDB(err)
+	}
+	return risk.DefaultModel()
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kesempatan/riskmap/internal/risk"
 )
@@ -67,6 +68,9 @@ type Collection struct {
 	Where                  string // a condition every query of the collection adds, if any
 	Private                bool   // household-level data: staff (their areas) and admins only
 	AreaExpr               string // village code of a private feature, for area restrictions
+	// TimeStart and TimeEnd are a feature's time (timestamptz or date
+	// expressions), for OGC datetime; empty: no time dimension.
+	TimeStart, TimeEnd string
 }
 
 // Property returns the named property.
@@ -170,11 +174,21 @@ func Collections() []*Collection {
 				{Name: "value", Type: "number", Description: "the village score analysed", Expr: "round(h.value::numeric, 2)", Sort: true},
 				{Name: "neighbours", Type: "integer", Description: "neighbouring villages", Expr: "h.neighbours", Sort: true},
 			}},
+		roundCollection("village_rounds", "Villages by survey round", "desa", "village v ON v.code = ra.code", "v"),
+		roundCollection("kecamatan_rounds", "Kecamatan by survey round", "kecamatan", "kecamatan v ON v.code = ra.code", "v"),
 		{ID: "households", Title: "Households", Description: "Surveyed households: personal data, for programme staff within their areas and admins; every response is audited",
-			From: "household hh LEFT JOIN household_score hs ON hs.household_id = hh.id", IDExpr: "hh.survey_uuid", Geom: "hh.geom",
+			From: "household hh LEFT JOIN household_score hs ON hs.household_id = hh.id JOIN survey_round hr ON hr.id = hh.round_id", IDExpr: "hh.survey_uuid", Geom: "hh.geom",
 			GeometryType: "Point", Private: true, AreaExpr: "hh.village_code",
+			TimeStart: "coalesce(hh.submitted_at, hr.starts_on::timestamptz)", TimeEnd: "coalesce(hh.submitted_at, hr.starts_on::timestamptz)",
 			Properties: append([]Property{
 				{Name: "village_code", Type: "string", Description: "village from the GPS point", Expr: "hh.village_code", Filter: true, Sort: true},
+				{Name: "round", Type: "string", Description: "the survey round the submission answered", Expr: "hh.round_id", Filter: true, Sort: true},
+				{Name: "surveyed_on", Type: "string", Description: "date of the submission (the round's start when unknown)", Expr: "coalesce((hh.submitted_at AT TIME ZONE 'Asia/Jakarta')::date, hr.starts_on)", Sort: true},
+				{Name: "programme_id", Type: "string", Description: "the household's programme card number (never a NIK)", Expr: "hh.programme_id", Filter: true, Sort: true},
+				{Name: "household_identity", Type: "integer", Description: "the household across rounds: the same number in every round's submission", Expr: "hh.identity_id", Filter: true, Sort: true},
+				{Name: "identity_rule", Type: "string", Description: "how the submission was matched to an earlier round: new, programme_id, place_and_children or ambiguous (kept new)", Expr: "hh.identity_rule", Filter: true, Sort: true,
+					Enum: []string{"new", "programme_id", "place_and_children", "ambiguous"}},
+				{Name: "latest", Type: "boolean", Description: "the household's latest submission (false: a later round surveyed it again)", Expr: "NOT EXISTS (SELECT 1 FROM household lh JOIN survey_round lr ON lr.id = lh.round_id WHERE lh.identity_id = hh.identity_id AND lr.starts_on > hr.starts_on)", Filter: true},
 				{Name: "score", Type: "number", Description: "household score 0-100", Expr: "hs.score", Sort: true},
 				{Name: "tier", Type: "string", Description: "low, medium or high", Expr: "hs.tier", Filter: true, Sort: true, Enum: []string{"low", "medium", "high"}},
 				{Name: "top_tier_reason", Type: "string", Description: "the child that puts the household in the top tier", Expr: "hs.top_tier_reason"},
@@ -192,6 +206,39 @@ func Collections() []*Collection {
 			}, householdFlat...),
 			Month: "round((hs.score * (SELECT labour_index[$m] FROM score_calendar c WHERE c.variety = hs.variety))::numeric, 2)"},
 	}
+}
+
+// roundCollection serves round_area for one level: every round's published
+// figures and the change since the previous round, with the round's dates
+// as the features' time (OGC datetime).
+func roundCollection(id, title, level, join, alias string) *Collection {
+	return &Collection{ID: id, Title: title,
+		Description: "Published child-labour figures of every survey round and the change since the previous round, with its interval; small counts withheld as everywhere",
+		From:        "round_area ra JOIN survey_round r ON r.id = ra.round_id JOIN " + join + " AND ra.level = '" + level + "'",
+		IDExpr:      "ra.round_id || '/' || ra.code", Geom: alias + ".geom", GeometryType: "MultiPolygon",
+		TimeStart: "r.starts_on", TimeEnd: "r.ends_on + 1",
+		Properties: []Property{
+			{Name: "round", Type: "string", Description: "survey round", Expr: "ra.round_id", Filter: true, Sort: true},
+			{Name: "round_label", Type: "string", Description: "its label", Expr: "r.label"},
+			{Name: "round_start", Type: "string", Description: "first day of the round", Expr: "r.starts_on", Sort: true},
+			{Name: "round_end", Type: "string", Description: "last day of the round", Expr: "r.ends_on", Sort: true},
+			{Name: "code", Type: "string", Description: "Kemendagri code", Expr: "ra.code", Filter: true, Sort: true},
+			{Name: "name", Type: "string", Description: "name", Expr: alias + ".name", Sort: true},
+			{Name: "status", Type: "string", Description: "published, insufficient_data or no_data in this round", Expr: "ra.status", Filter: true, Sort: true,
+				Enum: []string{"published", "insufficient_data", "no_data"}},
+			{Name: "households", Type: "integer", Description: "surveyed households (rounded to 5; null: withheld)", Expr: "ra.households", Sort: true},
+			{Name: "children", Type: "integer", Description: "surveyed children aged 5-17 (rounded)", Expr: "ra.children", Sort: true},
+			{Name: "hazardous", Type: "integer", Description: "children in hazardous work (rounded)", Expr: "ra.hazardous", Sort: true},
+			{Name: "child_labour", Type: "integer", Description: "children in child labour, not hazardous (rounded)", Expr: "ra.child_labour", Sort: true},
+			{Name: "prevalence", Type: "number", Description: "(hazardous + child_labour) / children, from the published counts", Expr: "round(ra.prevalence::numeric, 4)", Sort: true},
+			{Name: "prevalence_lo", Type: "number", Description: "its Jeffreys interval, lower end", Expr: "round(ra.prevalence_lo::numeric, 4)"},
+			{Name: "prevalence_hi", Type: "number", Description: "upper end", Expr: "round(ra.prevalence_hi::numeric, 4)"},
+			{Name: "previous_round", Type: "string", Description: "the round the change is measured from", Expr: "ra.previous_round"},
+			{Name: "change", Type: "number", Description: "prevalence minus the previous round's (null: either withheld)", Expr: "round(ra.change::numeric, 4)", Sort: true},
+			{Name: "change_lo", Type: "number", Description: "its interval, lower end (design effect of the round's clustering included)", Expr: "round(ra.change_lo::numeric, 4)"},
+			{Name: "change_hi", Type: "number", Description: "upper end", Expr: "round(ra.change_hi::numeric, 4)"},
+			{Name: "change_significant", Type: "boolean", Description: "the interval excludes zero: the change exceeds its uncertainty", Expr: "ra.change_significant", Filter: true, Sort: true},
+		}}
 }
 
 var hotspotClasses = []string{"hot_99", "hot_95", "hot_90", "cold_99", "cold_95", "cold_90", "not_significant", "no_neighbours"}
@@ -223,6 +270,9 @@ type ItemsQuery struct {
 	// Areas, when not nil, restricts a private collection to villages in
 	// these kecamatan or village codes (a staff key's areas).
 	Areas []string
+	// TimeFrom and TimeTo are OGC datetime's interval (nil: open ends):
+	// features whose time intersects it.
+	TimeFrom, TimeTo *time.Time
 }
 
 // SortKey is one sortby entry.
@@ -270,6 +320,14 @@ func (q *ItemsQuery) where() (string, []any) {
 	}
 	if q.Filter != nil {
 		conds = append(conds, q.Filter(arg))
+	}
+	if c.TimeStart != "" {
+		if q.TimeFrom != nil {
+			conds = append(conds, "("+c.TimeEnd+")::timestamptz >= "+arg(*q.TimeFrom))
+		}
+		if q.TimeTo != nil {
+			conds = append(conds, "("+c.TimeStart+")::timestamptz <= "+arg(*q.TimeTo))
+		}
 	}
 	if q.Areas != nil && c.AreaExpr != "" {
 		a := arg(q.Areas)

@@ -62,11 +62,11 @@ func publishRounds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			return err
 		}
 		var (
-			levels, codes, parents, statuses                 []string
-			hh, ch, hz, cl                                   []*int32
-			prevalence, plo, phi, change, clo, chi           []*float64
-			previous                                         []*string
-			significant                                      []*bool
+			levels, codes, parents, statuses       []string
+			hh, ch, hz, cl                         []*int32
+			prevalence, plo, phi, change, clo, chi []*float64
+			previous                               []*string
+			significant                            []*bool
 		)
 		i32 := func(v *int) *int32 {
 			if v == nil {

@@ -264,14 +264,34 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 	}
 	// One submission per household and round: an identity fitted by two
 	// households of the round (or already present in it) fits neither.
-	for k, hids := range claims {
+	var claimRounds []string
+	var claimIdents []int64
+	for k := range claims {
 		round, ident, _ := strings.Cut(k, "/")
-		var already int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM household h WHERE h.round_id = $1 AND h.identity_id = $2::bigint
-			AND NOT EXISTS (SELECT 1 FROM upserted u WHERE u.id = h.id)`, round, ident).Scan(&already); err != nil {
+		var id int64
+		fmt.Sscan(ident, &id)
+		claimRounds, claimIdents = append(claimRounds, round), append(claimIdents, id)
+	}
+	present := map[string]bool{}
+	prows, err := tx.Query(ctx, `SELECT DISTINCT h.round_id, h.identity_id FROM household h
+		JOIN unnest($1::text[], $2::bigint[]) AS c(round, ident) ON h.round_id = c.round AND h.identity_id = c.ident
+		WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.id = h.id)`, claimRounds, claimIdents)
+	if err != nil {
+		return err
+	}
+	for prows.Next() {
+		var r string
+		var i int64
+		if err := prows.Scan(&r, &i); err != nil {
 			return err
 		}
-		if len(hids) == 1 && already == 0 {
+		present[fmt.Sprintf("%s/%d", r, i)] = true
+	}
+	if err := prows.Err(); err != nil {
+		return err
+	}
+	for k, hids := range claims {
+		if len(hids) == 1 && !present[k] {
 			continue
 		}
 		for _, hid := range hids {

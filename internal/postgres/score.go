@@ -23,16 +23,16 @@ type ScoreRun struct {
 	ModelVersion string
 	// Round is the survey round the map and targets show (every round's
 	// households are scored, and every round's figures published).
-	Round        string
-	Month        int // the month hotspots were computed for; 0 for the annual score
-	Stages       []Stage
-	Households   int
-	Children     int
-	Villages     int            // villages with a score (at least one surveyed household)
-	Classes      map[string]int // children by classification
-	Tiers        map[string]int // households by tier
-	Hotspots     map[string]int // villages by hotspot class
-	Publication  PublicationSummary
+	Round       string
+	Month       int // the month hotspots were computed for; 0 for the annual score
+	Stages      []Stage
+	Households  int
+	Children    int
+	Villages    int            // villages with a score (at least one surveyed household)
+	Classes     map[string]int // children by classification
+	Tiers       map[string]int // households by tier
+	Hotspots    map[string]int // villages by hotspot class
+	Publication PublicationSummary
 	// Erasures is how many households erased since the previous run the
 	// published figures stopped counting with this run.
 	Erasures int
