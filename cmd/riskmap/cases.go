@@ -30,6 +30,9 @@ its programme card number and the child by ordinal, age and sex: no names.`
 func casesCmd(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || (args[0] != "due" && args[0] != "list") {
 		fmt.Fprintf(e.stderr, "Usage: riskmap %s\n", casesSynopsis)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return nil
+		}
 		return fmt.Errorf("cases: want due or list")
 	}
 	fs := e.flags("cases "+args[0], casesSynopsis)

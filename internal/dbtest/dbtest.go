@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kesempatan/riskmap/internal/demo"
+	"github.com/kesempatan/riskmap/internal/demoload"
 	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres"
 	"github.com/kesempatan/riskmap/internal/risk"
@@ -255,6 +256,23 @@ func importAndScore(tb testing.TB, db *postgres.DB, households, children *os.Fil
 // tables of a realistic region, for attacks and benchmarks.
 func LoadRealRegion(tb testing.TB, db *postgres.DB, households int, seed uint64) {
 	tb.Helper()
+	gen := loadRealGenerated(tb, db, demo.Options{Seed: seed, Households: households})
+	open := func(name string) *os.File {
+		f, err := os.Open(filepath.Join(gen, name))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { f.Close() })
+		return f
+	}
+	importAndScore(tb, db, open(demo.HouseholdsFile), open(demo.ChildrenFile))
+}
+
+// loadRealGenerated loads the real boundaries, generates a survey over them
+// with opt into a temporary folder, imports its tobacco fields and returns
+// the folder.
+func loadRealGenerated(tb testing.TB, db *postgres.DB, opt demo.Options) string {
+	tb.Helper()
 	ctx := context.Background()
 	dir := SharedGeodata(tb)
 	for _, l := range []struct{ level, file string }{
@@ -282,23 +300,41 @@ func LoadRealRegion(tb testing.TB, db *postgres.DB, households int, seed uint64)
 		villages[i] = demo.Village{Code: s.Code, Name: s.Name, KecamatanCode: s.KecamatanCode, Geom: s.Geom, Risk: 0.3}
 	}
 	gen := tb.TempDir()
-	if err := demo.Generate(gen, villages, demo.Options{Seed: seed, Households: households}); err != nil {
+	if err := demo.Generate(gen, villages, opt); err != nil {
 		tb.Fatal(err)
 	}
-	open := func(name string) *os.File {
-		f, err := os.Open(filepath.Join(gen, name))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { f.Close() })
-		return f
+	f, err := os.Open(filepath.Join(gen, demo.PlantationsFile))
+	if err != nil {
+		tb.Fatal(err)
 	}
-	fields, _, err := ingest.ReadPlantations(open(demo.PlantationsFile), demo.PlantationsFile)
+	defer f.Close()
+	fields, _, err := ingest.ReadPlantations(f, demo.PlantationsFile)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := db.ImportPlantations(ctx, demo.PlantationsFile, fields, nil, postgres.ImportOptions{}); err != nil {
 		tb.Fatal(err)
 	}
-	importAndScore(tb, db, open(demo.HouseholdsFile), open(demo.ChildrenFile))
+	return gen
+}
+
+// LoadRealRounds loads the real boundaries and a generated survey in two
+// rounds (demo.Options.FollowUp), with the visits staff would have made by
+// today, exactly as make run does (demoload.TwoRounds). edit, if not nil,
+// may change the generated files first (a test's own twist). It returns
+// the folder of the generated files.
+func LoadRealRounds(tb testing.TB, db *postgres.DB, households int, seed uint64, today time.Time, edit func(dir string)) string {
+	tb.Helper()
+	gen := loadRealGenerated(tb, db, demo.Options{Seed: seed, Households: households, FollowUp: true})
+	if edit != nil {
+		edit(gen)
+	}
+	m, err := risk.DefaultModel()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := demoload.TwoRounds(context.Background(), db, m, gen, seed, today, postgres.ImportOptions{Synthetic: true}, demoload.Report{}); err != nil {
+		tb.Fatal(err)
+	}
+	return gen
 }

@@ -2,6 +2,7 @@ package risk
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -303,50 +304,97 @@ func (id Identity) validate(bad func(string, ...any)) {
 // paired). It keeps age gaps smallest, oldest first.
 func (id Identity) MatchChildren(earlier, later []ChildAge, years float64) (map[int]int, bool) {
 	tol := float64(id.AgeToleranceYears) + 0.5
-	ok := true
-	used := make([]bool, len(later))
 	pair := map[int]int{}
-	e := append([]ChildAge(nil), earlier...)
-	sort.SliceStable(e, func(i, j int) bool { return e[i].Age > e[j].Age })
-	for _, c := range e {
-		want := float64(c.Age) + years
-		if want-tol >= float64(MaxChildAge)+1 {
-			pair[c.Ordinal] = 0 // aged out
-			continue
-		}
-		best, gap := -1, tol
-		for j, l := range later {
-			if used[j] || l.Sex != c.Sex {
-				continue
-			}
-			if d := abs(float64(l.Age) - want); d <= gap {
-				best, gap = j, d
+	ok := true
+	for _, sex := range Sexes {
+		// Within a sex, the pairing that keeps every gap within the
+		// tolerance, if one exists, keeps the children's order by age: an
+		// alignment of the two lists (oldest first), where an earlier
+		// child may be left out only if it may have turned 18 and a later
+		// child only if it may have been born since. Among alignments, the
+		// one with the smallest total gap (dynamic programming).
+		var e, l []ChildAge
+		for _, c := range earlier {
+			if c.Sex == sex {
+				e = append(e, c)
 			}
 		}
-		if best < 0 {
-			if want+tol >= float64(MaxChildAge)+1 {
-				pair[c.Ordinal] = 0 // may have turned 18
-				continue
+		for _, c := range later {
+			if c.Sex == sex {
+				l = append(l, c)
 			}
+		}
+		sort.SliceStable(e, func(i, j int) bool { return e[i].Age > e[j].Age })
+		sort.SliceStable(l, func(i, j int) bool { return l[i].Age > l[j].Age })
+		agedOut := func(c ChildAge) bool { return float64(c.Age)+years+tol >= float64(MaxChildAge)+1 }
+		bornSince := func(c ChildAge) bool { return float64(c.Age) <= years+tol }
+		inf, skip := math.Inf(1), 2*tol
+		n, m := len(e), len(l)
+		cost := make([][]float64, n+1)
+		move := make([][]byte, n+1) // 'm' match, 'e' skip earlier, 'l' skip later
+		for i := range cost {
+			cost[i] = make([]float64, m+1)
+			move[i] = make([]byte, m+1)
+			for j := range cost[i] {
+				cost[i][j] = inf
+			}
+		}
+		cost[n][m] = 0
+		for i := n; i >= 0; i-- {
+			for j := m; j >= 0; j-- {
+				if i == n && j == m {
+					continue
+				}
+				if i < n && j < m {
+					if d := math.Abs(float64(l[j].Age) - (float64(e[i].Age) + years)); d <= tol && d+cost[i+1][j+1] < cost[i][j] {
+						cost[i][j], move[i][j] = d+cost[i+1][j+1], 'm'
+					}
+				}
+				// Leaving a child out costs more than any pairing within
+				// the tolerance: a child is paired whenever it can be.
+				if i < n && agedOut(e[i]) && skip+cost[i+1][j] < cost[i][j] {
+					cost[i][j], move[i][j] = skip+cost[i+1][j], 'e'
+				}
+				if j < m && bornSince(l[j]) && skip+cost[i][j+1] < cost[i][j] {
+					cost[i][j], move[i][j] = skip+cost[i][j+1], 'l'
+				}
+			}
+		}
+		if math.IsInf(cost[0][0], 1) {
 			ok = false
+			// Still pair what can be paired, nearest age first, for a
+			// household the card says is the same.
+			used := make([]bool, m)
+			for _, c := range e {
+				best, gap := -1, inf
+				for j, x := range l {
+					if d := math.Abs(float64(x.Age) - (float64(c.Age) + years)); !used[j] && d < gap && d <= tol {
+						best, gap = j, d
+					}
+				}
+				if best >= 0 {
+					used[best] = true
+					pair[c.Ordinal] = l[best].Ordinal
+				} else {
+					pair[c.Ordinal] = 0
+				}
+			}
 			continue
 		}
-		used[best] = true
-		pair[c.Ordinal] = later[best].Ordinal
-	}
-	for j, l := range later {
-		if !used[j] && float64(l.Age) > years+tol {
-			ok = false // an older child the earlier survey did not have
+		for i, j := 0, 0; i < n || j < m; {
+			switch move[i][j] {
+			case 'm':
+				pair[e[i].Ordinal] = l[j].Ordinal
+				i, j = i+1, j+1
+			case 'e':
+				pair[e[i].Ordinal] = 0
+				i++
+			default:
+				j++
+			}
 		}
 	}
 	return pair, ok
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // ProgrammeID is the form of a programme household id: the number on the

@@ -284,3 +284,15 @@ func TestPipelinePublicationAttacked(t *testing.T) {
 	}
 	t.Logf("%d cells, %d withheld; the LP attacker narrows none beyond the rule", cells, withheld)
 }
+
+// TestMatchChildrenNotGreedy: nearest-first pairing of two sisters aged 14
+// and 15, surveyed again 0.41 years on as 15 and 16, takes the 15-year-old
+// for the elder and leaves the younger none; the order-keeping alignment
+// pairs them both.
+func TestMatchChildrenNotGreedy(t *testing.T) {
+	id := Identity{MaxDistanceM: 50, AgeToleranceYears: 1}
+	pair, ok := id.MatchChildren([]ChildAge{{1, "female", 14}, {2, "female", 15}}, []ChildAge{{1, "female", 15}, {2, "female", 16}}, 0.41)
+	if !ok || pair[1] != 1 || pair[2] != 2 {
+		t.Errorf("pair %v ok %v, want 1->1, 2->2", pair, ok)
+	}
+}
