@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
 	"github.com/kesempatan/riskmap/internal/postgres"
@@ -38,7 +39,8 @@ func TestMapInBrowser(t *testing.T) {
 	if os.Getenv("RISKMAP_SCREENSHOT") == "1" {
 		households = 60000 // the README's picture: most villages with published figures
 	}
-	dbtest.LoadRealRegion(t, db, households, 20200218)
+	// Two rounds with cases and visits, as make run loads them.
+	dbtest.LoadRealRounds(t, db, households, 20200218, time.Now(), nil)
 	if _, err := db.Pool.Exec(context.Background(), `UPDATE import_run SET synthetic = true WHERE kind = 'survey'; UPDATE score_run SET synthetic = true`); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,7 @@ func TestMapInBrowser(t *testing.T) {
 	}
 	for _, want := range []string{"ok: no page errors", "requests carried the key", "in Bahasa Indonesia by default", "English, remembered",
 		"village names drawn", "numbered on the map", "villages named Alastengah", "not found", "unknown key", "restored from the URL",
-		"printed to PDF", "CSV", "colouring by score class", "kecamatan view"} {
+		"printed to PDF", "CSV", "colouring by score class", "kecamatan view", "survey rounds in the panel"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the browser test did not check %q", want)
 		}

@@ -202,3 +202,65 @@ func TestCasesOverHTTP(t *testing.T) {
 		t.Errorf("the public pipeline holds household identifiers")
 	}
 }
+
+// TestDatetime filters by survey round dates through OGC datetime: the
+// per-round collections by the round's dates, households by their survey
+// date; a collection without time refuses it with a 400 naming it.
+func TestDatetime(t *testing.T) {
+	srv, db := newServer(t)
+	ctx := context.Background()
+	var round string
+	var start, end time.Time
+	if err := db.Pool.QueryRow(ctx, `SELECT id, starts_on, ends_on FROM survey_round`).Scan(&round, &start, &end); err != nil {
+		t.Fatal(err)
+	}
+	staff, _, err := db.CreateKey(ctx, "Besuk facilitator", "staff", []string{"35.13.13"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var surveyed, before int
+	db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE submitted_at < '2026-04-01') FROM household WHERE village_code LIKE '35.13.13.%'`).Scan(&surveyed, &before)
+	matched := func(path string, header ...string) int {
+		t.Helper()
+		resp, b := get(t, srv.URL+path, header...)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		var fc struct {
+			NumberMatched int `json:"numberMatched"`
+		}
+		json.Unmarshal(b, &fc)
+		return fc.NumberMatched
+	}
+	var villages int
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM village`).Scan(&villages)
+	inRound := start.AddDate(0, 0, 1).Format(time.DateOnly)
+	for _, c := range []struct {
+		path string
+		want int
+	}{
+		{"/collections/village_rounds/items?datetime=" + inRound, villages},
+		{"/collections/village_rounds/items?datetime=" + start.AddDate(-1, 0, 0).Format(time.DateOnly), 0},
+		{"/collections/village_rounds/items?datetime=../" + start.Format(time.DateOnly), villages},
+		{"/collections/village_rounds/items?datetime=" + end.AddDate(0, 0, 1).Format(time.DateOnly) + "/..", 0},
+		{"/collections/village_rounds/items?round=" + round, villages},
+	} {
+		if got := matched(c.path); got != c.want {
+			t.Errorf("%s: %d features, want %d", c.path, got, c.want)
+		}
+	}
+	auth := []string{"Authorization", "Bearer " + staff}
+	if got := matched("/collections/households/items?datetime=../2026-03-31T23:59:59Z", auth...); got != before || before == 0 || before == surveyed {
+		t.Errorf("households surveyed before April: %d, want %d (of %d)", got, before, surveyed)
+	}
+	if got := matched("/collections/households/items?datetime=2026-01-01/2026-12-31", auth...); got != surveyed {
+		t.Errorf("households in 2026: %d, want %d", got, surveyed)
+	}
+	for _, bad := range []string{"/collections/villages/items?datetime=2026-01-01", "/collections/village_rounds/items?datetime=yesterday",
+		"/collections/village_rounds/items?datetime=2026-05-01/2026-01-01", "/collections/village_rounds/items?datetime=../.."} {
+		resp, b := get(t, srv.URL+bad)
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "datetime") {
+			t.Errorf("%s: %d %s, want a 400 naming datetime", bad, resp.StatusCode, b)
+		}
+	}
+}

@@ -92,6 +92,11 @@ try {
   if (!panel.includes("Alasnyiur") || !panel.includes("35.13.13.2003")) fail("the panel shows " + panel.slice(0, 200));
   if (!(await page.locator("#panel svg polyline").count()) && !panel.includes("Terlalu sedikit rumah tangga")) fail("the panel has neither a seasonal chart nor says why not: " + panel.slice(0, 300));
   ok("clicking Alasnyiur opens its panel");
+  await page.waitForSelector("#rounds table.rounds", { timeout: 10000 }).catch(() => {});
+  const rounds = await page.locator("#rounds table.rounds tr").count();
+  const roundsText = (await page.textContent("#rounds")) || "";
+  if (rounds < 3 || !roundsText.includes("Putaran") || !roundsText.includes("Perubahan")) fail("the panel's table of survey rounds: " + rounds + " rows: " + roundsText.slice(0, 300));
+  ok("survey rounds in the panel: " + (rounds - 1) + " rounds, " + roundsText.replace(/\s+/g, " ").slice(0, 160));
 
   // Search by name flies to the village and opens its panel.
   await page.click("#close");
