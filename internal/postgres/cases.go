@@ -27,23 +27,44 @@ type querier interface {
 // case however often found), then recomputes every case's status.
 func openAndRefreshCases(ctx context.Context, tx pgx.Tx, m *risk.Model, run *ScoreRun) error {
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO child_case (household_id, identity_id, person, ordinal, village_code, round_id, classification, reason, opened_on, status, status_on)
+		INSERT INTO child_case (household_id, identity_id, person, ordinal, village_code, round_id, classification, reason, opened_on, status, status_on, next_due)
 		SELECT DISTINCT ON (h.identity_id, c.person) h.id, h.identity_id, c.person, c.ordinal, h.village_code, h.round_id,
-			k.classification, k.reason, d.on, 'identified', d.on
-		FROM child_class_next k
+			k.classification, k.reason, d.on, 'identified', d.on, d.on + $2::int
+		FROM (SELECT k.* FROM child_class_next k
+			WHERE k.classification IN ('hazardous', 'child_labour')
+			  -- most children in child labour opened their case themselves:
+			  -- set them aside before the joins (a million households)
+			  AND NOT EXISTS (SELECT 1 FROM child_case x WHERE x.household_id = k.household_id AND x.ordinal = k.ordinal)) k
 		JOIN child c USING (household_id, ordinal)
 		JOIN household h ON h.id = k.household_id
 		JOIN survey_round r ON r.id = h.round_id
 		CROSS JOIN LATERAL (SELECT coalesce((h.submitted_at AT TIME ZONE $1)::date, r.starts_on) AS on) d
 		WHERE k.classification IN ('hazardous', 'child_labour') AND h.identity_id IS NOT NULL AND c.person IS NOT NULL
+		  AND NOT EXISTS (SELECT 1 FROM child_case x WHERE x.identity_id = h.identity_id AND x.person = c.person)
 		ORDER BY h.identity_id, c.person, d.on, h.id
-		ON CONFLICT (identity_id, person) DO NOTHING`, localZone)
+		ON CONFLICT (identity_id, person) DO NOTHING`, localZone, m.Cases.FirstVisitDays)
 	if err != nil {
 		return err
 	}
 	run.CasesOpened = int(tag.RowsAffected())
-	if err := refreshCases(ctx, tx, m.Cases, "child_class_next", nil); err != nil {
+	// A new case's state is its opening (identified, due in first_visit_days:
+	// set above), and visits refresh their case when recorded; what a run
+	// can change is a later round's observation of the child. So only the
+	// cases of households surveyed again are refreshed (all of them: the
+	// model may classify the later answers differently).
+	rows, err := tx.Query(ctx, `SELECT k.id FROM child_case k
+		JOIN (SELECT identity_id FROM household GROUP BY identity_id HAVING count(*) > 1) again USING (identity_id)`)
+	if err != nil {
 		return err
+	}
+	again, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	if len(again) > 0 {
+		if err := refreshCases(ctx, tx, m.Cases, "child_class_next", again); err != nil {
+			return err
+		}
 	}
 	return tx.QueryRow(ctx, `SELECT count(*) FROM child_case WHERE status NOT IN ('closed', 'lost')`).Scan(&run.CasesOpen)
 }

@@ -16,7 +16,14 @@ import (
 // both rounds' published counts and design effects
 // (risk.PrevalenceChange). The round the map shows gets the counts
 // area_public has: the same counts through the same publisher.
-func publishRounds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
+// publication is one round's true counts and what Publish made of them.
+type publication struct {
+	areas  []risk.AreaCounts
+	pub    map[string]risk.PublishedArea
+	within *float64 // the pooled within-village variance of household scores
+}
+
+func publishRounds(ctx context.Context, tx pgx.Tx, m *risk.Model, shownRound string, shown *publication) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM round_area; DELETE FROM round_summary`); err != nil {
 		return err
 	}
@@ -35,24 +42,20 @@ func publishRounds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 	var prev *roundPub
 	prevID := ""
 	for _, round := range rounds {
-		areas, err := roundCounts(ctx, tx, m, round)
-		if err != nil {
-			return err
-		}
-		pub, _, err := risk.Publish(areas, m.Publication)
-		if err != nil {
-			return err
+		areas, pub := shown.areas, shown.pub
+		if round != shownRound || pub == nil {
+			if areas, err = roundCounts(ctx, tx, m, round); err != nil {
+				return err
+			}
+			if pub, _, err = risk.Publish(areas, m.Publication); err != nil {
+				return err
+			}
 		}
 		var s risk.ClusterSums
 		if err := tx.QueryRow(ctx, `
-			WITH k AS (
-				SELECT h.id, count(c.*) AS n, count(c.*) FILTER (WHERE k.classification IN ('hazardous', 'child_labour')) AS y
-				FROM household h
-				LEFT JOIN child c ON c.household_id = h.id AND c.age BETWEEN $2 AND $3
-				LEFT JOIN child_class_next k ON k.household_id = c.household_id AND k.ordinal = c.ordinal
-				WHERE h.round_id = $1 GROUP BY h.id)
-			SELECT count(*), count(*) FILTER (WHERE n > 0), coalesce(sum(y), 0), coalesce(sum(n), 0), coalesce(sum(y * y), 0),
-				coalesce(sum(y * n), 0), coalesce(sum(n * n), 0) FROM k`, round, m.ChildRule.MinWorkAge, m.ChildRule.MaxChildAge).
+			WITH k AS (SELECT k.n, k.y FROM household_kids k JOIN household h ON h.id = k.household_id WHERE h.round_id = $1 AND k.n > 0)
+			SELECT (SELECT count(*) FROM household WHERE round_id = $1), count(*), coalesce(sum(y), 0), coalesce(sum(n), 0),
+				coalesce(sum(y * y), 0), coalesce(sum(y * n), 0), coalesce(sum(n * n), 0) FROM k`, round).
 			Scan(&s.Households, &s.HouseholdsWithKid, &s.Y, &s.N, &s.YY, &s.YN, &s.NN); err != nil {
 			return err
 		}

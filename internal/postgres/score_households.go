@@ -24,10 +24,14 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			-- min() over a sortable prefix is cheaper than an ordered array_agg
 			substr(min(CASE k.classification WHEN 'hazardous' THEN '0' ELSE '1' END
 				|| lpad(c.ordinal::text, 5, '0') || k.classification || ': ' || k.reason)
-				FILTER (WHERE k.classification IN ('hazardous', 'child_labour')), 7) AS top_reason
+				FILTER (WHERE k.classification IN ('hazardous', 'child_labour')), 7) AS top_reason,
+			-- children aged min_work_age..max_child_age, and of them in child
+			-- labour: the clusters of a round's design effect (publishRounds)
+			count(*) FILTER (WHERE c.age BETWEEN @min_work_age AND @max_child_age) AS n,
+			count(*) FILTER (WHERE c.age BETWEEN @min_work_age AND @max_child_age AND k.classification IN ('hazardous', 'child_labour')) AS y
 		FROM child c JOIN child_class_next k USING (household_id, ordinal)
 		GROUP BY c.household_id`,
-		pgx.NamedArgs{"light_work_min_age": r.LightWorkMinAge, "max_child_age": r.MaxChildAge,
+		pgx.NamedArgs{"light_work_min_age": r.LightWorkMinAge, "max_child_age": r.MaxChildAge, "min_work_age": r.MinWorkAge,
 			"harvest_absence_days": h.HarvestAbsenceDays, "exposure_tasks": h.ExposureTasks, "school_min_age": h.SchoolMinAge})
 	if err != nil {
 		return err

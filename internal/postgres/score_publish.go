@@ -54,7 +54,7 @@ func trueCounts(ctx context.Context, q pgx.Tx) ([]risk.AreaCounts, error) {
 // rounding, an audit of the whole table); every other figure comes from
 // risk.PublishFigures, from those published counts and facts that are not
 // survey answers: nothing published carries more than the counts do.
-func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSummary) error {
+func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSummary, shown *publication) error {
 	areas, err := trueCounts(ctx, tx)
 	if err != nil {
 		return err
@@ -63,8 +63,10 @@ func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSumm
 	if err != nil {
 		return err
 	}
+	shown.areas, shown.pub = areas, pub
 	sum.AuditRounds = rounds
-	in, within, err := publicationInputs(ctx, tx, m, areas, "household_score_next")
+	in, within, err := publicationInputs(ctx, tx, m, areas, "household_score_next", nil)
+	shown.within = &within
 	if err != nil {
 		return err
 	}
@@ -185,7 +187,9 @@ func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSumm
 //
 // scores is the table of household scores to read: household_score, or
 // household_score_next inside a scoring run.
-func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []risk.AreaCounts, scores string) (map[string]risk.AreaInput, float64, error) {
+// known, when not nil, is the within-village variance computed already
+// (the run's disclosure check reuses the publication's).
+func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []risk.AreaCounts, scores string, known *float64) (map[string]risk.AreaInput, float64, error) {
 	if scores != "household_score" && scores != "household_score_next" {
 		return nil, 0, fmt.Errorf("publication inputs: unknown scores table %q", scores)
 	}
@@ -267,12 +271,27 @@ func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []ri
 			in[p] = ai
 		}
 	}
+	if known != nil {
+		return in, *known, nil
+	}
 	var within *float64
+	round, err := shownRound(ctx, tx)
+	if err != nil {
+		return nil, 0, err
+	}
+	var rounds int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM survey_round r WHERE EXISTS (SELECT 1 FROM household h WHERE h.round_id = r.id)`).Scan(&rounds); err != nil {
+		return nil, 0, err
+	}
+	// The shown round's households; with one round, all (no join).
+	src := `(SELECT s.* FROM ` + scores + ` s JOIN household h ON h.id = s.household_id WHERE h.round_id = $1)`
+	if rounds <= 1 {
+		src = `(SELECT s.* FROM ` + scores + ` s WHERE $1::text IS NOT NULL)`
+	}
 	err = tx.QueryRow(ctx, `
 		SELECT sum((s.score - v.mean) ^ 2) / nullif(count(*) - count(DISTINCT s.village_code), 0)
-		FROM (SELECT s.* FROM `+scores+` s JOIN household h ON h.id = s.household_id WHERE h.round_id = scored_round()) s
-		JOIN (SELECT s.village_code, avg(s.score) AS mean FROM `+scores+` s JOIN household h ON h.id = s.household_id
-		      WHERE h.round_id = scored_round() GROUP BY s.village_code) v USING (village_code)`).Scan(&within)
+		FROM `+src+` s
+		JOIN (SELECT village_code, avg(score) AS mean FROM `+src+` s GROUP BY village_code) v USING (village_code)`, round).Scan(&within)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -294,11 +313,15 @@ func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []ri
 // changes (digest); then only households of villages whose household count
 // is published are marked shown.
 func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
-	err := execAll(ctx, tx, []statement{
+	round, err := shownRound(ctx, tx)
+	if err != nil {
+		return err
+	}
+	err = execAll(ctx, tx, []statement{
 		{`CREATE TEMP TABLE mask_src ON COMMIT DROP AS
 			SELECT h.id, h.survey_uuid, h.village_code, h.geom,
 				md5(encode(s.secret, 'hex') || '|' || h.survey_uuid || '|' || h.village_code || '|' || encode(ST_AsEWKB(h.geom), 'hex')) AS digest
-			FROM household h, mask_secret s WHERE h.round_id = scored_round()`, nil},
+			FROM household h, mask_secret s WHERE h.round_id = $1`, []any{round}},
 		{`CREATE INDEX ON mask_src (id)`, nil},
 		{`DELETE FROM household_mask m WHERE NOT EXISTS (
 			SELECT 1 FROM mask_src s WHERE s.id = m.household_id AND s.digest = m.digest)`, nil},
@@ -404,8 +427,8 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 
 // checkPublication runs the disclosure check inside the scoring
 // transaction: a publication that fails it is never committed.
-func checkPublication(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
-	problems, err := disclosureCheck(ctx, tx, m, "household_score_next")
+func checkPublication(ctx context.Context, tx pgx.Tx, m *risk.Model, shown *publication) error {
+	problems, err := disclosureCheck(ctx, tx, m, "household_score_next", shown.within)
 	if err != nil {
 		return err
 	}
@@ -424,7 +447,7 @@ func (db *DB) DisclosureCheck(ctx context.Context, m *risk.Model) ([]string, err
 	var out []string
 	err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		var err error
-		out, err = disclosureCheck(ctx, tx, m, "household_score")
+		out, err = disclosureCheck(ctx, tx, m, "household_score", nil)
 		return err
 	})
 	return out, err
@@ -437,7 +460,7 @@ func deref(x *float64) any {
 	return *x
 }
 
-func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores string) ([]string, error) {
+func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores string, within *float64) ([]string, error) {
 	rule := m.Publication
 	areas, err := trueCounts(ctx, tx)
 	if err != nil {
@@ -526,11 +549,11 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores strin
 	}
 	// Derived figures must be functions of the published counts: computed
 	// again from what is served, they must be what is served.
-	in, within, err := publicationInputs(ctx, tx, m, areas, scores)
+	in, withinVar, err := publicationInputs(ctx, tx, m, areas, scores, within)
 	if err != nil {
 		return nil, err
 	}
-	figs := risk.PublishFigures(areas, pub, in, m, within)
+	figs := risk.PublishFigures(areas, pub, in, m, withinVar)
 	rows, err = tx.Query(ctx, `SELECT level || ':' || code, status, prevalence, prevalence_smoothed, mean_household_score,
 		farm_labourer_share, poverty_share, score, components, monthly FROM area_public ORDER BY level, code`)
 	if err != nil {

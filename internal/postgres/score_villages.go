@@ -13,7 +13,11 @@ import (
 // share under tobacco and the missing institutions, and weighs it all.
 func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 	w, f := m.Village.Weights, m.Village.FullAt
-	err := execAll(ctx, tx, []statement{
+	round, err := shownRound(ctx, tx)
+	if err != nil {
+		return err
+	}
+	err = execAll(ctx, tx, []statement{
 		{`CREATE TEMP TABLE village_households ON COMMIT DROP AS
 			SELECT h.village_code, count(*) AS households, avg(s.score) AS mean_score, max(s.score) AS max_score,
 				avg((h.livelihoods && $1::text[])::int) AS labourer_share,
@@ -21,8 +25,8 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 				count(*) FILTER (WHERE h.livelihoods && $1::text[]) AS labourers,
 				count(*) FILTER (WHERE h.poverty_programmes && $2::text[]) AS poor
 			FROM household h JOIN household_score_next s ON s.household_id = h.id
-			WHERE h.round_id = scored_round()
-			GROUP BY h.village_code`, []any{m.Household.LabourLivelihoods, m.Household.PovertyProgrammes}},
+			WHERE h.round_id = $3
+			GROUP BY h.village_code`, []any{m.Household.LabourLivelihoods, m.Household.PovertyProgrammes, round}},
 		{`CREATE TEMP TABLE village_children ON COMMIT DROP AS
 			SELECT h.village_code, count(*) AS children,
 				count(*) FILTER (WHERE k.classification = 'hazardous') AS hazardous,
@@ -30,8 +34,8 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 				count(*) FILTER (WHERE k.classification = 'light_work') AS light_work,
 				count(*) FILTER (WHERE k.classification = 'not_working') AS not_working
 			FROM child c JOIN child_class_next k USING (household_id, ordinal) JOIN household h ON h.id = c.household_id
-			WHERE c.age BETWEEN $1 AND $2 AND h.round_id = scored_round()
-			GROUP BY h.village_code`, []any{m.ChildRule.MinWorkAge, m.ChildRule.MaxChildAge}},
+			WHERE c.age BETWEEN $1 AND $2 AND h.round_id = $3
+			GROUP BY h.village_code`, []any{m.ChildRule.MinWorkAge, m.ChildRule.MaxChildAge, round}},
 		{`DELETE FROM area_score`, nil},
 	})
 	if err != nil {

@@ -174,7 +174,7 @@ func (db *DB) HouseholdTargets(ctx context.Context, month int, areas []string, l
 		JOIN village v ON v.code = h.village_code
 		JOIN score_calendar c ON c.variety = s.variety
 		WHERE ($2::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($2::text[]) a WHERE h.village_code = a OR h.village_code LIKE a || '.%'))
-		  AND h.round_id = scored_round()
+		  AND h.round_id = (SELECT scored_round())
 		  AND NOT EXISTS (SELECT 1 FROM follow_up f WHERE f.household_id = h.id AND f.ended_on IS NULL)
 		  AND NOT EXISTS (SELECT 1 FROM child_case k WHERE k.identity_id = h.identity_id AND k.status NOT IN ('closed', 'lost'))
 		ORDER BY s.top_tier_reason IS NULL, s.score * c.labour_index[$1] DESC, h.survey_uuid
