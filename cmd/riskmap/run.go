@@ -175,6 +175,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 	cors := fs.String("cors-origin", "", "comma-separated origins allowed to read the API from a browser (* for any)")
 	timeout := fs.Duration("request-timeout", 2*time.Minute, "longest a request (and its queries) may take")
+	tileCache := fs.Int("tile-cache-mb", 64, "memory for encoded, compressed vector tiles, kept per data version (0: no cache)")
 	rate := fs.Int("rate-limit", 6000, "requests a minute per API key, or per client address without one (0: no limit); a map view fetches dozens of tiles at once")
 	basemap := fs.String("basemap", "", "XYZ raster tile URL template for the map page's background (default: none)")
 	publicURL := fs.String("public-url", "", "the URL clients reach the service at, for links (default: http://ADDR)")
@@ -211,6 +212,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	srv := &http.Server{
 		Handler: httpapi.NewServer(db, logger, httpapi.Options{
 			CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap, RatePerMinute: *rate, PublicURL: *publicURL,
+			TileCacheBytes: tileCacheBytes(*tileCache),
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
@@ -255,4 +257,13 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// tileCacheBytes turns --tile-cache-mb into httpapi.Options.TileCacheBytes
+// (whose 0 means the default and a negative value no cache).
+func tileCacheBytes(mb int) int64 {
+	if mb <= 0 {
+		return -1
+	}
+	return int64(mb) << 20
 }

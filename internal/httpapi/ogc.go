@@ -61,7 +61,7 @@ func negotiate(r *http.Request, offered ...string) (string, error) {
 // client holds it. The tag changes whenever an import or a scoring run
 // commits, so it can be known before the body is built and streamed.
 func (s *Server) notModified(w http.ResponseWriter, r *http.Request, format string) (bool, error) {
-	version, err := s.db.DataVersion(r.Context())
+	version, err := s.version.get(r.Context())
 	if err != nil {
 		return false, err
 	}

@@ -30,7 +30,14 @@ type Options struct {
 	// from it, never from the request's Host header, which a client (or a
 	// cache in front of us) could set. Empty: links are root-relative.
 	PublicURL string
+	// TileCacheBytes bounds the in-process cache of encoded, compressed
+	// tiles (0: DefaultTileCacheBytes; negative: no cache).
+	TileCacheBytes int64
 }
+
+// DefaultTileCacheBytes is the tile cache's default bound: every tile of
+// the real villages from zoom 7 to 14 with room to spare (docs/performance.md).
+const DefaultTileCacheBytes = 64 << 20
 
 // Server holds the dependencies of the handlers.
 type Server struct {
@@ -43,6 +50,8 @@ type Server struct {
 	limit       *limiter
 	failures    *limiter // failed authentications per client address
 	base        string   // Options.PublicURL without a trailing slash
+	version     *version
+	tiles       *tileCache
 }
 
 // NewServer returns a server over db that logs to log.
@@ -59,6 +68,12 @@ func NewServer(db *postgres.DB, log *slog.Logger, opt ...Options) *Server {
 	s.base = strings.TrimRight(s.opt.PublicURL, "/")
 	s.collections = postgres.Collections()
 	s.masked = postgres.MaskedHouseholds()
+	s.version = &version{read: db.DataVersion}
+	size := s.opt.TileCacheBytes
+	if size == 0 {
+		size = DefaultTileCacheBytes
+	}
+	s.tiles = newTileCache(size, s.metrics.reg)
 	return s
 }
 

@@ -59,15 +59,58 @@ func (s *Server) handleTile() http.HandlerFunc {
 		if s.answered(w, r, "mvt") {
 			return
 		}
-		b, err := s.db.Tile(r.Context(), c, z, x, y, month)
+		// Tiles are public and change only with the data version: the
+		// encoded tile is kept, compressed, under the version it was built
+		// from, and served again with no query at all.
+		v, err := s.version.get(r.Context())
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
+		key := v + "|" + c.ID + "|" + strconv.Itoa(z) + "/" + strconv.Itoa(x) + "/" + strconv.Itoa(y) + "|" + strconv.Itoa(month)
+		gz, ok := s.tiles.get(key)
+		if !ok {
+			b, err := s.db.Tile(r.Context(), c, z, x, y, month)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			gz = gzipBytes(b)
+			s.tiles.put(key, gz)
+		}
 		w.Header().Set("Content-Type", "application/vnd.mapbox-vector-tile")
+		w.Header().Add("Vary", "Accept-Encoding")
+		if len(gz) == 0 {
+			w.Header().Set("Content-Length", "0")
+			return // an empty tile is a valid, empty response
+		}
+		if acceptsGzip(r) {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("Content-Length", strconv.Itoa(len(gz)))
+			_, _ = w.Write(gz)
+			return
+		}
+		b, err := gunzipBytes(gz)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-		_, _ = w.Write(b) // an empty tile is a valid, empty response
+		_, _ = w.Write(b)
 	}
+}
+
+// acceptsGzip reports whether the client takes gzip (Accept-Encoding, with
+// a q-value above zero).
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(name), "gzip") || strings.TrimSpace(name) == "*" {
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
 }
 
 // handleTileJSON serves /tiles/{collection}.json (TileJSON 3.0.0).

@@ -1,15 +1,21 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kesempatan/riskmap/internal/httpapi"
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
@@ -98,5 +104,86 @@ func TestTilesWithGDAL(t *testing.T) {
 	_, z8 := get(t, srv.URL+"/tiles/kabupaten/8/208/133.mvt")
 	if len(z8) == 0 || len(z8) > 50_000 {
 		t.Errorf("the zoom-8 kabupaten tile is %d bytes, want a small, non-empty tile", len(z8))
+	}
+}
+
+// TestTileCache serves a tile twice: the second comes from the cache (the
+// metrics say so) with the same bytes, gzip-encoded for clients that take
+// it and plain for those that do not; a scoring run (a new data version)
+// makes the next request build the tile again, with the new figures; and
+// a small cache stays within its bound.
+func TestTileCache(t *testing.T) {
+	srv, db := newServer(t)
+	x, y := postgres.LonLatToTile(113.4998, -7.8094, 12)
+	path := fmt.Sprintf("%s/tiles/villages/12/%d/%d.mvt?month=8", srv.URL, x, y)
+	metric := func(name string) float64 {
+		_, b := get(t, srv.URL+"/metrics")
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				var f float64
+				fmt.Sscan(v, &f)
+				return f
+			}
+		}
+		t.Fatalf("no metric %s", name)
+		return 0
+	}
+	r1, plain := get(t, path)
+	misses := metric("riskmap_tile_cache_misses_total")
+	r2, gz := get(t, path, "Accept-Encoding", "gzip")
+	r3, plain2 := get(t, path)
+	if hits := metric("riskmap_tile_cache_hits_total"); hits < 2 || metric("riskmap_tile_cache_misses_total") != misses {
+		t.Errorf("the second and third requests were not served from the cache: %v hits", hits)
+	}
+	if r1.StatusCode != 200 || len(plain) == 0 || r1.Header.Get("Content-Encoding") != "" || !bytes.Equal(plain, plain2) || r3.Header.Get("Content-Encoding") != "" {
+		t.Errorf("plain tile: %d, %d bytes, encoding %q", r1.StatusCode, len(plain), r1.Header.Get("Content-Encoding"))
+	}
+	if r2.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("a gzip client got encoding %q", r2.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unz, _ := io.ReadAll(zr)
+	if !bytes.Equal(unz, plain) {
+		t.Errorf("the gzip tile is not the plain tile (%d vs %d bytes)", len(unz), len(plain))
+	}
+	// A new scoring run: the tile is built again, from the new run.
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `UPDATE area_public SET tier = 'high', score = 99 WHERE level = 'desa' AND code = '35.13.13.2003'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO import_run (kind, file, started_at, inserted, updated, repaired, rejected) VALUES ('calendar', 'test', now(), 0, 0, 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(httpapi.VersionTTL + 100*time.Millisecond)
+	_, fresh := get(t, path)
+	if bytes.Equal(fresh, plain) || metric("riskmap_tile_cache_misses_total") <= misses {
+		t.Errorf("after a new data version the cached tile was served again")
+	}
+	// The bound.
+	const bound = 16 << 10
+	small := serve(t, db, httpapi.Options{TileCacheBytes: bound})
+	for z := 10; z <= 14; z++ {
+		for dx := -2; dx <= 2; dx++ {
+			for dy := -2; dy <= 2; dy++ {
+				x, y := postgres.LonLatToTile(113.4998, -7.8094, z)
+				get(t, fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt", small.URL, z, x+dx, y+dy))
+			}
+		}
+	}
+	_, b := get(t, small.URL+"/metrics")
+	var held, evicted float64
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "riskmap_tile_cache_bytes "); ok {
+			fmt.Sscan(v, &held)
+		}
+		if v, ok := strings.CutPrefix(line, "riskmap_tile_cache_evictions_total "); ok {
+			fmt.Sscan(v, &evicted)
+		}
+	}
+	if held > bound || held == 0 || evicted == 0 {
+		t.Errorf("a %d-byte cache holds %v bytes after %v evictions", bound, held, evicted)
 	}
 }

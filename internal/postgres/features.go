@@ -68,6 +68,10 @@ type Collection struct {
 	Where                  string // a condition every query of the collection adds, if any
 	Private                bool   // household-level data: staff (their areas) and admins only
 	AreaExpr               string // village code of a private feature, for area restrictions
+	// TileLayer names the collection's rows in tile_geom (migration 012):
+	// its geometry in Web Mercator, simplified per zoom band, keyed by
+	// IDExpr. Empty: tiles transform and simplify on the fly.
+	TileLayer string
 	// TimeStart and TimeEnd are a feature's time (timestamptz or date
 	// expressions), for OGC datetime; empty: no time dimension.
 	TimeStart, TimeEnd string
@@ -140,19 +144,19 @@ func Collections() []*Collection {
 		{ID: "kabupaten", Title: "Kabupaten", Description: "Regencies with their risk rollup",
 			From:   "kabupaten a LEFT JOIN area_public s ON s.level = 'kabupaten' AND s.code = a.code",
 			IDExpr: "a.code", Geom: "a.geom", GeometryType: "MultiPolygon", Properties: parentProps("kabupaten", "kabupaten"),
-			Month: "s.monthly[$m]"},
+			Month: "s.monthly[$m]", TileLayer: "kabupaten"},
 		{ID: "kecamatan", Title: "Kecamatan", Description: "Districts with their risk rollup",
 			From:   "kecamatan a LEFT JOIN area_public s ON s.level = 'kecamatan' AND s.code = a.code",
 			IDExpr: "a.code", Geom: "a.geom", GeometryType: "MultiPolygon", Properties: parentProps("kecamatan", "kecamatan"),
-			Month: "s.monthly[$m]"},
+			Month: "s.monthly[$m]", TileLayer: "kecamatan"},
 		{ID: "villages", Title: "Villages (desa)", Description: "Villages with risk score, tier, components, seasonal curve and hotspot class",
 			From: `village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code
 				LEFT JOIN area_public s ON s.level = 'desa' AND s.code = v.code
 				LEFT JOIN hotspot h ON h.village_code = v.code`,
 			IDExpr: "v.code", Geom: "v.geom", GeometryType: "MultiPolygon", Properties: villageProps,
-			Month: "s.monthly[$m]"},
+			Month: "s.monthly[$m]", TileLayer: "desa"},
 		{ID: "plantations", Title: "Tobacco fields", Description: "Tobacco fields with variety and planting date",
-			From: "plantation p", IDExpr: "p.id", Geom: "p.geom", GeometryType: "MultiPolygon",
+			From: "plantation p", IDExpr: "p.id", Geom: "p.geom", GeometryType: "MultiPolygon", TileLayer: "plantation",
 			Properties: []Property{
 				{Name: "variety", Type: "string", Description: "tobacco variety", Expr: "p.variety", Filter: true, Sort: true},
 				{Name: "planting_date", Type: "string", Description: "planting date (YYYY-MM-DD)", Expr: "p.planting_date", Sort: true},
@@ -160,7 +164,7 @@ func Collections() []*Collection {
 				{Name: "area_m2", Type: "number", Description: "area in m2", Expr: "round(p.area_m2::numeric)", Sort: true},
 			}},
 		{ID: "hotspots", Title: "Hotspots", Description: "Getis-Ord Gi* of village scores, per village",
-			From: "hotspot h JOIN village v ON v.code = h.village_code", IDExpr: "h.village_code", Geom: "v.geom", GeometryType: "MultiPolygon",
+			From: "hotspot h JOIN village v ON v.code = h.village_code", IDExpr: "h.village_code", Geom: "v.geom", GeometryType: "MultiPolygon", TileLayer: "desa",
 			Properties: []Property{
 				{Name: "name", Type: "string", Description: "village name", Expr: "v.name", Sort: true},
 				{Name: "class", Type: "string", Description: "Gi*: hot or cold at two-sided p <= 0.01 (hot_99), 0.05 (_95), 0.10 (_90); not_significant; no_neighbours (not tested)", Expr: "h.class", Filter: true, Sort: true, Enum: hotspotClasses},

@@ -42,8 +42,11 @@ var monthField = regexp.MustCompile(`^m[0-9][0-9]$`)
 // simplified to the tile's pixel size first, so a whole
 // kabupaten at zoom 8 stays small (one pixel: 38 m at zoom 8). Arguments: $1 z, $2 x, $3 y, $4 month.
 func TileSQL(c *Collection) string {
-	cols := []string{"ST_AsMVTGeom(ST_SimplifyPreserveTopology(ST_Transform(" + c.Geom + ", 3857), " +
-		"40075016.686 / (4096 * 2 ^ $1::int)), t.env, 4096, 64, true) AS geom",
+	geom := "ST_SimplifyPreserveTopology(ST_Transform(" + c.Geom + ", 3857), 40075016.686 / (4096 * 2 ^ $1::int))"
+	if c.TileLayer != "" {
+		geom = "tg.geom"
+	}
+	cols := []string{"ST_AsMVTGeom(" + geom + ", t.env, 4096, 64, true) AS geom",
 		"(" + c.IDExpr + ")::text AS id"}
 	// MVT values are typed: numeric would travel as a string.
 	cast := map[string]string{"number": "::float8", "integer": "::int8"}
@@ -56,6 +59,16 @@ func TileSQL(c *Collection) string {
 	where := ""
 	if c.Where != "" {
 		where = " AND " + c.Where
+	}
+	if c.TileLayer != "" {
+		// Tile-ready geometry (tile_geom): found by its own index in Web
+		// Mercator, already simplified for the zoom band; the rows of the
+		// collection are joined by key for their properties.
+		return `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
+		f AS (SELECT ` + strings.Join(cols, ", ") + `
+			FROM t, tile_geom tg, ` + c.From + `
+			WHERE tg.code = (` + c.IDExpr + `) AND tg.layer = ` + quoteLiteral(c.TileLayer) + ` AND tg.band = tile_band($1::int) AND tg.geom && t.env AND $4::int >= 0` + where + `)
+		SELECT coalesce(ST_AsMVT(f.*, ` + quoteLiteral(c.ID) + `, 4096, 'geom'), '') FROM f WHERE f.geom IS NOT NULL`
 	}
 	return `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
 		f AS (SELECT ` + strings.Join(cols, ", ") + `

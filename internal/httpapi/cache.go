@@ -1,0 +1,150 @@
+package httpapi
+
+import (
+	"bytes"
+	"compress/gzip"
+	"container/list"
+	"context"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// VersionTTL is how long the server trusts the data version it read last:
+// a response may be built from (and tagged with) a version up to this old
+// after an import or scoring run commits. Every replica reads the version
+// from the database, so replicas agree within it too.
+const VersionTTL = time.Second
+
+// version caches the data version (an import or scoring run changes it)
+// for VersionTTL, so that a cached tile is served with no database round
+// trip at all.
+type version struct {
+	mu   sync.Mutex
+	v    string
+	at   time.Time
+	read func(context.Context) (string, error)
+}
+
+func (c *version) get(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.v != "" && time.Since(c.at) < VersionTTL {
+		return c.v, nil
+	}
+	v, err := c.read(ctx)
+	if err != nil {
+		return "", err
+	}
+	c.v, c.at = v, time.Now()
+	return v, nil
+}
+
+// tileCache keeps encoded, gzip-compressed tiles by data version and tile,
+// least recently used first out, within a bound on their bytes. A new data
+// version makes every older tile unreachable; they age out.
+type tileCache struct {
+	mu       sync.Mutex
+	max, n   int64
+	ll       *list.List
+	items    map[string]*list.Element
+	hits     prometheus.Counter
+	misses   prometheus.Counter
+	evicted  prometheus.Counter
+	bytesG   prometheus.GaugeFunc
+	entriesG prometheus.GaugeFunc
+}
+
+type tileEntry struct {
+	key string
+	gz  []byte // the tile, gzip-compressed; nil for an empty tile
+}
+
+// newTileCache returns a cache of at most maxBytes of compressed tiles (0:
+// no cache), registering its metrics.
+func newTileCache(maxBytes int64, reg *prometheus.Registry) *tileCache {
+	c := &tileCache{max: maxBytes, ll: list.New(), items: map[string]*list.Element{},
+		hits:    prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmap_tile_cache_hits_total", Help: "Tiles served from the in-process cache."}),
+		misses:  prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmap_tile_cache_misses_total", Help: "Tiles built by PostGIS (not in the cache)."}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmap_tile_cache_evictions_total", Help: "Tiles dropped to keep the cache within its bound."}),
+	}
+	c.bytesG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "riskmap_tile_cache_bytes", Help: "Compressed bytes held by the tile cache."},
+		func() float64 { c.mu.Lock(); defer c.mu.Unlock(); return float64(c.n) })
+	c.entriesG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "riskmap_tile_cache_entries", Help: "Tiles held by the tile cache."},
+		func() float64 { c.mu.Lock(); defer c.mu.Unlock(); return float64(c.ll.Len()) })
+	reg.MustRegister(c.hits, c.misses, c.evicted, c.bytesG, c.entriesG)
+	return c
+}
+
+// entrySize is what an entry costs: its bytes and its bookkeeping.
+func entrySize(e *tileEntry) int64 { return int64(len(e.gz) + len(e.key) + 128) }
+
+func (c *tileCache) get(key string) ([]byte, bool) {
+	if c.max <= 0 {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		c.ll.MoveToFront(el)
+		c.hits.Inc()
+		return el.Value.(*tileEntry).gz, true
+	}
+	c.misses.Inc()
+	return nil, false
+}
+
+func (c *tileCache) put(key string, gz []byte) {
+	if c.max <= 0 {
+		return
+	}
+	e := &tileEntry{key: key, gz: gz}
+	if entrySize(e) > c.max/4 {
+		return // one tile may not push a quarter of the cache out
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		c.ll.MoveToFront(el)
+		return
+	}
+	c.items[key] = c.ll.PushFront(e)
+	c.n += entrySize(e)
+	for c.n > c.max {
+		last := c.ll.Back()
+		old := last.Value.(*tileEntry)
+		c.ll.Remove(last)
+		delete(c.items, old.key)
+		c.n -= entrySize(old)
+		c.evicted.Inc()
+	}
+}
+
+var gzipWriters = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed); return w }}
+
+// gzipBytes compresses b (nil stays nil: an empty tile).
+func gzipBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	w := gzipWriters.Get().(*gzip.Writer)
+	w.Reset(&buf)
+	_, _ = w.Write(b)
+	_ = w.Close()
+	gzipWriters.Put(w)
+	return buf.Bytes()
+}
+
+func gunzipBytes(gz []byte) ([]byte, error) {
+	if len(gz) == 0 {
+		return nil, nil
+	}
+	r, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}

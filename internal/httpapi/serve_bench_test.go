@@ -1,0 +1,181 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kesempatan/riskmap/internal/dbtest"
+	"github.com/kesempatan/riskmap/internal/httpapi"
+	"github.com/kesempatan/riskmap/internal/postgres"
+)
+
+// pgTileservVillageSQL is the query pg_tileserv (v1.0, layer_table.go)
+// runs for a tile of a table layer, here the village table with its
+// columns: ST_AsMVTGeom over ST_Transform of every intersecting row, a
+// 256-pixel buffer, at most 10,000 features. Where pg_tileserv itself is
+// not installed (it is neither a Debian package nor on the Go module proxy
+// this machine reaches), its query is the peer.
+const pgTileservVillageSQL = `SELECT ST_AsMVT(mvtgeom, 'public.village', 4096, 'geom') FROM (
+	SELECT ST_AsMVTGeom(ST_Transform(ST_Force2D(t.geom), 3857), bounds.geom_clipped, 4096, 256, true) AS geom,
+		t.code, t.name, t.kecamatan_code, t.kabupaten_code, t.area_m2, t.repair_note, t.imported_at
+	FROM public.village t, (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS geom_clipped) bounds
+	WHERE ST_Intersects(t.geom, ST_Transform(bounds.geom_clipped, 4326))
+	LIMIT 10000) mvtgeom`
+
+// BenchmarkServeVsPeers serves the 783 real villages with a scored
+// synthetic survey, and for every zoom from 7 to 14 a sample of tiles over
+// the region: pg_tileserv's query for the same tile (or pg_tileserv itself,
+// with PG_TILESERV=path), riskmap cold (no tile cache: PostGIS builds
+// every tile), and riskmap warm (the cache). It prints p50 per zoom and
+// the ratios, then sweeps every tile of zoom 7 to 14 over the region
+// through the cache and reports the process's resident memory. make
+// bench-serve runs it.
+func BenchmarkServeVsPeers(b *testing.B) {
+	url := dbtest.URL(b)
+	db, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(db.Close)
+	dbtest.LoadRealRegion(b, db, 40000, 20200218)
+	cold := serve(b, db, httpapi.Options{TileCacheBytes: -1})
+	warm := serve(b, db, httpapi.Options{})
+	peer, peerName := "", "pg_tileserv's query"
+	if bin := os.Getenv("PG_TILESERV"); bin != "" {
+		peer, peerName = startPeer(b, bin, url, "--listen", "127.0.0.1:7800"), "pg_tileserv"
+	}
+	ctx := context.Background()
+	var minLon, minLat, maxLon, maxLat float64
+	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
+		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}} // asks for gzip, as browsers do
+	fetch := func(u string) time.Duration {
+		t0 := time.Now()
+		resp, err := client.Get(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("%s: %d", u, resp.StatusCode)
+		}
+		return time.Since(t0)
+	}
+	median := func(d []time.Duration) float64 {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return float64(d[len(d)/2].Microseconds()) / 1000
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fmt.Printf("%-4s %6s %12s %12s %12s %10s %10s\n", "zoom", "tiles", "peer ms", "cold ms", "warm ms", "peer/cold", "peer/warm")
+		for z := 7; z <= 14; z++ {
+			x0, y0 := postgres.LonLatToTile(minLon, maxLat, z)
+			x1, y1 := postgres.LonLatToTile(maxLon, minLat, z)
+			var tiles [][2]int
+			step := max(1, (x1-x0+1)*(y1-y0+1)/24) // about 24 tiles a zoom
+			for n, k := 0, 0; ; k++ {
+				x, y := x0+k%(x1-x0+1), y0+k/(x1-x0+1)
+				if y > y1 {
+					break
+				}
+				if k%step == 0 {
+					tiles = append(tiles, [2]int{x, y})
+					n++
+				}
+			}
+			var tp, tc, tw []time.Duration
+			for _, t := range tiles {
+				t0 := time.Now()
+				if peer != "" {
+					fetch(fmt.Sprintf("%s/public.village/%d/%d/%d.pbf", peer, z, t[0], t[1]))
+				} else {
+					var out []byte
+					if err := db.Pool.QueryRow(ctx, pgTileservVillageSQL, z, t[0], t[1]).Scan(&out); err != nil {
+						b.Fatal(err)
+					}
+				}
+				tp = append(tp, time.Since(t0))
+				tc = append(tc, fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", cold.URL, z, t[0], t[1])))
+				fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, t[0], t[1])) // fills the cache
+				tw = append(tw, fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, t[0], t[1])))
+			}
+			p, c, w := median(tp), median(tc), median(tw)
+			fmt.Printf("%-4d %6d %12.2f %12.2f %12.3f %10.2f %10.1f\n", z, len(tiles), p, c, w, p/c, p/w)
+		}
+	}
+	b.StopTimer()
+	fmt.Printf("(peer: %s; riskmap tiles carry the published scores, tiers and the month's seasonal score, which the peer's do not)\n", peerName)
+	// Memory: every tile of zoom 7-14 over the region, through the cache.
+	before := rss()
+	n := 0
+	for z := 7; z <= 14; z++ {
+		x0, y0 := postgres.LonLatToTile(minLon, maxLat, z)
+		x1, y1 := postgres.LonLatToTile(maxLon, minLat, z)
+		for x := x0; x <= x1; x++ {
+			for y := y0; y <= y1; y++ {
+				fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, x, y))
+				n++
+			}
+		}
+	}
+	_, m := get(&testing.T{}, warm.URL+"/metrics")
+	var held string
+	for _, line := range strings.Split(string(m), "\n") {
+		if strings.HasPrefix(line, "riskmap_tile_cache_bytes ") || strings.HasPrefix(line, "riskmap_tile_cache_entries ") {
+			held += strings.TrimPrefix(line, "riskmap_") + "; "
+		}
+	}
+	fmt.Printf("sweep of zoom 7-14: %d tiles; resident memory %d MB before, %d MB after (bound %d MB); %s\n",
+		n, before>>20, rss()>>20, httpapi.DefaultTileCacheBytes>>20, held)
+}
+
+// rss is the process's resident set size in bytes (Linux).
+func rss() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// startPeer starts a peer server (pg_tileserv, pg_featureserv) on the
+// database and returns its base URL.
+func startPeer(b *testing.B, bin, dbURL string, args ...string) string {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("%s: %v", bin, err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base := "http://" + args[len(args)-1]
+	for i := 0; i < 50; i++ {
+		if resp, err := http.Get(base + "/index.json"); err == nil {
+			resp.Body.Close()
+			return base
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Fatalf("%s did not start", bin)
+	return ""
+}
