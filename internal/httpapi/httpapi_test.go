@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
 	"github.com/kesempatan/riskmap/internal/httpapi"
@@ -190,7 +193,7 @@ func TestRoutes(t *testing.T) {
 
 // TestPaging follows the next links with a small limit and gets every village once.
 func TestPaging(t *testing.T) {
-	srv, _ := newServer(t)
+	srv, db := newServer(t)
 	seen := map[string]bool{}
 	next, pages := srv.URL+"/collections/villages/items?limit=10", 0
 	for next != "" {
@@ -231,6 +234,46 @@ func TestPaging(t *testing.T) {
 	byOffset := items(t, srv.URL+"/collections/villages/items?limit=10&offset=10")
 	if len(byKey.Features) != 10 || len(byOffset.Features) != 10 || byKey.Features[0].ID != byOffset.Features[0].ID || byKey.Features[9].ID != byOffset.Features[9].ID {
 		t.Errorf("page 2 by key %v, by offset %v", byKey.Features, byOffset.Features)
+	}
+	// Offsets are served through the id index (the first id of the page
+	// found by an index scan, then paged by key): the same features as SQL's
+	// OFFSET, past the end included, with and without a filter, on a
+	// collection of joins (households, as an admin) and a plain one.
+	admin, _, err := db.CreateKey(context.Background(), "paging admin", "admin", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, sql string }{
+		{"/collections/villages/items?limit=5", `SELECT code FROM village ORDER BY code`},
+		{"/collections/villages/items?limit=5&kecamatan_code=35.13.13", `SELECT code FROM village WHERE kecamatan_code = '35.13.13' ORDER BY code`},
+		{"/collections/households/items?limit=5&properties=tier", `SELECT survey_uuid FROM household ORDER BY survey_uuid`},
+		{"/collections/households/items?limit=5&properties=tier&tier=high", `SELECT h.survey_uuid FROM household h JOIN household_score s ON s.household_id = h.id WHERE s.tier = 'high' ORDER BY 1`},
+	} {
+		rows, err := db.Pool.Query(context.Background(), c.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, off := range []int{0, 3, len(all) / 2, len(all) - 2, len(all), len(all) + 10} {
+			_, b := get(t, fmt.Sprintf("%s%s&offset=%d", srv.URL, c.path, off), "Authorization", "Bearer "+admin)
+			var page struct {
+				Features []struct {
+					ID string `json:"id"`
+				} `json:"features"`
+			}
+			json.Unmarshal(b, &page)
+			want := all[min(off, len(all)):min(off+5, len(all))]
+			var got []string
+			for _, f := range page.Features {
+				got = append(got, f.ID)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("%s offset %d: %v, want %v", c.path, off, got, want)
+			}
+		}
 	}
 	if resp, body := get(t, srv.URL+"/collections/villages/items?after=35.13&sortby=name"); resp.StatusCode != 400 || !strings.Contains(string(body), "after") {
 		t.Errorf("after with sortby: %d %s", resp.StatusCode, body)

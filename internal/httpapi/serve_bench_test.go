@@ -59,6 +59,12 @@ func BenchmarkServeVsPeers(b *testing.B) {
 		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
 		b.Fatal(err)
 	}
+	var ourSQL string
+	for _, c := range postgres.Collections() {
+		if c.ID == "villages" {
+			ourSQL = postgres.TileSQL(c)
+		}
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}} // asks for gzip, as browsers do
 	fetch := func(u string) time.Duration {
 		t0 := time.Now()
@@ -79,7 +85,7 @@ func BenchmarkServeVsPeers(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		fmt.Printf("%-4s %6s %12s %12s %12s %10s %10s\n", "zoom", "tiles", "peer ms", "cold ms", "warm ms", "peer/cold", "peer/warm")
+		fmt.Printf("%-4s %6s %10s %10s %10s %10s %10s %10s\n", "zoom", "tiles", "peer ms", "our SQL ms", "cold ms", "warm ms", "peer/cold", "peer/warm")
 		for z := 7; z <= 14; z++ {
 			x0, y0 := postgres.LonLatToTile(minLon, maxLat, z)
 			x1, y1 := postgres.LonLatToTile(maxLon, minLat, z)
@@ -95,7 +101,7 @@ func BenchmarkServeVsPeers(b *testing.B) {
 					n++
 				}
 			}
-			var tp, tc, tw []time.Duration
+			var tp, tq, tc, tw []time.Duration
 			for _, t := range tiles {
 				t0 := time.Now()
 				if peer != "" {
@@ -107,12 +113,18 @@ func BenchmarkServeVsPeers(b *testing.B) {
 					}
 				}
 				tp = append(tp, time.Since(t0))
+				t1 := time.Now()
+				var ours []byte
+				if err := db.Pool.QueryRow(ctx, ourSQL, z, t[0], t[1], 8).Scan(&ours); err != nil {
+					b.Fatal(err)
+				}
+				tq = append(tq, time.Since(t1))
 				tc = append(tc, fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", cold.URL, z, t[0], t[1])))
 				fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, t[0], t[1])) // fills the cache
 				tw = append(tw, fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, t[0], t[1])))
 			}
-			p, c, w := median(tp), median(tc), median(tw)
-			fmt.Printf("%-4d %6d %12.2f %12.2f %12.3f %10.2f %10.1f\n", z, len(tiles), p, c, w, p/c, p/w)
+			p, q, c, w := median(tp), median(tq), median(tc), median(tw)
+			fmt.Printf("%-4d %6d %10.2f %10.2f %10.2f %10.3f %10.2f %10.1f\n", z, len(tiles), p, q, c, w, p/c, p/w)
 		}
 	}
 	b.StopTimer()

@@ -68,6 +68,10 @@ type Collection struct {
 	Where                  string // a condition every query of the collection adds, if any
 	Private                bool   // household-level data: staff (their areas) and admins only
 	AreaExpr               string // village code of a private feature, for area restrictions
+	// Base is the table of From that holds IDExpr, alone (e.g. "household
+	// hh"): a deep page by offset finds its first id there, by an
+	// index-only scan, when nothing filters the page.
+	Base string
 	// TileLayer names the collection's rows in tile_geom (migration 012):
 	// its geometry in Web Mercator, simplified per zoom band, keyed by
 	// IDExpr. Empty: tiles transform and simplify on the fly.
@@ -138,7 +142,9 @@ func Collections() []*Collection {
 	var householdFlat []Property
 	for i, n := range risk.HouseholdIndicators {
 		householdFlat = append(householdFlat, Property{Name: "c_" + n, Type: "number", Description: "points from " + strings.ReplaceAll(n, "_", " "),
-			Expr: fmt.Sprintf("(SELECT CASE WHEN hs.household_id IS NULL THEN NULL WHEN (hs.indicators::int & (1 << %d)) <> 0 THEN k.points ELSE 0 END FROM score_component k WHERE k.bit = %d)", i, i), Sort: true})
+			// The weight is an uncorrelated subquery: PostgreSQL computes it
+			// once per query (an InitPlan), not once per household.
+			Expr: fmt.Sprintf("CASE WHEN hs.household_id IS NULL THEN NULL WHEN (hs.indicators::int & (1 << %d)) <> 0 THEN (SELECT k.points FROM score_component k WHERE k.bit = %d) ELSE 0 END", i, i), Sort: true})
 	}
 	return []*Collection{
 		{ID: "kabupaten", Title: "Kabupaten", Description: "Regencies with their risk rollup",
@@ -181,7 +187,7 @@ func Collections() []*Collection {
 		roundCollection("village_rounds", "Villages by survey round", "desa", "village v ON v.code = ra.code", "v"),
 		roundCollection("kecamatan_rounds", "Kecamatan by survey round", "kecamatan", "kecamatan v ON v.code = ra.code", "v"),
 		{ID: "households", Title: "Households", Description: "Surveyed households: personal data, for programme staff within their areas and admins; every response is audited",
-			From: "household hh LEFT JOIN household_score hs ON hs.household_id = hh.id JOIN survey_round hr ON hr.id = hh.round_id", IDExpr: "hh.survey_uuid", Geom: "hh.geom",
+			From: "household hh LEFT JOIN household_score hs ON hs.household_id = hh.id LEFT JOIN survey_round hr ON hr.id = hh.round_id", IDExpr: "hh.survey_uuid", Geom: "hh.geom", Base: "household hh",
 			GeometryType: "Point", Private: true, AreaExpr: "hh.village_code",
 			TimeStart: "coalesce(hh.submitted_at, hr.starts_on::timestamptz)", TimeEnd: "coalesce(hh.submitted_at, hr.starts_on::timestamptz)",
 			Properties: append([]Property{
@@ -406,11 +412,30 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 			where += " AND " + cond
 		}
 	}
+	offset := q.Offset
+	if offset > 0 && len(q.SortBy) == 0 && q.After == "" {
+		// OFFSET would build (and drop) every skipped feature: PostgreSQL
+		// projects below the Limit. Find the first id of the page by its
+		// index instead, and page by key from there: a page 900,000 deep
+		// then costs what the first does, plus walking the id index.
+		args = append(args, offset)
+		from := c.From
+		if where == "" && c.Base != "" {
+			from = c.Base
+		}
+		cond := c.IDExpr + " >= (SELECT " + c.IDExpr + " FROM " + from + where + " ORDER BY " + c.IDExpr + " OFFSET $" + strconv.Itoa(len(args)) + " LIMIT 1)"
+		if where == "" {
+			where = " WHERE " + cond
+		} else {
+			where += " AND " + cond
+		}
+		offset = 0
+	}
 	limit := q.Limit
 	if q.Peek {
 		limit++
 	}
-	args = append(args, limit, q.Offset)
+	args = append(args, limit, offset)
 	page := fmt.Sprintf(" ORDER BY %s LIMIT $%d OFFSET $%d", strings.Join(order, ", "), len(args)-1, len(args))
 	if csv {
 		cols := append([]string{"(" + c.IDExpr + ")::text"}, sel...)

@@ -67,8 +67,9 @@ func TileSQL(c *Collection) string {
 		return `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
 		f AS (SELECT ` + strings.Join(cols, ", ") + `
 			FROM t, tile_geom tg, ` + c.From + `
-			WHERE tg.code = (` + c.IDExpr + `) AND tg.layer = ` + quoteLiteral(c.TileLayer) + ` AND tg.band = tile_band($1::int) AND tg.geom && t.env AND $4::int >= 0` + where + `)
-		SELECT coalesce(ST_AsMVT(f.*, ` + quoteLiteral(c.ID) + `, 4096, 'geom'), '') FROM f WHERE f.geom IS NOT NULL`
+			WHERE tg.code = (` + c.IDExpr + `) AND tg.layer = ` + quoteLiteral(c.TileLayer) + `
+			  AND tg.band = tile_band(` + quoteLiteral(c.TileLayer) + `, $1::int) AND tg.geom && t.env AND $4::int >= 0` + where + `)
+		SELECT coalesce(ST_AsMVT(f.*, ` + quoteLiteral(c.ID) + `, 4096, 'geom'), '') FROM f` // ST_AsMVT skips a geometry clipped away (NULL)
 	}
 	return `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
 		f AS (SELECT ` + strings.Join(cols, ", ") + `
