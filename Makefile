@@ -10,7 +10,7 @@ BIN   := bin/riskmap
 ADDR  ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 
-.PHONY: run test tools web screenshot build db fuzz vet bench bench-score bench-planner demo-data form clean stop
+.PHONY: run test tools web screenshot build db fuzz vet bench bench-score bench-serve bench-planner demo-data form clean stop
 
 build:
 	$(GO) build -o $(BIN) ./cmd/riskmap
@@ -77,6 +77,14 @@ bench: db
 
 bench-score: db
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/score.sh
+
+# Serving against the peers: vector tiles over the real villages (pg_tileserv's
+# query, or pg_tileserv itself with PG_TILESERV=path), cold and from the cache,
+# with the memory of a zoom 7-14 sweep; and households pages of the database of
+# make bench-score, if it exists, against the raw query.
+bench-serve: db
+	TEST_DATABASE_URL="$$(./$(BIN) db url)" RISKMAP_BENCH_URL="$${RISKMAP_BENCH_URL:-$$(./$(BIN) db url | sed -E 's#/[^/?]+(\?|$$)#/riskmap_bench_score\1#')}" \
+	  go test -run XXX -bench 'BenchmarkServeVsPeers|BenchmarkHouseholdsPageVsRaw' -benchtime 1x -timeout 60m ./internal/httpapi
 
 # Planners' masked households with a bbox at 1,000,000 households, served vs raw.
 bench-planner: db

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"sort"
 	"strings"
@@ -49,6 +50,7 @@ func commands() map[string]command {
 		"cases":            {"list the CLMRS cases, or the follow-up visits due and overdue", casesCmd},
 		"households":       {"erase a household (consent withdrawn) or export what is held about it (access request)", householdsCmd},
 		"retention":        {"list or erase households past the retention period", retentionCmd},
+		"export":           {"write the public layers as PMTiles and GeoJSON files for a CDN or object store", exportCmd},
 		"backup":           {"write the database to a (possibly encrypted) backup file", backupCmd},
 		"restore":          {"restore a backup into an empty database", restoreCmd},
 	}
@@ -181,6 +183,8 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	publicURL := fs.String("public-url", "", "the URL clients reach the service at, for links (default: http://ADDR)")
 	serveURL := fs.String("serve-database-url", e.getenv("SERVE_DATABASE_URL"), "database URL to log in with as "+postgres.ServeRole+
 		" (default: DATABASE_URL with that user and RISKMAP_SERVE_PASSWORD)")
+	readURL := fs.String("read-database-url", e.getenv("READ_DATABASE_URL"), "a streaming-replication hot standby of the database (pg_basebackup -R) to send the served reads to; "+
+		"audit, visits, erasures and API keys stay on the primary (logged in as "+postgres.ServeRole+" as on the primary)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -202,6 +206,13 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	defer db.Close()
+	if *readURL != "" {
+		user, password := postgres.ServeRole, e.getenv("RISKMAP_SERVE_PASSWORD")
+		if err := db.AttachReplica(ctx, *readURL, user, password); err != nil {
+			return err
+		}
+		logger.Info("served reads go to the hot standby", "read_database", redactURL(*readURL))
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -266,4 +277,13 @@ func tileCacheBytes(mb int) int64 {
 		return -1
 	}
 	return int64(mb) << 20
+}
+
+// redactURL drops a URL's password for the log.
+func redactURL(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
 }

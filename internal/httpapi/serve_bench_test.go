@@ -191,3 +191,83 @@ func startPeer(b *testing.B, bin, dbURL string, args ...string) string {
 	b.Fatalf("%s did not start", bin)
 	return ""
 }
+
+// BenchmarkHouseholdsPageVsRaw serves pages of the households collection
+// of a large scored database (RISKMAP_BENCH_URL, e.g. the 1,000,000
+// households of make bench-score; skipped without it) as an admin, and runs
+// the raw query that builds the same features (ItemsQuery.FeatureSQL, the
+// rows read whole) with its count, alternately; it prints both medians and
+// their ratio for: 10,000 households with their children, 10,000 flat,
+// and 100 at offset 900,000.
+func BenchmarkHouseholdsPageVsRaw(b *testing.B) {
+	url := os.Getenv("RISKMAP_BENCH_URL")
+	if url == "" {
+		b.Skip("RISKMAP_BENCH_URL is not set (make bench-serve sets it to the database of make bench-score)")
+	}
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		b.Skipf("no large database at RISKMAP_BENCH_URL (run make bench-score first): %v", err)
+	}
+	b.Cleanup(db.Close)
+	admin, _, err := db.CreateKey(ctx, "page benchmark", "admin", nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Pool.Exec(ctx, `UPDATE api_key SET revoked_at = now() WHERE name = 'page benchmark'`) })
+	srv := serve(b, db, httpapi.Options{RatePerMinute: 0})
+	var hh *postgres.Collection
+	for _, c := range postgres.Collections() {
+		if c.ID == "households" {
+			hh = c
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	for _, c := range []struct {
+		name, query string
+		q           postgres.ItemsQuery
+	}{
+		{"10,000 with children", "limit=10000&properties=village_code,score,tier,top_tier_reason,children", postgres.ItemsQuery{Limit: 10000, Properties: []string{"village_code", "score", "tier", "top_tier_reason", "children"}}},
+		{"10,000 flat", "limit=10000", postgres.ItemsQuery{Limit: 10000}},
+		{"100 at offset 900,000", "limit=100&offset=900000", postgres.ItemsQuery{Limit: 100, Offset: 900000}},
+	} {
+		q := c.q
+		q.Collection = hh
+		q.Peek = true
+		sql, args := q.FeatureSQL()
+		var tr, ts []time.Duration
+		size := int64(0)
+		for i := 0; i < max(b.N, 5); i++ {
+			t0 := time.Now()
+			var n int
+			if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+hh.From).Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+			rows, err := db.Pool.Query(ctx, sql, args...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for rows.Next() {
+				_ = rows.RawValues()
+			}
+			rows.Close()
+			tr = append(tr, time.Since(t0))
+			t1 := time.Now()
+			req, _ := http.NewRequest("GET", srv.URL+"/collections/households/items?"+c.query, nil)
+			req.Header.Set("Authorization", "Bearer "+admin)
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			size, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			ts = append(ts, time.Since(t1))
+		}
+		med := func(d []time.Duration) float64 {
+			sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+			return float64(d[len(d)/2].Microseconds()) / 1000
+		}
+		r, s := med(tr), med(ts)
+		fmt.Printf("households, %-22s raw %8.1f ms  served %8.1f ms  served/raw %.2f  (%.1f MB)\n", c.name+":", r, s, s/r, float64(size)/1e6)
+	}
+}

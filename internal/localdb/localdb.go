@@ -107,11 +107,8 @@ func (c Cluster) Up(ctx context.Context, log io.Writer) error {
 			return fmt.Errorf("localdb: port %d is taken by another server; set RISKMAP_PG_PORT", c.Port)
 		}
 		fmt.Fprintf(log, "localdb: starting PostgreSQL on %s\n", c.addr())
-		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories='' "+
-			"-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "+
-			"-c shared_buffers=512MB -c maintenance_work_mem=512MB -c work_mem=64MB -c max_wal_size=4GB", c.Port)
 		if err := c.run(ctx, owner, filepath.Join(bin, "pg_ctl"), "-D", c.Dir, "-l", filepath.Join(c.Dir, "server.log"),
-			"-o", opts, "-w", "-t", "60", "start"); err != nil {
+			"-o", serverOptions(c.Port), "-w", "-t", "60", "start"); err != nil {
 			return fmt.Errorf("%w (see %s)", err, filepath.Join(c.Dir, "server.log"))
 		}
 	}
@@ -126,6 +123,15 @@ func (c Cluster) Up(ctx context.Context, log io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// serverOptions are the settings the private cluster runs with: a test and
+// development database (no fsync), sized for a million households. A
+// standby runs with the same (it may not have fewer connections).
+func serverOptions(port int) string {
+	return fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories='' "+
+		"-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "+
+		"-c shared_buffers=512MB -c maintenance_work_mem=512MB -c work_mem=64MB -c max_wal_size=4GB", port)
 }
 
 // Down stops the cluster if it runs.
@@ -256,4 +262,57 @@ func install(ctx context.Context, log io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// Standby is a streaming-replication hot standby of a local cluster.
+type Standby struct {
+	Dir   string
+	Port  int
+	owner *user.User
+	bin   string
+}
+
+// StartStandby makes a hot standby of the cluster listening on
+// primaryPort with pg_basebackup -R (the primary's pg_hba.conf must allow
+// replication connections from 127.0.0.1, as initdb's does) and starts it
+// on port, in a fresh folder under /var/tmp. Stop removes it.
+func StartStandby(ctx context.Context, primaryPort, port int) (*Standby, error) {
+	bin, err := findBinDir()
+	if err != nil {
+		return nil, err
+	}
+	owner, err := clusterOwner()
+	if err != nil {
+		return nil, err
+	}
+	parent, err := os.MkdirTemp("/var/tmp", "riskmap-standby-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Standby{Dir: filepath.Join(parent, "pg"), Port: port, owner: owner, bin: bin}
+	if owner != nil {
+		if err := exec.CommandContext(ctx, "chown", "-R", owner.Username, parent).Run(); err != nil {
+			return nil, fmt.Errorf("localdb: chown %s: %w", parent, err)
+		}
+	}
+	c := Cluster{Dir: s.Dir, Port: port}
+	if err := c.run(ctx, owner, filepath.Join(bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(primaryPort), "-U", "postgres",
+		"-D", s.Dir, "-R", "-X", "stream", "-c", "fast"); err != nil {
+		os.RemoveAll(parent)
+		return nil, err
+	}
+	if err := c.run(ctx, owner, filepath.Join(bin, "pg_ctl"), "-D", s.Dir, "-l", filepath.Join(s.Dir, "standby.log"),
+		"-o", serverOptions(port)+" -c hot_standby=on -c shared_buffers=128MB", "-w", "-t", "60", "start"); err != nil {
+		os.RemoveAll(parent)
+		return nil, err
+	}
+	return s, nil
+}
+
+// Stop stops the standby and removes its folder.
+func (s *Standby) Stop(ctx context.Context) error {
+	c := Cluster{Dir: s.Dir, Port: s.Port}
+	err := c.run(ctx, s.owner, filepath.Join(s.bin, "pg_ctl"), "-D", s.Dir, "-m", "immediate", "-w", "stop")
+	os.RemoveAll(filepath.Dir(s.Dir))
+	return err
 }

@@ -21,7 +21,7 @@ func (db *DB) Aggregates(ctx context.Context, level, parent string) ([]byte, err
 		return nil, risk.Errorf(risk.EINVALID, "parent %q is not a Kemendagri code", parent)
 	}
 	var out []byte
-	err := db.Pool.QueryRow(ctx, `
+	err := db.reader().QueryRow(ctx, `
 		SELECT coalesce(json_agg(json_build_object(
 			'code', s.code, 'name', n.name, 'parent_code', s.parent_code, 'households', s.households,
 			'children', s.children, 'hazardous', s.hazardous, 'child_labour', s.child_labour,
@@ -50,7 +50,7 @@ func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
 		return nil, risk.Errorf(risk.EINVALID, "%q is not a village code such as 35.13.13.2003", code)
 	}
 	var out []byte
-	err := db.Pool.QueryRow(ctx, `
+	err := db.reader().QueryRow(ctx, `
 		SELECT json_build_object(
 			'code', v.code, 'name', v.name, 'kecamatan_code', v.kecamatan_code, 'kecamatan', k.name,
 			'kabupaten_code', v.kabupaten_code, 'area_km2', round((v.area_m2 / 1e6)::numeric, 3),
@@ -80,7 +80,7 @@ func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
 // with which model, over what, and whether the survey data is synthetic.
 func (db *DB) LatestRun(ctx context.Context) ([]byte, error) {
 	var out []byte
-	err := db.Pool.QueryRow(ctx, `
+	err := db.reader().QueryRow(ctx, `
 		SELECT coalesce((SELECT json_build_object('run', id, 'model_version', model_version, 'finished_at', finished_at,
 			'households', households, 'children', children, 'villages', villages, 'synthetic', synthetic)
 			FROM score_run ORDER BY id DESC LIMIT 1), json_build_object('run', null, 'synthetic', false))::text`).Scan(&out)
@@ -89,7 +89,7 @@ func (db *DB) LatestRun(ctx context.Context) ([]byte, error) {
 
 func (db *DB) Calendar(ctx context.Context) ([]byte, error) {
 	var out []byte
-	err := db.Pool.QueryRow(ctx, `
+	err := db.reader().QueryRow(ctx, `
 		SELECT json_build_object(
 			'default_variety', (SELECT model->>'default_variety' FROM score_run ORDER BY id DESC LIMIT 1),
 			'varieties', coalesce((SELECT json_object_agg(variety, labour_index ORDER BY variety) FROM score_calendar), '{}'))::text`).Scan(&out)

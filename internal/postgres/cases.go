@@ -188,7 +188,9 @@ type CaseQuery struct {
 }
 
 // Cases returns cases, the most overdue first, then by village and id.
-func (db *DB) Cases(ctx context.Context, q CaseQuery) ([]Case, error) {
+func (db *DB) Cases(ctx context.Context, q CaseQuery) ([]Case, error) { return cases(ctx, db.reader(), q) }
+
+func cases(ctx context.Context, pool querier, q CaseQuery) ([]Case, error) {
 	for _, s := range q.Status {
 		if !risk.IsChoice(risk.CaseStatuses, s) {
 			return nil, risk.Errorf(risk.EINVALID, "status: %q is not one of %s", s, strings.Join(risk.CaseStatuses, ", "))
@@ -208,7 +210,7 @@ func (db *DB) Cases(ctx context.Context, q CaseQuery) ([]Case, error) {
 	if q.ID != 0 {
 		id = q.ID
 	}
-	rows, err := db.Pool.Query(ctx, `
+	rows, err := pool.Query(ctx, `
 		SELECT k.id, k.status, k.status_on, k.next_due, coalesce(k.next_due < $6::date, false), k.opened_on, k.round_id,
 			k.classification, k.reason, k.village_code, v.name, h.survey_uuid, h.programme_id, k.ordinal, c.age, c.sex,
 			k.checks, k.out_streak, (SELECT count(*) FROM case_visit cv WHERE cv.case_id = k.id),
@@ -319,7 +321,7 @@ func (db *DB) AddVisit(ctx context.Context, p risk.Principal, c risk.Cases, v ri
 	if err != nil {
 		return res, wrapDB(err)
 	}
-	cs, err := db.Cases(ctx, CaseQuery{ID: v.CaseID, Today: today})
+	cs, err := cases(ctx, db.Pool, CaseQuery{ID: v.CaseID, Today: today}) // the primary: a replica may not have the visit yet
 	if err != nil {
 		return res, err
 	}
@@ -520,7 +522,7 @@ type PipelineArea struct {
 // fewer cases than min_children is withheld whole, counts are rounded,
 // and risk.PublishTable withholds more until no count can be narrowed.
 func (db *DB) Pipeline(ctx context.Context, rule risk.PublicationRule) ([]PipelineArea, error) {
-	rows, err := db.Pool.Query(ctx, `
+	rows, err := db.reader().Query(ctx, `
 		SELECT v.code, v.kecamatan_code, k.kabupaten_code, c.status, count(c.id)
 		FROM village v JOIN kecamatan k ON k.code = v.kecamatan_code
 		LEFT JOIN child_case c ON c.village_code = v.code
@@ -562,7 +564,7 @@ func (db *DB) Pipeline(ctx context.Context, rule risk.PublicationRule) ([]Pipeli
 		return nil, err
 	}
 	names := map[string]string{}
-	nrows, err := db.Pool.Query(ctx, `SELECT 'kecamatan:' || code, name FROM kecamatan UNION ALL SELECT 'kabupaten:' || code, name FROM kabupaten
+	nrows, err := db.reader().Query(ctx, `SELECT 'kecamatan:' || code, name FROM kecamatan UNION ALL SELECT 'kabupaten:' || code, name FROM kabupaten
 		UNION ALL SELECT 'desa:' || code, name FROM village`)
 	if err != nil {
 		return nil, err
@@ -609,7 +611,7 @@ type CaseVisit struct {
 
 // CaseVisits returns a case's visits, oldest first.
 func (db *DB) CaseVisits(ctx context.Context, id int64) ([]CaseVisit, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT id, visited_on, kind, outcome, child_working, in_school, actions, action_status, source, recorded_at
+	rows, err := db.reader().Query(ctx, `SELECT id, visited_on, kind, outcome, child_working, in_school, actions, action_status, source, recorded_at
 		FROM case_visit WHERE case_id = $1 ORDER BY visited_on, id`, id)
 	if err != nil {
 		return nil, wrapDB(err)
@@ -635,7 +637,7 @@ type Round struct {
 
 // Rounds lists the survey rounds, oldest first, with counts rounded to base.
 func (db *DB) Rounds(ctx context.Context, base int) ([]Round, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT r.id, r.label, r.starts_on, r.ends_on, s.households, s.children, s.design_effect, r.id = scored_round()
+	rows, err := db.reader().Query(ctx, `SELECT r.id, r.label, r.starts_on, r.ends_on, s.households, s.children, s.design_effect, r.id = scored_round()
 		FROM survey_round r LEFT JOIN round_summary s ON s.round_id = r.id ORDER BY r.starts_on, r.id`)
 	if err != nil {
 		return nil, wrapDB(err)
@@ -659,7 +661,7 @@ func (db *DB) Rounds(ctx context.Context, base int) ([]Round, error) {
 // model predates a section.
 func (db *DB) CurrentModel(ctx context.Context) (*risk.Model, error) {
 	var b []byte
-	err := db.Pool.QueryRow(ctx, `SELECT model FROM score_run ORDER BY id DESC LIMIT 1`).Scan(&b)
+	err := db.reader().QueryRow(ctx, `SELECT model FROM score_run ORDER BY id DESC LIMIT 1`).Scan(&b)
 	if err == nil {
 		if m, err := risk.ParseModel(b, "the latest scoring run's model"); err == nil {
 			return m, nil

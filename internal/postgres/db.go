@@ -22,6 +22,40 @@ import (
 // DB is riskmap's database.
 type DB struct {
 	Pool *pgxpool.Pool
+	// Read, when set, takes the reads of what is served (features, tiles,
+	// aggregates, cases): a streaming-replication hot standby (serve
+	// --read-database-url). Writes (audit, visits, erasures) and API keys
+	// stay on Pool, the primary: a key revoked there is revoked at once.
+	Read *pgxpool.Pool
+}
+
+// reader is the pool for served reads.
+func (db *DB) reader() *pgxpool.Pool {
+	if db.Read != nil {
+		return db.Read
+	}
+	return db.Pool
+}
+
+// AttachReplica sends served reads to a hot standby, logged in as user.
+// The standby must be a replica of this database (pg_basebackup -R):
+// served figures may lag the primary by the replication delay.
+func (db *DB) AttachReplica(ctx context.Context, url, user, password string) error {
+	r, err := OpenAs(ctx, url, user, password)
+	if err != nil {
+		return fmt.Errorf("read replica: %w", err)
+	}
+	var standby bool
+	if err := r.Pool.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&standby); err != nil {
+		r.Close()
+		return fmt.Errorf("read replica: %w", err)
+	}
+	if !standby {
+		r.Close()
+		return fmt.Errorf("read replica: %s is not a standby (pg_is_in_recovery() is false): give a hot standby, or leave --read-database-url out", url)
+	}
+	db.Read = r.Pool
+	return nil
 }
 
 // ServeRole is the database role the HTTP service logs in as (migrations
@@ -65,7 +99,12 @@ func OpenAs(ctx context.Context, url, user, password string) (*DB, error) {
 }
 
 // Close closes the pool.
-func (db *DB) Close() { db.Pool.Close() }
+func (db *DB) Close() {
+	db.Pool.Close()
+	if db.Read != nil {
+		db.Read.Close()
+	}
+}
 
 // migrationLock is the advisory-lock key that serialises migrations.
 const migrationLock = 0x7269736b6d6170 // "riskmap"

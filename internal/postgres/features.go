@@ -483,7 +483,7 @@ func (q *ItemsQuery) FeatureSQL() (string, []any) { return q.featureSQL(false) }
 func (db *DB) CountItems(ctx context.Context, q *ItemsQuery) (int, error) {
 	where, args := q.where()
 	var n int
-	err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+q.Collection.From+where, args...).Scan(&n)
+	err := db.reader().QueryRow(ctx, "SELECT count(*) FROM "+q.Collection.From+where, args...).Scan(&n)
 	return n, wrapDB(err)
 }
 
@@ -508,7 +508,7 @@ type Page struct {
 func (db *DB) StreamPage(ctx context.Context, q *ItemsQuery, start func() io.Writer) (Page, error) {
 	var pg Page
 	sql, args := q.featureSQL(false)
-	rows, err := db.Pool.Query(ctx, sql, args...)
+	rows, err := db.reader().Query(ctx, sql, args...)
 	if err != nil {
 		return pg, wrapDB(err)
 	}
@@ -553,7 +553,7 @@ func (db *DB) StreamPage(ctx context.Context, q *ItemsQuery, start func() io.Wri
 // WKT geometry) for CSV; header names the columns.
 func (db *DB) StreamRows(ctx context.Context, q *ItemsQuery, header func([]string), row func([]string) error) error {
 	sql, args := q.featureSQL(true)
-	rows, err := db.Pool.Query(ctx, sql, args...)
+	rows, err := db.reader().Query(ctx, sql, args...)
 	if err != nil {
 		return wrapDB(err)
 	}
@@ -608,7 +608,7 @@ func textOf(v any) string {
 func (db *DB) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, error) {
 	var b [4]*float64
 	where, args := q.where()
-	err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(`+q.Collection.Geom+`) AS e FROM `+q.Collection.From+where+`) x`, args...).
+	err := db.reader().QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(`+q.Collection.Geom+`) AS e FROM `+q.Collection.From+where+`) x`, args...).
 		Scan(&b[0], &b[1], &b[2], &b[3])
 	if err != nil {
 		return [4]float64{}, false, wrapDB(err)
@@ -623,7 +623,7 @@ func (db *DB) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, erro
 // basis of the API's ETags.
 func (db *DB) DataVersion(ctx context.Context) (string, error) {
 	var imp, score int64
-	err := db.Pool.QueryRow(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM import_run), (SELECT coalesce(max(id), 0) FROM score_run)`).Scan(&imp, &score)
+	err := db.reader().QueryRow(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM import_run), (SELECT coalesce(max(id), 0) FROM score_run)`).Scan(&imp, &score)
 	if err != nil {
 		return "", wrapDB(err)
 	}

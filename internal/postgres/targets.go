@@ -70,7 +70,7 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit 
 	if exact {
 		query = villageTargetsExact
 	}
-	rows, err := db.Pool.Query(ctx, query, month, area, limit, risk.VillageIndicators)
+	rows, err := db.reader().Query(ctx, query, month, area, limit, risk.VillageIndicators)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,7 +109,7 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit 
 		notQuery = `SELECT CASE WHEN a.households = 0 THEN 'no_data' ELSE 'no_children' END, count(*) FROM area_score a
 			WHERE a.level = 'desa' AND a.est_score IS NULL AND (a.code = $1 OR a.code LIKE $1 || '.%' OR $1 = '') GROUP BY 1`
 	}
-	rows, err = db.Pool.Query(ctx, notQuery, area)
+	rows, err = db.reader().Query(ctx, notQuery, area)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -164,7 +164,7 @@ func (db *DB) HouseholdTargets(ctx context.Context, month int, areas []string, l
 	if err := checkTargetArgs(month, "", limit); err != nil {
 		return nil, err
 	}
-	rows, err := db.Pool.Query(ctx, `
+	rows, err := db.reader().Query(ctx, `
 		SELECT h.survey_uuid, v.name, h.village_code, s.score, round((s.score * c.labour_index[$1])::numeric, 2)::float8, s.tier,
 			array(SELECT format('%s (%s)', k.name, round(k.points::numeric, 1)) FROM score_component k
 			      WHERE (s.indicators::int & (1 << k.bit)) <> 0 AND k.points > 0 ORDER BY k.points DESC, k.name LIMIT 3),

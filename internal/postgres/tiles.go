@@ -98,7 +98,7 @@ func (db *DB) Tile(ctx context.Context, c *Collection, z, x, y, month int) ([]by
 		return nil, err
 	}
 	var b []byte
-	err := db.Pool.QueryRow(ctx, TileSQL(c), z, x, y, month).Scan(&b)
+	err := db.reader().QueryRow(ctx, TileSQL(c), z, x, y, month).Scan(&b)
 	return b, wrapDB(err)
 }
 

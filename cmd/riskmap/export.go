@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kesempatan/riskmap/internal/pmtiles"
+	"github.com/kesempatan/riskmap/internal/postgres"
+)
+
+const exportSynopsis = `export --pmtiles DIR [--minzoom 6] [--maxzoom 14]
+
+Writes the public layers as static files, for any object store or CDN to
+serve with no database behind them: villages.pmtiles and kecamatan.pmtiles
+(PMTiles v3 vector tiles, the same tiles /tiles serves: gzip, MVT), and
+villages.geojson, kecamatan.geojson and kabupaten.geojson (the public
+collections, as /collections/{id}/items serves them), with manifest.json
+(the data version, the scoring run, whether the survey is synthetic). Only
+published figures: nothing a planner's or staff key would add. Run it after
+each scoring run; the map page reads the archives with ?pmtiles=URL.`
+
+func exportCmd(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("export", exportSynopsis)
+	dir := fs.String("pmtiles", "", "the folder to write (created if missing)")
+	minZoom := fs.Int("minzoom", 6, "lowest zoom to write")
+	maxZoom := fs.Int("maxzoom", 14, "highest zoom to write (each zoom has four times the tiles of the one before)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" || *minZoom < 0 || *maxZoom > 16 || *minZoom > *maxZoom {
+		fs.Usage()
+		return fmt.Errorf("export: want --pmtiles DIR and 0 <= --minzoom <= --maxzoom <= 16")
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	version, err := db.DataVersion(ctx)
+	if err != nil {
+		return err
+	}
+	run, err := db.LatestRun(ctx)
+	if err != nil {
+		return err
+	}
+	collections := map[string]*postgres.Collection{}
+	for _, c := range postgres.Collections() {
+		collections[c.ID] = c
+	}
+	manifest := map[string]any{"data_version": version, "exported_at": time.Now().UTC().Format(time.RFC3339), "scoring_run": json.RawMessage(run), "files": map[string]any{}}
+	files := manifest["files"].(map[string]any)
+	for _, id := range []string{"villages", "kecamatan"} {
+		c := collections[id]
+		t0 := time.Now()
+		st, err := exportTiles(ctx, db, c, filepath.Join(*dir, id+".pmtiles"), *minZoom, *maxZoom)
+		if err != nil {
+			return fmt.Errorf("export %s: %w", id, err)
+		}
+		fmt.Fprintf(e.stdout, "wrote %s.pmtiles: %d tiles (%d stored once), %.1f MB, zoom %d-%d, in %.1f s\n", id, st.Addressed, st.Contents,
+			float64(st.Bytes)/1e6, *minZoom, *maxZoom, time.Since(t0).Seconds())
+		files[id+".pmtiles"] = map[string]any{"tiles": st.Addressed, "bytes": st.Bytes, "minzoom": *minZoom, "maxzoom": *maxZoom}
+	}
+	for _, id := range []string{"villages", "kecamatan", "kabupaten"} {
+		n, size, err := exportGeoJSON(ctx, db, collections[id], filepath.Join(*dir, id+".geojson"))
+		if err != nil {
+			return fmt.Errorf("export %s: %w", id, err)
+		}
+		fmt.Fprintf(e.stdout, "wrote %s.geojson: %d features, %.1f MB\n", id, n, float64(size)/1e6)
+		files[id+".geojson"] = map[string]any{"features": n, "bytes": size}
+	}
+	b, _ := json.MarshalIndent(manifest, "", "  ")
+	return os.WriteFile(filepath.Join(*dir, "manifest.json"), append(b, '\n'), 0o644)
+}
+
+// exportTiles writes every non-empty tile of c over its extent, zooms
+// minZoom to maxZoom, as one PMTiles archive.
+func exportTiles(ctx context.Context, db *postgres.DB, c *postgres.Collection, path string, minZoom, maxZoom int) (pmtiles.Stats, error) {
+	ext, ok, err := db.Extent(ctx, &postgres.ItemsQuery{Collection: c})
+	if err != nil || !ok {
+		return pmtiles.Stats{}, fmt.Errorf("no extent (%v): nothing to tile", err)
+	}
+	var tiles []pmtiles.Tile
+	for z := minZoom; z <= maxZoom; z++ {
+		x0, y0 := postgres.LonLatToTile(ext[0], ext[3], z)
+		x1, y1 := postgres.LonLatToTile(ext[2], ext[1], z)
+		for x := x0; x <= x1; x++ {
+			for y := y0; y <= y1; y++ {
+				b, err := db.Tile(ctx, c, z, x, y, 0)
+				if err != nil {
+					return pmtiles.Stats{}, err
+				}
+				if len(b) == 0 {
+					continue
+				}
+				var gz bytes.Buffer
+				w, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+				w.Write(b)
+				w.Close()
+				tiles = append(tiles, pmtiles.Tile{Z: uint8(z), X: uint32(x), Y: uint32(y), Gzip: gz.Bytes()})
+			}
+		}
+	}
+	fields := map[string]string{}
+	for _, p := range postgres.TileFields(c) {
+		fields[p.Name] = map[string]string{"string": "String", "integer": "Number", "number": "Number", "boolean": "Boolean"}[p.Type]
+	}
+	meta := map[string]any{"name": "riskmap " + c.ID, "description": c.Description + ". Published figures only; see manifest.json for the scoring run and whether its survey is synthetic.",
+		"attribution": "Program Kesempatan; boundaries: wilayah_boundaries (MIT)", "vector_layers": []any{pmtiles.VectorLayer(c.ID, fields, minZoom, maxZoom)}}
+	f, err := os.Create(path)
+	if err != nil {
+		return pmtiles.Stats{}, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	st, err := pmtiles.Write(bw, pmtiles.Archive{MinZoom: uint8(minZoom), MaxZoom: uint8(maxZoom), MinLon: ext[0], MinLat: ext[1], MaxLon: ext[2], MaxLat: ext[3], Metadata: meta}, tiles)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return st, err
+}
+
+// exportGeoJSON writes a public collection whole, as the OGC API serves it.
+func exportGeoJSON(ctx context.Context, db *postgres.DB, c *postgres.Collection, path string) (int, int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	cw := &countWriter{w: bufio.NewWriterSize(f, 1<<20)}
+	io.WriteString(cw, `{"type":"FeatureCollection","features":[`)
+	p, err := db.StreamPage(ctx, &postgres.ItemsQuery{Collection: c, Limit: 1 << 30}, func() io.Writer { return cw })
+	if err != nil {
+		return 0, 0, err
+	}
+	io.WriteString(cw, "]}\n")
+	if err := cw.w.Flush(); err != nil {
+		return 0, 0, err
+	}
+	return p.N, cw.n, nil
+}
+
+type countWriter struct {
+	w *bufio.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
