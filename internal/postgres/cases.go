@@ -188,7 +188,9 @@ type CaseQuery struct {
 }
 
 // Cases returns cases, the most overdue first, then by village and id.
-func (db *DB) Cases(ctx context.Context, q CaseQuery) ([]Case, error) { return cases(ctx, db.reader(), q) }
+func (db *DB) Cases(ctx context.Context, q CaseQuery) ([]Case, error) {
+	return cases(ctx, db.reader(), q)
+}
 
 func cases(ctx context.Context, pool querier, q CaseQuery) ([]Case, error) {
 	for _, s := range q.Status {
