@@ -10,7 +10,7 @@ BIN   := bin/riskmap
 ADDR  ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 
-.PHONY: run test tools web screenshot build db fuzz vet bench bench-score bench-serve bench-planner demo-data form clean stop
+.PHONY: run test tools web screenshot build db fuzz vet bench bench-score bench-serve bench-growth bench-planner demo-data form clean stop
 
 build:
 	$(GO) build -o $(BIN) ./cmd/riskmap
@@ -85,6 +85,11 @@ bench-score: db
 bench-serve: db
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" RISKMAP_BENCH_URL="$${RISKMAP_BENCH_URL:-$$(./$(BIN) db url | sed -E 's#/[^/?]+(\?|$$)#/riskmap_bench_score\1#')}" \
 	  go test -run XXX -bench 'BenchmarkServeVsPeers|BenchmarkHouseholdsPageVsRaw' -benchtime 1x -timeout 60m ./internal/httpapi
+
+# Growth curves for docs/scale.md: import, score, tiles and pages at 100,000,
+# 1,000,000 and 3,000,000 households (about 40 minutes on 2 cores).
+bench-growth: db
+	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/growth.sh
 
 # Planners' masked households with a bbox at 1,000,000 households, served vs raw.
 bench-planner: db

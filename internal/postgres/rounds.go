@@ -101,10 +101,13 @@ func assignRounds(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest.S
 // reported and kept as a new household, never guessed. Children are
 // numbered across rounds (person) by the pairing.
 func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest.Summary) error {
+	// New households were inserted as their own identity, and every loaded
+	// household's children afresh with person = ordinal; a household loaded
+	// again is decided again.
 	if _, err := tx.Exec(ctx, `
-		UPDATE household h SET identity_id = h.id, identity_rule = 'new' FROM upserted u WHERE u.id = h.id;
-		UPDATE child c SET person = c.ordinal FROM upserted u WHERE u.id = c.household_id;
-		DELETE FROM identity_review r USING upserted u WHERE u.id = r.household_id`); err != nil {
+		UPDATE household h SET identity_id = h.id, identity_rule = 'new' FROM upserted u
+		WHERE u.id = h.id AND NOT u.inserted AND (h.identity_id, h.identity_rule) IS DISTINCT FROM (h.id, 'new');
+		DELETE FROM identity_review r USING upserted u WHERE u.id = r.household_id AND NOT u.inserted`); err != nil {
 		return err
 	}
 	sum.Rounds = map[string]int{}

@@ -248,14 +248,19 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 			FROM stage_ok s WHERE h.survey_uuid = s.survey_uuid
 			RETURNING h.id, h.survey_uuid)
 		INSERT INTO upserted SELECT id, survey_uuid, false FROM up;
+		-- A new household is its own identity until matched to an earlier
+		-- round (linkIdentities): its id is drawn first, so that identity_id
+		-- is written with the row, not by an UPDATE of every row after.
 		WITH ins AS (
-			INSERT INTO household (survey_uuid, source, submitted_at, village_code, reported_village_code, geom,
+			INSERT INTO household (id, identity_id, identity_rule, survey_uuid, source, submitted_at, village_code, reported_village_code, geom,
 				gps_precision_m, livelihoods, poverty_programmes, caregiver_education, single_parent, members,
 				working_adults, location_note, round_id, programme_id)
-			SELECT s.survey_uuid, s.source, s.submitted_at, s.village_code, nullif(s.reported, ''), s.geom,
+			OVERRIDING SYSTEM VALUE
+			SELECT s.id, s.id, 'new', s.survey_uuid, s.source, s.submitted_at, s.village_code, nullif(s.reported, ''), s.geom,
 				nullif(s.precision_m, 0), coalesce(s.livelihoods, '{}'), coalesce(s.poverty, '{}'), s.education,
 				s.single_parent, s.members, s.working_adults, s.note, s.round_id, s.programme_id
-			FROM stage_ok s WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.survey_uuid = s.survey_uuid)
+			FROM (SELECT nextval(pg_get_serial_sequence('household', 'id')) AS id, s.* FROM stage_ok s
+			      WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.survey_uuid = s.survey_uuid)) s
 			RETURNING id, survey_uuid)
 		INSERT INTO upserted SELECT id, survey_uuid, true FROM ins;
 		ANALYZE upserted;
@@ -272,9 +277,9 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 	}
 	sum.Children.Replaced = int(tag.RowsAffected())
 	tag, err = tx.Exec(ctx, `
-		INSERT INTO child (household_id, ordinal, age, sex, school_status, harvest_absence_days, works,
+		INSERT INTO child (household_id, ordinal, person, age, sex, school_status, harvest_absence_days, works,
 			work_hours_week, work_hours_day, works_in_school_hours, tasks, gts_symptoms, disability, special_needs, orphan)
-		SELECT u.id, c.ordinal, c.age, c.sex, c.school_status, c.absence, c.works, c.hours_week, c.hours_day,
+		SELECT u.id, c.ordinal, c.ordinal, c.age, c.sex, c.school_status, c.absence, c.works, c.hours_week, c.hours_day,
 			c.school_hours, coalesce(c.tasks, '{}'), coalesce(c.gts, '{}'), c.disability, c.special_needs, c.orphan
 		FROM stage_child c JOIN upserted u USING (survey_uuid)`)
 	if err != nil {
