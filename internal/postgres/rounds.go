@@ -154,11 +154,11 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 		at       time.Time
 	}
 	type target struct {
-		id, round, uuid string
-		line            int
-		hid             int64
-		hasCard         bool
-		cands           []cand
+		round, uuid string
+		line        int
+		hid         int64
+		hasCard     bool
+		cands       []cand
 	}
 	targets := map[int64]*target{}
 	trows, err := tx.Query(ctx, `
