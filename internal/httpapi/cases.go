@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -275,7 +277,7 @@ func (s *Server) handlePipeline() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		all, err := s.db.Pipeline(r.Context(), m.Publication)
+		all, err := s.pipeline.get(r.Context(), s.db, m.Publication)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -334,4 +336,32 @@ func (s *Server) handleRounds() http.HandlerFunc {
 		s.respond(w, r, format, typeJSON, "Survey rounds", map[string]any{"rounds": rs,
 			"links": []link{{s.base + "/collections/village_rounds/items", "related", typeGeoJSON, "villages by round, with the change since the previous round"}}})
 	}
+}
+
+// pipelineCache keeps the published pipeline until the cases change: its
+// audit (risk.PublishTable, rounds of network flows over every area) is
+// the public's to ask for, and must not run on every request.
+type pipelineCache struct {
+	mu    sync.Mutex
+	key   string
+	areas []postgres.PipelineArea
+}
+
+func (c *pipelineCache) get(ctx context.Context, db *postgres.DB, rule risk.PublicationRule) ([]postgres.PipelineArea, error) {
+	key, err := db.CasesVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key += fmt.Sprintf("|%+v", rule)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.areas != nil && c.key == key {
+		return c.areas, nil
+	}
+	areas, err := db.Pipeline(ctx, rule)
+	if err != nil {
+		return nil, err
+	}
+	c.key, c.areas = key, areas
+	return areas, nil
 }

@@ -52,6 +52,7 @@ type Server struct {
 	base        string   // Options.PublicURL without a trailing slash
 	version     *version
 	tiles       *tileCache
+	pipeline    pipelineCache
 }
 
 // NewServer returns a server over db that logs to log.

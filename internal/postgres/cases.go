@@ -673,3 +673,12 @@ func (db *DB) CurrentModel(ctx context.Context) (*risk.Model, error) {
 	}
 	return risk.DefaultModel()
 }
+
+// CasesVersion changes whenever the published pipeline may: a case opened
+// (its id), a status changed (updated_at), or a case erased (the count).
+func (db *DB) CasesVersion(ctx context.Context) (string, error) {
+	var n, maxID int64
+	var at time.Time
+	err := db.reader().QueryRow(ctx, `SELECT count(*), coalesce(max(id), 0), coalesce(max(updated_at), 'epoch') FROM child_case`).Scan(&n, &maxID, &at)
+	return fmt.Sprintf("%d.%d.%d", n, maxID, at.UnixNano()), wrapDB(err)
+}
