@@ -64,7 +64,14 @@ func serve(t testing.TB, db *postgres.DB, opt ...httpapi.Options) *httptest.Serv
 
 func get(t *testing.T, url string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
+	return send(t, "GET", url, "", header...)
+}
+
+// send makes one request with the headers given as name, value pairs and
+// returns the response with its body read.
+func send(t *testing.T, method, url, body string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

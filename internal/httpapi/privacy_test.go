@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,17 +11,10 @@ import (
 
 func del(t *testing.T, u, key string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodDelete, u, nil)
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
+	if key == "" {
+		return send(t, http.MethodDelete, u, "")
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return send(t, http.MethodDelete, u, "", "Authorization", "Bearer "+key)
 }
 
 // TestEraseOverHTTP: an admin erases a household through the service's
