@@ -268,10 +268,9 @@ func LoadRealRegion(tb testing.TB, db *postgres.DB, households int, seed uint64)
 	importAndScore(tb, db, open(demo.HouseholdsFile), open(demo.ChildrenFile))
 }
 
-// loadRealGenerated loads the real boundaries, generates a survey over them
-// with opt into a temporary folder, imports its tobacco fields and returns
-// the folder.
-func loadRealGenerated(tb testing.TB, db *postgres.DB, opt demo.Options) string {
+// LoadRealBoundaries loads the real boundaries of ../shared/geodata: 3
+// kabupaten, 76 kecamatan, 783 villages.
+func LoadRealBoundaries(tb testing.TB, db *postgres.DB) {
 	tb.Helper()
 	ctx := context.Background()
 	dir := SharedGeodata(tb)
@@ -291,6 +290,15 @@ func loadRealGenerated(tb testing.TB, db *postgres.DB, opt demo.Options) string 
 			tb.Fatal(err)
 		}
 	}
+}
+
+// loadRealGenerated loads the real boundaries, generates a survey over them
+// with opt into a temporary folder, imports its tobacco fields and returns
+// the folder.
+func loadRealGenerated(tb testing.TB, db *postgres.DB, opt demo.Options) string {
+	tb.Helper()
+	ctx := context.Background()
+	LoadRealBoundaries(tb, db)
 	shapes, err := db.VillageShapes(ctx)
 	if err != nil {
 		tb.Fatal(err)

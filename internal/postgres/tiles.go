@@ -38,41 +38,64 @@ func TileFields(c *Collection) []Property {
 var monthField = regexp.MustCompile(`^m[0-9][0-9]$`)
 
 // TileSQL returns the query that builds one tile of collection c with
-// ST_AsMVT over ST_AsMVTGeom in ST_TileEnvelope(z, x, y). Geometries are
-// simplified to the tile's pixel size first, so a whole
-// kabupaten at zoom 8 stays small (one pixel: 38 m at zoom 8). Arguments: $1 z, $2 x, $3 y, $4 month.
-func TileSQL(c *Collection) string {
-	geom := "ST_SimplifyPreserveTopology(ST_Transform(" + c.Geom + ", 3857), 40075016.686 / (4096 * 2 ^ $1::int))"
-	if c.TileLayer != "" {
-		geom = "tg.geom"
-	}
-	cols := []string{"ST_AsMVTGeom(" + geom + ", t.env, 4096, 64, true) AS geom",
-		"(" + c.IDExpr + ")::text AS id"}
+// ST_AsMVT over ST_AsMVTGeom in ST_TileEnvelope(z, x, y). Arguments: $1 z,
+// $2 x, $3 y, $4 month.
+//
+// A collection with tile-ready geometry (TileLayer) reads, for the zooms
+// its layer is cut at (tile_cut, migration 013), the pieces cut in advance
+// (tile_piece), and otherwise its band's geometry (tile_geom), clipped on
+// request; the choice is a one-time filter on $1, so one generic plan
+// serves every zoom. Other collections are simplified to the tile's pixel
+// size on request.
+func TileSQL(c *Collection) string { return tileSQL(c, true) }
+
+// UncutTileSQL is TileSQL clipping every tile on request from tile_geom:
+// what a tile costs without the pieces, and what the pieces must equal.
+func UncutTileSQL(c *Collection) string { return tileSQL(c, false) }
+
+func tileSQL(c *Collection, cut bool) string {
+	props := []string{"(" + c.IDExpr + ")::text AS id"}
 	// MVT values are typed: numeric would travel as a string.
 	cast := map[string]string{"number": "::float8", "integer": "::int8"}
 	for _, p := range TileFields(c) {
-		cols = append(cols, "("+p.Expr+")"+cast[p.Type]+" AS "+pgx.Identifier{p.Name}.Sanitize())
+		props = append(props, "("+p.Expr+")"+cast[p.Type]+" AS "+pgx.Identifier{p.Name}.Sanitize())
 	}
 	if c.Month != "" {
-		cols = append(cols, "CASE WHEN $4::int > 0 THEN ("+strings.ReplaceAll(c.Month, "$m", "greatest($4::int, 1)")+")::float8 END AS seasonal_score")
+		props = append(props, "CASE WHEN $4::int > 0 THEN ("+strings.ReplaceAll(c.Month, "$m", "greatest($4::int, 1)")+")::float8 END AS seasonal_score")
 	}
 	where := ""
 	if c.Where != "" {
 		where = " AND " + c.Where
 	}
+	sel := func(geom string) string { return "SELECT " + geom + " AS geom, " + strings.Join(props, ", ") }
 	if c.TileLayer != "" {
+		layer := quoteLiteral(c.TileLayer)
 		// Tile-ready geometry (tile_geom): found by its own index in Web
 		// Mercator, already simplified for the zoom band; the rows of the
 		// collection are joined by key for their properties.
-		return `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
-		f AS (SELECT ` + strings.Join(cols, ", ") + `
+		uncut := sel("ST_AsMVTGeom(tg.geom, t.env, 4096, 64, true)") + `
 			FROM t, tile_geom tg, ` + c.From + `
-			WHERE tg.code = (` + c.IDExpr + `) AND tg.layer = ` + quoteLiteral(c.TileLayer) + `
-			  AND tg.band = tile_band(` + quoteLiteral(c.TileLayer) + `, $1::int) AND tg.geom && t.env AND $4::int >= 0` + where + `)
+			WHERE tg.code = (` + c.IDExpr + `) AND tg.layer = ` + layer + `
+			  AND tg.band = tile_band(` + layer + `, $1::int) AND tg.geom && t.buffered AND $4::int >= 0` + where
+		body := uncut
+		if cut {
+			body = sel("tp.geom") + `
+			FROM tile_piece tp, ` + c.From + `
+			WHERE tile_cut(` + layer + `, $1::int) AND tp.layer = ` + layer + ` AND tp.z = $1::int AND tp.x = $2::int AND tp.y = $3::int
+			  AND tp.code = (` + c.IDExpr + `) AND $4::int >= 0` + where + `
+			UNION ALL
+			` + uncut + ` AND NOT tile_cut(` + layer + `, $1::int)`
+		}
+		// The envelope grown by the 64-unit buffer ST_AsMVTGeom keeps: an
+		// area just outside the tile still draws its edge along the tile's.
+		return `WITH t AS (SELECT env, ST_Expand(env, (ST_XMax(env) - ST_XMin(env)) * 64 / 4096) AS buffered
+			FROM ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
+		f AS (` + body + `)
 		SELECT coalesce(ST_AsMVT(f.*, ` + quoteLiteral(c.ID) + `, 4096, 'geom'), '') FROM f` // ST_AsMVT skips a geometry clipped away (NULL)
 	}
+	geom := "ST_AsMVTGeom(ST_SimplifyPreserveTopology(ST_Transform(" + c.Geom + ", 3857), 40075016.686 / (4096 * 2 ^ $1::int)), t.env, 4096, 64, true)"
 	return `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
-		f AS (SELECT ` + strings.Join(cols, ", ") + `
+		f AS (` + sel(geom) + `
 			FROM ` + c.From + `, t
 			WHERE ` + c.Geom + ` && ST_Transform(t.env, 4326) AND $4::int >= 0` + where + `)
 		SELECT coalesce(ST_AsMVT(f.*, ` + quoteLiteral(c.ID) + `, 4096, 'geom'), '') FROM f WHERE f.geom IS NOT NULL`
@@ -98,7 +121,7 @@ func (db *DB) Tile(ctx context.Context, c *Collection, z, x, y, month int) ([]by
 		return nil, err
 	}
 	var b []byte
-	err := db.reader().QueryRow(ctx, TileSQL(c), z, x, y, month).Scan(&b)
+	err := db.tileReader().QueryRow(ctx, TileSQL(c), z, x, y, month).Scan(&b)
 	return b, wrapDB(err)
 }
 

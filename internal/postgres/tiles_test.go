@@ -1,0 +1,166 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/mvt"
+
+	"github.com/kesempatan/riskmap/internal/dbtest"
+	"github.com/kesempatan/riskmap/internal/postgres"
+)
+
+// TestTilePieces checks the area tiles cut in advance (tile_piece,
+// migration 013) against the same tiles clipped on request from tile_geom
+// (UncutTileSQL), feature by feature, over the real boundaries: every tile
+// of the region up to zoom 11 and a sample from 12 to 15, for every
+// collection that reads them. Then it moves one village and deletes
+// another, and checks the pieces followed.
+func TestTilePieces(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.New(t)
+	dbtest.LoadRealBoundaries(t, db)
+	byID := map[string]*postgres.Collection{}
+	for _, c := range postgres.Collections() {
+		byID[c.ID] = c
+	}
+	decode := func(c *postgres.Collection, sql string, z, x, y int) map[string]*feature {
+		t.Helper()
+		var b []byte
+		if err := db.Pool.QueryRow(ctx, sql, z, x, y, 8).Scan(&b); err != nil {
+			t.Fatalf("%s %d/%d/%d: %v", c.ID, z, x, y, err)
+		}
+		layers, err := mvt.Unmarshal(b)
+		if err != nil {
+			t.Fatalf("%s %d/%d/%d: %v", c.ID, z, x, y, err)
+		}
+		out := map[string]*feature{}
+		for _, l := range layers {
+			for _, f := range l.Features {
+				id := fmt.Sprint(f.Properties["id"])
+				if out[id] != nil {
+					t.Errorf("%s %d/%d/%d: feature %s twice", c.ID, z, x, y, id)
+				}
+				out[id] = &feature{f.Geometry, f.Properties}
+			}
+		}
+		return out
+	}
+	// same compares one tile both ways and returns its features.
+	same := func(c *postgres.Collection, z, x, y int) int {
+		t.Helper()
+		cut, uncut := decode(c, postgres.TileSQL(c), z, x, y), decode(c, postgres.UncutTileSQL(c), z, x, y)
+		if len(cut) != len(uncut) {
+			t.Errorf("%s %d/%d/%d: %d features cut in advance, %d clipped on request", c.ID, z, x, y, len(cut), len(uncut))
+		}
+		for id, u := range uncut {
+			f := cut[id]
+			switch {
+			case f == nil:
+				t.Errorf("%s %d/%d/%d: feature %s missing from the pieces", c.ID, z, x, y, id)
+			case !orb.Equal(f.geom, u.geom):
+				t.Errorf("%s %d/%d/%d: feature %s: the piece's geometry differs from the tile's", c.ID, z, x, y, id)
+			case !reflect.DeepEqual(f.props, u.props):
+				t.Errorf("%s %d/%d/%d: feature %s: properties %v, want %v", c.ID, z, x, y, id, f.props, u.props)
+			}
+		}
+		if c.ID == "villages" && z >= 7 && z <= 14 { // the tile was read from its pieces
+			var pieces int
+			if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM tile_piece WHERE layer = 'desa' AND (z, x, y) = ($1, $2, $3)`, z, x, y).Scan(&pieces); err != nil || pieces != len(cut) {
+				t.Errorf("%s %d/%d/%d: %d pieces for %d features (%v)", c.ID, z, x, y, pieces, len(cut), err)
+			}
+		}
+		return len(uncut)
+	}
+	var minLon, minLat, maxLon, maxLat float64
+	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
+		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
+		t.Fatal(err)
+	}
+	tiles := 0
+	for _, id := range []string{"kabupaten", "kecamatan", "villages", "hotspots"} {
+		features := 0
+		for z := 0; z <= 15; z++ {
+			x0, y0 := postgres.LonLatToTile(minLon, maxLat, z)
+			x1, y1 := postgres.LonLatToTile(maxLon, minLat, z)
+			n := (x1 - x0 + 1) * (y1 - y0 + 1)
+			step := 1
+			if z > 11 {
+				step = n/25 + 1 // about 25 tiles a zoom, spread over the region
+			}
+			for k := 0; k < n; k += step {
+				features += same(byID[id], z, x0+k%(x1-x0+1), y0+k/(x1-x0+1))
+				tiles++
+			}
+		}
+		if features == 0 && id != "hotspots" { // no survey: no hotspots
+			t.Errorf("%s: no features in any tile: the comparison compared nothing", id)
+		}
+	}
+	t.Logf("%d tiles compared", tiles)
+
+	// The pieces follow the boundaries: a village moved 1 km east, and a
+	// village deleted.
+	var moved, gone string
+	if err := db.Pool.QueryRow(ctx, `SELECT min(code), max(code) FROM village`).Scan(&moved, &gone); err != nil {
+		t.Fatal(err)
+	}
+	tilesOf := func(code string) [][3]int {
+		rows, err := db.Pool.Query(ctx, `SELECT z, x, y FROM tile_piece WHERE layer = 'desa' AND code = $1 AND z BETWEEN 10 AND 14`, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out [][3]int
+		for rows.Next() {
+			var z, x, y int
+			if err := rows.Scan(&z, &x, &y); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, [3]int{z, x, y})
+		}
+		return out
+	}
+	movedBefore := sortTiles(tilesOf(moved))
+	before := append(tilesOf(moved), tilesOf(gone)...)
+	if len(movedBefore) == 0 || len(before) == len(movedBefore) {
+		t.Fatal("no pieces for the villages to move and delete")
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE village SET geom = ST_Translate(geom, 0.009, 0) WHERE code = $1`, moved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM village WHERE code = $1`, gone); err != nil {
+		t.Fatal(err)
+	}
+	after := sortTiles(tilesOf(moved))
+	if reflect.DeepEqual(after, movedBefore) {
+		t.Errorf("village %s moved 1 km, its pieces stayed in the same tiles %v", moved, after)
+	}
+	if n := len(tilesOf(gone)); n != 0 {
+		t.Errorf("village %s deleted, %d of its pieces kept", gone, n)
+	}
+	for _, tl := range append(before, after...) {
+		same(byID["villages"], tl[0], tl[1], tl[2])
+	}
+	var stale int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM tile_piece p WHERE NOT EXISTS (
+		SELECT 1 FROM village v WHERE v.code = p.code) AND p.layer = 'desa'`).Scan(&stale); err != nil || stale != 0 {
+		t.Errorf("pieces of villages that are no more: %d (%v)", stale, err)
+	}
+}
+
+type feature struct {
+	geom  orb.Geometry
+	props map[string]any
+}
+
+func sortTiles(ts [][3]int) [][3]int {
+	sort.Slice(ts, func(i, j int) bool {
+		return ts[i][0] < ts[j][0] || ts[i][0] == ts[j][0] && (ts[i][1] < ts[j][1] || ts[i][1] == ts[j][1] && ts[i][2] < ts[j][2])
+	})
+	return ts
+}
