@@ -5,11 +5,15 @@ import (
 	"compress/gzip"
 	"container/list"
 	"context"
+	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
 // VersionTTL is how long the server trusts the data version it read last:
@@ -147,4 +151,74 @@ func gunzipBytes(gz []byte) ([]byte, error) {
 		return nil, err
 	}
 	return io.ReadAll(r)
+}
+
+// countCache keeps numberMatched by data version and count query: paging
+// through a collection counts it once, not on every page (at 1,000,000
+// households the count cost more than a page of 10,000). A new data
+// version makes every older count unreachable; at most max are kept, least
+// recently used first out.
+type countCache struct {
+	mu    sync.Mutex
+	max   int
+	ll    *list.List
+	items map[string]*list.Element
+}
+
+type countEntry struct {
+	key string
+	n   int
+}
+
+func newCountCache(max int) *countCache {
+	return &countCache{max: max, ll: list.New(), items: map[string]*list.Element{}}
+}
+
+func (c *countCache) get(key string) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[key]; ok {
+		c.ll.MoveToFront(e)
+		return e.Value.(*countEntry).n, true
+	}
+	return 0, false
+}
+
+func (c *countCache) put(key string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[key]; ok {
+		e.Value.(*countEntry).n = n
+		c.ll.MoveToFront(e)
+		return
+	}
+	c.items[key] = c.ll.PushFront(&countEntry{key, n})
+	for c.ll.Len() > c.max {
+		e := c.ll.Back()
+		c.ll.Remove(e)
+		delete(c.items, e.Value.(*countEntry).key)
+	}
+}
+
+// countItems is CountItems through the count cache.
+func (s *Server) countItems(ctx context.Context, q *postgres.ItemsQuery) (int, error) {
+	v, err := s.version.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	sql, args := q.CountSQL()
+	var key strings.Builder
+	key.WriteString(v + "\x00" + sql)
+	for _, a := range args {
+		fmt.Fprintf(&key, "\x00%T:%#v", a, a)
+	}
+	if n, ok := s.counts.get(key.String()); ok {
+		return n, nil
+	}
+	n, err := s.db.CountItems(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	s.counts.put(key.String(), n)
+	return n, nil
 }

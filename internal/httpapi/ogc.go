@@ -351,7 +351,7 @@ func (s *Server) handleItems() http.HandlerFunc {
 		if clamped > 0 {
 			w.Header().Set("X-Limit-Clamped", fmt.Sprintf("requested %d, served at most %d", clamped, MaxLimit))
 		}
-		matched, err := s.db.CountItems(r.Context(), q)
+		matched, err := s.countItems(r.Context(), q)
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -95,7 +95,7 @@ func itemsParamDocs(c *postgres.Collection) []obj {
 		param("crs", "query", "the CRS of the response's geometries (Content-Crs says which)", obj{"type": "string", "enum": crsList, "default": CRS84}, false),
 		param("limit", "query", "features per page; larger asks are clamped to "+strconv.Itoa(MaxLimit), obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": DefaultLimit}, false),
 		param("offset", "query", "features to skip (pages deep in a large collection are slow: follow the next links instead)", obj{"type": "integer", "minimum": 0, "default": 0}, false),
-		param("after", "query", "the features after this id, in id order (the next links carry it; not with sortby or offset)", obj{"type": "string"}, false),
+		param("after", "query", "the features after this key, in key order (the next links carry it; not with sortby or offset)", obj{"type": "string"}, false),
 		param("properties", "query", "comma-separated properties to include (default: the flat ones; name a nested one to get it)", obj{"type": "array", "items": obj{"type": "string"}}, false),
 		param("sortby", "query", "comma-separated properties, - for descending: "+joinNames(sortable), obj{"type": "array", "items": obj{"type": "string"}}, false),
 		param("filter", "query", "a CQL2-text filter over the queryables, e.g. score > 60 AND tier IN ('high','medium')", obj{"type": "string"}, false),

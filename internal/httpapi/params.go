@@ -134,7 +134,10 @@ func parseItems(c *postgres.Collection, v url.Values) (q *postgres.ItemsQuery, c
 			return nil, 0, badParam("after", "at most 200 characters")
 		}
 		if v.Get("sortby") != "" || v.Get("offset") != "" {
-			return nil, 0, badParam("after", "pages by id order: give it without sortby and offset (the next links carry it)")
+			return nil, 0, badParam("after", "pages in key order: give it without sortby and offset (the next links carry it)")
+		}
+		if _, err := strconv.ParseInt(a, 10, 64); c.KeyInt && err != nil {
+			return nil, 0, badParam("after", "%q is not a key of %s: take it from a next link", a, c.ID)
 		}
 		q.After = a
 	}

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,44 +33,70 @@ const pgTileservVillageSQL = `SELECT ST_AsMVT(mvtgeom, 'public.village', 4096, '
 	WHERE ST_Intersects(t.geom, ST_Transform(bounds.geom_clipped, 4326))
 	LIMIT 10000) mvtgeom`
 
-// BenchmarkServeVsPeers serves the 783 real villages with a scored
-// synthetic survey, and for every zoom from 7 to 14 a sample of tiles over
-// the region: pg_tileserv's query for the same tile (or pg_tileserv itself,
-// with PG_TILESERV=path), riskmap cold (no tile cache: PostGIS builds
-// every tile), and riskmap warm (the cache). It prints p50 per zoom and
-// the ratios, then sweeps every tile of zoom 7 to 14 over the region
-// through the cache and reports the process's resident memory. make
-// bench-serve runs it.
+// BenchmarkServeVsPeers measures riskmap beside pg_featureserv and
+// pg_tileserv on one database, the rows of issue 13: the 783 villages as
+// GeoJSON, 100 households 900,000 deep, 10,000 households, and village
+// tiles at zooms 7 to 14, cold (riskmap without its tile cache) and warm.
+// Each row prints the median of alternating single requests (p50) and the
+// requests a second of 8 concurrent clients, with the ratios.
+//
+// The database is RISKMAP_BENCH_URL (the 1,000,000 households of make
+// bench-score) where it answers, else a test database with the real
+// villages and 40,000 households. The peers are PG_FEATURESERV and
+// PG_TILESERV (paths to the binaries), else pg_featureserv and
+// pg_tileserv on PATH; a peer not found is left out (its rows say so), and
+// tiles are then compared with pg_tileserv's query run in the database.
+// Then it sweeps every tile of zoom 7-14 over the region through the cache
+// and reports the process's resident memory. make bench-serve runs it.
 func BenchmarkServeVsPeers(b *testing.B) {
-	url := dbtest.URL(b)
-	db, err := postgres.Open(context.Background(), url)
+	ctx := context.Background()
+	url := os.Getenv("RISKMAP_BENCH_URL")
+	var db *postgres.DB
+	if url != "" {
+		if d, err := postgres.Open(ctx, url); err == nil {
+			db = d
+		} else {
+			fmt.Printf("RISKMAP_BENCH_URL does not answer (%v): a test database with 40,000 households instead\n", err)
+		}
+	}
+	if db == nil {
+		url = dbtest.URL(b)
+		d, err := postgres.Open(ctx, url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		db = d
+		dbtest.LoadRealRegion(b, db, 40000, 20200218)
+	}
+	b.Cleanup(db.Close)
+	var households int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM household`).Scan(&households); err != nil {
+		b.Fatal(err)
+	}
+	admin, _, err := db.CreateKey(ctx, "peer benchmark", "admin", nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(db.Close)
-	dbtest.LoadRealRegion(b, db, 40000, 20200218)
+	b.Cleanup(func() { db.Pool.Exec(ctx, `UPDATE api_key SET revoked_at = now() WHERE name = 'peer benchmark'`) })
 	cold := serve(b, db, httpapi.Options{TileCacheBytes: -1})
 	warm := serve(b, db, httpapi.Options{})
-	peer, peerName := "", "pg_tileserv's query"
-	if bin := os.Getenv("PG_TILESERV"); bin != "" {
-		peer, peerName = startPeer(b, bin, url, "--listen", "127.0.0.1:7800"), "pg_tileserv"
-	}
-	ctx := context.Background()
-	var minLon, minLat, maxLon, maxLat float64
-	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
-		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
-		b.Fatal(err)
-	}
-	var ourSQL string
-	for _, c := range postgres.Collections() {
-		if c.ID == "villages" {
-			ourSQL = postgres.TileSQL(c)
-		}
-	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}} // asks for gzip, as browsers do
+	fs := startPeer(b, peerBin("PG_FEATURESERV", "pg_featureserv"), url, "127.0.0.1:9711",
+		"PGFS_SERVER_HTTPHOST=127.0.0.1", "PGFS_SERVER_HTTPPORT=9711", "PGFS_PAGING_LIMITMAX=10000")
+	ts := startPeer(b, peerBin("PG_TILESERV", "pg_tileserv"), url, "127.0.0.1:9712",
+		"TS_HTTPHOST=127.0.0.1", "TS_HTTPPORT=9712")
+	fmt.Printf("database: %d households, 783 villages; pg_featureserv: %s; pg_tileserv: %s\n", households, orNone(fs), orNone(ts))
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}} // asks for gzip, as browsers and GIS clients do
+	auth := map[string]string{cold.URL: "Bearer " + admin, warm.URL: "Bearer " + admin}
 	fetch := func(u string) time.Duration {
+		req, _ := http.NewRequest("GET", u, nil)
+		for base, a := range auth {
+			if strings.HasPrefix(u, base) && strings.Contains(u, "/households/") {
+				req.Header.Set("Authorization", a)
+			}
+		}
 		t0 := time.Now()
-		resp, err := client.Get(u)
+		resp, err := client.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -79,67 +107,125 @@ func BenchmarkServeVsPeers(b *testing.B) {
 		}
 		return time.Since(t0)
 	}
-	median := func(d []time.Duration) float64 {
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		return float64(d[len(d)/2].Microseconds()) / 1000
+	// p50 of n rounds, each request of every server in turn; rate: 8
+	// clients for a second on each server in turn.
+	p50 := func(n int, urls ...[]string) []float64 {
+		times := make([][]time.Duration, len(urls))
+		for i := 0; i < n; i++ {
+			for j, us := range urls {
+				times[j] = append(times[j], fetch(us[i%len(us)]))
+			}
+		}
+		out := make([]float64, len(urls))
+		for j, d := range times {
+			out[j] = median(d)
+		}
+		return out
+	}
+	rate := func(us []string) float64 {
+		var done atomic.Int64
+		stop := time.Now().Add(time.Second)
+		var wg sync.WaitGroup
+		for c := 0; c < 8; c++ {
+			wg.Add(1)
+			go func(c int) {
+				defer wg.Done()
+				for k := c; time.Now().Before(stop); k++ {
+					fetch(us[k%len(us)])
+					done.Add(1)
+				}
+			}(c)
+		}
+		wg.Wait()
+		return float64(done.Load())
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		fmt.Printf("%-4s %6s %10s %10s %10s %10s %10s %10s\n", "zoom", "tiles", "peer ms", "our SQL ms", "cold ms", "warm ms", "peer/cold", "peer/warm")
-		for z := 7; z <= 14; z++ {
-			x0, y0 := postgres.LonLatToTile(minLon, maxLat, z)
-			x1, y1 := postgres.LonLatToTile(maxLon, minLat, z)
-			var tiles [][2]int
-			step := max(1, (x1-x0+1)*(y1-y0+1)/24) // about 24 tiles a zoom
-			for n, k := 0, 0; ; k++ {
-				x, y := x0+k%(x1-x0+1), y0+k/(x1-x0+1)
-				if y > y1 {
-					break
-				}
-				if k%step == 0 {
-					tiles = append(tiles, [2]int{x, y})
-					n++
-				}
+		fmt.Printf("\n%-38s %10s %10s %9s %9s %9s %9s\n", "request", "peer p50", "ours p50", "peer/ours", "peer r/s", "ours r/s", "ours/peer")
+		row := func(name string, n int, peer, ours []string) {
+			if len(peer) == 0 || peer[0] == "" {
+				t := p50(n, ours)
+				fmt.Printf("%-38s %10s %8.1fms %9s %9s %9.1f %9s\n", name, "-", t[0], "-", "-", rate(ours), "-")
+				return
 			}
-			var tp, tq, tc, tw []time.Duration
-			for _, t := range tiles {
-				t0 := time.Now()
-				if peer != "" {
-					fetch(fmt.Sprintf("%s/public.village/%d/%d/%d.pbf", peer, z, t[0], t[1]))
-				} else {
-					var out []byte
-					if err := db.Pool.QueryRow(ctx, pgTileservVillageSQL, z, t[0], t[1]).Scan(&out); err != nil {
-						b.Fatal(err)
-					}
+			t := p50(n, peer, ours)
+			rp, ro := rate(peer), rate(ours)
+			fmt.Printf("%-38s %8.1fms %8.1fms %9.2f %9.1f %9.1f %9.2f\n", name, t[0], t[1], t[0]/t[1], rp, ro, ro/rp)
+		}
+		fsURL := func(path string) []string {
+			if fs == "" {
+				return nil
+			}
+			return []string{fs + path}
+		}
+		row("783 villages GeoJSON (code, name)", 15, fsURL("/collections/public.village/items.json?limit=1000&properties=code,name"),
+			[]string{warm.URL + "/collections/villages/items?limit=1000&properties=code,name"})
+		deep := households * 9 / 10
+		row(fmt.Sprintf("100 households at offset %d", deep), 7, fsURL(fmt.Sprintf("/collections/public.household/items.json?limit=100&offset=%d", deep)),
+			[]string{fmt.Sprintf("%s/collections/households/items?limit=100&offset=%d", warm.URL, deep)})
+		row("10,000 households (admin)", 7, fsURL("/collections/public.household/items.json?limit=10000"),
+			[]string{warm.URL + "/collections/households/items?limit=10000"})
+
+		var minLon, minLat, maxLon, maxLat float64
+		if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
+			Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Printf("\n%-4s %5s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "zoom", "tiles", "peer ms", "cold ms", "warm ms", "peer/cold", "peer/warm", "peer r/s", "cold r/s", "warm r/s", "cold/peer")
+		for z := 7; z <= 14; z++ {
+			var peer, c, w []string
+			for _, t := range regionTiles(minLon, minLat, maxLon, maxLat, z, 24) {
+				if ts != "" {
+					peer = append(peer, fmt.Sprintf("%s/public.village/%d/%d/%d.pbf", ts, z, t[0], t[1]))
 				}
-				tp = append(tp, time.Since(t0))
-				t1 := time.Now()
-				var ours []byte
-				if err := db.Pool.QueryRow(ctx, ourSQL, z, t[0], t[1], 8).Scan(&ours); err != nil {
+				c = append(c, fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", cold.URL, z, t[0], t[1]))
+				w = append(w, fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, t[0], t[1]))
+			}
+			for _, u := range w {
+				fetch(u) // fills the cache
+			}
+			var tp float64
+			rp := 0.0
+			if ts != "" {
+				r := p50(len(c), peer, c, w)
+				tp, c0, w0 := r[0], r[1], r[2]
+				rp = rate(peer)
+				rc, rw := rate(c), rate(w)
+				fmt.Printf("%-4d %5d %9.2f %9.2f %9.3f %9.2f %9.1f %9.1f %9.1f %9.1f %9.2f\n", z, len(c), tp, c0, w0, tp/c0, tp/w0, rp, rc, rw, rc/rp)
+				continue
+			}
+			// No pg_tileserv: its query, run in the database, is the peer.
+			var sqlTimes []time.Duration
+			for _, t := range regionTiles(minLon, minLat, maxLon, maxLat, z, 24) {
+				t0 := time.Now()
+				var out []byte
+				if err := db.Pool.QueryRow(ctx, pgTileservVillageSQL, z, t[0], t[1]).Scan(&out); err != nil {
 					b.Fatal(err)
 				}
-				tq = append(tq, time.Since(t1))
-				tc = append(tc, fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", cold.URL, z, t[0], t[1])))
-				fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, t[0], t[1])) // fills the cache
-				tw = append(tw, fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, t[0], t[1])))
+				sqlTimes = append(sqlTimes, time.Since(t0))
 			}
-			p, q, c, w := median(tp), median(tq), median(tc), median(tw)
-			fmt.Printf("%-4d %6d %10.2f %10.2f %10.2f %10.3f %10.2f %10.1f\n", z, len(tiles), p, q, c, w, p/c, p/w)
+			tp = median(sqlTimes)
+			r := p50(len(c), c, w)
+			fmt.Printf("%-4d %5d %9.2f %9.2f %9.3f %9.2f %9.1f %9s %9.1f %9.1f %9s\n", z, len(c), tp, r[0], r[1], tp/r[0], tp/r[1], "-", rate(c), rate(w), "-")
+		}
+		if ts == "" {
+			fmt.Println("(no pg_tileserv: the peer is its query, run in the database without HTTP)")
 		}
 	}
 	b.StopTimer()
-	fmt.Printf("(peer: %s; riskmap tiles carry the published scores, tiers and the month's seasonal score, which the peer's do not)\n", peerName)
+	fmt.Println("(riskmap tiles carry the published scores, tiers and the month's seasonal score, which the peer's do not; riskmap's households carry scores and children counts)")
 	// Memory: every tile of zoom 7-14 over the region, through the cache.
+	var minLon, minLat, maxLon, maxLat float64
+	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
+		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
+		b.Fatal(err)
+	}
 	before := rss()
 	n := 0
 	for z := 7; z <= 14; z++ {
-		x0, y0 := postgres.LonLatToTile(minLon, maxLat, z)
-		x1, y1 := postgres.LonLatToTile(maxLon, minLat, z)
-		for x := x0; x <= x1; x++ {
-			for y := y0; y <= y1; y++ {
-				fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, x, y))
-				n++
-			}
+		for _, t := range regionTiles(minLon, minLat, maxLon, maxLat, z, 0) {
+			fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, t[0], t[1]))
+			n++
 		}
 	}
 	_, m := get(&testing.T{}, warm.URL+"/metrics")
@@ -151,6 +237,45 @@ func BenchmarkServeVsPeers(b *testing.B) {
 	}
 	fmt.Printf("sweep of zoom 7-14: %d tiles; resident memory %d MB before, %d MB after (bound %d MB); %s\n",
 		n, before>>20, rss()>>20, httpapi.DefaultTileCacheBytes>>20, held)
+}
+
+// regionTiles returns the tiles of zoom z over a box, every one (want 0)
+// or about want of them spread over it.
+func regionTiles(minLon, minLat, maxLon, maxLat float64, z, want int) [][2]int {
+	x0, y0 := postgres.LonLatToTile(minLon, maxLat, z)
+	x1, y1 := postgres.LonLatToTile(maxLon, minLat, z)
+	n := (x1 - x0 + 1) * (y1 - y0 + 1)
+	step := 1
+	if want > 0 {
+		step = max(1, n/want)
+	}
+	var out [][2]int
+	for k := 0; k < n; k += step {
+		out = append(out, [2]int{x0 + k%(x1-x0+1), y0 + k/(x1-x0+1)})
+	}
+	return out
+}
+
+func median(d []time.Duration) float64 {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return float64(d[len(d)/2].Microseconds()) / 1000
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "not found (left out)"
+	}
+	return s
+}
+
+// peerBin is the path of a peer server: the environment variable's, else
+// the name on PATH, else "".
+func peerBin(env, name string) string {
+	if p := os.Getenv(env); p != "" {
+		return p
+	}
+	p, _ := exec.LookPath(name)
+	return p
 }
 
 // rss is the process's resident set size in bytes (Linux).
@@ -171,18 +296,23 @@ func rss() int64 {
 	return 0
 }
 
-// startPeer starts a peer server (pg_tileserv, pg_featureserv) on the
-// database and returns its base URL.
-func startPeer(b *testing.B, bin, dbURL string, args ...string) string {
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+// startPeer starts a peer server (pg_featureserv, pg_tileserv) on the
+// database, listening on addr as its environment says, and returns its
+// base URL; "" when bin is "". It runs in its source's folder, where its
+// assets are, when that is beside the binary.
+func startPeer(b *testing.B, bin, dbURL, addr string, env ...string) string {
+	if bin == "" {
+		return ""
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(append(os.Environ(), "DATABASE_URL="+dbURL), env...)
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("%s: %v", bin, err)
 	}
 	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	base := "http://" + args[len(args)-1]
+	base := "http://" + addr
 	for i := 0; i < 50; i++ {
-		if resp, err := http.Get(base + "/index.json"); err == nil {
+		if resp, err := http.Get(base + "/"); err == nil {
 			resp.Body.Close()
 			return base
 		}
@@ -196,7 +326,8 @@ func startPeer(b *testing.B, bin, dbURL string, args ...string) string {
 // of a large scored database (RISKMAP_BENCH_URL, e.g. the 1,000,000
 // households of make bench-score; skipped without it) as an admin, and runs
 // the raw query that builds the same features (ItemsQuery.FeatureSQL, the
-// rows read whole) with its count, alternately; it prints both medians and
+// rows read whole, after StartKeySQL for an offset) with its count,
+// alternately; it prints both medians and
 // their ratio for: 10,000 households with their children, 10,000 flat,
 // and 100 at offset 900,000.
 func BenchmarkHouseholdsPageVsRaw(b *testing.B) {
@@ -234,7 +365,6 @@ func BenchmarkHouseholdsPageVsRaw(b *testing.B) {
 		q := c.q
 		q.Collection = hh
 		q.Peek = true
-		sql, args := q.FeatureSQL()
 		var tr, ts []time.Duration
 		size := int64(0)
 		for i := 0; i < max(b.N, 5); i++ {
@@ -243,6 +373,15 @@ func BenchmarkHouseholdsPageVsRaw(b *testing.B) {
 			if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+hh.From).Scan(&n); err != nil {
 				b.Fatal(err)
 			}
+			page := &q
+			if ksql, kargs, ok := q.StartKeySQL(); ok { // an offset: the key it starts at, then the page
+				var k any
+				if err := db.Pool.QueryRow(ctx, ksql, kargs...).Scan(&k); err != nil {
+					b.Fatal(err)
+				}
+				page = q.StartingAt(k)
+			}
+			sql, args := page.FeatureSQL()
 			rows, err := db.Pool.Query(ctx, sql, args...)
 			if err != nil {
 				b.Fatal(err)

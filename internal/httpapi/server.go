@@ -52,6 +52,7 @@ type Server struct {
 	base        string   // Options.PublicURL without a trailing slash
 	version     *version
 	tiles       *tileCache
+	counts      *countCache
 	pipeline    pipelineCache
 }
 
@@ -75,6 +76,7 @@ func NewServer(db *postgres.DB, log *slog.Logger, opt ...Options) *Server {
 		size = DefaultTileCacheBytes
 	}
 	s.tiles = newTileCache(size, s.metrics.reg)
+	s.counts = newCountCache(4096)
 	return s
 }
 

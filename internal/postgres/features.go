@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/kesempatan/riskmap/internal/risk"
 )
@@ -61,13 +64,17 @@ type Collection struct {
 	ID, Title, Description string
 	From                   string // FROM clause
 	IDExpr                 string // the stable domain id
-	Geom                   string // geometry expression, EPSG:4326
-	GeometryType           string
-	Properties             []Property
-	Month                  string // expression of the seasonal score for month $m, if any
-	Where                  string // a condition every query of the collection adds, if any
-	Private                bool   // household-level data: staff (their areas) and admins only
-	AreaExpr               string // village code of a private feature, for area restrictions
+	// Key is the unique, indexed expression pages are ordered and keyed by
+	// (next links' after=); empty: IDExpr. KeyInt: it is an integer.
+	Key          string
+	KeyInt       bool
+	Geom         string // geometry expression, EPSG:4326
+	GeometryType string
+	Properties   []Property
+	Month        string // expression of the seasonal score for month $m, if any
+	Where        string // a condition every query of the collection adds, if any
+	Private      bool   // household-level data: staff (their areas) and admins only
+	AreaExpr     string // village code of a private feature, for area restrictions
 	// Base is the table of From that holds IDExpr, alone (e.g. "household
 	// hh"): a deep page by offset finds its first id there, by an
 	// index-only scan, when nothing filters the page.
@@ -79,6 +86,14 @@ type Collection struct {
 	// TimeStart and TimeEnd are a feature's time (timestamptz or date
 	// expressions), for OGC datetime; empty: no time dimension.
 	TimeStart, TimeEnd string
+}
+
+// key is the expression pages are ordered and keyed by.
+func (c *Collection) key() string {
+	if c.Key != "" {
+		return c.Key
+	}
+	return c.IDExpr
 }
 
 // Property returns the named property.
@@ -188,6 +203,11 @@ func Collections() []*Collection {
 		roundCollection("kecamatan_rounds", "Kecamatan by survey round", "kecamatan", "kecamatan v ON v.code = ra.code", "v"),
 		{ID: "households", Title: "Households", Description: "Surveyed households: personal data, for programme staff within their areas and admins; every response is audited",
 			From: "household hh LEFT JOIN household_score hs ON hs.household_id = hh.id LEFT JOIN survey_round hr ON hr.id = hh.round_id", IDExpr: "hh.survey_uuid", Geom: "hh.geom", Base: "household hh",
+			// Pages in import order: the scores are joined by household id, and
+			// walking both tables in that order is a merge join; in survey_uuid
+			// order each score was an index probe (10,000 households: 179 ms
+			// against 271 ms at 1,000,000).
+			Key: "hh.id", KeyInt: true,
 			GeometryType: "Point", Private: true, AreaExpr: "hh.village_code",
 			TimeStart: "coalesce(hh.submitted_at, hr.starts_on::timestamptz)", TimeEnd: "coalesce(hh.submitted_at, hr.starts_on::timestamptz)",
 			Properties: append([]Property{
@@ -202,9 +222,9 @@ func Collections() []*Collection {
 				{Name: "score", Type: "number", Description: "household score 0-100", Expr: "hs.score", Sort: true},
 				{Name: "tier", Type: "string", Description: "low, medium or high", Expr: "hs.tier", Filter: true, Sort: true, Enum: []string{"low", "medium", "high"}},
 				{Name: "top_tier_reason", Type: "string", Description: "the child that puts the household in the top tier", Expr: "hs.top_tier_reason"},
-				{Name: "n_children", Type: "integer", Description: "children under 18 in the household", Expr: "(SELECT count(*) FROM child c WHERE c.household_id = hh.id)", Sort: true},
-				{Name: "n_hazardous", Type: "integer", Description: "of them in hazardous work", Expr: "(SELECT count(*) FROM child_class k WHERE k.household_id = hh.id AND k.classification = 'hazardous')", Sort: true},
-				{Name: "n_child_labour", Type: "integer", Description: "of them in child labour (not hazardous)", Expr: "(SELECT count(*) FROM child_class k WHERE k.household_id = hh.id AND k.classification = 'child_labour')", Sort: true},
+				{Name: "n_children", Type: "integer", Description: "children under 18 in the household", Expr: "CASE WHEN hs.household_id IS NULL THEN (SELECT count(*) FROM child c WHERE c.household_id = hh.id) ELSE hs.n_children END", Sort: true},
+				{Name: "n_hazardous", Type: "integer", Description: "of them in hazardous work", Expr: "coalesce(hs.n_hazardous, 0)", Sort: true},
+				{Name: "n_child_labour", Type: "integer", Description: "of them in child labour (not hazardous)", Expr: "coalesce(hs.n_child_labour, 0)", Sort: true},
 				{Name: "components", Type: "object", Description: "points per indicator (also as c_*)", Expr: "CASE WHEN hs.household_id IS NOT NULL THEN household_components(hs.indicators) END"},
 				{Name: "children", Type: "array", Description: "the household's children: age, sex, school, work, tasks, classification and its reason",
 					Expr: `(SELECT coalesce(json_agg(json_build_object('ordinal', c.ordinal, 'age', c.age, 'sex', c.sex,
@@ -283,6 +303,56 @@ type ItemsQuery struct {
 	// TimeFrom and TimeTo are OGC datetime's interval (nil: open ends):
 	// features whose time intersects it.
 	TimeFrom, TimeTo *time.Time
+	// start is the key the page starts at (inclusive), found from Offset
+	// by StartKey: the page then costs what the first page does.
+	start any
+}
+
+// StartKeySQL returns the query that finds the key an offset page starts
+// at (an index-only scan when nothing filters the page), and whether q
+// needs it: an offset in key order. A sorted page keeps SQL's OFFSET.
+func (q *ItemsQuery) StartKeySQL() (string, []any, bool) {
+	if q.Offset <= 0 || len(q.SortBy) > 0 || q.After != "" || q.start != nil {
+		return "", nil, false
+	}
+	c := q.Collection
+	where, args := q.where()
+	from := c.From
+	if where == "" && c.Base != "" {
+		from = c.Base
+	}
+	key := c.key()
+	args = append(args, q.Offset)
+	return "SELECT " + key + " FROM " + from + where + " ORDER BY " + key + " OFFSET $" + strconv.Itoa(len(args)) + " LIMIT 1", args, true
+}
+
+// startAt resolves an offset page to the key it starts at: a copy of q
+// that pages from that key, or nil when the offset is past the end.
+//
+// The key is a constant of the page's query, not a subquery of it: given
+// a subquery's value only when it runs, the planner took a merge join of
+// households and their scores for 101 rows and walked 900,000 scores to
+// reach the page (1.4 s; 25 ms with the key known).
+func (db *DB) startAt(ctx context.Context, q *ItemsQuery) (*ItemsQuery, error) {
+	sql, args, ok := q.StartKeySQL()
+	if !ok {
+		return q, nil
+	}
+	var k any
+	if err := db.reader().QueryRow(ctx, sql, args...).Scan(&k); err == pgx.ErrNoRows {
+		return nil, nil
+	} else if err != nil {
+		return nil, wrapDB(err)
+	}
+	return q.StartingAt(k), nil
+}
+
+// StartingAt is q paging from key (inclusive) instead of its offset: the
+// page's query once StartKeySQL has found the key.
+func (q *ItemsQuery) StartingAt(key any) *ItemsQuery {
+	r := *q
+	r.start, r.Offset = key, 0
+	return &r
 }
 
 // SortKey is one sortby entry.
@@ -384,13 +454,13 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 		month = strings.ReplaceAll(c.Month, "$m", "$"+strconv.Itoa(len(args)))
 	}
 	var sel []string
-	var pairs []string
+	var named []string
 	for _, p := range q.selected() {
-		pairs = append(pairs, "'"+p.Name+"', "+p.Expr)
+		named = append(named, p.Expr+" AS "+pgx.Identifier{p.Name}.Sanitize())
 		sel = append(sel, p.Expr)
 	}
 	if month != "" {
-		pairs = append(pairs, "'seasonal_score', "+month)
+		named = append(named, month+` AS "seasonal_score"`)
 		sel = append(sel, month)
 	}
 	var order []string
@@ -402,10 +472,19 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 		}
 		order = append(order, p.Expr+dir)
 	}
-	order = append(order, c.IDExpr)
+	key := c.key()
+	order = append(order, key)
 	if q.After != "" {
-		args = append(args, q.After)
-		cond := c.IDExpr + " > $" + strconv.Itoa(len(args))
+		if c.KeyInt {
+			n, err := strconv.ParseInt(q.After, 10, 64)
+			if err != nil {
+				n = math.MaxInt64 // not a key of ours (params.go refuses it first): nothing follows it
+			}
+			args = append(args, n)
+		} else {
+			args = append(args, q.After)
+		}
+		cond := key + " > $" + strconv.Itoa(len(args))
 		if where == "" {
 			where = " WHERE " + cond
 		} else {
@@ -413,17 +492,14 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 		}
 	}
 	offset := q.Offset
-	if offset > 0 && len(q.SortBy) == 0 && q.After == "" {
+	if q.start != nil {
 		// OFFSET would build (and drop) every skipped feature: PostgreSQL
-		// projects below the Limit. Find the first id of the page by its
-		// index instead, and page by key from there: a page 900,000 deep
-		// then costs what the first does, plus walking the id index.
-		args = append(args, offset)
-		from := c.From
-		if where == "" && c.Base != "" {
-			from = c.Base
-		}
-		cond := c.IDExpr + " >= (SELECT " + c.IDExpr + " FROM " + from + where + " ORDER BY " + c.IDExpr + " OFFSET $" + strconv.Itoa(len(args)) + " LIMIT 1)"
+		// projects below the Limit. The first key of the page was found by
+		// its index instead (startAt), and the page is read by key from
+		// there: a page 900,000 deep then costs what the first does, plus
+		// walking the key index.
+		args = append(args, q.start)
+		cond := key + " >= $" + strconv.Itoa(len(args))
 		if where == "" {
 			where = " WHERE " + cond
 		} else {
@@ -444,14 +520,17 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 		}
 		return "SELECT " + strings.Join(cols, ", ") + " FROM " + c.From + where + page, args
 	}
-	props := "'{}'"
-	if len(pairs) > 0 {
-		props = "json_build_object(" + strings.Join(pairs, ", ") + ")::text"
+	// The properties are one row turned into JSON (row_to_json of a
+	// LATERAL row, which PostgreSQL flattens into the query): a third less
+	// work per value than json_build_object's pairs.
+	props, from := "'{}'", c.From
+	if len(named) > 0 {
+		props, from = "row_to_json(feature_props)::text", c.From+", LATERAL (SELECT "+strings.Join(named, ", ")+") feature_props"
 	}
 	return `SELECT '{"type":"Feature","id":' || to_json(` + c.IDExpr + `)::text || ',"geometry":' ||
 		coalesce(ST_AsGeoJSON(` + q.geomIn(c.Geom) + `, ` + q.digits() + `), 'null') || ',"properties":' || ` + props + ` || '}',
-		(` + c.IDExpr + `)::text
-		FROM ` + c.From + where + page, args
+		(` + key + `)::text
+		FROM ` + from + where + page, args
 }
 
 // geomIn is the geometry expression in the response's CRS. EPSG:4326 is
@@ -481,10 +560,17 @@ func (q *ItemsQuery) FeatureSQL() (string, []any) { return q.featureSQL(false) }
 
 // CountItems returns how many features match q, ignoring paging.
 func (db *DB) CountItems(ctx context.Context, q *ItemsQuery) (int, error) {
-	where, args := q.where()
+	sql, args := q.CountSQL()
 	var n int
-	err := db.reader().QueryRow(ctx, "SELECT count(*) FROM "+q.Collection.From+where, args...).Scan(&n)
+	err := db.reader().QueryRow(ctx, sql, args...).Scan(&n)
 	return n, wrapDB(err)
+}
+
+// CountSQL is the query CountItems runs, and its arguments: what a count
+// kept for reuse is keyed by.
+func (q *ItemsQuery) CountSQL() (string, []any) {
+	where, args := q.where()
+	return "SELECT count(*) FROM " + q.Collection.From + where, args
 }
 
 // StreamFeatures writes the matching features, comma-separated, as PostGIS
@@ -507,6 +593,13 @@ type Page struct {
 // when q.Peek, whether another page follows.
 func (db *DB) StreamPage(ctx context.Context, q *ItemsQuery, start func() io.Writer) (Page, error) {
 	var pg Page
+	q, err := db.startAt(ctx, q)
+	if err != nil {
+		return pg, err
+	}
+	if q == nil { // past the end
+		return pg, nil
+	}
 	sql, args := q.featureSQL(false)
 	rows, err := db.reader().Query(ctx, sql, args...)
 	if err != nil {
@@ -552,6 +645,16 @@ func (db *DB) StreamPage(ctx context.Context, q *ItemsQuery, start func() io.Wri
 // StreamRows yields each matching feature as text columns (id, properties...,
 // WKT geometry) for CSV; header names the columns.
 func (db *DB) StreamRows(ctx context.Context, q *ItemsQuery, header func([]string), row func([]string) error) error {
+	from, err := db.startAt(ctx, q)
+	if err != nil {
+		return err
+	}
+	if from == nil { // past the end: the header alone
+		none := *q
+		none.Offset, none.Limit, none.Peek = 0, 0, false
+		from = &none
+	}
+	q = from
 	sql, args := q.featureSQL(true)
 	rows, err := db.reader().Query(ctx, sql, args...)
 	if err != nil {
@@ -619,15 +722,16 @@ func (db *DB) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, erro
 	return [4]float64{*b[0], *b[1], *b[2], *b[3]}, true, nil
 }
 
-// DataVersion changes whenever an import or a scoring run commits: the
-// basis of the API's ETags.
+// DataVersion changes whenever an import, a scoring run or an erasure
+// commits: the basis of the API's ETags and of what the service caches.
 func (db *DB) DataVersion(ctx context.Context) (string, error) {
-	var imp, score int64
-	err := db.reader().QueryRow(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM import_run), (SELECT coalesce(max(id), 0) FROM score_run)`).Scan(&imp, &score)
+	var imp, score, erased int64
+	err := db.reader().QueryRow(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM import_run), (SELECT coalesce(max(id), 0) FROM score_run),
+		(SELECT coalesce(max(id), 0) FROM erasure)`).Scan(&imp, &score, &erased)
 	if err != nil {
 		return "", wrapDB(err)
 	}
-	return fmt.Sprintf("i%d.s%d", imp, score), nil
+	return fmt.Sprintf("i%d.s%d.e%d", imp, score, erased), nil
 }
 
 // Geomasking distances for planners' household points: donut displacement

@@ -28,7 +28,11 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			-- children aged min_work_age..max_child_age, and of them in child
 			-- labour: the clusters of a round's design effect (publishRounds)
 			count(*) FILTER (WHERE c.age BETWEEN @min_work_age AND @max_child_age) AS n,
-			count(*) FILTER (WHERE c.age BETWEEN @min_work_age AND @max_child_age AND k.classification IN ('hazardous', 'child_labour')) AS y
+			count(*) FILTER (WHERE c.age BETWEEN @min_work_age AND @max_child_age AND k.classification IN ('hazardous', 'child_labour')) AS y,
+			-- the households collection's counts, kept with the score
+			count(*) AS children,
+			count(*) FILTER (WHERE k.classification = 'hazardous') AS hazardous,
+			count(*) FILTER (WHERE k.classification = 'child_labour') AS child_labour
 		FROM child c JOIN child_class_next k USING (household_id, ordinal)
 		GROUP BY c.household_id`,
 		pgx.NamedArgs{"light_work_min_age": r.LightWorkMinAge, "max_child_age": r.MaxChildAge, "min_work_age": r.MinWorkAge,
@@ -59,10 +63,12 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 		return err
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO household_score_next (household_id, village_code, score, tier, top_tier_reason, indicators, nearest_field_m, variety)
+		INSERT INTO household_score_next (household_id, village_code, score, tier, top_tier_reason, indicators, nearest_field_m, variety,
+			n_children, n_hazardous, n_child_labour)
 		SELECT h.id, h.village_code, s.score,
 			CASE WHEN k.top_reason IS NOT NULL OR s.score >= @tier_high THEN 'high' WHEN s.score >= @tier_medium THEN 'medium' ELSE 'low' END,
-			k.top_reason, s.bits, n.d, coalesce(cal.variety, @default_variety)
+			k.top_reason, s.bits, n.d, coalesce(cal.variety, @default_variety),
+			coalesce(k.children, 0), coalesce(k.hazardous, 0), coalesce(k.child_labour, 0)
 		FROM household h
 		LEFT JOIN household_kids k ON k.household_id = h.id
 		LEFT JOIN household_near n ON n.household_id = h.id
