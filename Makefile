@@ -40,6 +40,7 @@ web:
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	cp web/node_modules/maplibre-gl/dist/maplibre-gl-csp.js web/node_modules/maplibre-gl/dist/maplibre-gl-csp-worker.js \
 	   web/node_modules/maplibre-gl/dist/maplibre-gl.css web/node_modules/maplibre-gl/dist/LICENSE.txt web/static/vendor/
+	cp web/node_modules/pmtiles/dist/pmtiles.js web/static/vendor/
 
 # Rewrite docs/screenshot.png from the browser test.
 screenshot: db tools

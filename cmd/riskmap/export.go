@@ -16,28 +16,31 @@ import (
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
-const exportSynopsis = `export --pmtiles DIR [--minzoom 6] [--maxzoom 14]
+const exportSynopsis = `export --pmtiles DIR [--minzoom 6] [--maxzoom 14] [--month 8]
 
 Writes the public layers as static files, for any object store or CDN to
 serve with no database behind them: villages.pmtiles and kecamatan.pmtiles
 (PMTiles v3 vector tiles, the same tiles /tiles serves: gzip, MVT), and
 villages.geojson, kecamatan.geojson and kabupaten.geojson (the public
 collections, as /collections/{id}/items serves them), with manifest.json
-(the data version, the scoring run, whether the survey is synthetic). Only
-published figures: nothing a planner's or staff key would add. Run it after
-each scoring run; the map page reads the archives with ?pmtiles=URL.`
+(the data version, the scoring run, whether the survey is synthetic, the
+month). The tiles carry the seasonal score of one month, as /tiles?month=
+does. Only published figures: nothing a planner's or staff key would add.
+Run it after each scoring run; 'serve --pmtiles-url URL' makes the map page
+read the archives from where they are served.`
 
 func exportCmd(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("export", exportSynopsis)
 	dir := fs.String("pmtiles", "", "the folder to write (created if missing)")
 	minZoom := fs.Int("minzoom", 6, "lowest zoom to write")
 	maxZoom := fs.Int("maxzoom", 14, "highest zoom to write (each zoom has four times the tiles of the one before)")
+	month := fs.Int("month", 8, "the month whose seasonal score the tiles carry, 1-12 (the map colours by it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" || *minZoom < 0 || *maxZoom > 16 || *minZoom > *maxZoom {
+	if *dir == "" || *minZoom < 0 || *maxZoom > 16 || *minZoom > *maxZoom || *month < 1 || *month > 12 {
 		fs.Usage()
-		return fmt.Errorf("export: want --pmtiles DIR and 0 <= --minzoom <= --maxzoom <= 16")
+		return fmt.Errorf("export: want --pmtiles DIR, 0 <= --minzoom <= --maxzoom <= 16 and --month 1..12")
 	}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
@@ -59,12 +62,12 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 	for _, c := range postgres.Collections() {
 		collections[c.ID] = c
 	}
-	manifest := map[string]any{"data_version": version, "exported_at": time.Now().UTC().Format(time.RFC3339), "scoring_run": json.RawMessage(run), "files": map[string]any{}}
+	manifest := map[string]any{"data_version": version, "exported_at": time.Now().UTC().Format(time.RFC3339), "scoring_run": json.RawMessage(run), "month": *month, "files": map[string]any{}}
 	files := manifest["files"].(map[string]any)
 	for _, id := range []string{"villages", "kecamatan"} {
 		c := collections[id]
 		t0 := time.Now()
-		st, err := exportTiles(ctx, db, c, filepath.Join(*dir, id+".pmtiles"), *minZoom, *maxZoom)
+		st, err := exportTiles(ctx, db, c, filepath.Join(*dir, id+".pmtiles"), *minZoom, *maxZoom, *month)
 		if err != nil {
 			return fmt.Errorf("export %s: %w", id, err)
 		}
@@ -85,8 +88,9 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 }
 
 // exportTiles writes every non-empty tile of c over its extent, zooms
-// minZoom to maxZoom, as one PMTiles archive.
-func exportTiles(ctx context.Context, db *postgres.DB, c *postgres.Collection, path string, minZoom, maxZoom int) (pmtiles.Stats, error) {
+// minZoom to maxZoom, with the seasonal score of month, as one PMTiles
+// archive.
+func exportTiles(ctx context.Context, db *postgres.DB, c *postgres.Collection, path string, minZoom, maxZoom, month int) (pmtiles.Stats, error) {
 	ext, ok, err := db.Extent(ctx, &postgres.ItemsQuery{Collection: c})
 	if err != nil || !ok {
 		return pmtiles.Stats{}, fmt.Errorf("no extent (%v): nothing to tile", err)
@@ -97,7 +101,7 @@ func exportTiles(ctx context.Context, db *postgres.DB, c *postgres.Collection, p
 		x1, y1 := postgres.LonLatToTile(ext[2], ext[1], z)
 		for x := x0; x <= x1; x++ {
 			for y := y0; y <= y1; y++ {
-				b, err := db.Tile(ctx, c, z, x, y, 0)
+				b, err := db.Tile(ctx, c, z, x, y, month)
 				if err != nil {
 					return pmtiles.Stats{}, err
 				}

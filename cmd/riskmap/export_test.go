@@ -6,6 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
+	"github.com/kesempatan/riskmap/internal/httpapi"
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
@@ -53,7 +58,7 @@ func TestExportPMTiles(t *testing.T) {
 	for z := 8; z <= 13; z++ {
 		x, y := postgres.LonLatToTile(113.4998, -7.8094, z) // Alasnyiur
 		k := fmt.Sprintf("%d/%d/%d", z, x, y)
-		if want[k], err = db.Tile(context.Background(), villages, z, x, y, 0); err != nil {
+		if want[k], err = db.Tile(context.Background(), villages, z, x, y, 8); err != nil {
 			t.Fatal(err)
 		}
 		args = append(args, k)
@@ -124,4 +129,36 @@ func TestExportPMTiles(t *testing.T) {
 		t.Errorf("manifest: %s", man)
 	}
 	t.Logf("%d tiles read back through the protomaps JavaScript reader", checked)
+
+	// The map page drawing from the archives where they are served (serve
+	// --pmtiles-url): a static host on another origin, read by range
+	// requests from a real browser.
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil && os.Getenv("CHROMIUM") == "" {
+		t.Fatal("chromium is not installed: apt-get install chromium (make test does so as root)")
+	}
+	files := http.FileServer(http.Dir(dir))
+	static := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Allow-Headers", "Range, If-Match")
+		w.Header().Set("Access-Control-Expose-Headers", "ETag, Content-Range, Content-Length")
+		if r.Method == http.MethodOptions {
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer static.Close()
+	mapSrv := httptest.NewServer(httpapi.NewServer(db, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{PMTilesURL: static.URL}).Handler())
+	defer mapSrv.Close()
+	cmd = exec.Command("node", filepath.Join(root, "web", "test", "pmtiles-map.mjs"), mapSrv.URL, static.URL)
+	cmd.Dir = filepath.Join(root, "web")
+	outMap, err := cmd.CombinedOutput()
+	t.Logf("%s", outMap)
+	if err != nil {
+		t.Fatalf("the map page from the archives: %v", err)
+	}
+	for _, want := range []string{"drawn from the archive", "range requests", "the month is the archives'", "kecamatan features", "no page errors"} {
+		if !strings.Contains(string(outMap), want) {
+			t.Errorf("the archive map test did not check %q", want)
+		}
+	}
 }

@@ -180,6 +180,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	tileCache := fs.Int("tile-cache-mb", 64, "memory for encoded, compressed vector tiles, kept per data version (0: no cache)")
 	rate := fs.Int("rate-limit", 6000, "requests a minute per API key, or per client address without one (0: no limit); a map view fetches dozens of tiles at once")
 	basemap := fs.String("basemap", "", "XYZ raster tile URL template for the map page's background (default: none)")
+	pmtilesURL := fs.String("pmtiles-url", "", "where the files of 'riskmap export --pmtiles' are served: the map page draws villages and kecamatan from those archives (default: from /tiles)")
 	publicURL := fs.String("public-url", "", "the URL clients reach the service at, for links (default: http://ADDR)")
 	serveURL := fs.String("serve-database-url", e.getenv("SERVE_DATABASE_URL"), "database URL to log in with as "+postgres.ServeRole+
 		" (default: DATABASE_URL with that user and RISKMAP_SERVE_PASSWORD)")
@@ -222,7 +223,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	}
 	srv := &http.Server{
 		Handler: httpapi.NewServer(db, logger, httpapi.Options{
-			CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap, RatePerMinute: *rate, PublicURL: *publicURL,
+			CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap, PMTilesURL: *pmtilesURL, RatePerMinute: *rate, PublicURL: *publicURL,
 			TileCacheBytes: tileCacheBytes(*tileCache),
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/kesempatan/riskmap/web"
 )
@@ -17,17 +18,27 @@ var mapPage = template.Must(template.ParseFS(web.Static, "static/index.html"))
 func (s *Server) handleMap() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		csp := "default-src 'self'; img-src 'self' data: blob:; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'"
-		if u, err := url.Parse(s.opt.BasemapURL); err == nil && u.Host != "" {
-			o := u.Scheme + "://" + u.Host
-			csp = "default-src 'self'; img-src 'self' data: blob: " + o + "; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self' " + o
+		img, connect := "'self' data: blob:", "'self'"
+		if o := origin(s.opt.BasemapURL); o != "" {
+			img, connect = img+" "+o, connect+" "+o
 		}
-		h.Set("Content-Security-Policy", csp+"; frame-ancestors 'none'")
+		if o := origin(s.opt.PMTilesURL); o != "" {
+			connect += " " + o // the archives are read by range requests
+		}
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src "+img+"; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src "+connect+"; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Type", "text/html; charset=utf-8")
-		_ = mapPage.Execute(w, map[string]string{"Basemap": s.opt.BasemapURL})
+		_ = mapPage.Execute(w, map[string]string{"Basemap": s.opt.BasemapURL, "PMTiles": strings.TrimSuffix(s.opt.PMTilesURL, "/")})
 	}
+}
+
+// origin is the scheme and host of an absolute URL, or "".
+func origin(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Scheme + "://" + u.Host
+	}
+	return ""
 }
 
 func (s *Server) handleStatic() http.Handler {

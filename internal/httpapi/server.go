@@ -22,6 +22,12 @@ type Options struct {
 	// BasemapURL is an XYZ raster tile URL template for the map page's
 	// background; empty: a plain background, no network beyond the service.
 	BasemapURL string
+	// PMTilesURL is the folder where the files of riskmap export --pmtiles
+	// are served (an object store, a CDN, any static host): the map page
+	// then draws villages and kecamatan from its archives, with the month
+	// they were exported for, and asks the service only for panels and
+	// rankings. Empty: tiles come from /tiles.
+	PMTilesURL string
 	// RatePerMinute limits requests per API key, or per client address for
 	// the public; 0 turns the limit off.
 	RatePerMinute int

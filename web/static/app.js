@@ -101,12 +101,21 @@
   let breaks = [20, 30, 40, 50];
   const basemap = params.get("basemap") || document.body.dataset.basemap || "";
   const tiles = (layer, withMonth) => [origin + "/tiles/" + layer + "/{z}/{x}/{y}.mvt" + (withMonth ? "?month=" + (month || 8) : "")];
+  // With serve --pmtiles-url, villages and kecamatan come from the archives
+  // of riskmap export --pmtiles (a static host or CDN, read by range
+  // requests), in the month they were exported for (manifest.json).
+  const archives = document.body.dataset.pmtiles || "";
+  const manifest = archives ? fetch(archives + "/manifest.json").then((r) => r.json()) : Promise.resolve(null);
+  if (archives) maplibregl.addProtocol("pmtiles", new pmtiles.Protocol().tile);
+  const areaSource = (layer, minzoom, maxzoom) => archives
+    ? { type: "vector", url: "pmtiles://" + archives + "/" + layer + ".pmtiles" }
+    : { type: "vector", tiles: tiles(layer, true), minzoom, maxzoom };
 
   const style = {
     version: 8,
     sources: {
-      villages: { type: "vector", tiles: tiles("villages", true), minzoom: 7, maxzoom: 16 },
-      kecamatan: { type: "vector", tiles: tiles("kecamatan", true), minzoom: 6, maxzoom: 14 },
+      villages: areaSource("villages", 7, 16),
+      kecamatan: areaSource("kecamatan", 6, 14),
       kabupaten: { type: "vector", tiles: tiles("kabupaten"), minzoom: 0, maxzoom: 14 },
       plantations: { type: "vector", tiles: tiles("plantations"), minzoom: 11, maxzoom: 16 },
       hotspots: { type: "vector", tiles: tiles("hotspots"), minzoom: 7, maxzoom: 16 },
@@ -205,6 +214,7 @@
     $("labour-index").textContent = v ? t().labourIndex(v[month - 1], calendar.default_variety) : "";
   }
   function setMonth(m) {
+    if (archives) return; // the archives hold one month
     month = m;
     $("month").value = m;
     showMonth();
@@ -446,7 +456,12 @@
 
   // Open on the month of the coming peak (unless the URL names one), fitted
   // to the data.
-  const calendarReady = getJSON("/calendar").then((c) => { calendar = c; }).catch(() => {}).then(() => {
+  const calendarReady = Promise.all([getJSON("/calendar").then((c) => { calendar = c; }).catch(() => {}), manifest.catch(() => null)]).then(([, man]) => {
+    if (man && man.month) {
+      month = man.month;
+      $("month").disabled = true;
+      $("month").title = "static tiles (" + archives + "): exported for this month";
+    }
     if (!month) {
       const v = calendar && calendar.varieties[calendar.default_variety];
       const now = new Date().getMonth();
@@ -460,7 +475,7 @@
       }
     }
     $("month").value = month;
-    map.getSource("villages").setTiles(tiles("villages", true));
+    if (!archives) map.getSource("villages").setTiles(tiles("villages", true));
     applyTexts();
     saveState();
     loadTargets();
