@@ -79,10 +79,14 @@ bench: db
 bench-score: db
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/score.sh
 
-# Serving against the peers: vector tiles over the real villages (pg_tileserv's
-# query, or pg_tileserv itself with PG_TILESERV=path), cold and from the cache,
-# with the memory of a zoom 7-14 sweep; and households pages of the database of
-# make bench-score, if it exists, against the raw query.
+# Serving side by side with pg_featureserv and pg_tileserv on the database of
+# make bench-score (else 40,000 households over the real villages): villages,
+# deep and large households pages, tiles of zooms 7-14 cold and cached, p50
+# and 8-client requests a second, with the memory of a zoom 7-14 sweep; and
+# households pages against the raw query. The peers are PG_FEATURESERV and
+# PG_TILESERV (paths), else on PATH, else left out (tiles then against
+# pg_tileserv's query). They are not Debian packages: build them from their
+# sources (go build in a clone of CrunchyData/pg_featureserv, pg_tileserv).
 bench-serve: db
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" RISKMAP_BENCH_URL="$${RISKMAP_BENCH_URL:-$$(./$(BIN) db url | sed -E 's#/[^/?]+(\?|$$)#/riskmap_bench_score\1#')}" \
 	  go test -run XXX -bench 'BenchmarkServeVsPeers|BenchmarkHouseholdsPageVsRaw' -benchtime 1x -timeout 60m ./internal/httpapi
