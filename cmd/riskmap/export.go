@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/paulmach/orb"
+
+	"github.com/kesempatan/riskmap/internal/fgb"
 	"github.com/kesempatan/riskmap/internal/pmtiles"
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
@@ -20,9 +23,10 @@ const exportSynopsis = `export --pmtiles DIR [--minzoom 6] [--maxzoom 14] [--mon
 
 Writes the public layers as static files, for any object store or CDN to
 serve with no database behind them: villages.pmtiles and kecamatan.pmtiles
-(PMTiles v3 vector tiles, the same tiles /tiles serves: gzip, MVT), and
+(PMTiles v3 vector tiles, the same tiles /tiles serves: gzip, MVT),
 villages.geojson, kecamatan.geojson and kabupaten.geojson (the public
-collections, as /collections/{id}/items serves them), with manifest.json
+collections, as /collections/{id}/items serves them) and the same areas as
+FlatGeobuf (.fgb, the tiles' scalar properties), with manifest.json
 (the data version, the scoring run, whether the survey is synthetic, the
 month). The tiles carry the seasonal score of one month, as /tiles?month=
 does. Only published figures: nothing a planner's or staff key would add.
@@ -82,6 +86,12 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "wrote %s.geojson: %d features, %.1f MB\n", id, n, float64(size)/1e6)
 		files[id+".geojson"] = map[string]any{"features": n, "bytes": size}
+		n, size, err = exportFlatGeobuf(ctx, db, collections[id], filepath.Join(*dir, id+".fgb"))
+		if err != nil {
+			return fmt.Errorf("export %s: %w", id, err)
+		}
+		fmt.Fprintf(e.stdout, "wrote %s.fgb: %d features, %.1f MB\n", id, n, float64(size)/1e6)
+		files[id+".fgb"] = map[string]any{"features": n, "bytes": size}
 	}
 	b, _ := json.MarshalIndent(manifest, "", "  ")
 	return os.WriteFile(filepath.Join(*dir, "manifest.json"), append(b, '\n'), 0o644)
@@ -135,6 +145,38 @@ func exportTiles(ctx context.Context, db *postgres.DB, c *postgres.Collection, p
 		err = cerr
 	}
 	return st, err
+}
+
+// exportFlatGeobuf writes a public area collection as FlatGeobuf, with
+// the scalar properties its tiles carry (no per-month columns).
+func exportFlatGeobuf(ctx context.Context, db *postgres.DB, c *postgres.Collection, path string) (int, int64, error) {
+	props, feats, err := db.AreaFeatures(ctx, c)
+	if err != nil {
+		return 0, 0, err
+	}
+	types := map[string]fgb.ColumnType{"string": fgb.String, "integer": fgb.Long, "number": fgb.Double, "boolean": fgb.Bool}
+	h := fgb.Header{Name: c.ID, Title: c.Title, Description: c.Description + ". Published figures only; see manifest.json for the scoring run and whether its survey is synthetic.",
+		Geometry: orb.MultiPolygon{}, EPSG: 4326}
+	for _, p := range props {
+		h.Columns = append(h.Columns, fgb.Column{Name: p.Name, Description: p.Description, Type: types[p.Type]})
+	}
+	out := make([]fgb.Feature, len(feats))
+	for i, f := range feats {
+		out[i] = fgb.Feature{Geometry: f.Geom, Values: f.Values}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	cw := &countWriter{w: bufio.NewWriterSize(f, 1<<20)}
+	err = fgb.Write(cw, h, out)
+	if err == nil {
+		err = cw.w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return len(out), cw.n, err
 }
 
 // exportGeoJSON writes a public collection whole, as the OGC API serves it.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -123,6 +124,74 @@ func TestExportPMTiles(t *testing.T) {
 		if strings.Contains(string(b), leak) {
 			t.Errorf("the public export holds %q", leak)
 		}
+	}
+	// FlatGeobuf, read by GDAL (its FlatGeobuf driver verifies the
+	// flatbuffers): every village, with the GeoJSON export's values and
+	// geometry.
+	if _, err := exec.LookPath("ogr2ogr"); err != nil {
+		t.Fatal("ogr2ogr is not installed: apt-get install gdal-bin (make test does so as root)")
+	}
+	fromFGB, err := exec.Command("ogr2ogr", "-f", "GeoJSON", "/vsistdout/", filepath.Join(dir, "villages.fgb")).Output()
+	if err != nil {
+		t.Fatalf("ogr2ogr villages.fgb: %v", err)
+	}
+	type gjFeature struct {
+		Geometry struct {
+			Type        string          `json:"type"`
+			Coordinates [][][][]float64 `json:"coordinates"`
+		} `json:"geometry"`
+		Properties map[string]any `json:"properties"`
+	}
+	var fgbFC, apiFC struct {
+		Features []gjFeature `json:"features"`
+	}
+	if err := json.Unmarshal(fromFGB, &fgbFC); err != nil {
+		t.Fatalf("GDAL's reading of villages.fgb: %v", err)
+	}
+	json.Unmarshal(b, &apiFC)
+	byCode := map[string]gjFeature{}
+	for _, f := range apiFC.Features {
+		byCode[fmt.Sprint(f.Properties["code"])] = f
+	}
+	if len(fgbFC.Features) != len(apiFC.Features) {
+		t.Errorf("villages.fgb holds %d features, villages.geojson %d", len(fgbFC.Features), len(apiFC.Features))
+	}
+	compared := 0
+	for _, f := range fgbFC.Features {
+		code := fmt.Sprint(f.Properties["code"])
+		a, ok := byCode[code]
+		if !ok {
+			t.Errorf("villages.fgb: village %s is not in the GeoJSON export", code)
+			continue
+		}
+		for _, k := range []string{"name", "kecamatan_code", "status", "tier", "score", "households", "hazardous", "prevalence", "hotspot"} {
+			if fmt.Sprint(f.Properties[k]) != fmt.Sprint(a.Properties[k]) {
+				t.Errorf("village %s: %s is %v in villages.fgb, %v in the GeoJSON", code, k, f.Properties[k], a.Properties[k])
+			}
+		}
+		fc, ac := f.Geometry.Coordinates, a.Geometry.Coordinates
+		if f.Geometry.Type != "MultiPolygon" || len(fc) != len(ac) {
+			t.Errorf("village %s: %s of %d polygons in villages.fgb, %d in the GeoJSON", code, f.Geometry.Type, len(fc), len(ac))
+			continue
+		}
+		for i := range fc {
+			for j := range fc[i] {
+				if len(fc[i][j]) != len(ac[i][j]) {
+					t.Errorf("village %s: ring %d.%d has %d points in villages.fgb, %d in the GeoJSON", code, i, j, len(fc[i][j]), len(ac[i][j]))
+					continue
+				}
+				for k := range fc[i][j] {
+					if math.Abs(fc[i][j][k][0]-ac[i][j][k][0]) > 1e-6 || math.Abs(fc[i][j][k][1]-ac[i][j][k][1]) > 1e-6 {
+						t.Errorf("village %s: point %d.%d.%d is %v in villages.fgb, %v in the GeoJSON", code, i, j, k, fc[i][j][k], ac[i][j][k])
+						break
+					}
+				}
+			}
+		}
+		compared++
+	}
+	if compared != 44 {
+		t.Errorf("compared %d villages of villages.fgb, want 44", compared)
 	}
 	man, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if !strings.Contains(string(man), `"data_version"`) || !strings.Contains(string(man), `"synthetic"`) {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
@@ -47,4 +48,49 @@ func (db *DB) Counts(ctx context.Context) (map[string]int, error) {
 		out[t] = n
 	}
 	return out, nil
+}
+
+// AreaFeature is one area of a public collection: its geometry and its
+// tile fields' values (TileFields), typed: nil, bool, int64, float64 or
+// string.
+type AreaFeature struct {
+	Geom   orb.MultiPolygon
+	Values []any
+}
+
+// AreaFeatures returns every feature of a public area collection (villages,
+// kecamatan, kabupaten) with the scalar properties its tiles carry, in id
+// order: what a static export writes in binary formats.
+func (db *DB) AreaFeatures(ctx context.Context, c *Collection) ([]Property, []AreaFeature, error) {
+	if c.Private || c.GeometryType != "MultiPolygon" {
+		return nil, nil, fmt.Errorf("%s: not a public area collection", c.ID)
+	}
+	props := TileFields(c)
+	cast := map[string]string{"number": "::float8", "integer": "::int8", "boolean": "::boolean", "string": "::text"}
+	cols := []string{"ST_AsEWKB(" + c.Geom + ")"}
+	for _, p := range props {
+		cols = append(cols, "("+p.Expr+")"+cast[p.Type])
+	}
+	where := ""
+	if c.Where != "" {
+		where = " WHERE " + c.Where
+	}
+	rows, err := db.reader().Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+c.From+where+" ORDER BY "+c.key())
+	if err != nil {
+		return nil, nil, wrapDB(err)
+	}
+	defer rows.Close()
+	var out []AreaFeature
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, nil, err
+		}
+		g, err := decodeMultiPolygon(vals[0].([]byte))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", c.ID, err)
+		}
+		out = append(out, AreaFeature{Geom: g, Values: vals[1:]})
+	}
+	return props, out, wrapDB(rows.Err())
 }
