@@ -20,39 +20,44 @@ import (
 )
 
 // DB is riskmap's database.
+//
+// It holds three pools, one per kind of work, because PostgreSQL's plan
+// cache serves each kind best with a different setting (OpenAs):
+// Pool takes writes, imports, scoring, audit and keys with PostgreSQL's
+// own plan caching; served reads (pages, aggregates, cases) get a custom
+// plan every time; tiles keep one generic plan.
 type DB struct {
-	Pool *pgxpool.Pool
-	// Read, when set, takes the reads of what is served (features, tiles,
-	// aggregates, cases): a streaming-replication hot standby (serve
+	Pool          *pgxpool.Pool
+	served, tiles *pgxpool.Pool
+	// replica, when set, takes the reads of what is served (features,
+	// tiles, aggregates, cases): a streaming-replication hot standby (serve
 	// --read-database-url). Writes (audit, visits, erasures) and API keys
 	// stay on Pool, the primary: a key revoked there is revoked at once.
-	Read *pgxpool.Pool
-	// tiles and readTiles serve vector tiles from connections that keep
-	// one generic plan per tile query (see OpenAs): the primary's and, with
-	// a replica, the replica's.
-	tiles, readTiles *pgxpool.Pool
+	replica *DB
 }
 
 // reader is the pool for served reads.
 func (db *DB) reader() *pgxpool.Pool {
-	if db.Read != nil {
-		return db.Read
+	if db.replica != nil {
+		return db.replica.reader()
 	}
-	return db.Pool
+	return orPool(db.served, db.Pool)
 }
 
 // tileReader is the pool for served tiles.
 func (db *DB) tileReader() *pgxpool.Pool {
-	if db.readTiles != nil {
-		return db.readTiles
+	if db.replica != nil {
+		return db.replica.tileReader()
 	}
-	if db.Read != nil {
-		return db.Read
+	return orPool(db.tiles, db.Pool)
+}
+
+// orPool is p, or Pool for a DB made around one pool (&DB{Pool: p}).
+func orPool(p, pool *pgxpool.Pool) *pgxpool.Pool {
+	if p != nil {
+		return p
 	}
-	if db.tiles != nil {
-		return db.tiles
-	}
-	return db.Pool
+	return pool
 }
 
 // AttachReplica sends served reads to a hot standby, logged in as user.
@@ -72,7 +77,7 @@ func (db *DB) AttachReplica(ctx context.Context, url, user, password string) err
 		r.Close()
 		return fmt.Errorf("read replica: %s is not a standby (pg_is_in_recovery() is false): give a hot standby, or leave --read-database-url out", url)
 	}
-	db.Read, db.readTiles = r.Pool, r.tiles
+	db.replica = r
 	return nil
 }
 
@@ -96,12 +101,6 @@ func OpenAs(ctx context.Context, url, user, password string) (*DB, error) {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "riskmap"
-	// pgx prepares every statement; after five runs PostgreSQL may switch to
-	// a generic plan that ignores the parameters' values, and the best plan
-	// for a village-sized bbox is not the best for the whole region (a
-	// planner's region-wide page at 1,000,000 households: 2.7 s generic,
-	// 35 ms custom). Planning these queries takes about a millisecond.
-	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	// JIT compiling pays off for queries that run for seconds over many
 	// rows; riskmap's served queries run for milliseconds, and the planner's
 	// cost for a page bounded by LIMIT over a large join (a 10,000-household
@@ -118,29 +117,44 @@ func OpenAs(ctx context.Context, url, user, password string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}
-	// Tile queries are the exception: their plan is the same for every
-	// tile (a GiST probe of tile_geom by layer, band and envelope, then the
-	// joins by key), and planning it afresh cost 1.5-2.3 ms against 1 ms
-	// of execution at zoom 14. Their own pool keeps one generic plan per
-	// connection; its connections open only when tiles are asked for.
-	tcfg := cfg.Copy()
-	tcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
-	tcfg.ConnConfig.RuntimeParams["application_name"] = "riskmap tiles"
-	tiles, err := pgxpool.NewWithConfig(ctx, tcfg)
-	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connect: %w", err)
+	db := &DB{Pool: pool}
+	// Served reads: pgx prepares every statement, and after five runs
+	// PostgreSQL may switch to a generic plan that ignores the parameters'
+	// values; the best plan for a village-sized bbox is not the best for the
+	// whole region (a planner's region-wide page at 1,000,000 households:
+	// 2.7 s generic, 35 ms custom). Planning these queries takes about a
+	// millisecond. Not for Pool: a foreign-key check is a cached plan too,
+	// and planning it for every row made a survey import's children cost
+	// 35 us a row instead of 8.
+	//
+	// Tile queries are the other way round: their plan is the same for
+	// every tile (a lookup of the tile's pieces, or a GiST probe of
+	// tile_geom, then joins by key), and planning it afresh cost 1.5-2.3 ms
+	// against 1 ms of execution at zoom 14: they keep one generic plan.
+	// Both pools open connections only when used.
+	for _, p := range []struct {
+		pool **pgxpool.Pool
+		mode string
+	}{{&db.served, "force_custom_plan"}, {&db.tiles, "force_generic_plan"}} {
+		c := cfg.Copy()
+		c.ConnConfig.RuntimeParams["plan_cache_mode"] = p.mode
+		if *p.pool, err = pgxpool.NewWithConfig(ctx, c); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("connect: %w", err)
+		}
 	}
-	return &DB{Pool: pool, tiles: tiles}, nil
+	return db, nil
 }
 
-// Close closes the pool.
+// Close closes the pools.
 func (db *DB) Close() {
-	db.Pool.Close()
-	for _, p := range []*pgxpool.Pool{db.Read, db.tiles, db.readTiles} {
+	for _, p := range []*pgxpool.Pool{db.Pool, db.served, db.tiles} {
 		if p != nil {
 			p.Close()
 		}
+	}
+	if db.replica != nil {
+		db.replica.Close()
 	}
 }
 

@@ -281,7 +281,11 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 			work_hours_week, work_hours_day, works_in_school_hours, tasks, gts_symptoms, disability, special_needs, orphan)
 		SELECT u.id, c.ordinal, c.ordinal, c.age, c.sex, c.school_status, c.absence, c.works, c.hours_week, c.hours_day,
 			c.school_hours, coalesce(c.tasks, '{}'), coalesce(c.gts, '{}'), c.disability, c.special_needs, c.orphan
-		FROM stage_child c JOIN upserted u USING (survey_uuid)`)
+		FROM stage_child c JOIN upserted u USING (survey_uuid)
+		-- In key order: each row's foreign-key check and its child_pkey entry
+		-- then land where the previous row's did (new households' ids are
+		-- the greatest), not on a random page of each.
+		ORDER BY u.id, c.ordinal`)
 	if err != nil {
 		return sum, err
 	}
