@@ -178,6 +178,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	cors := fs.String("cors-origin", "", "comma-separated origins allowed to read the API from a browser (* for any)")
 	timeout := fs.Duration("request-timeout", 2*time.Minute, "longest a request (and its queries) may take")
 	tileCache := fs.Int("tile-cache-mb", 64, "memory for encoded, compressed vector tiles, kept per data version (0: no cache)")
+	pageCache := fs.Int("page-cache-mb", 32, "memory for compressed public GeoJSON pages, kept per data version (0: no cache; household pages are never kept)")
 	rate := fs.Int("rate-limit", 6000, "requests a minute per API key, or per client address without one (0: no limit); a map view fetches dozens of tiles at once")
 	basemap := fs.String("basemap", "", "XYZ raster tile URL template for the map page's background (default: none)")
 	pmtilesURL := fs.String("pmtiles-url", "", "where the files of 'riskmap export --pmtiles' are served: the map page draws villages and kecamatan from those archives (default: from /tiles)")
@@ -224,7 +225,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	srv := &http.Server{
 		Handler: httpapi.NewServer(db, logger, httpapi.Options{
 			CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap, PMTilesURL: *pmtilesURL, RatePerMinute: *rate, PublicURL: *publicURL,
-			TileCacheBytes: tileCacheBytes(*tileCache),
+			TileCacheBytes: cacheBytes(*tileCache), PageCacheBytes: cacheBytes(*pageCache),
 		}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
@@ -271,9 +272,10 @@ func splitList(s string) []string {
 	return out
 }
 
-// tileCacheBytes turns --tile-cache-mb into httpapi.Options.TileCacheBytes
-// (whose 0 means the default and a negative value no cache).
-func tileCacheBytes(mb int) int64 {
+// cacheBytes turns --tile-cache-mb or --page-cache-mb into
+// httpapi.Options' bound (whose 0 means the default and a negative value
+// no cache).
+func cacheBytes(mb int) int64 {
 	if mb <= 0 {
 		return -1
 	}

@@ -46,10 +46,11 @@ func (c *version) get(ctx context.Context) (string, error) {
 	return v, nil
 }
 
-// tileCache keeps encoded, gzip-compressed tiles by data version and tile,
-// least recently used first out, within a bound on their bytes. A new data
-// version makes every older tile unreachable; they age out.
-type tileCache struct {
+// byteCache keeps gzip-compressed responses (vector tiles; public GeoJSON
+// pages) by data version and request, least recently used first out,
+// within a bound on their bytes. A new data version makes every older
+// entry unreachable; they age out.
+type byteCache struct {
 	mu       sync.Mutex
 	max, n   int64
 	ll       *list.List
@@ -61,31 +62,33 @@ type tileCache struct {
 	entriesG prometheus.GaugeFunc
 }
 
-type tileEntry struct {
+type cacheEntry struct {
 	key string
-	gz  []byte // the tile, gzip-compressed; nil for an empty tile
+	gz  []byte // the response, gzip-compressed; nil for an empty one
 }
 
-// newTileCache returns a cache of at most maxBytes of compressed tiles (0:
-// no cache), registering its metrics.
-func newTileCache(maxBytes int64, reg *prometheus.Registry) *tileCache {
-	c := &tileCache{max: maxBytes, ll: list.New(), items: map[string]*list.Element{},
-		hits:    prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmap_tile_cache_hits_total", Help: "Tiles served from the in-process cache."}),
-		misses:  prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmap_tile_cache_misses_total", Help: "Tiles built by PostGIS (not in the cache)."}),
-		evicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmap_tile_cache_evictions_total", Help: "Tiles dropped to keep the cache within its bound."}),
+// newByteCache returns a cache of at most maxBytes of compressed responses
+// (0: no cache), registering its metrics as riskmap_<kind>_cache_*; what
+// names what it holds ("tiles", "GeoJSON pages").
+func newByteCache(kind, what string, maxBytes int64, reg *prometheus.Registry) *byteCache {
+	name := "riskmap_" + kind + "_cache_"
+	c := &byteCache{max: maxBytes, ll: list.New(), items: map[string]*list.Element{},
+		hits:    prometheus.NewCounter(prometheus.CounterOpts{Name: name + "hits_total", Help: what + " served from the in-process cache."}),
+		misses:  prometheus.NewCounter(prometheus.CounterOpts{Name: name + "misses_total", Help: what + " built by PostGIS (not in the cache)."}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{Name: name + "evictions_total", Help: what + " dropped to keep the cache within its bound."}),
 	}
-	c.bytesG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "riskmap_tile_cache_bytes", Help: "Compressed bytes held by the tile cache."},
+	c.bytesG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name + "bytes", Help: "Compressed bytes held by the " + kind + " cache."},
 		func() float64 { c.mu.Lock(); defer c.mu.Unlock(); return float64(c.n) })
-	c.entriesG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "riskmap_tile_cache_entries", Help: "Tiles held by the tile cache."},
+	c.entriesG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name + "entries", Help: what + " held by the " + kind + " cache."},
 		func() float64 { c.mu.Lock(); defer c.mu.Unlock(); return float64(c.ll.Len()) })
 	reg.MustRegister(c.hits, c.misses, c.evicted, c.bytesG, c.entriesG)
 	return c
 }
 
 // entrySize is what an entry costs: its bytes and its bookkeeping.
-func entrySize(e *tileEntry) int64 { return int64(len(e.gz) + len(e.key) + 128) }
+func entrySize(e *cacheEntry) int64 { return int64(len(e.gz) + len(e.key) + 128) }
 
-func (c *tileCache) get(key string) ([]byte, bool) {
+func (c *byteCache) get(key string) ([]byte, bool) {
 	if c.max <= 0 {
 		return nil, false
 	}
@@ -94,19 +97,19 @@ func (c *tileCache) get(key string) ([]byte, bool) {
 	if el, ok := c.items[key]; ok {
 		c.ll.MoveToFront(el)
 		c.hits.Inc()
-		return el.Value.(*tileEntry).gz, true
+		return el.Value.(*cacheEntry).gz, true
 	}
 	c.misses.Inc()
 	return nil, false
 }
 
-func (c *tileCache) put(key string, gz []byte) {
+func (c *byteCache) put(key string, gz []byte) {
 	if c.max <= 0 {
 		return
 	}
-	e := &tileEntry{key: key, gz: gz}
+	e := &cacheEntry{key: key, gz: gz}
 	if entrySize(e) > c.max/4 {
-		return // one tile may not push a quarter of the cache out
+		return // one entry may not push a quarter of the cache out
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -118,7 +121,7 @@ func (c *tileCache) put(key string, gz []byte) {
 	c.n += entrySize(e)
 	for c.n > c.max {
 		last := c.ll.Back()
-		old := last.Value.(*tileEntry)
+		old := last.Value.(*cacheEntry)
 		c.ll.Remove(last)
 		delete(c.items, old.key)
 		c.n -= entrySize(old)

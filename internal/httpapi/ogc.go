@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
@@ -351,6 +352,20 @@ func (s *Server) handleItems() http.HandlerFunc {
 		if clamped > 0 {
 			w.Header().Set("X-Limit-Clamped", fmt.Sprintf("requested %d, served at most %d", clamped, MaxLimit))
 		}
+		// A public GeoJSON page is kept, compressed, under the data version
+		// it was built from, and served again with no query at all.
+		key, err := s.pageKey(r, c, format)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if key != "" {
+			if gz, ok := s.pages.get(key); ok {
+				w.Header().Set("Content-Crs", "<"+crsURI(q.SRID)+">")
+				s.writeGzipped(w, r, typeGeoJSON, gz)
+				return
+			}
+		}
 		matched, err := s.countItems(r.Context(), q)
 		if err != nil {
 			s.fail(w, r, err)
@@ -370,9 +385,71 @@ func (s *Server) handleItems() http.HandlerFunc {
 		case "html":
 			s.itemsHTML(w, r, c, q, matched)
 		default:
-			s.itemsGeoJSON(w, r, c, q, matched, clamped)
+			if key == "" {
+				s.itemsGeoJSON(w, r, c, q, matched, clamped)
+				return
+			}
+			cw := &captureWriter{ResponseWriter: w, max: s.pages.max / 4}
+			if s.itemsGeoJSON(cw, r, c, q, matched, clamped) && !cw.over {
+				s.pages.put(key, gzipBytes(cw.buf.Bytes()))
+			}
 		}
 	}
+}
+
+// pageKey is the page cache's key for a request: its data version, role,
+// path and parameters; "" for what is never kept (household data, HTML,
+// CSV) or when there is no cache.
+func (s *Server) pageKey(r *http.Request, c *postgres.Collection, format string) (string, error) {
+	if c.Private || format != "json" || s.pages.max <= 0 {
+		return "", nil
+	}
+	v, err := s.version.get(r.Context())
+	if err != nil {
+		return "", err
+	}
+	return v + "|" + string(principal(r).Role) + "|" + r.URL.Path + "?" + r.URL.Query().Encode(), nil
+}
+
+// writeGzipped writes a kept response: as it is to a client that takes
+// gzip, unpacked to one that does not.
+func (s *Server) writeGzipped(w http.ResponseWriter, r *http.Request, contentType string, gz []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Add("Vary", "Accept-Encoding")
+	if acceptsGzip(r) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Length", strconv.Itoa(len(gz)))
+		_, _ = w.Write(gz)
+		return
+	}
+	b, err := gunzipBytes(gz)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+}
+
+// captureWriter passes a response through and keeps a copy of its body,
+// up to max bytes (over: it was longer, and the copy is dropped).
+type captureWriter struct {
+	http.ResponseWriter
+	buf  bytes.Buffer
+	max  int64
+	over bool
+}
+
+func (c *captureWriter) Write(p []byte) (int, error) {
+	if !c.over {
+		if int64(c.buf.Len()+len(p)) > c.max {
+			c.over = true
+			c.buf = bytes.Buffer{}
+		} else {
+			c.buf.Write(p)
+		}
+	}
+	return c.ResponseWriter.Write(p)
 }
 
 // itemsGeoJSON streams a page of features. Its links come after the
@@ -380,7 +457,7 @@ func (s *Server) handleItems() http.HandlerFunc {
 // the page's last id (keyset paging: every page costs what the first does),
 // which is known only once the page is written. A request with offset or
 // sortby pages by offset, as before.
-func (s *Server) itemsGeoJSON(w http.ResponseWriter, r *http.Request, c *postgres.Collection, q *postgres.ItemsQuery, matched, clamped int) {
+func (s *Server) itemsGeoJSON(w http.ResponseWriter, r *http.Request, c *postgres.Collection, q *postgres.ItemsQuery, matched, clamped int) bool {
 	keyset := len(q.SortBy) == 0 && q.Offset == 0
 	q.Peek = keyset
 	started := false
@@ -397,7 +474,7 @@ func (s *Server) itemsGeoJSON(w http.ResponseWriter, r *http.Request, c *postgre
 	})
 	if err != nil {
 		s.streamFailed(w, r, started, pg.N, err)
-		return
+		return false
 	}
 	links := []link{
 		{s.pageURL(r, q.Offset, ""), "self", typeGeoJSON, "this page"},
@@ -418,7 +495,8 @@ func (s *Server) itemsGeoJSON(w http.ResponseWriter, r *http.Request, c *postgre
 	enc := json.NewEncoder(&tail)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(links)
-	fmt.Fprintf(w, `],"numberReturned":%d,"links":%s}`+"\n", pg.N, strings.TrimSpace(tail.String()))
+	_, err = fmt.Fprintf(w, `],"numberReturned":%d,"links":%s}`+"\n", pg.N, strings.TrimSpace(tail.String()))
+	return err == nil
 }
 
 // afterURL is the items URL with the same parameters, after the id last.

@@ -39,7 +39,15 @@ type Options struct {
 	// TileCacheBytes bounds the in-process cache of encoded, compressed
 	// tiles (0: DefaultTileCacheBytes; negative: no cache).
 	TileCacheBytes int64
+	// PageCacheBytes bounds the in-process cache of public GeoJSON pages
+	// (0: DefaultPageCacheBytes; negative: no cache). Pages of household
+	// data are never kept.
+	PageCacheBytes int64
 }
+
+// DefaultPageCacheBytes is the page cache's default bound: the 783 real
+// villages whole, every property, are 0.5 MB compressed.
+const DefaultPageCacheBytes = 32 << 20
 
 // DefaultTileCacheBytes is the tile cache's default bound: every tile of
 // the real villages from zoom 7 to 14 with room to spare (docs/performance.md).
@@ -57,7 +65,8 @@ type Server struct {
 	failures    *limiter // failed authentications per client address
 	base        string   // Options.PublicURL without a trailing slash
 	version     *version
-	tiles       *tileCache
+	tiles       *byteCache
+	pages       *byteCache
 	counts      *countCache
 	pipeline    pipelineCache
 }
@@ -81,7 +90,12 @@ func NewServer(db *postgres.DB, log *slog.Logger, opt ...Options) *Server {
 	if size == 0 {
 		size = DefaultTileCacheBytes
 	}
-	s.tiles = newTileCache(size, s.metrics.reg)
+	s.tiles = newByteCache("tile", "Tiles", size, s.metrics.reg)
+	pages := s.opt.PageCacheBytes
+	if pages == 0 {
+		pages = DefaultPageCacheBytes
+	}
+	s.pages = newByteCache("page", "Public GeoJSON pages", pages, s.metrics.reg)
 	s.counts = newCountCache(4096)
 	return s
 }

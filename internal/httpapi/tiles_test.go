@@ -187,3 +187,77 @@ func TestTileCache(t *testing.T) {
 		t.Errorf("a %d-byte cache holds %v bytes after %v evictions", bound, held, evicted)
 	}
 }
+
+// TestPageCache: a public GeoJSON page is served again from the cache, the
+// same bytes plain and gzip; a new data version builds it again; household
+// pages are never kept, and every one of them is audited.
+func TestPageCache(t *testing.T) {
+	srv, db := newServer(t)
+	ctx := context.Background()
+	metric := func(name string) float64 {
+		_, b := get(t, srv.URL+"/metrics")
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				var f float64
+				fmt.Sscan(v, &f)
+				return f
+			}
+		}
+		t.Fatalf("no metric %s", name)
+		return 0
+	}
+	path := srv.URL + "/collections/villages/items?limit=20&properties=name,tier,score"
+	r1, first := get(t, path)
+	misses := metric("riskmap_page_cache_misses_total")
+	r2, again := get(t, path)
+	r3, gz := get(t, path, "Accept-Encoding", "gzip")
+	if hits := metric("riskmap_page_cache_hits_total"); hits < 2 || metric("riskmap_page_cache_misses_total") != misses {
+		t.Errorf("the second and third requests were not served from the cache: %v hits, misses %v then %v", hits, misses, metric("riskmap_page_cache_misses_total"))
+	}
+	if r1.StatusCode != 200 || r2.StatusCode != 200 || !bytes.Equal(first, again) || r2.Header.Get("Content-Type") != r1.Header.Get("Content-Type") ||
+		r2.Header.Get("Content-Crs") != r1.Header.Get("Content-Crs") || r2.Header.Get("Content-Crs") == "" {
+		t.Errorf("the kept page differs from the first: %d %q %q, %d bytes against %d", r2.StatusCode, r2.Header.Get("Content-Type"), r2.Header.Get("Content-Crs"), len(again), len(first))
+	}
+	if r3.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("a gzip client got encoding %q", r3.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unz, _ := io.ReadAll(zr); !bytes.Equal(unz, first) {
+		t.Errorf("the gzip page is not the plain page")
+	}
+	// Another page (other parameters) is its own entry.
+	if _, other := get(t, srv.URL+"/collections/villages/items?limit=20&properties=name"); bytes.Equal(other, first) {
+		t.Errorf("a page with other properties was served the kept page")
+	}
+	// A new data version: the page is built again, from the new figures.
+	if _, err := db.Pool.Exec(ctx, `UPDATE village SET name = 'Desa Baru' WHERE code = (SELECT min(code) FROM village)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO import_run (kind, file, started_at, inserted, updated, repaired, rejected) VALUES ('boundaries', 'test', now(), 0, 1, 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(httpapi.VersionTTL + 100*time.Millisecond)
+	if _, fresh := get(t, path); !strings.Contains(string(fresh), "Desa Baru") {
+		t.Errorf("after a new data version the kept page was served again")
+	}
+	// Household pages are never kept, and each one is audited.
+	admin, _, err := db.CreateKey(ctx, "page cache admin", "admin", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := metric("riskmap_page_cache_entries")
+	var audited0, audited1 int
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE route = '/collections/households/items'`).Scan(&audited0)
+	for i := 0; i < 3; i++ {
+		if resp, _ := get(t, srv.URL+"/collections/households/items?limit=5", "Authorization", "Bearer "+admin); resp.StatusCode != 200 {
+			t.Fatalf("households as an admin: %d", resp.StatusCode)
+		}
+	}
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE route = '/collections/households/items'`).Scan(&audited1)
+	if metric("riskmap_page_cache_entries") != entries || audited1-audited0 != 3 {
+		t.Errorf("household pages: cache entries %v then %v, %d audited of 3", entries, metric("riskmap_page_cache_entries"), audited1-audited0)
+	}
+}
