@@ -412,10 +412,15 @@ func (s *Server) pageKey(r *http.Request, c *postgres.Collection, format string)
 }
 
 // writeGzipped writes a kept response: as it is to a client that takes
-// gzip, unpacked to one that does not.
+// gzip, unpacked to one that does not; nil is an empty response (an empty
+// tile is a valid one).
 func (s *Server) writeGzipped(w http.ResponseWriter, r *http.Request, contentType string, gz []byte) {
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Add("Vary", "Accept-Encoding")
+	if len(gz) == 0 {
+		w.Header().Set("Content-Length", "0")
+		return
+	}
 	if acceptsGzip(r) {
 		w.Header().Set("Content-Encoding", "gzip")
 		w.Header().Set("Content-Length", strconv.Itoa(len(gz)))

@@ -78,25 +78,7 @@ func (s *Server) handleTile() http.HandlerFunc {
 			gz = gzipBytes(b)
 			s.tiles.put(key, gz)
 		}
-		w.Header().Set("Content-Type", "application/vnd.mapbox-vector-tile")
-		w.Header().Add("Vary", "Accept-Encoding")
-		if len(gz) == 0 {
-			w.Header().Set("Content-Length", "0")
-			return // an empty tile is a valid, empty response
-		}
-		if acceptsGzip(r) {
-			w.Header().Set("Content-Encoding", "gzip")
-			w.Header().Set("Content-Length", strconv.Itoa(len(gz)))
-			_, _ = w.Write(gz)
-			return
-		}
-		b, err := gunzipBytes(gz)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-		_, _ = w.Write(b)
+		s.writeGzipped(w, r, "application/vnd.mapbox-vector-tile", gz)
 	}
 }
 

@@ -116,18 +116,7 @@ func TestTileCache(t *testing.T) {
 	srv, db := newServer(t)
 	x, y := postgres.LonLatToTile(113.4998, -7.8094, 12)
 	path := fmt.Sprintf("%s/tiles/villages/12/%d/%d.mvt?month=8", srv.URL, x, y)
-	metric := func(name string) float64 {
-		_, b := get(t, srv.URL+"/metrics")
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, name+" "); ok {
-				var f float64
-				fmt.Sscan(v, &f)
-				return f
-			}
-		}
-		t.Fatalf("no metric %s", name)
-		return 0
-	}
+	metric := func(name string) float64 { return metricValue(t, srv.URL, name) }
 	r1, plain := get(t, path)
 	misses := metric("riskmap_tile_cache_misses_total")
 	r2, gz := get(t, path, "Accept-Encoding", "gzip")
@@ -194,18 +183,7 @@ func TestTileCache(t *testing.T) {
 func TestPageCache(t *testing.T) {
 	srv, db := newServer(t)
 	ctx := context.Background()
-	metric := func(name string) float64 {
-		_, b := get(t, srv.URL+"/metrics")
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, name+" "); ok {
-				var f float64
-				fmt.Sscan(v, &f)
-				return f
-			}
-		}
-		t.Fatalf("no metric %s", name)
-		return 0
-	}
+	metric := func(name string) float64 { return metricValue(t, srv.URL, name) }
 	path := srv.URL + "/collections/villages/items?limit=20&properties=name,tier,score"
 	r1, first := get(t, path)
 	misses := metric("riskmap_page_cache_misses_total")
@@ -260,4 +238,19 @@ func TestPageCache(t *testing.T) {
 	if metric("riskmap_page_cache_entries") != entries || audited1-audited0 != 3 {
 		t.Errorf("household pages: cache entries %v then %v, %d audited of 3", entries, metric("riskmap_page_cache_entries"), audited1-audited0)
 	}
+}
+
+// metricValue reads one Prometheus metric of a server from /metrics.
+func metricValue(t *testing.T, base, name string) float64 {
+	t.Helper()
+	_, b := get(t, base+"/metrics")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -300,7 +300,18 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 			return sum, err
 		}
 	}
-	return sum, finish(ctx, tx, &sum, opt, started)
+	if err := finish(ctx, tx, &sum, opt, started); err != nil {
+		return sum, err
+	}
+	// The loaded rows are committed. A vacuum marks their pages all-visible
+	// and sets their hint bits now, not at autovacuum's pace: until then a
+	// count is a sequential scan, and an offset page's key walk a scan and
+	// sort of the whole table (100 households 2,700,000 deep: 5.4 s right
+	// after importing 3,000,000). It cannot fail the import.
+	if _, err := db.Pool.Exec(ctx, `VACUUM (ANALYZE) household, child`); err != nil {
+		sum.Notes = append(sum.Notes, ingest.Problem{File: sum.File, Reason: "loaded; the tables were not vacuumed after the import (" + err.Error() + "): autovacuum will"})
+	}
+	return sum, nil
 }
 
 // rowSource feeds COPY from a reader of rows of type T, setting aside the

@@ -1,17 +1,11 @@
 // Browser test of the map page: Debian's chromium driven by playwright-core.
 // Usage: node test/map.mjs BASE_URL SCREENSHOT.png
 // Exits 1 with a message on the first failed check.
-import { chromium } from "playwright-core";
+import { fail, launch, ok } from "./browser.mjs";
 
 const [base, screenshot] = process.argv.slice(2);
-const fail = (msg) => { console.error("FAIL: " + msg); process.exit(1); };
-const ok = (msg) => console.log("ok: " + msg);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-    "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const errors = [];
