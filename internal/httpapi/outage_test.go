@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
+	"github.com/kesempatan/riskmap/internal/httpapi"
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
@@ -108,6 +109,9 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 	check("/collections/villages/items", http.StatusOK)
 	p.down()
+	// A kept public page is served for as long as the data version read
+	// last is trusted (VersionTTL); then the outage shows.
+	time.Sleep(httpapi.VersionTTL + 100*time.Millisecond)
 	check("/collections/villages/items", http.StatusServiceUnavailable)
 	check("/collections", http.StatusServiceUnavailable)
 	check("/readyz", http.StatusServiceUnavailable)
