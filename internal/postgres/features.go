@@ -419,6 +419,14 @@ func (q *ItemsQuery) where() (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
+// andWhere adds a condition to a WHERE clause ("" or " WHERE ...").
+func andWhere(where, cond string) string {
+	if where == "" {
+		return " WHERE " + cond
+	}
+	return where + " AND " + cond
+}
+
 // selected returns the properties to output.
 func (q *ItemsQuery) selected() []Property {
 	c := q.Collection
@@ -484,12 +492,7 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 		} else {
 			args = append(args, q.After)
 		}
-		cond := key + " > $" + strconv.Itoa(len(args))
-		if where == "" {
-			where = " WHERE " + cond
-		} else {
-			where += " AND " + cond
-		}
+		where = andWhere(where, key+" > $"+strconv.Itoa(len(args)))
 	}
 	offset := q.Offset
 	if q.start != nil {
@@ -499,12 +502,7 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 		// there: a page 900,000 deep then costs what the first does, plus
 		// walking the key index.
 		args = append(args, q.start)
-		cond := key + " >= $" + strconv.Itoa(len(args))
-		if where == "" {
-			where = " WHERE " + cond
-		} else {
-			where += " AND " + cond
-		}
+		where = andWhere(where, key+" >= $"+strconv.Itoa(len(args)))
 		offset = 0
 	}
 	limit := q.Limit
