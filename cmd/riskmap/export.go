@@ -66,12 +66,12 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 	for _, c := range postgres.Collections() {
 		collections[c.ID] = c
 	}
-	manifest := map[string]any{"data_version": version, "exported_at": time.Now().UTC().Format(time.RFC3339), "scoring_run": json.RawMessage(run), "month": *month, "files": map[string]any{}}
+	manifest := map[string]any{"data_version": version, "release": postgres.ReleaseOf(version), "exported_at": time.Now().UTC().Format(time.RFC3339), "scoring_run": json.RawMessage(run), "month": *month, "files": map[string]any{}}
 	files := manifest["files"].(map[string]any)
 	for _, id := range []string{"villages", "kecamatan"} {
 		c := collections[id]
 		t0 := time.Now()
-		st, err := exportTiles(ctx, db, c, filepath.Join(*dir, id+".pmtiles"), *minZoom, *maxZoom, *month)
+		st, err := exportTiles(ctx, db, c, filepath.Join(*dir, id+".pmtiles"), *minZoom, *maxZoom, *month, postgres.ReleaseOf(version))
 		if err != nil {
 			return fmt.Errorf("export %s: %w", id, err)
 		}
@@ -100,7 +100,7 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 // exportTiles writes every non-empty tile of c over its extent, zooms
 // minZoom to maxZoom, with the seasonal score of month, as one PMTiles
 // archive.
-func exportTiles(ctx context.Context, db *postgres.DB, c *postgres.Collection, path string, minZoom, maxZoom, month int) (pmtiles.Stats, error) {
+func exportTiles(ctx context.Context, db *postgres.DB, c *postgres.Collection, path string, minZoom, maxZoom, month int, release string) (pmtiles.Stats, error) {
 	ext, ok, err := db.Extent(ctx, &postgres.ItemsQuery{Collection: c})
 	if err != nil || !ok {
 		return pmtiles.Stats{}, fmt.Errorf("no extent (%v): nothing to tile", err)
@@ -131,6 +131,7 @@ func exportTiles(ctx context.Context, db *postgres.DB, c *postgres.Collection, p
 		fields[p.Name] = map[string]string{"string": "String", "integer": "Number", "number": "Number", "boolean": "Boolean"}[p.Type]
 	}
 	meta := map[string]any{"name": "riskmap " + c.ID, "description": c.Description + ". Published figures only; see manifest.json for the scoring run and whether its survey is synthetic.",
+		"release":     release,
 		"attribution": "Program Kesempatan; boundaries: wilayah_boundaries (MIT)", "vector_layers": []any{pmtiles.VectorLayer(c.ID, fields, minZoom, maxZoom)}}
 	f, err := os.Create(path)
 	if err != nil {

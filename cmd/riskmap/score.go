@@ -46,8 +46,17 @@ func printScore(e *env, run postgres.ScoreRun) {
 	fmt.Fprintf(e.stdout, "  published:  %d areas, %d under the minimum sample, %d withheld; %d further counts withheld; audit passed in %d rounds\n",
 		p.Published, p.Insufficient, p.Withheld, p.CountsWithheld, p.AuditRounds)
 	fmt.Fprintf(e.stdout, "  cases:      %d opened by this run, %d open\n", run.CasesOpened, run.CasesOpen)
+	if run.NewRelease {
+		fmt.Fprintf(e.stdout, "  release:    %d (new): %d bases taken anew\n", run.Release, len(run.Refreshed))
+	} else {
+		fmt.Fprintf(e.stdout, "  release:    %d again: nothing published changed\n", run.Release)
+	}
+	if h := run.Held; h.Bases+h.Stale+h.Cases > 0 {
+		fmt.Fprintf(e.stdout, "  held:       %d village bases wait for more changes (%d households changed in them), %d on an earlier model, %d kecamatan pipelines wait\n",
+			h.Bases, h.Households, h.Stale, h.Cases)
+	}
 	if run.Erasures > 0 {
-		fmt.Fprintf(e.stdout, "  erasures:   the published figures no longer count the %d household(s) erased since the previous run\n", run.Erasures)
+		fmt.Fprintf(e.stdout, "  erasures:   %d household(s) erased since the previous run are gone from the data; their villages' published figures drop them when enough households there have changed\n", run.Erasures)
 	}
 	var total float64
 	for _, s := range run.Stages {

@@ -240,3 +240,34 @@ func (s *Server) handleRun() http.HandlerFunc {
 		s.writeRawJSON(w, r, "Scoring run", b)
 	}
 }
+
+// handleReleases serves GET /releases: the ledger of publications, the
+// newest first (postgres.Release).
+func (s *Server) handleReleases() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		format, err := negotiate(r, "json", "html")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		limit := 20
+		if l := r.URL.Query().Get("limit"); l != "" {
+			n, err := strconv.Atoi(l)
+			if err != nil || n < 1 || n > MaxLimit {
+				s.fail(w, r, badParam("limit", "%q is not a whole number 1..%d", l, MaxLimit))
+				return
+			}
+			limit = n
+		}
+		rs, err := s.db.Releases(r.Context(), limit)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if rs == nil {
+			rs = []postgres.Release{}
+		}
+		s.respond(w, r, format, typeJSON, "Releases", map[string]any{"releases": rs,
+			"note": "every publication is a release; a scoring run that changes nothing published publishes the same release again (runs counts them). A village's figures change only with a batch of changed households (docs/methodology.md, Releases over time)"})
+	}
+}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
+
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -263,8 +262,8 @@ func (s *Server) handleAddVisit() http.HandlerFunc {
 func (s *Server) handlePipeline() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		level := chi.URLParam(r, "level")
-		if !risk.IsChoice(risk.BoundaryLevels, level) {
-			s.fail(w, r, badParam("level", "%q: want desa, kecamatan or kabupaten", level))
+		if level != "kecamatan" && level != "kabupaten" {
+			s.fail(w, r, badParam("level", "%q: want kecamatan or kabupaten (a village holds too few cases to publish them release after release)", level))
 			return
 		}
 		format, err := negotiate(r, "json", "csv", "html")
@@ -277,7 +276,7 @@ func (s *Server) handlePipeline() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		all, err := s.pipeline.get(r.Context(), s.db, m.Publication)
+		all, err := s.db.Pipeline(r.Context())
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -308,8 +307,8 @@ func (s *Server) handlePipeline() http.HandlerFunc {
 		}
 		s.respond(w, r, format, typeJSON, "Case pipeline: "+level, map[string]any{
 			"level": level, "areas": out,
-			"note": fmt.Sprintf("children with a case by status now; counts rounded to %d, an area with fewer than %d cases withheld whole, and further counts withheld where the others would give them away (blank)",
-				m.Publication.RoundingBase, m.Publication.MinChildren)})
+			"note": fmt.Sprintf("children with a case by status as of the release served; a kecamatan's counts change only when at least %d of its cases changed since; counts rounded to %d, an area with fewer than %d cases withheld whole, and further counts withheld where the others would give them away (blank)",
+				m.Publication.ChangeMinChildren, m.Publication.RoundingBase, m.Publication.MinChildren)})
 	}
 }
 
@@ -336,32 +335,4 @@ func (s *Server) handleRounds() http.HandlerFunc {
 		s.respond(w, r, format, typeJSON, "Survey rounds", map[string]any{"rounds": rs,
 			"links": []link{{s.base + "/collections/village_rounds/items", "related", typeGeoJSON, "villages by round, with the change since the previous round"}}})
 	}
-}
-
-// pipelineCache keeps the published pipeline until the cases change: its
-// audit (risk.PublishTable, rounds of network flows over every area) is
-// the public's to ask for, and must not run on every request.
-type pipelineCache struct {
-	mu    sync.Mutex
-	key   string
-	areas []postgres.PipelineArea
-}
-
-func (c *pipelineCache) get(ctx context.Context, db *postgres.DB, rule risk.PublicationRule) ([]postgres.PipelineArea, error) {
-	key, err := db.CasesVersion(ctx)
-	if err != nil {
-		return nil, err
-	}
-	key += fmt.Sprintf("|%+v", rule)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.areas != nil && c.key == key {
-		return c.areas, nil
-	}
-	areas, err := db.Pipeline(ctx, rule)
-	if err != nil {
-		return nil, err
-	}
-	c.key, c.areas = key, areas
-	return areas, nil
 }

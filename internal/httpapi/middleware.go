@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/kesempatan/riskmap/internal/postgres"
 	"net/http"
 	"slices"
 	"time"
@@ -31,6 +32,25 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			"route", route, "status", status, "bytes", ww.BytesWritten(), "ms", float64(d.Microseconds())/1000)
 	})
 }
+
+// release says on every API response which release (GET /releases) its
+// published figures come from: the X-Riskmap-Release header, from the data
+// version the caches already read (at most once a second). A response that
+// could not read it (the database is away) goes without the header; the
+// handler reports the outage itself.
+func (s *Server) release(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v, err := s.version.get(r.Context()); err == nil {
+			if rel := postgres.ReleaseOf(v); rel != "" && rel != "0" {
+				w.Header().Set(ReleaseHeader, rel)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ReleaseHeader names the release a response serves.
+const ReleaseHeader = "X-Riskmap-Release"
 
 // cors lets the configured origins read the API from a browser.
 func (s *Server) cors(next http.Handler) http.Handler {

@@ -86,7 +86,7 @@ func (s *Server) routeTable() []route {
 			params: []obj{fParam("json", "html")}, responses: okJSON},
 		{method: "GET", pattern: "/pipeline/{level}", handler: s.handlePipeline(), group: "api",
 			summary: "children with a CLMRS case by status per area, published with small counts withheld", id: "getPipeline",
-			params: []obj{param("level", "path", "desa, kecamatan or kabupaten", obj{"type": "string", "enum": []string{"desa", "kecamatan", "kabupaten"}}, true),
+			params: []obj{param("level", "path", "kecamatan or kabupaten", obj{"type": "string", "enum": []string{"kecamatan", "kabupaten"}}, true),
 				param("parent", "query", "only areas within this code", obj{"type": "string"}, false), fParam("json", "html", "csv")},
 			responses: obj{"200": jsonResponse("the pipeline", typeJSON, obj{"type": "object"}), "400": problemResponse}},
 		{method: "GET", pattern: "/cases", handler: s.handleCases(), group: "api",
@@ -111,6 +111,9 @@ func (s *Server) routeTable() []route {
 			params: []obj{param("level", "path", "desa or kecamatan", obj{"type": "string", "enum": []string{"desa", "kecamatan"}}, true),
 				param("code", "path", "Kemendagri code", obj{"type": "string"}, true), monthParam(false)},
 			responses: obj{"200": obj{"description": "the report page", "content": obj{"text/html": obj{"schema": obj{"type": "string"}}}}, "404": problemResponse}},
+		{method: "GET", pattern: "/releases", handler: s.handleReleases(), group: "api",
+			summary: "the ledger of releases: each publication's number, date, scoring run, rule, table hashes, and the areas it changed; the newest first", id: "getReleases",
+			params: []obj{limit, fParam("json", "html")}, responses: okJSON},
 		{method: "GET", pattern: "/run", handler: s.handleRun(), group: "api", summary: "the scoring run behind the figures: when, which model, and whether the survey data is synthetic", id: "getRun",
 			params: []obj{fParam("json", "html")}, responses: okJSON},
 		{method: "GET", pattern: "/calendar", handler: s.handleCalendar(), group: "api", summary: "the labour calendar of each tobacco variety", id: "getCalendar",
@@ -165,7 +168,7 @@ func (s *Server) routes() chi.Router {
 	}
 	add(r, "ops")
 	r.Group(func(r chi.Router) {
-		r.Use(s.timeout, s.throttle, s.authenticate)
+		r.Use(s.timeout, s.throttle, s.authenticate, s.release)
 		add(r, "api")
 	})
 	add(r, "page")

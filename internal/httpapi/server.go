@@ -68,7 +68,6 @@ type Server struct {
 	tiles       *byteCache
 	pages       *byteCache
 	counts      *countCache
-	pipeline    pipelineCache
 }
 
 // NewServer returns a server over db that logs to log.

@@ -121,6 +121,7 @@ func (s *Server) handleTileJSON() http.HandlerFunc {
 		}
 		doc := map[string]any{
 			"tilejson": "3.0.0", "name": c.Title, "description": c.Description, "scheme": "xyz",
+			"version": "1.0.0", "release": w.Header().Get(ReleaseHeader),
 			"tiles":   []string{s.base + "/tiles/" + c.ID + "/{z}/{x}/{y}.mvt"},
 			"minzoom": zooms.MinZoom, "maxzoom": zooms.MaxZoom,
 			"vector_layers": []map[string]any{{"id": c.ID, "description": c.Description, "fields": fields,

@@ -81,9 +81,16 @@ func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
 func (db *DB) LatestRun(ctx context.Context) ([]byte, error) {
 	var out []byte
 	err := db.reader().QueryRow(ctx, `
-		SELECT coalesce((SELECT json_build_object('run', id, 'model_version', model_version, 'finished_at', finished_at,
-			'households', households, 'children', children, 'villages', villages, 'synthetic', synthetic)
-			FROM score_run ORDER BY id DESC LIMIT 1), json_build_object('run', null, 'synthetic', false))::text`).Scan(&out)
+		SELECT coalesce((SELECT json_build_object('run', r.id, 'model_version', r.model_version, 'finished_at', r.finished_at,
+			'release', r.release_id,
+			-- sizes of the release's bases, rounded as every published count
+			-- is: the run's exact totals would move with a single household
+			'households', (round(s.households / b.base) * b.base)::int, 'children', (round(s.children / b.base) * b.base)::int,
+			'villages', (SELECT count(*) FROM area_public WHERE level = 'desa' AND status <> 'no_data'), 'synthetic', r.synthetic)
+			FROM score_run r
+			CROSS JOIN LATERAL (SELECT greatest(coalesce((r.model->'publication'->>'rounding_base')::numeric, 1), 1) AS base) b
+			LEFT JOIN round_summary s ON s.round_id = r.round_id
+			ORDER BY r.id DESC LIMIT 1), json_build_object('run', null, 'synthetic', false))::text`).Scan(&out)
 	return out, wrapDB(err)
 }
 

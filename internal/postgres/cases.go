@@ -519,82 +519,29 @@ type PipelineArea struct {
 	Counts map[string]*int `json:"counts"`
 }
 
-// Pipeline returns the case pipeline of every kecamatan and kabupaten (and
-// village, for the rule's check), published under the rule: an area with
-// fewer cases than min_children is withheld whole, counts are rounded,
-// and risk.PublishTable withholds more until no count can be narrowed.
-func (db *DB) Pipeline(ctx context.Context, rule risk.PublicationRule) ([]PipelineArea, error) {
+// Pipeline returns the published case pipeline of every kecamatan and
+// kabupaten: the table the latest release built (publishPipeline) from the
+// kecamatan bases, under the rule every public count follows.
+func (db *DB) Pipeline(ctx context.Context) ([]PipelineArea, error) {
 	rows, err := db.reader().Query(ctx, `
-		SELECT v.code, v.kecamatan_code, k.kabupaten_code, c.status, count(c.id)
-		FROM village v JOIN kecamatan k ON k.code = v.kecamatan_code
-		LEFT JOIN child_case c ON c.village_code = v.code
-		GROUP BY 1, 2, 3, 4 ORDER BY 1`)
+		SELECT p.level, p.code, coalesce(coalesce(k.name, b.name), ''), coalesce(p.parent_code, ''), p.status, p.counts
+		FROM pipeline_public p
+		LEFT JOIN kecamatan k ON p.level = 'kecamatan' AND k.code = p.code
+		LEFT JOIN kabupaten b ON p.level = 'kabupaten' AND b.code = p.code
+		ORDER BY p.level, p.code`)
 	if err != nil {
-		return nil, err
+		return nil, wrapDB(err)
 	}
 	defer rows.Close()
-	idx := map[string]int{}
-	var areas []risk.AreaCounts
-	get := func(area, parent string, leaf bool) *risk.AreaCounts {
-		i, ok := idx[area]
-		if !ok {
-			i = len(areas)
-			idx[area] = i
-			areas = append(areas, risk.AreaCounts{Area: area, Parent: parent, Leaf: leaf, Counts: map[string]int{}})
-		}
-		return &areas[i]
-	}
+	var out []PipelineArea
 	for rows.Next() {
-		var v, kec, kab string
-		var status *string
-		var n int
-		if err := rows.Scan(&v, &kec, &kab, &status, &n); err != nil {
-			return nil, err
+		var a PipelineArea
+		if err := rows.Scan(&a.Level, &a.Code, &a.Name, &a.Parent, &a.Status, &a.Counts); err != nil {
+			return nil, wrapDB(err)
 		}
-		for _, a := range []*risk.AreaCounts{get("desa:"+v, "kecamatan:"+kec, true), get("kecamatan:"+kec, "kabupaten:"+kab, false), get("kabupaten:"+kab, "", false)} {
-			if status != nil {
-				a.Counts[*status] += n
-				a.Counts[risk.PipelineTotal] += n
-			}
-		}
+		out = append(out, a)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	pub, err := risk.PublishTable(areas, risk.PipelineMeasures, risk.PipelineTotal, rule.MinChildren, rule)
-	if err != nil {
-		return nil, err
-	}
-	names := map[string]string{}
-	nrows, err := db.reader().Query(ctx, `SELECT 'kecamatan:' || code, name FROM kecamatan UNION ALL SELECT 'kabupaten:' || code, name FROM kabupaten
-		UNION ALL SELECT 'desa:' || code, name FROM village`)
-	if err != nil {
-		return nil, err
-	}
-	for nrows.Next() {
-		var a, n string
-		if err := nrows.Scan(&a, &n); err != nil {
-			nrows.Close()
-			return nil, err
-		}
-		names[a] = n
-	}
-	nrows.Close()
-	out := make([]PipelineArea, 0, len(areas))
-	for _, a := range areas {
-		level, code, _ := strings.Cut(a.Area, ":")
-		_, parent, _ := strings.Cut(a.Parent, ":")
-		p := pub[a.Area]
-		pa := PipelineArea{Level: level, Code: code, Name: names[a.Area], Parent: parent, Status: "published", Counts: map[string]*int{}}
-		if !p.Eligible {
-			pa.Status = "insufficient_data"
-		}
-		for _, m := range append(append([]string{}, risk.PipelineMeasures...), risk.PipelineTotal) {
-			pa.Counts[m] = p.Values[m]
-		}
-		out = append(out, pa)
-	}
-	return out, nil
+	return out, wrapDB(rows.Err())
 }
 
 // CaseVisit is one recorded visit, as staff see it.
@@ -672,13 +619,4 @@ func (db *DB) CurrentModel(ctx context.Context) (*risk.Model, error) {
 		return nil, wrapDB(err)
 	}
 	return risk.DefaultModel()
-}
-
-// CasesVersion changes whenever the published pipeline may: a case opened
-// (its id), a status changed (updated_at), or a case erased (the count).
-func (db *DB) CasesVersion(ctx context.Context) (string, error) {
-	var n, maxID int64
-	var at time.Time
-	err := db.reader().QueryRow(ctx, `SELECT count(*), coalesce(max(id), 0), coalesce(max(updated_at), 'epoch') FROM child_case`).Scan(&n, &maxID, &at)
-	return fmt.Sprintf("%d.%d.%d", n, maxID, at.UnixNano()), wrapDB(err)
 }

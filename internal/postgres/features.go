@@ -723,13 +723,22 @@ func (db *DB) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, erro
 // DataVersion changes whenever an import, a scoring run or an erasure
 // commits: the basis of the API's ETags and of what the service caches.
 func (db *DB) DataVersion(ctx context.Context) (string, error) {
-	var imp, score, erased int64
+	var imp, score, erased, release int64
 	err := db.reader().QueryRow(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM import_run), (SELECT coalesce(max(id), 0) FROM score_run),
-		(SELECT coalesce(max(id), 0) FROM erasure)`).Scan(&imp, &score, &erased)
+		(SELECT coalesce(max(id), 0) FROM erasure), (SELECT coalesce(max(id), 0) FROM release)`).Scan(&imp, &score, &erased, &release)
 	if err != nil {
 		return "", wrapDB(err)
 	}
-	return fmt.Sprintf("i%d.s%d.e%d", imp, score, erased), nil
+	return fmt.Sprintf("i%d.s%d.e%d.r%d", imp, score, erased, release), nil
+}
+
+// ReleaseOf returns the release a data version (DataVersion) serves.
+func ReleaseOf(version string) string {
+	i := strings.LastIndex(version, ".r")
+	if i < 0 {
+		return ""
+	}
+	return version[i+2:]
 }
 
 // Geomasking distances for planners' household points: donut displacement

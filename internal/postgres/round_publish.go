@@ -18,9 +18,9 @@ import (
 // area_public has: the same counts through the same publisher.
 // publication is one round's true counts and what Publish made of them.
 type publication struct {
-	areas  []risk.AreaCounts
-	pub    map[string]risk.PublishedArea
-	within *float64 // the pooled within-village variance of household scores
+	areas []risk.AreaCounts
+	pub   map[string]risk.PublishedArea
+	basis *basis // the round's bases the counts are
 }
 
 func publishRounds(ctx context.Context, tx pgx.Tx, m *risk.Model, shownRound string, shown *publication) error {
@@ -42,23 +42,19 @@ func publishRounds(ctx context.Context, tx pgx.Tx, m *risk.Model, shownRound str
 	var prev *roundPub
 	prevID := ""
 	for _, round := range rounds {
-		areas, pub := shown.areas, shown.pub
+		areas, pub, b := shown.areas, shown.pub, shown.basis
 		if round != shownRound || pub == nil {
-			if areas, err = roundCounts(ctx, tx, m, round); err != nil {
+			if b, err = readBasis(ctx, tx, m, round); err != nil {
 				return err
 			}
+			areas = b.areas
 			if pub, _, err = risk.Publish(areas, m.Publication); err != nil {
 				return err
 			}
 		}
-		var s risk.ClusterSums
-		if err := tx.QueryRow(ctx, `
-			WITH k AS (SELECT k.n, k.y FROM household_kids k JOIN household h ON h.id = k.household_id WHERE h.round_id = $1 AND k.n > 0)
-			SELECT (SELECT count(*) FROM household WHERE round_id = $1), count(*), coalesce(sum(y), 0), coalesce(sum(n), 0),
-				coalesce(sum(y * y), 0), coalesce(sum(y * n), 0), coalesce(sum(n * n), 0) FROM k`, round).
-			Scan(&s.Households, &s.HouseholdsWithKid, &s.Y, &s.N, &s.YY, &s.YN, &s.NN); err != nil {
-			return err
-		}
+		// The round's size and design effect: sums over its bases, like
+		// every published figure.
+		s := b.cluster
 		deff := s.DesignEffect()
 		if _, err := tx.Exec(ctx, `INSERT INTO round_summary (round_id, households, children, design_effect, score_run_id) VALUES ($1, $2, $3, $4, 0)`,
 			round, s.Households, int(s.N), deff); err != nil {
@@ -84,6 +80,8 @@ func publishRounds(ctx context.Context, tx pgx.Tx, m *risk.Model, shownRound str
 			p := pub[a.Area]
 			status := "published"
 			switch {
+			case b.surveyedOnly[a.Area]:
+				status = "insufficient_data"
 			case a.Counts["households"] == 0:
 				status = "no_data"
 			case !p.Eligible:
@@ -134,67 +132,4 @@ func nullIfEmpty(ss []string) []*string {
 		}
 	}
 	return out
-}
-
-// roundCounts returns every area's true counts in one round, as trueCounts
-// does for area_score: children aged min_work_age..max_child_age by class,
-// households and the labourer and poor ones; parents are sums.
-func roundCounts(ctx context.Context, tx pgx.Tx, m *risk.Model, round string) ([]risk.AreaCounts, error) {
-	rows, err := tx.Query(ctx, `
-		WITH hh AS (
-			SELECT h.village_code, count(*) AS households,
-				count(*) FILTER (WHERE h.livelihoods && $2::text[]) AS labourers,
-				count(*) FILTER (WHERE h.poverty_programmes && $3::text[]) AS poor
-			FROM household h WHERE h.round_id = $1 GROUP BY 1),
-		ch AS (
-			SELECT h.village_code, count(*) AS children,
-				count(*) FILTER (WHERE k.classification = 'hazardous') AS hazardous,
-				count(*) FILTER (WHERE k.classification = 'child_labour') AS child_labour,
-				count(*) FILTER (WHERE k.classification = 'light_work') AS light_work,
-				count(*) FILTER (WHERE k.classification = 'not_working') AS not_working
-			FROM child c JOIN child_class_next k USING (household_id, ordinal) JOIN household h ON h.id = c.household_id
-			WHERE h.round_id = $1 AND c.age BETWEEN $4 AND $5 GROUP BY 1)
-		SELECT v.code, v.kecamatan_code, k.kabupaten_code, coalesce(hh.households, 0), coalesce(hh.labourers, 0), coalesce(hh.poor, 0),
-			coalesce(ch.children, 0), coalesce(ch.hazardous, 0), coalesce(ch.child_labour, 0), coalesce(ch.light_work, 0), coalesce(ch.not_working, 0)
-		FROM village v JOIN kecamatan k ON k.code = v.kecamatan_code
-		LEFT JOIN hh ON hh.village_code = v.code LEFT JOIN ch ON ch.village_code = v.code
-		ORDER BY v.code`, round, m.Household.LabourLivelihoods, m.Household.PovertyProgrammes, m.ChildRule.MinWorkAge, m.ChildRule.MaxChildAge)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []risk.AreaCounts
-	parents := map[string]*risk.AreaCounts{}
-	var order []string
-	measures := []string{"households", "labourer_households", "poor_households", "children", "hazardous", "child_labour", "light_work", "not_working"}
-	for rows.Next() {
-		var code, kec, kab string
-		var n [8]int
-		if err := rows.Scan(&code, &kec, &kab, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5], &n[6], &n[7]); err != nil {
-			return nil, err
-		}
-		a := risk.AreaCounts{Area: "desa:" + code, Parent: "kecamatan:" + kec, Leaf: true, Counts: map[string]int{}}
-		for i, ms := range measures {
-			a.Counts[ms] = n[i]
-		}
-		out = append(out, a)
-		for _, p := range [][2]string{{"kecamatan:" + kec, "kabupaten:" + kab}, {"kabupaten:" + kab, ""}} {
-			pa, ok := parents[p[0]]
-			if !ok {
-				pa = &risk.AreaCounts{Area: p[0], Parent: p[1], Counts: map[string]int{}}
-				parents[p[0]] = pa
-				order = append(order, p[0])
-			}
-			for i, ms := range measures {
-				pa.Counts[ms] += n[i]
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for _, p := range order {
-		out = append(out, *parents[p])
-	}
-	return out, nil
 }

@@ -38,6 +38,13 @@ type ScoreRun struct {
 	Erasures int
 	// Cases: opened by this run, and open after it.
 	CasesOpened, CasesOpen int
+	// Release is the release the run published: a new one (NewRelease), or
+	// the latest again when nothing published changed. Refreshed lists the
+	// bases it took anew; Held what waits for more changes.
+	Release    int64
+	NewRelease bool
+	Refreshed  []Refreshed
+	Held       Held
 }
 
 // Score runs the risk model over the whole database in one transaction:
@@ -90,6 +97,7 @@ func (db *DB) ScoreRound(ctx context.Context, m *risk.Model, month int, round st
 		return run, err
 	}
 	var shown publication // the shown round's counts and publication, reused for its round_area
+	var rel releaseState
 	stage := func(name string, f func() error) error {
 		t := time.Now()
 		if err := f(); err != nil {
@@ -107,12 +115,19 @@ func (db *DB) ScoreRound(ctx context.Context, m *risk.Model, month int, round st
 		{"score households", func() error { return scoreHouseholds(ctx, tx, m) }},
 		{"aggregate villages", func() error { return scoreVillages(ctx, tx, m) }},
 		{"roll up kecamatan and kabupaten", func() error { return rollUp(ctx, tx, m) }},
+		{"release bases", func() error { return refreshBases(ctx, tx, m, &rel) }},
 		{"publish", func() error { return publish(ctx, tx, m, &run.Publication, &shown) }},
 		{"hotspots", func() error { return hotspots(ctx, tx, m, month, nil) }},
 		{"geomask households", func() error { return maskHouseholds(ctx, tx) }},
 		{"disclosure check", func() error { return checkPublication(ctx, tx, m, &shown) }},
 		{"rounds and change", func() error { return publishRounds(ctx, tx, m, round, &shown) }},
 		{"cases", func() error { return openAndRefreshCases(ctx, tx, m, &run) }},
+		{"case pipeline", func() error {
+			if err := refreshCaseBases(ctx, tx, m, &rel); err != nil {
+				return err
+			}
+			return publishPipeline(ctx, tx, m)
+		}},
 		{"swap in the new tables", func() error { return swapScoreTables(ctx, tx) }},
 	}
 	for _, s := range steps {
@@ -145,6 +160,13 @@ func (db *DB) ScoreRound(ctx context.Context, m *risk.Model, month int, round st
 		return run, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE round_summary SET score_run_id = $1`, run.ID); err != nil {
+		return run, err
+	}
+	if run.Release, run.NewRelease, err = recordRelease(ctx, tx, m, &run, &rel); err != nil {
+		return run, fmt.Errorf("score: release: %w", err)
+	}
+	run.Refreshed, run.Held = rel.refreshed, rel.held
+	if _, err := tx.Exec(ctx, `UPDATE score_run SET release_id = $1 WHERE id = $2`, run.Release, run.ID); err != nil {
 		return run, err
 	}
 	t := time.Now()

@@ -55,25 +55,42 @@ func trueCounts(ctx context.Context, q pgx.Tx) ([]risk.AreaCounts, error) {
 // risk.PublishFigures, from those published counts and facts that are not
 // survey answers: nothing published carries more than the counts do.
 func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSummary, shown *publication) error {
-	areas, err := trueCounts(ctx, tx)
+	truth, err := trueCounts(ctx, tx)
 	if err != nil {
 		return err
 	}
+	round, err := shownRound(ctx, tx)
+	if err != nil {
+		return err
+	}
+	// The public and planners see the round's bases (release.go); staff's
+	// exact estimates come from the data as it is now.
+	b, err := readBasis(ctx, tx, m, round)
+	if err != nil {
+		return err
+	}
+	areas := b.areas
 	pub, rounds, err := risk.Publish(areas, m.Publication)
 	if err != nil {
 		return err
 	}
-	shown.areas, shown.pub = areas, pub
+	shown.areas, shown.pub, shown.basis = areas, pub, b
 	sum.AuditRounds = rounds
-	in, within, err := publicationInputs(ctx, tx, m, areas, "household_score_next", nil)
-	shown.within = &within
+	in, within, err := publicationInputs(ctx, tx, m, truth, "household_score_next", nil)
 	if err != nil {
 		return err
 	}
-	figs := risk.PublishFigures(areas, pub, in, m, within)
-	if err := storeEstimates(ctx, tx, areas, in, m, within); err != nil {
+	if err := storeEstimates(ctx, tx, truth, in, m, within); err != nil {
 		return err
 	}
+	pin, _, err := publicationInputs(ctx, tx, m, areas, "household_score_next", &b.within)
+	if err != nil {
+		return err
+	}
+	pin = b.inputs(pin)
+	figs := risk.PublishFigures(areas, pub, pin, m, b.within)
+	b.figures(figs)
+	in = pin
 	var (
 		levels, codes, parents, statuses, tiers, priors []string
 		counts                                          = make([][]*int32, len(risk.CountMeasures))
@@ -428,7 +445,7 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 // checkPublication runs the disclosure check inside the scoring
 // transaction: a publication that fails it is never committed.
 func checkPublication(ctx context.Context, tx pgx.Tx, m *risk.Model, shown *publication) error {
-	problems, err := disclosureCheck(ctx, tx, m, "household_score_next", shown.within)
+	problems, err := disclosureCheck(ctx, tx, m, "household_score_next", shown.basis)
 	if err != nil {
 		return err
 	}
@@ -460,12 +477,21 @@ func deref(x *float64) any {
 	return *x
 }
 
-func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores string, within *float64) ([]string, error) {
+// disclosureCheck audits what is published against what it was published
+// from: the shown round's bases (b, or read again when nil), which are the
+// counts every published figure must be the rounding or a function of.
+func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores string, b *basis) ([]string, error) {
 	rule := m.Publication
-	areas, err := trueCounts(ctx, tx)
-	if err != nil {
-		return nil, err
+	if b == nil {
+		round, err := shownRound(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		if b, err = readBasis(ctx, tx, m, round); err != nil {
+			return nil, err
+		}
 	}
+	areas := b.areas
 	pub := map[string]risk.PublishedArea{}
 	rows, err := tx.Query(ctx, `SELECT level || ':' || code, status <> 'insufficient_data' AND status <> 'no_data',
 		children, hazardous, child_labour, light_work, not_working, households, labourer_households, poor_households
@@ -549,11 +575,12 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores strin
 	}
 	// Derived figures must be functions of the published counts: computed
 	// again from what is served, they must be what is served.
-	in, withinVar, err := publicationInputs(ctx, tx, m, areas, scores, within)
+	in, _, err := publicationInputs(ctx, tx, m, areas, scores, &b.within)
 	if err != nil {
 		return nil, err
 	}
-	figs := risk.PublishFigures(areas, pub, in, m, withinVar)
+	figs := risk.PublishFigures(areas, pub, b.inputs(in), m, b.within)
+	b.figures(figs)
 	rows, err = tx.Query(ctx, `SELECT level || ':' || code, status, prevalence, prevalence_smoothed, mean_household_score,
 		farm_labourer_share, poverty_share, score, components, monthly FROM area_public ORDER BY level, code`)
 	if err != nil {

@@ -271,6 +271,25 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		Scan(&sum.Inserted, &sum.Updated); err != nil {
 		return sum, err
 	}
+	// A household written again keeps its data_version (household_data_changed
+	// compares its own columns); its children are compared here, once, as
+	// the import replaces them all, and only a real difference moves the
+	// version the release bases count changes by (migration 015).
+	if _, err := tx.Exec(ctx, `
+		SELECT set_config('riskmap.import', 'on', true), set_config('riskmap.data_version', 'set', true);
+		UPDATE household h SET data_version = nextval('household_data_version')
+		FROM upserted u
+		WHERE h.id = u.id AND NOT u.inserted
+		  AND (SELECT string_agg(concat_ws('|', c.ordinal, c.age, c.sex, c.school_status, c.harvest_absence_days, c.works,
+				c.work_hours_week, c.work_hours_day, c.works_in_school_hours, c.tasks, c.gts_symptoms, c.disability,
+				c.special_needs, c.orphan), ';' ORDER BY c.ordinal) FROM child c WHERE c.household_id = u.id)
+		  IS DISTINCT FROM
+		      (SELECT string_agg(concat_ws('|', s.ordinal, s.age, s.sex, s.school_status, s.absence, s.works,
+				s.hours_week, s.hours_day, s.school_hours, coalesce(s.tasks, '{}'), coalesce(s.gts, '{}'), s.disability,
+				s.special_needs, s.orphan), ';' ORDER BY s.ordinal) FROM stage_child s WHERE s.survey_uuid = u.survey_uuid);
+		SELECT set_config('riskmap.data_version', '', true)`); err != nil {
+		return sum, err
+	}
 	tag, err := tx.Exec(ctx, `DELETE FROM child c USING upserted u WHERE c.household_id = u.id AND NOT u.inserted`)
 	if err != nil {
 		return sum, err

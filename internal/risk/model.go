@@ -139,6 +139,11 @@ func ParseModel(b []byte, name string) (*Model, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, Errorf(EINVALID, "model %s: %v", name, err)
 	}
+	if p := &m.Publication; p.ChangeMinHouseholds == 0 && p.ChangeMinChildren == 0 {
+		// Written before releases had a change threshold: the minimum
+		// sample is the documented default (PublicationRule).
+		p.ChangeMinHouseholds, p.ChangeMinChildren = p.MinHouseholds, p.MinChildren
+	}
 	if err := m.Validate(); err != nil {
 		return nil, Errorf(EINVALID, "model %s: %v", name, err)
 	}

@@ -23,6 +23,17 @@ type PublicationRule struct {
 	// Published shares and mean scores are rounded to these steps.
 	ShareStep float64 `json:"share_step"`
 	ScoreStep float64 `json:"score_step"`
+	// Releases over time (docs/methodology.md, "Releases over time"): a
+	// village's published figures change only when at least this many of
+	// its households, with at least this many children aged 5-17 among
+	// them, arrived, left or answered differently since its figures were
+	// last taken; otherwise the previous release stands for it. The case
+	// pipeline of a kecamatan changes when ChangeMinChildren cases did. A
+	// model file without them takes the minimum sample (min_households,
+	// min_children): a difference between two releases is a figure about
+	// the households that changed, and needs as many as any figure does.
+	ChangeMinHouseholds int `json:"change_min_households"`
+	ChangeMinChildren   int `json:"change_min_children"`
 }
 
 // Disclosure returns the rule the audit applies.
@@ -40,6 +51,9 @@ func (r PublicationRule) validate(bad func(string, ...any)) {
 	}
 	if r.RoundingBase < 1 || r.MinIntervalWidth < 1 || r.SmallCountMax < 0 {
 		bad("publication: rounding_base and min_interval_width must be at least 1, small_count_max not negative")
+	}
+	if r.ChangeMinHouseholds < 2 || r.ChangeMinChildren < 2 {
+		bad("publication: change_min_households and change_min_children must be at least 2 (1 would publish every single household's change)")
 	}
 	if r.ShareStep <= 0 || r.ShareStep > 0.5 || r.ScoreStep <= 0 || r.ScoreStep > 10 {
 		bad("publication: share_step must be in (0, 0.5] and score_step in (0, 10]")
