@@ -182,7 +182,7 @@ func TestHouseholdsEraseExportAndReads(t *testing.T) {
 		t.Error("exported an erased household")
 	}
 	out, _, err = runCmd(t, env, "score")
-	if err != nil || !strings.Contains(out, "no longer count the 1 household(s) erased") {
+	if err != nil || !strings.Contains(out, "1 household(s) erased since the previous run are gone from the data") {
 		t.Errorf("score after erasure: %v\n%s", err, out)
 	}
 }

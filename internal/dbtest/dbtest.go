@@ -346,3 +346,38 @@ func LoadRealRounds(tb testing.TB, db *postgres.DB, households int, seed uint64,
 	}
 	return gen
 }
+
+// GenerateRealSurvey loads the real boundaries and their generated tobacco
+// fields, and writes a generated survey of the given size over them into a
+// temporary folder, which it returns, without importing it.
+func GenerateRealSurvey(tb testing.TB, db *postgres.DB, households int, seed uint64) string {
+	tb.Helper()
+	return loadRealGenerated(tb, db, demo.Options{Seed: seed, Households: households})
+}
+
+// ImportSurveyFiles imports a KoBoToolbox household CSV and its children's
+// CSV through the real importer.
+func ImportSurveyFiles(tb testing.TB, db *postgres.DB, households, children string) {
+	tb.Helper()
+	ctx := context.Background()
+	hf, err := os.Open(households)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer hf.Close()
+	cf, err := os.Open(children)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cf.Close()
+	in := postgres.SurveyImport{HouseholdFile: filepath.Base(households), ChildFile: filepath.Base(children), MaxVillageDistance: 1000}
+	if in.Households, err = ingest.NewHouseholdReader(hf, in.HouseholdFile); err != nil {
+		tb.Fatal(err)
+	}
+	if in.Children, err = ingest.NewChildReader(cf, in.ChildFile, in.Households); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.ImportSurvey(ctx, in, postgres.ImportOptions{Synthetic: true}); err != nil {
+		tb.Fatal(err)
+	}
+}
