@@ -344,6 +344,17 @@ func TestDifferencingAttack(t *testing.T) {
 	if hzOff.flagged < 3 || noneOff.flagged > 0 || hzOff.moved < 6 {
 		t.Errorf("with the rule off the attack should flag households with a hazardous child and no others: %s vs %s", hzOff, noneOff)
 	}
+	// The history audit sees it too: releases that moved on single changes.
+	check, err = db.DisclosureCheck(ctx, m)
+	single := 0
+	for _, p := range check {
+		if strings.Contains(p, "under the rule's thresholds") {
+			single++
+		}
+	}
+	if err != nil || single < 6 {
+		t.Errorf("disclosure check over the releases made with the rule off: %v, %d batches under the thresholds found, want at least 6", err, single)
+	}
 }
 
 type lateHousehold struct{ uuid, households, children string }

@@ -465,9 +465,132 @@ func (db *DB) DisclosureCheck(ctx context.Context, m *risk.Model) ([]string, err
 	err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		var err error
 		out, err = disclosureCheck(ctx, tx, m, "household_score", nil)
+		if err != nil {
+			return err
+		}
+		hist, err := historyCheck(ctx, tx, m)
+		out = append(out, hist...)
 		return err
 	})
 	return out, err
+}
+
+// historyCheck audits every release on record against the one before it,
+// as an attacker who keeps both and knows which households changed between
+// them would read them: every published count that moved must be the work
+// of a basis taken anew (release.refreshed) by a batch at the thresholds
+// of the rule checked against (m's: a release made under a weaker rule
+// fails it), in the area itself (a village, a
+// kecamatan's pipeline) or, for a parent, in one of the areas it sums; and
+// the ledger's hash must be what its tables were.
+func historyCheck(ctx context.Context, tx pgx.Tx, m *risk.Model) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT id, refreshed FROM release ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	type rel struct {
+		id        int64
+		refreshed []Refreshed
+	}
+	var rels []rel
+	for rows.Next() {
+		var r rel
+		if err := rows.Scan(&r.id, &r.refreshed); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		rels = append(rels, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Which village and kecamatan each area holds, to explain a parent's move.
+	parentOf := map[string][]string{}
+	prow, err := tx.Query(ctx, `SELECT v.code, v.kecamatan_code, k.kabupaten_code FROM village v JOIN kecamatan k ON k.code = v.kecamatan_code`)
+	if err != nil {
+		return nil, err
+	}
+	for prow.Next() {
+		var v, kec, kab string
+		if err := prow.Scan(&v, &kec, &kab); err != nil {
+			prow.Close()
+			return nil, err
+		}
+		parentOf["desa:"+v] = []string{"kecamatan:" + kec, "kabupaten:" + kab}
+		parentOf["kecamatan:"+kec] = []string{"kabupaten:" + kab}
+	}
+	prow.Close()
+	var problems []string
+	for i := 1; i < len(rels); i++ {
+		prev, cur := rels[i-1], rels[i]
+		explains := map[string]bool{}     // round|area -> moved by a batch
+		caseExplains := map[string]bool{} // pipeline area -> moved by a batch
+		rule := m.Publication
+		for _, r := range cur.refreshed {
+			ok := r.Rebase
+			if r.Cases > 0 {
+				ok = r.Cases >= rule.ChangeMinChildren
+			} else if !r.Rebase {
+				ok = r.Households >= rule.ChangeMinHouseholds && r.Children >= rule.ChangeMinChildren
+			}
+			if !ok {
+				problems = append(problems, fmt.Sprintf("release %d: %s taken anew by a batch of %d households, %d children, %d cases: under the rule's thresholds",
+					cur.id, r.Area, r.Households, r.Children, r.Cases))
+				continue
+			}
+			if r.Cases > 0 {
+				for _, a := range append([]string{r.Area}, parentOf[r.Area]...) {
+					caseExplains[a] = true
+				}
+				continue
+			}
+			for _, a := range append([]string{r.Area}, parentOf[r.Area]...) {
+				explains[r.Round+"|"+a] = true
+			}
+		}
+		var shown, shownBefore string
+		if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT round_id FROM release WHERE id = $1), ''), coalesce((SELECT round_id FROM release WHERE id = $2), '')`,
+			cur.id, prev.id).Scan(&shown, &shownBefore); err != nil {
+			return nil, err
+		}
+		mrows, err := tx.Query(ctx, `
+			SELECT n.round_id, n.level || ':' || n.code
+			FROM release_area n
+			LEFT JOIN release_area o ON o.release_id = $2 AND o.round_id = n.round_id AND o.level = n.level AND o.code = n.code
+			WHERE n.release_id = $1 AND o.counts IS DISTINCT FROM n.counts
+			ORDER BY 1, 2`, cur.id, prev.id)
+		if err != nil {
+			return nil, err
+		}
+		for mrows.Next() {
+			var round, area string
+			if err := mrows.Scan(&round, &area); err != nil {
+				mrows.Close()
+				return nil, err
+			}
+			var ok bool
+			switch round {
+			case "pipeline":
+				ok = caseExplains[area]
+			case "":
+				// The map moved to another round: each round's own table
+				// (round_area) carries its history.
+				ok = shown != shownBefore || explains[shown+"|"+area]
+			default:
+				ok = explains[round+"|"+area]
+			}
+			if !ok {
+				problems = append(problems, fmt.Sprintf("release %d: %s %s moved since release %d with no batch of changes that allows it",
+					cur.id, strings.TrimSpace(round+" "), area, prev.id))
+			}
+		}
+		mrows.Close()
+		if err := mrows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return problems, nil
 }
 
 func deref(x *float64) any {
