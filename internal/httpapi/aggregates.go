@@ -97,12 +97,10 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 			s.fail(w, r, badParam("month", "%q is not a month 1..12", q.Get("month")))
 			return
 		}
-		limit := 20
-		if l := q.Get("limit"); l != "" {
-			if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > MaxLimit {
-				s.fail(w, r, badParam("limit", "%q is not a whole number 1..%d", l, MaxLimit))
-				return
-			}
+		limit, err := limitParam(q, 20)
+		if err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		if s.answered(w, r, q.Get("f")) {
 			return
@@ -162,12 +160,10 @@ func (s *Server) handleHouseholdTargets() http.HandlerFunc {
 			s.fail(w, r, badParam("month", "%q is not a month 1..12", q.Get("month")))
 			return
 		}
-		limit := 50
-		if l := q.Get("limit"); l != "" {
-			if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > MaxLimit {
-				s.fail(w, r, badParam("limit", "%q is not a whole number 1..%d", l, MaxLimit))
-				return
-			}
+		limit, err := limitParam(q, 50)
+		if err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		var areas []string
 		if a := q.Get("area"); a != "" {
@@ -250,14 +246,10 @@ func (s *Server) handleReleases() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		limit := 20
-		if l := r.URL.Query().Get("limit"); l != "" {
-			n, err := strconv.Atoi(l)
-			if err != nil || n < 1 || n > MaxLimit {
-				s.fail(w, r, badParam("limit", "%q is not a whole number 1..%d", l, MaxLimit))
-				return
-			}
-			limit = n
+		limit, err := limitParam(r.URL.Query(), 20)
+		if err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		rs, err := s.db.Releases(r.Context(), limit)
 		if err != nil {

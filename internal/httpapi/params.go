@@ -58,6 +58,19 @@ type paramError struct {
 
 func (e *paramError) Error() string { return e.param + ": " + e.detail }
 
+// limitParam reads ?limit=: a whole number 1..MaxLimit, def when absent.
+func limitParam(q url.Values, def int) (int, error) {
+	l := q.Get("limit")
+	if l == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > MaxLimit {
+		return 0, badParam("limit", "%q is not a whole number 1..%d", l, MaxLimit)
+	}
+	return n, nil
+}
+
 func badParam(param, format string, args ...any) *paramError {
 	return &paramError{param: param, detail: fmt.Sprintf(format, args...)}
 }
