@@ -217,11 +217,12 @@ CREATE TABLE pipeline_public (
 -- Published (rounded) figures only: what anyone who kept the releases has.
 CREATE TABLE release_area (
     release_id  bigint NOT NULL REFERENCES release (id),
+    tbl         text NOT NULL CHECK (tbl IN ('area_public', 'round_area', 'pipeline_public')),
+    round_id    text NOT NULL DEFAULT '',    -- round_area's round; '' in the other tables
     level       text NOT NULL,
     code        text NOT NULL,
-    round_id    text NOT NULL DEFAULT '',    -- '' for area_public; a round for round_area
     counts      jsonb NOT NULL,
-    PRIMARY KEY (release_id, round_id, level, code)
+    PRIMARY KEY (release_id, tbl, round_id, level, code)
 );
 
 DO $$

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
 	"time"
 
 	"github.com/go-chi/chi/v5"

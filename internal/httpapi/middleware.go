@@ -2,13 +2,14 @@ package httpapi
 
 import (
 	"context"
-	"github.com/kesempatan/riskmap/internal/postgres"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
 // observe logs every request with its id and records it in the metrics,

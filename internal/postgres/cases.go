@@ -524,7 +524,7 @@ type PipelineArea struct {
 // kecamatan bases, under the rule every public count follows.
 func (db *DB) Pipeline(ctx context.Context) ([]PipelineArea, error) {
 	rows, err := db.reader().Query(ctx, `
-		SELECT p.level, p.code, coalesce(coalesce(k.name, b.name), ''), coalesce(p.parent_code, ''), p.status, p.counts
+		SELECT p.level, p.code, coalesce(k.name, b.name, ''), coalesce(p.parent_code, ''), p.status, p.counts
 		FROM pipeline_public p
 		LEFT JOIN kecamatan k ON p.level = 'kecamatan' AND k.code = p.code
 		LEFT JOIN kabupaten b ON p.level = 'kabupaten' AND b.code = p.code

@@ -124,24 +124,12 @@ func refreshBases(ctx context.Context, tx pgx.Tx, m *risk.Model, st *releaseStat
 		Scan(&st.held.Bases, &st.held.Households, &st.held.Stale); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, `SELECT round_id, village_code, households, children, rebase FROM basis_refresh ORDER BY 1, 2`)
+	refreshed, err := collectRefreshed(ctx, tx, `SELECT round_id AS round, 'desa:' || village_code AS area, households, children, rebase
+		FROM basis_refresh ORDER BY round_id, village_code`)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var r Refreshed
-		var code string
-		if err := rows.Scan(&r.Round, &code, &r.Households, &r.Children, &r.Rebase); err != nil {
-			rows.Close()
-			return err
-		}
-		r.Area = "desa:" + code
-		st.refreshed = append(st.refreshed, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
+	st.refreshed = append(st.refreshed, refreshed...)
 	if len(st.refreshed) == 0 {
 		return nil
 	}
@@ -182,6 +170,15 @@ func refreshBases(ctx context.Context, tx pgx.Tx, m *risk.Model, st *releaseStat
 			GROUP BY hh.round_id, hh.village_code`,
 			[]any{key, m.Household.LabourLivelihoods, m.Household.PovertyProgrammes, r.MinWorkAge, r.MaxChildAge}},
 	})
+}
+
+// collectRefreshed reads bases taken anew, by column name.
+func collectRefreshed(ctx context.Context, tx pgx.Tx, sql string) ([]Refreshed, error) {
+	rows, err := tx.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByNameLax[Refreshed])
 }
 
 // basis is one round's published basis, in the shape the publisher takes.
@@ -287,7 +284,7 @@ func readBasis(ctx context.Context, tx pgx.Tx, m *risk.Model, round string) (*ba
 	step := m.Publication.ScoreStep
 	for area, s := range scores {
 		if s.n > 0 {
-			x := roundStep(s.sum/s.n, step)
+			x := risk.RoundTo(s.sum/s.n, step)
 			out.mean[area] = &x
 		}
 	}
@@ -297,21 +294,16 @@ func readBasis(ctx context.Context, tx pgx.Tx, m *risk.Model, round string) (*ba
 	return out, nil
 }
 
-func roundStep(x, step float64) float64 {
-	if step <= 0 {
-		return x
-	}
-	return float64(int64(x/step+0.5)) * step
-}
-
-// inputs replaces, in the publication's inputs, every survey-derived figure
-// with its basis: the mean household score.
+// inputs returns the publication's inputs with every survey-derived figure
+// taken from the bases: the mean household score, and which villages of a
+// parent count as surveyed.
 func (b *basis) inputs(in map[string]risk.AreaInput) map[string]risk.AreaInput {
 	out := make(map[string]risk.AreaInput, len(in))
 	for area, ai := range in {
 		ai.MeanScore = b.mean[area]
 		out[area] = ai
 	}
+	coverage(out, b.areas)
 	return out
 }
 
@@ -352,24 +344,11 @@ func refreshCaseBases(ctx context.Context, tx pgx.Tx, m *risk.Model, st *release
 		AND NOT EXISTS (SELECT 1 FROM case_refresh r WHERE r.kecamatan_code = c.kecamatan_code)`).Scan(&st.held.Cases); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, `SELECT kecamatan_code, cases FROM case_refresh ORDER BY 1`)
+	refreshed, err := collectRefreshed(ctx, tx, `SELECT 'kecamatan:' || kecamatan_code AS area, cases FROM case_refresh ORDER BY kecamatan_code`)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var r Refreshed
-		var code string
-		if err := rows.Scan(&code, &r.Cases); err != nil {
-			rows.Close()
-			return err
-		}
-		r.Area = "kecamatan:" + code
-		st.refreshed = append(st.refreshed, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
+	st.refreshed = append(st.refreshed, refreshed...)
 	return execAll(ctx, tx, []statement{
 		{`SELECT set_config('riskmap.release_refresh', 'on', true)`, nil},
 		{`DELETE FROM release_case_member m USING case_refresh r WHERE m.kecamatan_code = r.kecamatan_code`, nil},
@@ -490,17 +469,16 @@ type Release struct {
 	Synthetic    bool              `json:"synthetic"`
 }
 
-// recordRelease hashes the published tables and writes the ledger: a new
-// release when anything published differs from the latest release, else
-// the latest release again. It returns the release's id.
-func recordRelease(ctx context.Context, tx pgx.Tx, m *risk.Model, run *ScoreRun, st *releaseState) (int64, bool, error) {
+// publishedHash returns the md5 of every published table's rows in their
+// canonical order, and one hash over them all.
+func publishedHash(ctx context.Context, tx pgx.Tx) (map[string]string, string, error) {
 	tables := map[string]string{}
 	var names []string
 	for _, t := range releaseTables {
 		var h string
 		// Identifiers from the constant list above.
 		if err := tx.QueryRow(ctx, `SELECT md5(coalesce(string_agg(`+t.row+`::text, E'\n' ORDER BY `+t.order+`), '')) FROM `+t.name+` t`).Scan(&h); err != nil {
-			return 0, false, fmt.Errorf("hash %s: %w", t.name, err)
+			return nil, "", fmt.Errorf("hash %s: %w", t.name, err)
 		}
 		tables[t.name] = h
 		names = append(names, t.name)
@@ -511,10 +489,43 @@ func recordRelease(ctx context.Context, tx pgx.Tx, m *risk.Model, run *ScoreRun,
 		all.WriteString(n + "=" + tables[n] + "\n")
 	}
 	sum := md5.Sum([]byte(all.String()))
-	hash := hex.EncodeToString(sum[:])
+	return tables, hex.EncodeToString(sum[:]), nil
+}
+
+// movedArea is one area whose published counts differ between two
+// releases: in area_public, one round's round_area, or the pipeline.
+type movedArea struct{ tbl, round, area string }
+
+// movedAreas lists what moved from release prev to release cur, as an
+// attacker who kept both reads it (release_area).
+func movedAreas(ctx context.Context, tx pgx.Tx, cur, prev int64) ([]movedArea, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT n.tbl, n.round_id, n.level || ':' || n.code
+		FROM release_area n
+		LEFT JOIN release_area o ON o.release_id = $2 AND o.tbl = n.tbl AND o.round_id = n.round_id AND o.level = n.level AND o.code = n.code
+		WHERE n.release_id = $1 AND o.counts IS DISTINCT FROM n.counts
+		ORDER BY 1, 2, 3`, cur, prev)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (movedArea, error) {
+		var m movedArea
+		err := r.Scan(&m.tbl, &m.round, &m.area)
+		return m, err
+	})
+}
+
+// recordRelease hashes the published tables and writes the ledger: a new
+// release when anything published differs from the latest release, else
+// the latest release again. It returns the release's id.
+func recordRelease(ctx context.Context, tx pgx.Tx, m *risk.Model, run *ScoreRun, st *releaseState) (int64, bool, error) {
+	tables, hash, err := publishedHash(ctx, tx)
+	if err != nil {
+		return 0, false, err
+	}
 	var latest int64
 	var latestHash string
-	err := tx.QueryRow(ctx, `SELECT id, hash FROM release ORDER BY id DESC LIMIT 1`).Scan(&latest, &latestHash)
+	err = tx.QueryRow(ctx, `SELECT id, hash FROM release ORDER BY id DESC LIMIT 1`).Scan(&latest, &latestHash)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, err
 	}
@@ -561,24 +572,32 @@ func recordRelease(ctx context.Context, tx pgx.Tx, m *risk.Model, run *ScoreRun,
 		{`UPDATE release_basis SET release_id = $1 WHERE release_id = 0`, []any{id}},
 		{`UPDATE release_case_basis SET release_id = $1 WHERE release_id = 0`, []any{id}},
 		// What anyone who keeps the releases has: every published count.
-		{`INSERT INTO release_area (release_id, level, code, round_id, counts)
-			SELECT $1::bigint, level, code, '', jsonb_build_object('status', status, 'households', households, 'children', children,
-				'hazardous', hazardous, 'child_labour', child_labour, 'light_work', light_work, 'not_working', not_working,
-				'labourer_households', labourer_households, 'poor_households', poor_households)
+		{`INSERT INTO release_area (release_id, tbl, round_id, level, code, counts)
+			SELECT $1::bigint, 'area_public', '', level, code, jsonb_build_object('status', status, 'households', households,
+				'children', children, 'hazardous', hazardous, 'child_labour', child_labour, 'light_work', light_work,
+				'not_working', not_working, 'labourer_households', labourer_households, 'poor_households', poor_households)
 			FROM area_public
 			UNION ALL
-			SELECT $1::bigint, level, code, round_id, jsonb_build_object('status', status, 'households', households, 'children', children,
-				'hazardous', hazardous, 'child_labour', child_labour)
+			SELECT $1::bigint, 'round_area', round_id, level, code, jsonb_build_object('status', status, 'households', households,
+				'children', children, 'hazardous', hazardous, 'child_labour', child_labour)
 			FROM round_area
 			UNION ALL
-			SELECT $1::bigint, level, code, 'pipeline', counts || jsonb_build_object('status', status) FROM pipeline_public`, []any{id}},
-		{`UPDATE release r SET changed_areas = coalesce((
-			SELECT array_agg(DISTINCT n.level || ':' || n.code ORDER BY n.level || ':' || n.code)
-			FROM release_area n
-			LEFT JOIN release_area o ON o.release_id = $2 AND o.round_id = n.round_id AND o.level = n.level AND o.code = n.code
-			WHERE n.release_id = $1 AND n.round_id = '' AND o.counts IS DISTINCT FROM n.counts), '{}')
-			WHERE r.id = $1`, []any{id, latest}},
+			SELECT $1::bigint, 'pipeline_public', '', level, code, counts || jsonb_build_object('status', status) FROM pipeline_public`, []any{id}},
 	})
+	if err != nil {
+		return 0, false, err
+	}
+	moved, err := movedAreas(ctx, tx, id, latest)
+	if err != nil {
+		return 0, false, err
+	}
+	changed := []string{}
+	for _, a := range moved {
+		if a.tbl == "area_public" {
+			changed = append(changed, a.area)
+		}
+	}
+	_, err = tx.Exec(ctx, `UPDATE release SET changed_areas = $2 WHERE id = $1`, id, changed)
 	return id, true, err
 }
 

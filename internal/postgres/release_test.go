@@ -98,7 +98,7 @@ func (a attackTally) String() string {
 	return fmt.Sprintf("%d of %d flagged (%d with any published figure moved)", a.flagged, a.n, a.moved)
 }
 
-// hazardousHouseholds returns households of distinct villages with (want)
+// pickHouseholds returns n households of distinct villages with (hazardous)
 // or without any child in hazardous work, in villages whose counts are
 // published, none in the villages of avoid.
 func pickHouseholds(t *testing.T, db *postgres.DB, hazardous bool, n int, avoid map[string]bool) []string {
@@ -296,7 +296,9 @@ func TestDifferencingAttack(t *testing.T) {
 	var batch []string
 	for rows.Next() {
 		var u string
-		rows.Scan(&u)
+		if err := rows.Scan(&u); err != nil {
+			t.Fatal(err)
+		}
 		batch = append(batch, u)
 	}
 	rows.Close()

@@ -83,14 +83,11 @@ func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSumm
 	if err := storeEstimates(ctx, tx, truth, in, m, within); err != nil {
 		return err
 	}
-	pin, _, err := publicationInputs(ctx, tx, m, areas, "household_score_next", &b.within)
-	if err != nil {
-		return err
-	}
-	pin = b.inputs(pin)
-	figs := risk.PublishFigures(areas, pub, pin, m, b.within)
+	// The public's inputs: the same facts, with the bases' mean scores and
+	// coverage.
+	in = b.inputs(in)
+	figs := risk.PublishFigures(areas, pub, in, m, b.within)
 	b.figures(figs)
-	in = pin
 	var (
 		levels, codes, parents, statuses, tiers, priors []string
 		counts                                          = make([][]*int32, len(risk.CountMeasures))
@@ -270,24 +267,7 @@ func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []ri
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
-	// Coverage of parents: villages, and villages with a survey.
-	parentOf := make(map[string]string, len(areas))
-	for _, a := range areas {
-		parentOf[a.Area] = a.Parent
-	}
-	for _, a := range areas {
-		if !a.Leaf {
-			continue
-		}
-		for p := a.Parent; p != ""; p = parentOf[p] {
-			ai := in[p]
-			ai.Villages++
-			if a.Counts["households"] > 0 {
-				ai.SurveyedVillages++
-			}
-			in[p] = ai
-		}
-	}
+	coverage(in, areas)
 	if known != nil {
 		return in, *known, nil
 	}
@@ -317,6 +297,33 @@ func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []ri
 		w = *within
 	}
 	return in, w, nil
+}
+
+// coverage sets in every parent of areas how many villages it has, and how
+// many of them have surveyed households in areas' counts.
+func coverage(in map[string]risk.AreaInput, areas []risk.AreaCounts) {
+	parentOf := make(map[string]string, len(areas))
+	for _, a := range areas {
+		parentOf[a.Area] = a.Parent
+		if !a.Leaf {
+			ai := in[a.Area]
+			ai.Villages, ai.SurveyedVillages = 0, 0
+			in[a.Area] = ai
+		}
+	}
+	for _, a := range areas {
+		if !a.Leaf {
+			continue
+		}
+		for p := a.Parent; p != ""; p = parentOf[p] {
+			ai := in[p]
+			ai.Villages++
+			if a.Counts["households"] > 0 {
+				ai.SurveyedVillages++
+			}
+			in[p] = ai
+		}
+	}
 }
 
 // maskHouseholds keeps household_mask up to date: for each household, a
@@ -480,32 +487,39 @@ func (db *DB) DisclosureCheck(ctx context.Context, m *risk.Model) ([]string, err
 // them would read them: every published count that moved must be the work
 // of a basis taken anew (release.refreshed) by a batch at the thresholds
 // of the rule checked against (m's: a release made under a weaker rule
-// fails it), in the area itself (a village, a
-// kecamatan's pipeline) or, for a parent, in one of the areas it sums; and
-// the ledger's hash must be what its tables were.
+// fails it), in the area itself (a village, a kecamatan's pipeline) or, for
+// a parent, in one of the areas it sums. The tables served now must also be
+// the latest release's (its hash).
 func historyCheck(ctx context.Context, tx pgx.Tx, m *risk.Model) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT id, refreshed FROM release ORDER BY id`)
+	rows, err := tx.Query(ctx, `SELECT id, coalesce(round_id, ''), refreshed, hash FROM release ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
 	type rel struct {
-		id        int64
-		refreshed []Refreshed
+		id          int64
+		shown, hash string
+		refreshed   []Refreshed
 	}
-	var rels []rel
-	for rows.Next() {
-		var r rel
-		if err := rows.Scan(&r.id, &r.refreshed); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		rels = append(rels, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rel, error) {
+		var x rel
+		err := r.Scan(&x.id, &x.shown, &x.refreshed, &x.hash)
+		return x, err
+	})
+	if err != nil {
 		return nil, err
 	}
-	// Which village and kecamatan each area holds, to explain a parent's move.
+	var problems []string
+	if len(rels) > 0 {
+		_, hash, err := publishedHash(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		if last := rels[len(rels)-1]; hash != last.hash {
+			problems = append(problems, fmt.Sprintf("the published tables are not release %d's (hash %s, the ledger says %s)", last.id, hash, last.hash))
+		}
+	}
+	// Which kecamatan and kabupaten each village and kecamatan rolls into,
+	// to explain a parent's move.
 	parentOf := map[string][]string{}
 	prow, err := tx.Query(ctx, `SELECT v.code, v.kecamatan_code, k.kabupaten_code FROM village v JOIN kecamatan k ON k.code = v.kecamatan_code`)
 	if err != nil {
@@ -521,12 +535,10 @@ func historyCheck(ctx context.Context, tx pgx.Tx, m *risk.Model) ([]string, erro
 		parentOf["kecamatan:"+kec] = []string{"kabupaten:" + kab}
 	}
 	prow.Close()
-	var problems []string
+	rule := m.Publication
 	for i := 1; i < len(rels); i++ {
 		prev, cur := rels[i-1], rels[i]
-		explains := map[string]bool{}     // round|area -> moved by a batch
-		caseExplains := map[string]bool{} // pipeline area -> moved by a batch
-		rule := m.Publication
+		explains := map[string]bool{} // table|round|area -> moved by a batch
 		for _, r := range cur.refreshed {
 			ok := r.Rebase
 			if r.Cases > 0 {
@@ -539,55 +551,31 @@ func historyCheck(ctx context.Context, tx pgx.Tx, m *risk.Model) ([]string, erro
 					cur.id, r.Area, r.Households, r.Children, r.Cases))
 				continue
 			}
-			if r.Cases > 0 {
-				for _, a := range append([]string{r.Area}, parentOf[r.Area]...) {
-					caseExplains[a] = true
-				}
-				continue
-			}
 			for _, a := range append([]string{r.Area}, parentOf[r.Area]...) {
-				explains[r.Round+"|"+a] = true
+				if r.Cases > 0 {
+					explains["pipeline_public||"+a] = true
+					continue
+				}
+				explains["round_area|"+r.Round+"|"+a] = true
+				if r.Round == cur.shown {
+					explains["area_public||"+a] = true
+				}
 			}
 		}
-		var shown, shownBefore string
-		if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT round_id FROM release WHERE id = $1), ''), coalesce((SELECT round_id FROM release WHERE id = $2), '')`,
-			cur.id, prev.id).Scan(&shown, &shownBefore); err != nil {
-			return nil, err
-		}
-		mrows, err := tx.Query(ctx, `
-			SELECT n.round_id, n.level || ':' || n.code
-			FROM release_area n
-			LEFT JOIN release_area o ON o.release_id = $2 AND o.round_id = n.round_id AND o.level = n.level AND o.code = n.code
-			WHERE n.release_id = $1 AND o.counts IS DISTINCT FROM n.counts
-			ORDER BY 1, 2`, cur.id, prev.id)
+		moved, err := movedAreas(ctx, tx, cur.id, prev.id)
 		if err != nil {
 			return nil, err
 		}
-		for mrows.Next() {
-			var round, area string
-			if err := mrows.Scan(&round, &area); err != nil {
-				mrows.Close()
-				return nil, err
+		for _, a := range moved {
+			// The map moved to another round: each round's own table
+			// (round_area) carries its history.
+			if a.tbl == "area_public" && cur.shown != prev.shown {
+				continue
 			}
-			var ok bool
-			switch round {
-			case "pipeline":
-				ok = caseExplains[area]
-			case "":
-				// The map moved to another round: each round's own table
-				// (round_area) carries its history.
-				ok = shown != shownBefore || explains[shown+"|"+area]
-			default:
-				ok = explains[round+"|"+area]
+			if !explains[a.tbl+"|"+a.round+"|"+a.area] {
+				problems = append(problems, fmt.Sprintf("release %d: %s %s %s moved since release %d with no batch of changes that allows it",
+					cur.id, a.tbl, a.round, a.area, prev.id))
 			}
-			if !ok {
-				problems = append(problems, fmt.Sprintf("release %d: %s %s moved since release %d with no batch of changes that allows it",
-					cur.id, strings.TrimSpace(round+" "), area, prev.id))
-			}
-		}
-		mrows.Close()
-		if err := mrows.Err(); err != nil {
-			return nil, err
 		}
 	}
 	return problems, nil

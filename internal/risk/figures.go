@@ -48,6 +48,10 @@ func fp(x float64) *float64 { return &x }
 
 func round(x, step float64) float64 { return math.Round(x/step) * step }
 
+// RoundTo rounds x to the nearest multiple of step (halves away from
+// zero): the rounding of published figures.
+func RoundTo(x, step float64) float64 { return round(x, step) }
+
 // PublishFigures computes every published figure of every area. Villages:
 // prevalence, farm-labourer and poverty shares are shrunk by ShrinkRates,
 // the mean household score by ShrinkMeans (within is the pooled variance of
