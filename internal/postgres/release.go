@@ -133,8 +133,8 @@ func refreshBases(ctx context.Context, tx pgx.Tx, m *risk.Model, st *releaseStat
 	if len(st.refreshed) == 0 {
 		return nil
 	}
-	r := m.ChildRule
 	return execAll(ctx, tx, []statement{
+		{`ANALYZE basis_refresh`, nil},
 		{`SELECT set_config('riskmap.release_refresh', 'on', true)`, nil},
 		{`DELETE FROM release_member m USING basis_refresh r WHERE m.round_id = r.round_id AND m.village_code = r.village_code`, nil},
 		{`INSERT INTO release_member (round_id, village_code, household_id, data_version, children)
@@ -143,32 +143,26 @@ func refreshBases(ctx context.Context, tx pgx.Tx, m *risk.Model, st *releaseStat
 		{`DELETE FROM release_departed d USING basis_refresh r WHERE d.round_id = r.round_id AND d.village_code = r.village_code`, nil},
 		{`DELETE FROM release_basis b USING basis_refresh r WHERE b.round_id = r.round_id AND b.village_code = r.village_code`, nil},
 		{`SELECT set_config('riskmap.release_refresh', '', true)`, nil},
+		// Sums over each refreshed village's households, from the run's
+		// per-household tables (household_kids: children aged
+		// min_work_age..max_child_age, by class).
 		{`INSERT INTO release_basis (round_id, village_code, release_id, basis_key, households, children, hazardous, child_labour,
 				light_work, not_working, labourer_households, poor_households, score_n, score_sum, score_ss,
 				kid_households, kid_y, kid_n, kid_yy, kid_yn, kid_nn)
-			WITH hh AS (
-				SELECT h.id, h.round_id, h.village_code, h.livelihoods && $2::text[] AS labourer, h.poverty_programmes && $3::text[] AS poor
-				FROM household h JOIN basis_refresh r ON r.round_id = h.round_id AND r.village_code = h.village_code),
-			ch AS (
-				SELECT c.household_id, count(*) AS n,
-					count(*) FILTER (WHERE k.classification = 'hazardous') AS hazardous,
-					count(*) FILTER (WHERE k.classification = 'child_labour') AS child_labour,
-					count(*) FILTER (WHERE k.classification = 'light_work') AS light_work,
-					count(*) FILTER (WHERE k.classification = 'not_working') AS not_working
-				FROM hh JOIN child c ON c.household_id = hh.id JOIN child_class_next k USING (household_id, ordinal)
-				WHERE c.age BETWEEN $4 AND $5 GROUP BY 1)
-			SELECT hh.round_id, hh.village_code, 0, $1, count(*), coalesce(sum(ch.n), 0), coalesce(sum(ch.hazardous), 0),
-				coalesce(sum(ch.child_labour), 0), coalesce(sum(ch.light_work), 0), coalesce(sum(ch.not_working), 0),
-				count(*) FILTER (WHERE hh.labourer), count(*) FILTER (WHERE hh.poor),
+			SELECT h.round_id, h.village_code, 0, $1, count(*), coalesce(sum(k.n), 0), coalesce(sum(k.n_hazardous), 0),
+				coalesce(sum(k.n_child_labour), 0), coalesce(sum(k.n_light_work), 0),
+				coalesce(sum(k.n - k.n_hazardous - k.n_child_labour - k.n_light_work), 0),
+				count(*) FILTER (WHERE h.livelihoods && $2::text[]), count(*) FILTER (WHERE h.poverty_programmes && $3::text[]),
 				count(s.score), coalesce(sum(s.score), 0), coalesce(sum(s.score::float8 ^ 2), 0),
 				count(*) FILTER (WHERE k.n > 0), coalesce(sum(k.y) FILTER (WHERE k.n > 0), 0), coalesce(sum(k.n) FILTER (WHERE k.n > 0), 0),
 				coalesce(sum(k.y * k.y) FILTER (WHERE k.n > 0), 0), coalesce(sum(k.y * k.n) FILTER (WHERE k.n > 0), 0),
 				coalesce(sum(k.n * k.n) FILTER (WHERE k.n > 0), 0)
-			FROM hh LEFT JOIN ch ON ch.household_id = hh.id
-			LEFT JOIN household_kids k ON k.household_id = hh.id
-			LEFT JOIN household_score_next s ON s.household_id = hh.id
-			GROUP BY hh.round_id, hh.village_code`,
-			[]any{key, m.Household.LabourLivelihoods, m.Household.PovertyProgrammes, r.MinWorkAge, r.MaxChildAge}},
+			FROM household h
+			JOIN basis_refresh r ON r.round_id = h.round_id AND r.village_code = h.village_code
+			LEFT JOIN household_kids k ON k.household_id = h.id
+			LEFT JOIN household_score_next s ON s.household_id = h.id
+			GROUP BY h.round_id, h.village_code`,
+			[]any{key, m.Household.LabourLivelihoods, m.Household.PovertyProgrammes}},
 	})
 }
 

@@ -212,6 +212,21 @@ func TestDifferencingAttack(t *testing.T) {
 		t.Fatalf("first run: release %d (new %v), %d bases; want release 1, new, bases", first.Release, first.NewRelease, len(first.Refreshed))
 	}
 
+	// Freshly taken, every basis is the village's exact figures as the
+	// scoring run's own aggregation (area_score) has them.
+	var bases, differ int
+	if err := db.Pool.QueryRow(ctx, `
+		SELECT count(*), count(*) FILTER (WHERE (b.households, b.children, b.hazardous, b.child_labour, b.light_work, b.not_working,
+				b.labourer_households, b.poor_households) IS DISTINCT FROM (a.households, a.children, a.hazardous, a.child_labour,
+				a.light_work, a.not_working, a.labourer_households, a.poor_households)
+			OR abs(b.score_sum / b.score_n - a.mean_household_score) > 1e-3)
+		FROM release_basis b JOIN area_score a ON a.level = 'desa' AND a.code = b.village_code`).Scan(&bases, &differ); err != nil {
+		t.Fatal(err)
+	}
+	if bases < 100 || differ != 0 { // 8,000 households: 182 villages reach a first batch
+		t.Errorf("%d bases, %d of them not the village's exact counts and mean score", bases, differ)
+	}
+
 	// Nothing changed: the same release, byte for byte.
 	v1 := snapshot(t, db)
 	again, err := db.Score(ctx, m, 0)

@@ -29,6 +29,10 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			-- labour: the clusters of a round's design effect (publishRounds)
 			count(*) FILTER (WHERE c.age BETWEEN @min_work_age AND @max_child_age) AS n,
 			count(*) FILTER (WHERE c.age BETWEEN @min_work_age AND @max_child_age AND k.classification IN ('hazardous', 'child_labour')) AS y,
+			-- and by class: what a village's release basis sums (refreshBases)
+			count(*) FILTER (WHERE c.age BETWEEN @min_work_age AND @max_child_age AND k.classification = 'hazardous') AS n_hazardous,
+			count(*) FILTER (WHERE c.age BETWEEN @min_work_age AND @max_child_age AND k.classification = 'child_labour') AS n_child_labour,
+			count(*) FILTER (WHERE c.age BETWEEN @min_work_age AND @max_child_age AND k.classification = 'light_work') AS n_light_work,
 			-- the households collection's counts, kept with the score
 			count(*) AS children,
 			count(*) FILTER (WHERE k.classification = 'hazardous') AS hazardous,
