@@ -381,6 +381,10 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 		// inlined, PostgreSQL would recompute it for every byte read), and
 		// the displacement is a local metric offset (metres per degree at the
 		// point's latitude), within centimetres of the geodesic at 500 m.
+		// The point is kept as served (6 decimals, through the same
+		// ST_AsGeoJSON), so the point tested inside the village is exactly
+		// the one a client reads back: a point drawn within 5 cm of the
+		// boundary cannot be rounded out of its village.
 		// Each draw writes a new table of candidates and carries only the
 		// households it did not place to the next (deleting them would leave
 		// every later draw scanning a million dead rows).
@@ -396,9 +400,10 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 					2 * pi() * ('x' || encode(substr(d.h, 5, 4), 'hex'))::bit(32)::bigint / 4294967296.0 AS az
 				FROM d),
 			p AS MATERIALIZED (
-				SELECT r.id, r.survey_uuid, r.village_code, r.geom, r.digest, r.published, ST_Translate(r.geom,
+				SELECT r.id, r.survey_uuid, r.village_code, r.geom, r.digest, r.published,
+					ST_SetSRID(ST_GeomFromGeoJSON(ST_AsGeoJSON(ST_Translate(r.geom,
 					r.dist * sin(r.az) / (111412.84 * cos(r.lat) - 93.5 * cos(3 * r.lat)),
-					r.dist * cos(r.az) / (111132.92 - 559.82 * cos(2 * r.lat) + 1.175 * cos(4 * r.lat))) AS g
+					r.dist * cos(r.az) / (111132.92 - 559.82 * cos(2 * r.lat) + 1.175 * cos(4 * r.lat))), 6)), 4326) AS g
 				FROM r)
 			SELECT p.*, ST_Covers(v.geom, p.g) AS inside FROM p JOIN village v ON v.code = p.village_code`,
 				[]any{pgx.NamedArgs{"draw": k, "min": MaskMinMetres, "max": MaskMaxMetres}}},

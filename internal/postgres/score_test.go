@@ -531,6 +531,20 @@ func TestScoreRealBoundaries(t *testing.T) {
 	if worst > 0.005 {
 		t.Errorf("projected distances differ from geodesic ones by up to %.2f%%", worst*100)
 	}
+	// Planners' masked points on real boundaries: each inside its own
+	// village as stored and as served (the stored point is its own
+	// 6-decimal GeoJSON rendering, so a client reads back the point tested).
+	var masked, outside, unrounded int
+	err = db.Pool.QueryRow(ctx, `
+		SELECT count(*), count(*) FILTER (WHERE NOT ST_Covers(v.geom, m.geom)),
+			count(*) FILTER (WHERE NOT ST_Equals(m.geom, ST_SetSRID(ST_GeomFromGeoJSON(ST_AsGeoJSON(m.geom, 6)), 4326)))
+		FROM household_mask m JOIN village v ON v.code = m.village_code WHERE m.geom IS NOT NULL`).Scan(&masked, &outside, &unrounded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if masked < sum.Inserted*9/10 || outside != 0 || unrounded != 0 {
+		t.Errorf("%d of %d households masked; %d outside their village, %d not stored as served", masked, sum.Inserted, outside, unrounded)
+	}
 }
 
 // TestSmallSamplesDoNotOutrankLargeOnes is the scenario of the rankings
