@@ -52,12 +52,15 @@ func publishRounds(ctx context.Context, tx pgx.Tx, m *risk.Model, shownRound str
 				return err
 			}
 		}
-		// The round's size and design effect: sums over its bases, like
-		// every published figure.
-		s := b.cluster
-		deff := s.DesignEffect()
+		// The round's size: the sums of its published kabupaten (root)
+		// counts, derived from published figures only, so that nothing
+		// above the kabupaten joins their audits (a rounded province total
+		// would be a published sum across them). Its design effect: pooled
+		// over the bases' clusters.
+		deff := b.cluster.DesignEffect()
+		households, children := risk.RootSums(areas, pub, "households"), risk.RootSums(areas, pub, "children")
 		if _, err := tx.Exec(ctx, `INSERT INTO round_summary (round_id, households, children, design_effect, score_run_id) VALUES ($1, $2, $3, $4, 0)`,
-			round, s.Households, int(s.N), deff); err != nil {
+			round, households, children, deff); err != nil {
 			return err
 		}
 		var (

@@ -482,9 +482,42 @@ func (db *DB) DisclosureCheck(ctx context.Context, m *risk.Model) ([]string, err
 		}
 		hist, err := historyCheck(ctx, tx, m)
 		out = append(out, hist...)
+		if err != nil {
+			return err
+		}
+		sizes, err := roundSizeCheck(ctx, tx)
+		out = append(out, sizes...)
 		return err
 	})
 	return out, err
+}
+
+// roundSizeCheck: the shown round's size (round_summary, on /run and
+// /rounds) must be the sums of its kabupaten's published counts, the only
+// figure published across kabupaten, so that it adds no sum the audit,
+// which takes each kabupaten apart, does not cover.
+func roundSizeCheck(ctx context.Context, tx pgx.Tx) ([]string, error) {
+	var problems []string
+	rows, err := tx.Query(ctx, `
+		SELECT s.measure, s.n, s.sum
+		FROM round_summary r
+		CROSS JOIN (SELECT coalesce(sum(households), 0)::int AS h, coalesce(sum(children), 0)::int AS c
+			FROM area_public WHERE parent_code IS NULL) p
+		CROSS JOIN LATERAL (VALUES ('households', r.households, p.h), ('children', r.children, p.c)) s(measure, n, sum)
+		WHERE r.round_id = scored_round() AND s.n IS DISTINCT FROM s.sum`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var measure string
+		var got *int
+		var want int
+		if err := rows.Scan(&measure, &got, &want); err != nil {
+			return nil, err
+		}
+		problems = append(problems, fmt.Sprintf("round size: %s %v is not the sum of the published kabupaten counts (%d)", measure, deref(got), want))
+	}
+	return problems, rows.Err()
 }
 
 // historyCheck audits every release on record against the one before it,
@@ -586,7 +619,7 @@ func historyCheck(ctx context.Context, tx pgx.Tx, m *risk.Model) ([]string, erro
 	return problems, nil
 }
 
-func deref(x *float64) any {
+func deref[T any](x *T) any {
 	if x == nil {
 		return nil
 	}

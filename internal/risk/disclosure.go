@@ -3,7 +3,10 @@ package risk
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 )
 
 // Unbounded is the Hi of an interval with no upper bound: a withheld cell
@@ -97,11 +100,8 @@ type CountTable struct {
 // reports Hi (or Lo) limit away from it, which is enough to decide Safe
 // when limit exceeds both MinWidth and SmallMax.
 func (t *CountTable) Intervals(limit int) (map[Cell]Interval, error) {
-	n := newFlowNet()
 	children := map[string][]string{}
-	var areas []string
 	for a, p := range t.Parent {
-		areas = append(areas, a)
 		if p != "" {
 			if _, ok := t.Parent[p]; !ok {
 				return nil, fmt.Errorf("area %s: parent %s is not in the table", a, p)
@@ -109,7 +109,76 @@ func (t *CountTable) Intervals(limit int) (map[Cell]Interval, error) {
 			children[p] = append(children[p], a)
 		}
 	}
-	sort.Strings(areas)
+	// Trees of different roots share no cell: nothing is published above
+	// the roots (docs/methodology.md, "What is shared above a kabupaten"),
+	// so a cycle of changes through the hub that joins them is two cycles,
+	// one in each tree. Each tree is its own network, and the searches of
+	// one never walk another: the audit's cost per area does not grow with
+	// the number of trees.
+	trees, err := treesOf(t.Parent, children)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]map[Cell]Interval, len(trees))
+	errs := make([]error, len(trees))
+	parallel(len(trees), func(i int) { results[i], errs[i] = t.treeIntervals(trees[i], children, limit) })
+	out := make(map[Cell]Interval, len(t.True))
+	for i := range trees {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		for c, iv := range results[i] {
+			out[c] = iv
+		}
+	}
+	return out, nil
+}
+
+// treesOf returns the areas of each root's tree, roots and areas sorted,
+// or an error when some areas hang from no root (their parents form a
+// cycle).
+func treesOf(parent map[string]string, children map[string][]string) ([][]string, error) {
+	var roots []string
+	for a, p := range parent {
+		if p == "" {
+			roots = append(roots, a)
+		}
+	}
+	sort.Strings(roots)
+	out, seen := make([][]string, len(roots)), 0
+	for i, r := range roots {
+		tree := []string{r}
+		for k := 0; k < len(tree); k++ {
+			tree = append(tree, children[tree[k]]...)
+		}
+		sort.Strings(tree)
+		out[i] = tree
+		seen += len(tree)
+	}
+	if seen != len(parent) {
+		return nil, fmt.Errorf("%d areas hang from no root: their parents form a cycle", len(parent)-seen)
+	}
+	return out, nil
+}
+
+// parallel calls f(0) ... f(n-1) on as many goroutines as there are
+// processors.
+func parallel(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// treeIntervals is Intervals over one root's tree (areas).
+func (t *CountTable) treeIntervals(areas []string, children map[string][]string, limit int) (map[Cell]Interval, error) {
+	n := newFlowNet()
 	node := map[string]int{}
 	id := func(kind, a, m string) int {
 		k := kind + "\x00" + a + "\x00" + m
@@ -232,8 +301,11 @@ func (n *flowNet) interval(e, limit int) Interval {
 	from, to := n.to[e+1], n.to[e]
 	// More flow on e needs as much to come back from its head to its tail
 	// by other arcs; less needs as much to go the other way round.
-	up := min(n.cap[e], n.maxFlow(to, from, e, limit))
-	down := min(n.cap[e+1], n.maxFlow(from, to, e, limit))
+	// A search never needs to push more than the arc's own published
+	// interval leaves room for: a count at the top of its rounding interval
+	// needs no search upward at all.
+	up := n.maxFlow(to, from, e, min(limit, n.cap[e]))
+	down := n.maxFlow(from, to, e, min(limit, n.cap[e+1]))
 	iv := Interval{Lo: f - down, Hi: f + up}
 	if k.Hi == Unbounded && up >= limit {
 		iv.Hi = Unbounded

@@ -108,7 +108,101 @@ func (f Finding) String() string {
 // else its row's total, for a withheld one. The audit runs again, until it
 // finds nothing. It returns the
 // publication and the rounds of the audit it took.
+//
+// Each root's tree (a kabupaten with its kecamatan and villages) is
+// published apart, in parallel: trees share no published count, so a count
+// withheld in one changes nothing the audit finds in another, and a tree
+// that passes stops being audited while others go on.
 func Publish(areas []AreaCounts, rule PublicationRule) (map[string]PublishedArea, int, error) {
+	trees, err := SplitTrees(areas)
+	if err != nil {
+		return nil, 0, err
+	}
+	pubs := make([]map[string]PublishedArea, len(trees))
+	rounds := make([]int, len(trees))
+	errs := make([]error, len(trees))
+	parallel(len(trees), func(i int) { pubs[i], rounds[i], errs[i] = publishTree(trees[i], rule) })
+	out := make(map[string]PublishedArea, len(areas))
+	most := 1
+	for i := range trees {
+		if errs[i] != nil {
+			return nil, rounds[i], errs[i]
+		}
+		for a, p := range pubs[i] {
+			out[a] = p
+		}
+		most = max(most, rounds[i])
+	}
+	return out, most, nil
+}
+
+// SplitTrees returns the areas of each root's tree (an area whose Parent is
+// ""), roots in order of name, areas in the order given; an area whose
+// parent is missing, or that hangs from no root, is an error.
+func SplitTrees(areas []AreaCounts) ([][]AreaCounts, error) {
+	parent := make(map[string]string, len(areas))
+	for _, a := range areas {
+		parent[a.Area] = a.Parent
+	}
+	root := make(map[string]string, len(areas))
+	var find func(a string, depth int) (string, error)
+	find = func(a string, depth int) (string, error) {
+		if r, ok := root[a]; ok {
+			return r, nil
+		}
+		p, ok := parent[a]
+		switch {
+		case !ok:
+			return "", fmt.Errorf("area %s is not in the table", a)
+		case depth > len(parent):
+			return "", fmt.Errorf("area %s hangs from no root: its parents form a cycle", a)
+		case p == "":
+			root[a] = a
+			return a, nil
+		}
+		r, err := find(p, depth+1)
+		if err != nil {
+			return "", fmt.Errorf("area %s: parent %s: %w", a, p, err)
+		}
+		root[a] = r
+		return r, nil
+	}
+	index := map[string]int{}
+	var roots []string
+	for _, a := range areas {
+		r, err := find(a.Area, 0)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := index[r]; !ok {
+			index[r] = len(roots)
+			roots = append(roots, r)
+		}
+	}
+	trees := make([][]AreaCounts, len(roots))
+	for _, a := range areas {
+		i := index[root[a.Area]]
+		trees[i] = append(trees[i], a)
+	}
+	sort.Slice(trees, func(i, j int) bool { return root[trees[i][0].Area] < root[trees[j][0].Area] })
+	return trees, nil
+}
+
+// RootSums is the sum of the roots' published counts of measure m: a total
+// over all areas derived from published figures only (a root whose count is
+// withheld adds nothing), so it adds nothing to what the audit covers.
+func RootSums(areas []AreaCounts, pub map[string]PublishedArea, m string) int {
+	sum := 0
+	for _, a := range areas {
+		if v := pub[a.Area].Values[m]; a.Parent == "" && v != nil {
+			sum += *v
+		}
+	}
+	return sum
+}
+
+// publishTree is Publish for the areas of one root's tree.
+func publishTree(areas []AreaCounts, rule PublicationRule) (map[string]PublishedArea, int, error) {
 	out := make(map[string]PublishedArea, len(areas))
 	byArea := map[string]AreaCounts{}
 	for _, a := range areas {
