@@ -177,14 +177,18 @@ func demoLoadReal(ctx context.Context, e *env, households int, ifEmpty bool) err
 	}
 	var villages []demo.Village
 	for _, s := range shapes {
-		villages = append(villages, demo.Village{Code: s.Code, Name: s.Name, KecamatanCode: s.KecamatanCode, Geom: s.Geom, Risk: codeRisk(s.Code)})
+		villages = append(villages, demo.Village{Code: s.Code, Name: s.Name, KecamatanCode: s.KecamatanCode, Geom: s.Geom,
+			Risk: codeRisk(s.Code), Programme: demo.IsPilot(s.Code)})
 	}
 	tmp, err := os.MkdirTemp("", "riskmap-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if err := demo.Generate(tmp, villages, demo.Options{Seed: DemoSeed, Households: households, FollowUp: true}); err != nil {
+	// The pilots surveyed in full, as the programme did; the rest a sample
+	// in proportion to each village's area.
+	opt := demo.Options{Seed: DemoSeed, Households: households, FollowUp: true, Census: demo.CensusDensity}
+	if err := demo.Generate(tmp, villages, opt); err != nil {
 		return err
 	}
 	path := func(name string) string { return filepath.Join(tmp, name) }

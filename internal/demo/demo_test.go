@@ -2,12 +2,15 @@ package demo
 
 import (
 	"bytes"
+	"encoding/csv"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geo"
 	"github.com/paulmach/orb/planar"
 )
 
@@ -73,4 +76,60 @@ func TestRegion(t *testing.T) {
 func areaKm2(mp orb.MultiPolygon) float64 {
 	c, _ := planar.CentroidArea(mp)
 	return planar.Area(mp) * 111.32 * math.Cos(c[1]*math.Pi/180) * 110.57
+}
+
+// With a census, the pilots hold CensusDensity households per km2 of their
+// area, the other villages the rest in proportion to their area, and the
+// total is what was asked for.
+func TestPilotCensus(t *testing.T) {
+	dir := t.TempDir()
+	villages := Region(20200218)
+	const n = 5000
+	if err := Generate(dir, villages, Options{Seed: 3, Households: n, Census: CensusDensity}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, HouseholdsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := slices.Index(rows[0], "household/village")
+	if col < 0 {
+		t.Fatalf("no household/village column in %v", rows[0])
+	}
+	per := map[string]int{}
+	for _, r := range rows[1:] {
+		per[r[col]]++
+	}
+	if len(rows)-1 != n {
+		t.Errorf("%d households, want %d", len(rows)-1, n)
+	}
+	var others, othersArea float64
+	for _, v := range villages {
+		if v.Programme {
+			want := int(math.Round(geo.Area(v.Geom) / 1e6 * CensusDensity))
+			if per[v.Code] != want {
+				t.Errorf("pilot %s: %d households, its census is %d", v.Name, per[v.Code], want)
+			}
+			continue
+		}
+		others += float64(per[v.Code])
+		othersArea += planar.Area(v.Geom)
+	}
+	// Every other village holds about its area's share (within 5 standard
+	// deviations of a multinomial draw).
+	for _, v := range villages {
+		if v.Programme {
+			continue
+		}
+		p := planar.Area(v.Geom) / othersArea
+		mean, sd := others*p, math.Sqrt(others*p*(1-p))
+		if math.Abs(float64(per[v.Code])-mean) > 5*sd+1 {
+			t.Errorf("%s: %d households, its area's share is %.0f", v.Code, per[v.Code], mean)
+		}
+	}
 }

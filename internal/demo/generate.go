@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geo"
 	"github.com/paulmach/orb/geojson"
 	"github.com/paulmach/orb/planar"
 )
@@ -28,6 +29,13 @@ type Options struct {
 	// households surveyed again, children six months older, some of the
 	// working children out of work and some not.
 	FollowUp bool
+	// Census, when above 0, surveys the programme's pilot villages
+	// (Village.Programme) in full, as the programme did: this many
+	// households per km2 of the village (rural East Java has about 230),
+	// drawn first; the other households are placed over the other villages
+	// in proportion to their area. At 0 the pilots get eight times their
+	// area's share instead (the small generated region).
+	Census float64
 }
 
 // Files are the names Generate writes in its folder.
@@ -110,7 +118,7 @@ func Generate(dir string, villages []Village, opt Options) error {
 	}
 	// Card numbers draw from their own stream, so the baseline's answers
 	// are those of every earlier version of the generator.
-	hhs, err := writeSurvey(dir, villages, opt.Households, rng, rand.New(rand.NewPCG(opt.Seed, 0xca4d)))
+	hhs, err := writeSurvey(dir, villages, opt.Households, opt.Census, rng, rand.New(rand.NewPCG(opt.Seed, 0xca4d)))
 	if err != nil || !opt.FollowUp {
 		return err
 	}
@@ -146,17 +154,23 @@ func writeInstitutions(path string, villages []Village) error {
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// weights returns each village's share of households: pilots get more,
-// the programme surveys its own villages first; otherwise by area.
-func weights(villages []Village) []float64 {
+// weights returns each village's share of households: by area, with the
+// pilots at eight times theirs (census false: the programme surveys its
+// own villages first) or none (census: they were surveyed in full).
+func weights(villages []Village, census bool) []float64 {
 	w := make([]float64, len(villages))
 	var sum float64
 	for i, v := range villages {
 		w[i] = planar.Area(v.Geom)
-		if v.Programme {
+		if v.Programme && census {
+			w[i] = 0
+		} else if v.Programme {
 			w[i] *= 8
 		}
 		sum += w[i]
+	}
+	if sum == 0 {
+		return nil
 	}
 	acc := 0.0
 	for i := range w {
@@ -195,7 +209,7 @@ func pointIn(mp orb.MultiPolygon, rng *rand.Rand) orb.Point {
 
 func writePlantations(path string, villages []Village, n int, rng *rand.Rand) error {
 	fc := geojson.NewFeatureCollection()
-	cum := weights(villages)
+	cum := weights(villages, false)
 	for i := 0; i < n; i++ {
 		v := villages[pick(cum, rng)]
 		// Fields cluster where village risk is high: tobacco is the risk.
@@ -321,15 +335,33 @@ func (w *surveyWriter) close() error {
 
 // writeSurvey writes the baseline round: households.csv and children.csv.
 // Three households in four have a programme card number.
-func writeSurvey(dir string, villages []Village, n int, rng, cards *rand.Rand) ([]surveyed, error) {
+func writeSurvey(dir string, villages []Village, n int, census float64, rng, cards *rand.Rand) ([]surveyed, error) {
 	w, err := newSurveyWriter(dir, HouseholdsFile, ChildrenFile)
 	if err != nil {
 		return nil, err
 	}
-	cum := weights(villages)
+	var full []int // the pilots' households, village by village
+	if census > 0 {
+		for k, v := range villages {
+			if v.Programme {
+				for range min(int(math.Round(geo.Area(v.Geom)/1e6*census)), n-len(full)) {
+					full = append(full, k)
+				}
+			}
+		}
+	}
+	cum := weights(villages, census > 0)
+	if cum == nil && len(full) < n {
+		return nil, fmt.Errorf("demo: %d households to place and no village outside the pilots", n-len(full))
+	}
 	out := make([]surveyed, 0, n)
 	for i := 1; i <= n; i++ {
-		v := villages[pick(cum, rng)]
+		var v Village
+		if i <= len(full) {
+			v = villages[full[i-1]]
+		} else {
+			v = villages[pick(cum, rng)]
+		}
 		s := surveyed{v: v, h: newHousehold(v, rng), p: pointIn(v.Geom, rng)}
 		if chance(cards, 0.75) {
 			s.card = fmt.Sprintf("KSP-%06d", i)
@@ -398,7 +430,7 @@ func writeFollowUp(dir string, villages []Village, hhs []surveyed, rng *rand.Ran
 		s.h.workingAdults = min(s.h.workingAdults, s.h.members)
 		w.write(s, start(), rng)
 	}
-	cum := weights(villages)
+	cum := weights(villages, false)
 	for i := 0; i < len(hhs)/25; i++ {
 		v := villages[pick(cum, rng)]
 		w.write(surveyed{v: v, h: newHousehold(v, rng), p: pointIn(v.Geom, rng)}, start(), rng)
