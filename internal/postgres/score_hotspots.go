@@ -20,9 +20,9 @@ func hotspots(ctx context.Context, tx pgx.Tx, m *risk.Model, month int, out *[]H
 		return err
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT a.code, CASE WHEN $1 > 0 THEN a.monthly[$1] ELSE a.score END AS value,
-			coalesce((SELECT array_agg(n.b ORDER BY n.b) FROM village_neighbour n WHERE n.a = a.code), '{}')
+		SELECT a.code, CASE WHEN $1 > 0 THEN a.monthly[$1] ELSE a.score END AS value, coalesce(n.bs, '{}')
 		FROM area_public a
+		LEFT JOIN (SELECT n.a, array_agg(n.b ORDER BY n.b) AS bs FROM village_neighbour n GROUP BY n.a) n ON n.a = a.code
 		WHERE a.level = 'desa' AND a.score IS NOT NULL
 		ORDER BY a.code`, month)
 	if err != nil {

@@ -55,7 +55,7 @@ func GetisOrdGiStar(x []float64, neighbours [][]int, perms int, seed uint64, sig
 		return (local - mean*wf) / den
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x6769))
-	others := make([]int, n-1)
+	others := newPool(n)
 	var tested []int
 	for i := range x {
 		if len(neighbours[i]) == 0 {
@@ -99,25 +99,24 @@ func GetisOrdGiStar(x []float64, neighbours [][]int, perms int, seed uint64, sig
 // conditionalP is the two-sided pseudo p-value of an area's statistic by
 // conditional randomisation (as PySAL's esda): area i keeps its value and
 // k of the other areas' values v are drawn at random per permutation (a
-// partial Fisher-Yates shuffle of others), stat turning their sum into the
-// permuted statistic, compared with the observed one, ties in both tails.
-func conditionalP(v []float64, i, k, perms int, rng *rand.Rand, others []int, observed float64, stat func(sum float64) float64) float64 {
+// partial Fisher-Yates shuffle of the pool's first n-1 indices, all but
+// i's), stat turning their sum into the permuted statistic, compared with
+// the observed one, ties in both tails.
+func conditionalP(v []float64, i, k, perms int, rng *rand.Rand, others *pool, observed float64, stat func(sum float64) float64) float64 {
 	n := len(v)
-	c := 0
-	for j := range v {
-		if j != i {
-			others[c] = j
-			c++
-		}
-	}
+	// Area i goes to the pool's end, out of the draws. The pool is not
+	// refilled for each area (that made the test of n areas cost n
+	// squared): a partial Fisher-Yates shuffle draws a uniform sample from
+	// any arrangement of the indices.
+	others.swap(others.pos[i], n-1)
+	idx := others.idx
 	eps := 1e-12 * math.Max(1, math.Abs(observed))
 	atLeast, atMost := 0, 0
 	for p := 0; p < perms; p++ {
 		sum := 0.0
 		for d := 0; d < k; d++ {
-			r := d + rng.IntN(n-1-d)
-			others[d], others[r] = others[r], others[d]
-			sum += v[others[d]]
+			others.swap(d, d+rng.IntN(n-1-d))
+			sum += v[idx[d]]
 		}
 		sim := stat(sum)
 		if sim >= observed-eps {
@@ -194,7 +193,7 @@ func LocalMoranI(x []float64, neighbours [][]int, perms int, seed uint64, alpha 
 		return out
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x6d6f72))
-	others := make([]int, n-1)
+	others := newPool(n)
 	for i := range x {
 		k := len(neighbours[i])
 		if k == 0 {
@@ -241,4 +240,20 @@ func hotspotClass(z, p float64, sig [3]float64) string {
 		return side + "_90"
 	}
 	return "not_significant"
+}
+
+// pool is a permutation of the areas' indices and where each one is.
+type pool struct{ idx, pos []int }
+
+func newPool(n int) *pool {
+	p := &pool{idx: make([]int, n), pos: make([]int, n)}
+	for i := range p.idx {
+		p.idx[i], p.pos[i] = i, i
+	}
+	return p
+}
+
+func (p *pool) swap(a, b int) {
+	p.idx[a], p.idx[b] = p.idx[b], p.idx[a]
+	p.pos[p.idx[a]], p.pos[p.idx[b]] = a, b
 }

@@ -68,12 +68,19 @@ func TestGiStarPermutations(t *testing.T) {
 	// 31 only by drawing both, with probability C(22,1)/C(24,3) = 22/2024.
 	// The two-sided pseudo p-value, twice the smaller tail
 	// 2 (atLeast+1)/(999+1), should be near 2 (0.01087*999+1)/1000.
+	// Over 50 seeds the mean p is within 3 standard errors (0.003) of it,
+	// and every seed finds the corner hot.
 	exact := 2 * (22.0/2024*999 + 1) / 1000
-	for _, seed := range []uint64{42, 43, 44} {
+	mean := 0.0
+	for seed := uint64(0); seed < 50; seed++ {
 		h := GetisOrdGiStar(x, nb, 999, seed, sig)[0]
-		if math.Abs(h.P-exact) > 0.015 || h.Class != "hot_95" || h.Z < 3 {
-			t.Errorf("seed %d: the hot corner = %+v, want p near %.4f and hot", seed, h, exact)
+		mean += h.P / 50
+		if (h.Class != "hot_95" && h.Class != "hot_99") || h.Z < 3 {
+			t.Errorf("seed %d: the hot corner = %+v, want hot", seed, h)
 		}
+	}
+	if math.Abs(mean-exact) > 0.003 {
+		t.Errorf("the hot corner's mean p over 50 seeds = %.4f, want %.4f", mean, exact)
 	}
 	far := a[side*side-1]
 	if far.Class != "not_significant" && far.Class[:4] != "cold" {
