@@ -189,7 +189,7 @@ func BenchmarkServeVsPeers(b *testing.B) {
 			b.Fatal(err)
 		}
 		fmt.Printf("\n%-4s %5s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "zoom", "tiles", "peer ms", "cold ms", "warm ms", "peer/cold", "peer/warm", "peer r/s", "cold r/s", "warm r/s", "cold/peer")
-		for z := 7; z <= 14; z++ {
+		for z := postgres.TileLayers["villages"].MinZoom; z <= 14; z++ {
 			var peer, c, w []string
 			for _, t := range regionTiles(minLon, minLat, maxLon, maxLat, z, 24) {
 				if ts != "" {
@@ -231,7 +231,7 @@ func BenchmarkServeVsPeers(b *testing.B) {
 	}
 	b.StopTimer()
 	fmt.Println("(riskmap tiles carry the published scores, tiers and the month's seasonal score, which the peer's do not; riskmap's households carry scores and children counts)")
-	// Memory: every tile of zoom 7-14 over the region, through the cache.
+	// Memory: every village tile of zoom 8-14 over the region, through the cache.
 	var minLon, minLat, maxLon, maxLat float64
 	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
 		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
@@ -239,7 +239,7 @@ func BenchmarkServeVsPeers(b *testing.B) {
 	}
 	before := rss()
 	n := 0
-	for z := 7; z <= 14; z++ {
+	for z := postgres.TileLayers["villages"].MinZoom; z <= 14; z++ {
 		for _, t := range regionTiles(minLon, minLat, maxLon, maxLat, z, 0) {
 			fetch(fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, t[0], t[1]))
 			n++
@@ -252,7 +252,7 @@ func BenchmarkServeVsPeers(b *testing.B) {
 			held += strings.TrimPrefix(line, "riskmap_") + "; "
 		}
 	}
-	fmt.Printf("sweep of zoom 7-14: %d tiles; resident memory %d MB before, %d MB after (bound %d MB); %s\n",
+	fmt.Printf("sweep of zoom 8-14: %d tiles; resident memory %d MB before, %d MB after (bound %d MB); %s\n",
 		n, before>>20, rss()>>20, httpapi.DefaultTileCacheBytes>>20, held)
 }
 

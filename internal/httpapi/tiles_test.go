@@ -101,6 +101,35 @@ func TestTilesWithGDAL(t *testing.T) {
 			t.Errorf("GDAL's reading of the tile lacks %q:\n%.3000s", want, s)
 		}
 	}
+	// Under zoom 10 a village tile is lean: what the map colours and names
+	// villages by, not their counts (GDAL reads no households field); under
+	// zoom 8, where villages are a pixel or two, it is empty.
+	x9, y9 := postgres.LonLatToTile(113.4998, -7.8094, 9)
+	_, lean := get(t, srv.URL+fmt.Sprintf("/tiles/villages/9/%d/%d.mvt?month=8", x9, y9))
+	dir9 := filepath.Join(t.TempDir(), "9", fmt.Sprint(x9))
+	os.MkdirAll(dir9, 0o755)
+	path9 := filepath.Join(dir9, fmt.Sprintf("%d.pbf", y9))
+	if err := os.WriteFile(path9, lean, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out9, err := exec.Command("ogrinfo", "-ro", "-al", path9).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ogrinfo: %v\n%s", err, out9)
+	}
+	for _, want := range []string{"name (String) = Alasnyiur", "seasonal_score (Real) =", "status (String) = published", "tier (String) ="} {
+		if !strings.Contains(string(out9), want) {
+			t.Errorf("the zoom-9 tile lacks %q:\n%.2000s", want, out9)
+		}
+	}
+	for _, unwanted := range []string{"households (Integer) =", "hazardous (Integer) =", "prevalence (Real) ="} {
+		if strings.Contains(string(out9), unwanted) {
+			t.Errorf("the zoom-9 (lean) tile carries %q", unwanted)
+		}
+	}
+	x7, y7 := postgres.LonLatToTile(113.4998, -7.8094, 7)
+	if resp, z7 := get(t, srv.URL+fmt.Sprintf("/tiles/villages/7/%d/%d.mvt", x7, y7)); resp.StatusCode != 200 || len(z7) != 0 {
+		t.Errorf("the zoom-7 village tile = %d, %d bytes; want 200 and empty", resp.StatusCode, len(z7))
+	}
 	_, z8 := get(t, srv.URL+"/tiles/kabupaten/8/208/133.mvt")
 	if len(z8) == 0 || len(z8) > 50_000 {
 		t.Errorf("the zoom-8 kabupaten tile is %d bytes, want a small, non-empty tile", len(z8))

@@ -27,6 +27,10 @@ type Property struct {
 	// Enum lists the values a string property takes: filters on it are
 	// checked against them, and queryables publish them.
 	Enum []string
+	// TileZoom is the first zoom whose vector tiles carry the property
+	// (0: every zoom). Tiles that hold thousands of areas carry only what
+	// a map colours and names them by; the rest comes with closer zooms.
+	TileZoom int
 }
 
 // Nested reports whether a property is a JSON object or array. GIS formats
@@ -106,6 +110,12 @@ func (c *Collection) Property(name string) (Property, bool) {
 	return Property{}, false
 }
 
+// The zooms from which area tiles carry every property (Property.TileZoom).
+const (
+	VillageDetailZoom   = 10
+	KecamatanDetailZoom = 8
+)
+
 var areaScoreProperties = []Property{
 	{Name: "status", Type: "string", Description: "published, insufficient_data (under the minimum sample), withheld or no_data", Expr: "coalesce(s.status, 'no_data')", Filter: true, Sort: true,
 		Enum: []string{"published", "insufficient_data", "withheld", "no_data"}},
@@ -161,6 +171,22 @@ func Collections() []*Collection {
 			// once per query (an InitPlan), not once per household.
 			Expr: fmt.Sprintf("CASE WHEN hs.household_id IS NULL THEN NULL WHEN (hs.indicators::int & (1 << %d)) <> 0 THEN (SELECT k.points FROM score_component k WHERE k.bit = %d) ELSE 0 END", i, i), Sort: true})
 	}
+	// Lean tiles (TileZoom): a village tile under zoom 10 holds up to a few
+	// thousand villages, a kecamatan tile under zoom 8 up to a few thousand
+	// kecamatan at national size; they carry the area's code, name, status,
+	// tier, score (and seasonal_score), the rest from those zooms on.
+	lean := func(props []Property, zoom int) []Property {
+		out := append([]Property(nil), props...)
+		for i, p := range out {
+			switch p.Name {
+			case "code", "name", "status", "tier", "score":
+			default:
+				out[i].TileZoom = zoom
+			}
+		}
+		return out
+	}
+	villageProps = lean(villageProps, VillageDetailZoom)
 	return []*Collection{
 		{ID: "kabupaten", Title: "Kabupaten", Description: "Regencies with their risk rollup",
 			From:   "kabupaten a LEFT JOIN area_public s ON s.level = 'kabupaten' AND s.code = a.code",
@@ -168,7 +194,7 @@ func Collections() []*Collection {
 			Month: "s.monthly[$m]", TileLayer: "kabupaten"},
 		{ID: "kecamatan", Title: "Kecamatan", Description: "Districts with their risk rollup",
 			From:   "kecamatan a LEFT JOIN area_public s ON s.level = 'kecamatan' AND s.code = a.code",
-			IDExpr: "a.code", Geom: "a.geom", GeometryType: "MultiPolygon", Properties: parentProps("kecamatan", "kecamatan"),
+			IDExpr: "a.code", Geom: "a.geom", GeometryType: "MultiPolygon", Properties: lean(parentProps("kecamatan", "kecamatan"), KecamatanDetailZoom),
 			Month: "s.monthly[$m]", TileLayer: "kecamatan"},
 		{ID: "villages", Title: "Villages (desa)", Description: "Villages with risk score, tier, components, seasonal curve and hotspot class",
 			From: `village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code

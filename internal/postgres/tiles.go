@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"regexp"
 	"strings"
@@ -12,9 +13,12 @@ import (
 )
 
 // TileLayers are the collections served as vector tiles, with the zooms at
-// which they are worth drawing.
+// which they are worth drawing. A tile under a layer's MinZoom is empty:
+// under zoom 8 a village is a pixel or two wide, thousands of them turn a
+// map grey and make a tile of megabytes at national size; the kecamatan
+// and kabupaten layers colour the map there.
 var TileLayers = map[string]struct{ MinZoom, MaxZoom int }{
-	"kabupaten": {0, 14}, "kecamatan": {6, 14}, "villages": {7, 16}, "plantations": {11, 16}, "hotspots": {7, 16},
+	"kabupaten": {0, 14}, "kecamatan": {6, 14}, "villages": {8, 16}, "plantations": {11, 16}, "hotspots": {8, 16},
 }
 
 // TileFields returns the scalar properties a collection's tiles carry (MVT
@@ -58,7 +62,12 @@ func tileSQL(c *Collection, cut bool) string {
 	// MVT values are typed: numeric would travel as a string.
 	cast := map[string]string{"number": "::float8", "integer": "::int8"}
 	for _, p := range TileFields(c) {
-		props = append(props, "("+p.Expr+")"+cast[p.Type]+" AS "+pgx.Identifier{p.Name}.Sanitize())
+		expr := "(" + p.Expr + ")" + cast[p.Type]
+		if p.TileZoom > 0 {
+			// ST_AsMVT leaves a null value out of the feature.
+			expr = fmt.Sprintf("CASE WHEN $1::int >= %d THEN %s END", p.TileZoom, expr)
+		}
+		props = append(props, expr+" AS "+pgx.Identifier{p.Name}.Sanitize())
 	}
 	if c.Month != "" {
 		props = append(props, "CASE WHEN $4::int > 0 THEN ("+strings.ReplaceAll(c.Month, "$m", "greatest($4::int, 1)")+")::float8 END AS seasonal_score")
@@ -119,6 +128,9 @@ func CheckTile(z, x, y int) error {
 func (db *DB) Tile(ctx context.Context, c *Collection, z, x, y, month int) ([]byte, error) {
 	if err := CheckTile(z, x, y); err != nil {
 		return nil, err
+	}
+	if l, ok := TileLayers[c.ID]; ok && z < l.MinZoom {
+		return nil, nil
 	}
 	var b []byte
 	err := db.tileReader().QueryRow(ctx, TileSQL(c), z, x, y, month).Scan(&b)

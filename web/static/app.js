@@ -114,11 +114,13 @@
   const style = {
     version: 8,
     sources: {
-      villages: areaSource("villages", 7, 16),
+      // Villages from zoom 8 (a pixel or two wide under it): the kecamatan,
+      // then the kabupaten, colour the map at province and national zoom.
+      villages: areaSource("villages", 8, 16),
       kecamatan: areaSource("kecamatan", 6, 14),
-      kabupaten: { type: "vector", tiles: tiles("kabupaten"), minzoom: 0, maxzoom: 14 },
+      kabupaten: { type: "vector", tiles: tiles("kabupaten", true), minzoom: 0, maxzoom: 14 },
       plantations: { type: "vector", tiles: tiles("plantations"), minzoom: 11, maxzoom: 16 },
-      hotspots: { type: "vector", tiles: tiles("hotspots"), minzoom: 7, maxzoom: 16 },
+      hotspots: { type: "vector", tiles: tiles("hotspots"), minzoom: 8, maxzoom: 16 },
     },
     layers: [{ id: "background", type: "background", paint: { "background-color": "#f4f4f1" } }],
   };
@@ -142,7 +144,9 @@
   style.layers.push(
     { id: "villages-fill", type: "fill", source: "villages", "source-layer": "villages", layout: { visibility: view === "desa" ? "visible" : "none" },
       paint: { "fill-opacity": 0.85, "fill-color": fillColour() } },
-    { id: "kecamatan-fill", type: "fill", source: "kecamatan", "source-layer": "kecamatan", layout: { visibility: view === "kecamatan" ? "visible" : "none" },
+    { id: "kabupaten-fill", type: "fill", source: "kabupaten", "source-layer": "kabupaten", maxzoom: 6,
+      paint: { "fill-opacity": 0.85, "fill-color": fillColour() } },
+    { id: "kecamatan-fill", type: "fill", source: "kecamatan", "source-layer": "kecamatan", minzoom: 6, maxzoom: view === "kecamatan" ? 24 : 8,
       paint: { "fill-opacity": 0.85, "fill-color": fillColour() } },
     { id: "villages-line", type: "line", source: "villages", "source-layer": "villages", paint: { "line-color": "#777", "line-width": 0.5 } },
     { id: "plantations", type: "fill", source: "plantations", "source-layer": "plantations", paint: { "fill-color": "#3f7f3f", "fill-opacity": 0.7 } },
@@ -168,7 +172,7 @@
 
   function refreshTiles() {
     for (const id of ["villages", "kecamatan", "kabupaten", "plantations", "hotspots"]) {
-      if (map.getSource(id)) map.getSource(id).setTiles(tiles(id, id === "villages" || id === "kecamatan"));
+      if (map.getSource(id)) map.getSource(id).setTiles(tiles(id, id === "villages" || id === "kecamatan" || id === "kabupaten"));
     }
   }
 
@@ -220,6 +224,7 @@
     showMonth();
     if (map.getSource("villages")) map.getSource("villages").setTiles(tiles("villages", true));
     if (map.getSource("kecamatan")) map.getSource("kecamatan").setTiles(tiles("kecamatan", true));
+    if (map.getSource("kabupaten")) map.getSource("kabupaten").setTiles(tiles("kabupaten", true));
     saveState();
     loadTargets();
     if (!$("panel").hidden && selected) openPanel(selected);
@@ -228,8 +233,7 @@
   $("mode").value = mode;
   $("mode").addEventListener("change", (e) => {
     mode = e.target.value;
-    map.setPaintProperty("villages-fill", "fill-color", fillColour());
-    map.setPaintProperty("kecamatan-fill", "fill-color", fillColour());
+    for (const id of ["villages-fill", "kecamatan-fill", "kabupaten-fill"]) map.setPaintProperty(id, "fill-color", fillColour());
     legend();
     saveState();
   });
@@ -238,8 +242,9 @@
   $("view").value = view;
   $("view").addEventListener("change", (e) => {
     view = e.target.value;
+    // Under zoom 8 the kecamatan colour the map in either view.
     map.setLayoutProperty("villages-fill", "visibility", view === "desa" ? "visible" : "none");
-    map.setLayoutProperty("kecamatan-fill", "visibility", view === "kecamatan" ? "visible" : "none");
+    map.setLayerZoomRange("kecamatan-fill", 6, view === "kecamatan" ? 24 : 8);
     saveState();
   });
   map.on("click", "kecamatan-fill", (e) => { if (e.features.length) openKecamatan(e.features[0].properties.code); });
@@ -450,7 +455,7 @@
   getJSON("/aggregates/desa").then((vs) => {
     const s = vs.filter((v) => v.score != null).map((v) => v.score).sort((a, b) => a - b);
     if (s.length >= 5) breaks = [0.2, 0.4, 0.6, 0.8].map((q) => Math.round(s[Math.floor(q * (s.length - 1))] * 10) / 10);
-    if (mode === "class") map.setPaintProperty("villages-fill", "fill-color", fillColour());
+    if (mode === "class") for (const id of ["villages-fill", "kecamatan-fill", "kabupaten-fill"]) map.setPaintProperty(id, "fill-color", fillColour());
     legend();
   }).catch(() => {});
 
@@ -475,7 +480,7 @@
       }
     }
     $("month").value = month;
-    if (!archives) map.getSource("villages").setTiles(tiles("villages", true));
+    if (!archives) for (const id of ["villages", "kecamatan", "kabupaten"]) map.getSource(id).setTiles(tiles(id, true));
     applyTexts();
     saveState();
     loadTargets();

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Cold vector tiles over the data's extent, riskmap against pg_tileserv.
+
+usage: bench/tiles.py RISKMAP_URL PEER_URL|- MINLON MINLAT MAXLON MAXLAT
+
+For each layer (villages, kecamatan, kabupaten) and zoom 5-14: up to 24
+tiles spread over the box, each fetched once from the peer (pg_tileserv's
+public.<table>) and once from riskmap (tile cache off), alternately, so
+neither gets the other's warm database pages. Prints per zoom the median
+time of each, their ratio (peer / riskmap: above 1, riskmap is faster) and
+the largest riskmap tile (uncompressed bytes; the limit is 500 KB).
+"""
+import math
+import statistics
+import sys
+import time
+import urllib.request
+
+LAYERS = {"villages": "village", "kecamatan": "kecamatan", "kabupaten": "kabupaten"}
+
+
+def tile(lon, lat, z):
+    n = 2 ** z
+    r = math.radians(lat)
+    return int((lon + 180) / 360 * n), int((1 - math.log(math.tan(r) + 1 / math.cos(r)) / math.pi) / 2 * n)
+
+
+def tiles(box, z, want=24):
+    x0, y0 = tile(box[0], box[3], z)
+    x1, y1 = tile(box[2], box[1], z)
+    n = (x1 - x0 + 1) * (y1 - y0 + 1)
+    step = max(1, n // want)
+    return [(x0 + k % (x1 - x0 + 1), y0 + k // (x1 - x0 + 1)) for k in range(0, n, step)][:want]
+
+
+def fetch(url):
+    t = time.perf_counter()
+    with urllib.request.urlopen(url) as r:
+        body = r.read()
+    return (time.perf_counter() - t) * 1000, len(body)
+
+
+def main():
+    ours, peer = sys.argv[1], sys.argv[2]
+    box = [float(v) for v in sys.argv[3:7]]
+    print(f"{'layer':<10} {'zoom':>4} {'tiles':>5} {'peer ms':>9} {'riskmap ms':>10} {'peer/ours':>9} {'max KB':>8}")
+    worst = 0
+    for layer, table in LAYERS.items():
+        for z in range(5, 15):
+            tp, to, size = [], [], 0
+            for x, y in tiles(box, z):
+                if peer != "-":
+                    tp.append(fetch(f"{peer}/public.{table}/{z}/{x}/{y}.pbf")[0])
+                ms, n = fetch(f"{ours}/tiles/{layer}/{z}/{x}/{y}.mvt?month=8")
+                to.append(ms)
+                size = max(size, n)
+            worst = max(worst, size)
+            p = statistics.median(tp) if tp else float("nan")
+            o = statistics.median(to)
+            print(f"{layer:<10} {z:>4} {len(to):>5} {p:>9.1f} {o:>10.1f} {p / o:>9.2f} {size / 1024:>8.0f}")
+    print(f"largest riskmap tile: {worst / 1024:.0f} KB")
+
+
+if __name__ == "__main__":
+    main()
