@@ -10,7 +10,7 @@ BIN   := bin/riskmap
 ADDR  ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 
-.PHONY: run test tools web screenshot build db fuzz vet bench bench-score bench-serve bench-growth bench-planner demo-data form clean stop
+.PHONY: run test tools web screenshot build db fuzz vet bench bench-score bench-serve bench-growth bench-province bench-national bench-planner demo-data form clean stop
 
 build:
 	$(GO) build -o $(BIN) ./cmd/riskmap
@@ -95,6 +95,16 @@ bench-serve: db
 # 1,000,000 and 3,000,000 households (about 40 minutes on 2 cores).
 bench-growth: db
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/growth.sh
+
+# Province and national scale (docs/scale.md): every village of East Java
+# with 300,000 households, or the whole country (WILAYAH_REPO: a checkout of
+# cahyadsn/wilayah_boundaries) with 3,000,000; each step timed, then cold
+# tiles of zooms 5-14 against pg_tileserv when PG_TILESERV names its binary.
+bench-province: db
+	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/scale.sh province
+
+bench-national: db
+	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/scale.sh national
 
 # Planners' masked households with a bbox at 1,000,000 households, served vs raw.
 bench-planner: db

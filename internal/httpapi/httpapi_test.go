@@ -763,3 +763,61 @@ func maskedPoints(t *testing.T, base, key string) map[string][2]float64 {
 	}
 	return out
 }
+
+// Labels for the map's view and for search: every village's label is
+// megabytes at national size, so the map asks for its view (bbox) and
+// search asks by name (q); both are checked against the database.
+func TestLabelsByViewAndName(t *testing.T) {
+	srv, db := newServer(t)
+	ctx := context.Background()
+	labels := func(q string) []postgres.Label {
+		t.Helper()
+		resp, body := get(t, srv.URL+"/labels/desa?"+q)
+		var ls []postgres.Label
+		if resp.StatusCode != 200 || json.Unmarshal(body, &ls) != nil {
+			t.Fatalf("GET /labels/desa?%s = %d %.200s", q, resp.StatusCode, body)
+		}
+		return ls
+	}
+	all := labels("")
+	var villages int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM village`).Scan(&villages); err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != villages {
+		t.Fatalf("%d labels for %d villages", len(all), villages)
+	}
+	box := [4]float64{113.47, -7.82, 113.51, -7.78}
+	in := labels("bbox=113.47,-7.82,113.51,-7.78")
+	want := 0
+	for _, l := range all {
+		if l.Lon >= box[0] && l.Lon <= box[2] && l.Lat >= box[1] && l.Lat <= box[3] {
+			want++
+		}
+	}
+	if len(in) != want || want == 0 || want == len(all) {
+		t.Errorf("bbox: %d labels, %d of all the labels lie in it", len(in), want)
+	}
+	for _, l := range in {
+		if l.Lon < box[0] || l.Lon > box[2] || l.Lat < box[1] || l.Lat > box[3] {
+			t.Errorf("label %s (%v, %v) is outside the bbox", l.Code, l.Lon, l.Lat)
+		}
+	}
+	if ls := labels("q=alasNY"); len(ls) != 1 || ls[0].Name != "Alasnyiur" || ls[0].Code != "35.13.13.2003" {
+		t.Errorf("q=alasNY: %+v, want Alasnyiur", ls)
+	}
+	if ls := labels("q=35.13.13."); len(ls) == 0 || len(ls) >= len(all) {
+		t.Errorf("q=35.13.13. (a kecamatan's code) gives %d labels of %d", len(ls), len(all))
+	}
+	if ls := labels("q=%25"); len(ls) != 0 { // a literal %, not a wildcard
+		t.Errorf("q=%% matches %d villages", len(ls))
+	}
+	if ls := labels("limit=3"); len(ls) != 3 {
+		t.Errorf("limit=3 gives %d labels", len(ls))
+	}
+	for _, bad := range []string{"bbox=1,2,3", "limit=0", "colour=red", "q=" + strings.Repeat("a", 101)} {
+		if resp, body := get(t, srv.URL+"/labels/desa?"+bad); resp.StatusCode != 400 || !strings.Contains(resp.Header.Get("Content-Type"), "problem+json") {
+			t.Errorf("GET /labels/desa?%s = %d %s, want a 400 problem", bad, resp.StatusCode, body)
+		}
+	}
+}

@@ -23,7 +23,34 @@ func (s *Server) handleLabels() http.HandlerFunc {
 		if s.answered(w, r, "json") {
 			return
 		}
-		ls, err := s.db.Labels(r.Context(), chi.URLParam(r, "level"))
+		var q postgres.LabelQuery
+		v := r.URL.Query()
+		for k := range v {
+			if k != "bbox" && k != "q" && k != "limit" && k != "f" {
+				s.fail(w, r, badParam(k, "unknown parameter; labels take bbox, q and limit"))
+				return
+			}
+		}
+		if b := v.Get("bbox"); b != "" {
+			box, perr := parseBBox(b, 0) // CRS84: minLon,minLat,maxLon,maxLat
+			if perr != nil {
+				s.fail(w, r, perr)
+				return
+			}
+			q.BBox = &box
+		}
+		q.Q = strings.TrimSpace(v.Get("q"))
+		if len(q.Q) > 100 {
+			s.fail(w, r, badParam("q", "at most 100 characters"))
+			return
+		}
+		limit, err := limitParam(v, 0)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		q.Limit = limit
+		ls, err := s.db.Labels(r.Context(), chi.URLParam(r, "level"), q)
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -86,7 +86,11 @@ func (db *DB) LatestRun(ctx context.Context) ([]byte, error) {
 			-- sizes of the release's bases, rounded as every published count
 			-- is: the run's exact totals would move with a single household
 			'households', (round(s.households / b.base) * b.base)::int, 'children', (round(s.children / b.base) * b.base)::int,
-			'villages', (SELECT count(*) FROM area_public WHERE level = 'desa' AND status <> 'no_data'), 'synthetic', r.synthetic)
+			'villages', (SELECT count(*) FROM area_public WHERE level = 'desa' AND status <> 'no_data'), 'synthetic', r.synthetic,
+			-- the map's score classes: quintiles of the published village
+			-- scores (computed from published figures only)
+			'score_breaks', (SELECT percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY score)
+				FROM area_public WHERE level = 'desa' AND score IS NOT NULL HAVING count(*) >= 5))
 			FROM score_run r
 			CROSS JOIN LATERAL (SELECT greatest(coalesce((r.model->'publication'->>'rounding_base')::numeric, 1), 1) AS base) b
 			LEFT JOIN round_summary s ON s.round_id = r.round_id

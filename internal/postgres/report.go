@@ -18,19 +18,44 @@ type Label struct {
 	Lat       float64 `json:"lat"`
 }
 
+// LabelQuery narrows Labels: areas whose label point lies in BBox
+// (minLon, minLat, maxLon, maxLat), whose name contains Q (any case) or
+// whose code starts with it, at most Limit of them (0: no limit).
+type LabelQuery struct {
+	BBox  *[4]float64
+	Q     string
+	Limit int
+}
+
 // Labels returns a point inside each village (level desa) or kecamatan, with
 // its name: the map writes names there without font files (no request
-// leaves the service).
-func (db *DB) Labels(ctx context.Context, level string) ([]Label, error) {
-	q := map[string]string{
-		"desa": `SELECT v.code, v.name, coalesce(k.name, ''), ST_X(p), ST_Y(p) FROM village v
-			LEFT JOIN kecamatan k ON k.code = v.kecamatan_code CROSS JOIN LATERAL ST_PointOnSurface(v.geom) p ORDER BY v.code`,
-		"kecamatan": `SELECT k.code, k.name, '', ST_X(p), ST_Y(p) FROM kecamatan k CROSS JOIN LATERAL ST_PointOnSurface(k.geom) p ORDER BY k.code`,
+// leaves the service). The map asks for the labels in its view, and
+// search asks by name: at national size every village's label is
+// megabytes.
+func (db *DB) Labels(ctx context.Context, level string, q LabelQuery) ([]Label, error) {
+	from := map[string]string{
+		"desa": `SELECT v.code, v.name, coalesce(k.name, '') AS kecamatan, v.geom FROM village v
+			LEFT JOIN kecamatan k ON k.code = v.kecamatan_code`,
+		"kecamatan": `SELECT k.code, k.name, '' AS kecamatan, k.geom FROM kecamatan k`,
 	}[level]
-	if q == "" {
+	if from == "" {
 		return nil, risk.Errorf(risk.EINVALID, "level %q: want desa or kecamatan", level)
 	}
-	rows, err := db.reader().Query(ctx, q)
+	var bbox []float64
+	if q.BBox != nil {
+		bbox = q.BBox[:]
+	}
+	limit := any(nil)
+	if q.Limit > 0 {
+		limit = q.Limit
+	}
+	rows, err := db.reader().Query(ctx, `
+		SELECT a.code, a.name, a.kecamatan, ST_X(p), ST_Y(p)
+		FROM (`+from+`) a CROSS JOIN LATERAL ST_PointOnSurface(a.geom) p
+		WHERE ($1::float8[] IS NULL OR (a.geom && ST_MakeEnvelope($1[1], $1[2], $1[3], $1[4], 4326)
+			AND ST_Intersects(p, ST_MakeEnvelope($1[1], $1[2], $1[3], $1[4], 4326))))
+		  AND ($2 = '' OR a.name ILIKE '%' || replace(replace(replace($2, '\', '\\'), '%', '\%'), '_', '\_') || '%' OR left(a.code, length($2)) = $2)
+		ORDER BY a.code LIMIT $3`, bbox, q.Q, limit)
 	if err != nil {
 		return nil, wrapDB(err)
 	}

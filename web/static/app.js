@@ -249,7 +249,7 @@
   });
   map.on("click", "kecamatan-fill", (e) => { if (e.features.length) openKecamatan(e.features[0].properties.code); });
   function openKecamatan(code) {
-    return Promise.all([getJSON("/aggregates/kecamatan"), getJSON("/targets/villages?month=" + month + "&limit=5&area=" + encodeURIComponent(code))]).then(([ks, tg]) => {
+    return Promise.all([getJSON("/aggregates/kecamatan?parent=" + encodeURIComponent(code.split(".").slice(0, 2).join("."))), getJSON("/targets/villages?month=" + month + "&limit=5&area=" + encodeURIComponent(code))]).then(([ks, tg]) => {
       const k = ks.find((x) => x.code === code);
       if (!k) return null;
       const n = (v) => (v == null ? t().withheld : t().about + " " + v);
@@ -285,57 +285,59 @@
   $("fields").addEventListener("change", (e) => map.setLayoutProperty("plantations", "visibility", e.target.checked ? "visible" : "none"));
 
   // Names on the map, without font files: village names from zoom 12,
-  // kecamatan names below it; only those in view.
-  let villageLabels = [], kecamatanLabels = [];
+  // kecamatan names from 8.5; only those in view, asked of the service for
+  // the view (every village's label is megabytes at national size).
   const labelMarkers = new Map();
+  let labelSeq = 0;
   function drawLabels() {
-    const z = map.getZoom(), b = map.getBounds();
-    const want = z >= 12 ? villageLabels : z >= 8.5 ? kecamatanLabels : [];
-    const keep = new Set();
-    for (const l of want) {
-      if (!b.contains([l.lon, l.lat])) continue;
-      const k = (z >= 12 ? "d:" : "k:") + l.code;
-      keep.add(k);
-      if (!labelMarkers.has(k)) {
-        const el = document.createElement("div");
-        el.className = z >= 12 ? "label" : "label kec";
-        el.textContent = l.name;
-        el.dataset.code = l.code;
-        labelMarkers.set(k, new maplibregl.Marker({ element: el }).setLngLat([l.lon, l.lat]).addTo(map));
+    const z = map.getZoom(), b = map.getBounds(), seq = ++labelSeq;
+    const level = z >= 12 ? "desa" : z >= 8.5 ? "kecamatan" : "";
+    const got = !level ? Promise.resolve([])
+      : getJSON("/labels/" + level + "?limit=300&bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(","));
+    return got.then((want) => {
+      if (seq !== labelSeq) return; // the map moved on
+      const keep = new Set();
+      for (const l of want) {
+        const k = (level === "desa" ? "d:" : "k:") + l.code;
+        keep.add(k);
+        if (!labelMarkers.has(k)) {
+          const el = document.createElement("div");
+          el.className = level === "desa" ? "label" : "label kec";
+          el.textContent = l.name;
+          el.dataset.code = l.code;
+          labelMarkers.set(k, new maplibregl.Marker({ element: el }).setLngLat([l.lon, l.lat]).addTo(map));
+        }
       }
-      if (keep.size > 250) break;
-    }
-    for (const [k, m] of labelMarkers) if (!keep.has(k)) { m.remove(); labelMarkers.delete(k); }
+      for (const [k, m] of labelMarkers) if (!keep.has(k)) { m.remove(); labelMarkers.delete(k); }
+    }).catch(() => {});
   }
-  const labelsReady = Promise.all([getJSON("/labels/desa"), getJSON("/labels/kecamatan")]).then(([d, k]) => {
-    villageLabels = d;
-    kecamatanLabels = k;
-    drawLabels();
-  });
+  const labelsReady = map.loaded() ? drawLabels() : new Promise((resolve) => map.once("load", () => resolve(drawLabels())));
   map.on("moveend", drawLabels);
 
   // Search: every village whose name matches, with its kecamatan.
   function flyTo(code) {
-    const l = villageLabels.find((v) => v.code === code);
     return getJSON("/collections/villages/items/" + encodeURIComponent(code) + "?properties=code").then((f) => {
       const b = new maplibregl.LngLatBounds();
       const walk = (c) => (typeof c[0] === "number" ? b.extend(c) : c.forEach(walk));
       walk(f.geometry.coordinates);
       map.fitBounds(b, { padding: 60, maxZoom: 14, duration: 600 });
       return openPanel(code);
-    }).catch(() => (l ? openPanel(code) : null));
+    }).catch(() => openPanel(code));
   }
   $("search").addEventListener("submit", (e) => {
     e.preventDefault();
     const q = $("q").value.trim().toLowerCase();
     $("matches").innerHTML = "";
     if (!q) return;
-    let hits = villageLabels.filter((v) => v.code === q || v.name.toLowerCase() === q);
-    if (!hits.length) hits = villageLabels.filter((v) => v.name.toLowerCase().includes(q));
-    if (!hits.length) { $("matches").innerHTML = "<p class='warn'>" + esc(t().notFound($("q").value.trim())) + "</p>"; return; }
-    if (hits.length === 1) { flyTo(hits[0].code); return; }
-    $("matches").innerHTML = "<p>" + esc(t().matches(hits.length)) + "</p><ul>" + hits.slice(0, 30).map((v) =>
-      '<li><button type="button" data-code="' + esc(v.code) + '">' + esc(v.name) + "</button> <small>" + esc(t().kecamatan + " " + v.kecamatan + " · " + v.code) + "</small></li>").join("") + "</ul>";
+    // The service searches every village; an exact name or code wins.
+    getJSON("/labels/desa?limit=101&q=" + encodeURIComponent(q)).then((found) => {
+      let hits = found.filter((v) => v.code === q || v.name.toLowerCase() === q);
+      if (!hits.length) hits = found;
+      if (!hits.length) { $("matches").innerHTML = "<p class='warn'>" + esc(t().notFound($("q").value.trim())) + "</p>"; return; }
+      if (hits.length === 1) { flyTo(hits[0].code); return; }
+      $("matches").innerHTML = "<p>" + esc(t().matches(hits.length > 100 ? "100+" : hits.length)) + "</p><ul>" + hits.slice(0, 30).map((v) =>
+        '<li><button type="button" data-code="' + esc(v.code) + '">' + esc(v.name) + "</button> <small>" + esc(t().kecamatan + " " + v.kecamatan + " · " + v.code) + "</small></li>").join("") + "</ul>";
+    });
   });
   $("matches").addEventListener("click", (e) => { const b = e.target.closest("button"); if (b) { $("matches").innerHTML = ""; flyTo(b.dataset.code); } });
 
@@ -406,12 +408,15 @@
 
   // The ranking, numbered on the map too.
   const numberMarkers = [];
+  let targetsSeq = 0;
   function loadTargets() {
+    const seq = ++targetsSeq;
     const area = $("area").value;
     const q = "month=" + month + "&limit=15" + (area ? "&area=" + encodeURIComponent(area) : "");
     $("csv-ranking").href = "/targets/villages?f=csv&" + q.replace("limit=15", "limit=1000");
     $("csv-areas").href = "/aggregates/desa?f=csv" + (area ? "&parent=" + encodeURIComponent(area) : "");
     return getJSON("/targets/villages?" + q).then((r) => {
+      if (seq !== targetsSeq) return; // a newer ranking was asked for
       $("targets").innerHTML = r.targets.map((v) => {
         const small = (v.data_quality || []).length || (v.households != null && v.households < 20);
         return '<li><button type="button" data-code="' + esc(v.code || v.id) + '">' + esc(v.name) + "</button> <small>" + esc(t().kecamatan + " " + (v.kecamatan || "")) + "</small><br>" +
@@ -423,27 +428,26 @@
       const nr = Object.values(r.not_ranked || {}).reduce((a, b) => a + b, 0);
       $("not-ranked").textContent = nr ? t().notRanked(nr) : "";
       numberMarkers.splice(0).forEach((m) => m.remove());
-      labelsReady.then(() => r.targets.slice(0, 10).forEach((v, i) => {
-        const l = villageLabels.find((x) => x.code === (v.code || v.id));
-        if (!l) return;
+      r.targets.slice(0, 10).forEach((v, i) => getJSON("/labels/desa?limit=1&q=" + encodeURIComponent(v.code || v.id)).then(([l]) => {
+        if (!l || seq !== targetsSeq) return;
         const el = document.createElement("div");
         el.className = "rank";
         el.textContent = String(i + 1);
         el.title = v.name;
         numberMarkers.push(new maplibregl.Marker({ element: el, offset: [0, -14] }).setLngLat([l.lon, l.lat]).addTo(map));
-      }));
+      }).catch(() => {}));
     });
   }
   $("targets").addEventListener("click", (e) => { const b = e.target.closest("button"); if (b) flyTo(b.dataset.code); });
   $("area").addEventListener("change", () => {
     loadTargets();
     const a = $("area").value;
-    const hits = a ? villageLabels.filter((v) => v.code.startsWith(a + ".")) : villageLabels;
-    if (hits.length) {
+    (a ? getJSON("/labels/desa?q=" + encodeURIComponent(a + ".")) : Promise.resolve([])).then((hits) => {
+      if (!hits.length) return;
       const b = new maplibregl.LngLatBounds();
       hits.forEach((v) => b.extend([v.lon, v.lat]));
       map.fitBounds(b, { padding: 40, duration: 500, maxZoom: 13 });
-    }
+    });
   });
   getJSON("/aggregates/kecamatan").then((ks) => {
     $("area").insertAdjacentHTML("beforeend", ks.map((k) => '<option value="' + esc(k.code) + '">' + esc(k.name || k.code) + "</option>").join(""));
@@ -451,10 +455,9 @@
 
   // The data behind the figures: synthetic or not, the tier cut-offs, the
   // class breaks (quintiles of published villages' annual scores).
-  getJSON("/run").then((r) => { $("synthetic").hidden = !r.synthetic; }).catch(() => {});
-  getJSON("/aggregates/desa").then((vs) => {
-    const s = vs.filter((v) => v.score != null).map((v) => v.score).sort((a, b) => a - b);
-    if (s.length >= 5) breaks = [0.2, 0.4, 0.6, 0.8].map((q) => Math.round(s[Math.floor(q * (s.length - 1))] * 10) / 10);
+  getJSON("/run").then((r) => {
+    $("synthetic").hidden = !r.synthetic;
+    if (r.score_breaks && r.score_breaks.length === 4) breaks = r.score_breaks.map((b) => Math.round(b * 10) / 10);
     if (mode === "class") for (const id of ["villages-fill", "kecamatan-fill", "kabupaten-fill"]) map.setPaintProperty(id, "fill-color", fillColour());
     legend();
   }).catch(() => {});
