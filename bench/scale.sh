@@ -66,3 +66,13 @@ trap 'kill $SPID ${TPID:-} 2>/dev/null || true' EXIT
 for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.2; done
 [ "$PEER" = - ] || for i in $(seq 100); do curl -s -o /dev/null "$PEER/index.json" && break; sleep 0.2; done
 python3 bench/tiles.py "http://127.0.0.1:$PORT" "$PEER" $(psql -At -F' ' "$URL" -c "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x")
+# The map page, headless, as a first visitor sees it (tile cache on).
+kill $SPID 2>/dev/null || true
+$BIN serve --rate-limit 0 --addr 127.0.0.1:$PORT >/dev/null 2>&1 &
+SPID=$!
+for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.2; done
+if [ -x /usr/bin/chromium ] && [ -d web/node_modules ]; then
+  (cd web && node test/first-draw.mjs "http://127.0.0.1:$PORT")
+else
+  echo "map page: not measured (make tools installs chromium and web/node_modules)"
+fi

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kesempatan/riskmap/internal/postgres"
@@ -68,6 +69,9 @@ type Server struct {
 	tiles       *byteCache
 	pages       *byteCache
 	counts      *countCache
+	// the map page's opening extent, per data version (mapBounds)
+	boundsMu              sync.Mutex
+	bounds, boundsVersion string
 }
 
 // NewServer returns a server over db that logs to log.

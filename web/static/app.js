@@ -161,8 +161,14 @@
       paint: { "line-color": "#111", "line-width": 3.5 } },
   );
 
+  // The page opens on the data's extent (data-bounds, from the server),
+  // or on a village named in the URL, which it flies to once it loads.
+  const bounds = (document.body.dataset.bounds || "").split(",").map(Number);
+  const opening = bounds.length === 4 && bounds.every(Number.isFinite) && !params.get("village")
+    ? { bounds: [[bounds[0], bounds[1]], [bounds[2], bounds[3]]], fitBoundsOptions: { padding: 20 } }
+    : { center: [113.5, -7.8], zoom: 11 };
   const map = new maplibregl.Map({
-    container: "map", style, center: [113.5, -7.8], zoom: 11, hash: false,
+    container: "map", style, ...opening, hash: false,
     transformRequest: (url) => (url.startsWith(origin) ? { url, headers: authHeaders() } : { url }),
     attributionControl: false, canvasContextAttributes: { preserveDrawingBuffer: true },
   });
@@ -488,8 +494,8 @@
     saveState();
     loadTargets();
   });
-  fetch("/tiles/villages.json").then((r) => r.json()).then((tj) => {
-    if (tj.bounds && !params.get("village")) map.fitBounds([[tj.bounds[0], tj.bounds[1]], [tj.bounds[2], tj.bounds[3]]], { padding: 20, duration: 0 });
+  if (!opening.bounds && !params.get("village")) fetch("/tiles/villages.json").then((r) => r.json()).then((tj) => {
+    if (tj.bounds) map.fitBounds([[tj.bounds[0], tj.bounds[1]], [tj.bounds[2], tj.bounds[3]]], { padding: 20, duration: 0 });
   }).catch(() => {});
   applyTexts();
   if (selected) labelsReady.then(() => flyTo(selected));
