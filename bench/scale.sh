@@ -13,7 +13,8 @@
 # re-score (with every step's time), the disclosure check, then cold tiles
 # of zooms 5-14 through `riskmap serve` (tile cache off) against
 # pg_tileserv on the same database when PG_TILESERV names its binary
-# (bench/tiles.py), and the size of the largest tile. The database
+# (bench/tiles.py), and the size of the largest tile; the PMTiles export;
+# the map page's first draw, headless (web/test/first-draw.mjs). The database
 # (riskmap_<scale>) is kept for looking around; HOUSEHOLDS=N overrides the
 # survey's size.
 #
@@ -66,6 +67,9 @@ trap 'kill $SPID ${TPID:-} 2>/dev/null || true' EXIT
 for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.2; done
 [ "$PEER" = - ] || for i in $(seq 100); do curl -s -o /dev/null "$PEER/index.json" && break; sleep 0.2; done
 python3 bench/tiles.py "http://127.0.0.1:$PORT" "$PEER" $(psql -At -F' ' "$URL" -c "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x")
+# The public layers as static files (PMTiles, GeoJSON, FlatGeobuf).
+rm -rf "$WORK/export"
+echo "export --pmtiles: $(secs $BIN export --pmtiles "$WORK/export") s, $(du -sm "$WORK/export" | cut -f1) MB: $(cd "$WORK/export" && ls -s --block-size=M *.pmtiles | tr '\n' ' ')"
 # The map page, headless, as a first visitor sees it (tile cache on).
 kill $SPID 2>/dev/null || true
 $BIN serve --rate-limit 0 --addr 127.0.0.1:$PORT >/dev/null 2>&1 &
