@@ -113,11 +113,14 @@ func neighbourTable(ctx context.Context, tx pgx.Tx, m *risk.Model, villages stri
 			WITH v AS (SELECT g.code, ST_PointOnSurface(g.geom)::geography AS p FROM village g WHERE g.code IN (` + villages + `))
 			SELECT a.code AS a, b.code AS b FROM v a JOIN v b ON a.code <> b.code AND ST_DWithin(a.p, b.p, @band)`
 	} else {
+		// The pairs of every village are kept per grid (migration 018)
+		// until the boundaries change; the villages asked for take theirs.
+		if err := contiguity(ctx, tx, grid); err != nil {
+			return err
+		}
 		sql = `CREATE TEMP TABLE village_neighbour ON COMMIT DROP AS
-			WITH pts AS (
-				SELECT DISTINCT g.code, round(ST_X(d.geom) / @grid)::bigint AS x, round(ST_Y(d.geom) / @grid)::bigint AS y
-				FROM village g, ST_DumpPoints(g.geom) d WHERE g.code IN (` + villages + `))
-			SELECT DISTINCT a.code AS a, b.code AS b FROM pts a JOIN pts b ON a.x = b.x AND a.y = b.y AND a.code <> b.code`
+			SELECT c.a, c.b FROM village_contiguity c
+			WHERE c.grid = @grid AND c.a IN (` + villages + `) AND c.b IN (` + villages + `)`
 	}
 	_, err := tx.Exec(ctx, `DROP TABLE IF EXISTS village_neighbour`)
 	if err != nil {
@@ -125,6 +128,29 @@ func neighbourTable(ctx context.Context, tx pgx.Tx, m *risk.Model, villages stri
 	}
 	_, err = tx.Exec(ctx, sql, pgx.NamedArgs{"grid": grid, "band": m.Hotspots.DistanceBandM})
 	return err
+}
+
+// contiguity makes sure village_contiguity holds every pair of villages
+// that share a vertex on the grid (degrees): kept from an earlier run when
+// no village has changed since (a trigger empties it when one does), else
+// found again for every village.
+func contiguity(ctx context.Context, tx pgx.Tx, grid float64) error {
+	// One run at a time finds the pairs; another waits and finds them kept.
+	if _, err := tx.Exec(ctx, `LOCK TABLE village_contiguity_grid IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		return err
+	}
+	var kept bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM village_contiguity_grid WHERE grid = $1)`, grid).Scan(&kept); err != nil || kept {
+		return err
+	}
+	return execAll(ctx, tx, []statement{
+		{`INSERT INTO village_contiguity_grid (grid) VALUES ($1)`, []any{grid}},
+		{`INSERT INTO village_contiguity (grid, a, b)
+			WITH pts AS (
+				SELECT DISTINCT g.code, round(ST_X(d.geom) / $1)::bigint AS x, round(ST_Y(d.geom) / $1)::bigint AS y
+				FROM village g, ST_DumpPoints(g.geom) d)
+			SELECT DISTINCT $1::float8, a.code, b.code FROM pts a JOIN pts b ON a.x = b.x AND a.y = b.y AND a.code <> b.code`, []any{grid}},
+	})
 }
 
 // QueenNeighbours returns every village's neighbours by the model's

@@ -7,6 +7,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -652,6 +654,43 @@ func TestQueenMatchesLibpysal(t *testing.T) {
 		}
 	}
 	t.Logf("783 villages, %d neighbour pairs, %d differ from libpysal", pairs/2, differ)
+
+	// The pairs are kept between runs (village_contiguity) and follow the
+	// boundaries: a village deleted leaves its neighbours' lists, a village
+	// moved far away has none, and the kept pairs equal those found anew.
+	var gone, moved string
+	for code, nb := range got {
+		if len(nb) >= 3 && gone == "" {
+			gone = code
+		} else if len(nb) >= 3 && moved == "" && !slices.Contains(got[gone], code) {
+			moved = code
+		}
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM village WHERE code = $1`, gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE village SET geom = ST_Translate(geom, 5, 0) WHERE code = $1`, moved); err != nil {
+		t.Fatal(err)
+	}
+	after, err := db.QueenNeighbours(ctx, defaultModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := after[gone]; ok || len(after[moved]) != 0 {
+		t.Errorf("after the boundaries changed: deleted %s listed %v, moved %s has neighbours %v", gone, after[gone], moved, after[moved])
+	}
+	for code, nb := range after {
+		if slices.Contains(nb, gone) || slices.Contains(nb, moved) {
+			t.Errorf("%s still lists %v as neighbours", code, nb)
+		}
+	}
+	kept, err := db.QueenNeighbours(ctx, defaultModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(kept, after) {
+		t.Error("the kept pairs differ from those found after the change")
+	}
 }
 
 // TestMissingIsNotZero: a 2-year-old who is not enrolled is not a school
