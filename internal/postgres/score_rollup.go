@@ -26,11 +26,7 @@ func rollUp(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 				(g.hazardous + g.child_labour)::float8 / nullif(g.children, 0), NULL, g.mean_score, g.max_score,
 				g.tobacco_share, g.labourer_share, g.poverty_share, g.score,
 				CASE WHEN g.households = 0 THEN 'no_data' WHEN g.score >= $4 THEN 'high' WHEN g.score >= $3 THEN 'medium' ELSE 'low' END,
-				(SELECT array_agg(v ORDER BY i) FROM (
-					SELECT i, round((sum(x * b.households) / nullif(sum(b.households), 0))::numeric, 2)::real AS v
-					FROM area_score b, unnest(b.monthly) WITH ORDINALITY u(x, i)
-					WHERE b.level = $2 AND b.parent_code = g.code GROUP BY i) mm),
-				g.labourers, g.poor
+				mo.monthly, g.labourers, g.poor
 			FROM (
 				SELECT a.parent_code AS code, `+lv.parent+` AS parent, sum(a.households)::int AS households,
 					sum(a.children)::int AS children, sum(a.hazardous)::int AS hazardous, sum(a.child_labour)::int AS child_labour,
@@ -47,7 +43,17 @@ func rollUp(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 					THEN (SELECT area_m2 FROM village WHERE code = a.code)
 					ELSE (SELECT ST_Area(geom::geography) FROM kecamatan WHERE code = a.code) END AS area) v
 				WHERE a.level = $2
-				GROUP BY a.parent_code) g`,
+				GROUP BY a.parent_code) g
+			-- The curve: each month's score averaged over the area's villages
+			-- (or kecamatan), weighted by households, for every area in one
+			-- pass (a lookup of each area's rows by parent was a scan of
+			-- every village per kecamatan: minutes at national size).
+			LEFT JOIN (
+				SELECT mm.parent_code, array_agg(mm.v ORDER BY mm.i) AS monthly FROM (
+					SELECT b.parent_code, u.i, round((sum(u.x * b.households) / nullif(sum(b.households), 0))::numeric, 2)::real AS v
+					FROM area_score b, unnest(b.monthly) WITH ORDINALITY u(x, i)
+					WHERE b.level = $2 GROUP BY b.parent_code, u.i) mm
+				GROUP BY mm.parent_code) mo ON mo.parent_code = g.code`,
 			lv.level, lv.from, m.Tiers.Medium, m.Tiers.High)
 		if err != nil {
 			return fmt.Errorf("%s: %w", lv.level, err)

@@ -44,36 +44,54 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 	if err := tobaccoShares(ctx, tx); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `
-		WITH base AS (
+	// The village rows and the kecamatan rates are tables of their own,
+	// analysed: joined as CTEs, unanalysed, the planner guessed a few
+	// hundred rows and joined 83,000 villages to 7,000 kecamatan by nested
+	// loops (minutes at national size).
+	err = execAll(ctx, tx, []statement{
+		{`ANALYZE village_households`, nil},
+		{`ANALYZE village_children`, nil},
+		{`ANALYZE village_tobacco`, nil},
+		{`CREATE TEMP TABLE village_base ON COMMIT DROP AS
 			SELECT v.code, v.kecamatan_code, v.area_m2,
 				coalesce(hh.households, 0) AS households, coalesce(hh.labourers, 0) AS labourers, coalesce(hh.poor, 0) AS poor, hh.mean_score, hh.max_score, hh.labourer_share, hh.poverty_share,
 				coalesce(ch.children, 0) AS n, coalesce(ch.hazardous + ch.child_labour, 0) AS x,
 				coalesce(ch.hazardous, 0) AS hazardous, coalesce(ch.child_labour, 0) AS child_labour,
 				coalesce(ch.light_work, 0) AS light_work, coalesce(ch.not_working, 0) AS not_working,
 				coalesce(t.share, 0) AS tobacco_share,
-				array(SELECT unnest(@institutions::text[]) EXCEPT SELECT kind FROM institution i WHERE i.village_code = v.code ORDER BY 1) AS missing
+				array(SELECT unnest($1::text[]) EXCEPT SELECT kind FROM institution i WHERE i.village_code = v.code ORDER BY 1) AS missing
 			FROM village v
 			LEFT JOIN village_households hh ON hh.village_code = v.code
 			LEFT JOIN village_children ch ON ch.village_code = v.code
-			LEFT JOIN village_tobacco t ON t.code = v.code),
-		-- Marshall (1991): the kecamatan rate p, the between-village variance
-		-- beyond binomial noise A = s2 - p / nbar, and each village's rate
-		-- shrunk toward p by A / (A + p / n): little data, much shrinkage.
-		kec AS (
-			SELECT kecamatan_code, sum(x)::float8 / nullif(sum(n), 0) AS p, avg(n) FILTER (WHERE n > 0) AS nbar,
-				sum(n) AS total
-			FROM base GROUP BY kecamatan_code),
-		spread AS (
-			SELECT b.kecamatan_code, greatest(sum(b.n * (b.x::float8 / b.n - k.p) ^ 2) / k.total - k.p / k.nbar, 0) AS a
-			FROM base b JOIN kec k USING (kecamatan_code) WHERE b.n > 0
-			GROUP BY b.kecamatan_code, k.p, k.total, k.nbar),
-		rates AS (
+			LEFT JOIN village_tobacco t ON t.code = v.code`, []any{m.Village.Institutions}},
+		{`ANALYZE village_base`, nil},
+		// Marshall (1991): the kecamatan rate p, the between-village
+		// variance beyond binomial noise A = s2 - p / nbar, and each
+		// village's rate shrunk toward p by A / (A + p / n): little data,
+		// much shrinkage.
+		{`CREATE TEMP TABLE kecamatan_rate ON COMMIT DROP AS
+			WITH kec AS (
+				SELECT kecamatan_code, sum(x)::float8 / nullif(sum(n), 0) AS p, avg(n) FILTER (WHERE n > 0) AS nbar,
+					sum(n) AS total
+				FROM village_base GROUP BY kecamatan_code)
+			SELECT k.kecamatan_code, k.p, s.a
+			FROM kec k LEFT JOIN (
+				SELECT b.kecamatan_code, greatest(sum(b.n * (b.x::float8 / b.n - k.p) ^ 2) / k.total - k.p / k.nbar, 0) AS a
+				FROM village_base b JOIN kec k USING (kecamatan_code) WHERE b.n > 0
+				GROUP BY b.kecamatan_code, k.p, k.total, k.nbar) s USING (kecamatan_code)`, nil},
+		{`ANALYZE kecamatan_rate`, nil},
+		{`ANALYZE village_variety`, nil},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `
+		WITH rates AS (
 			SELECT b.*, b.x::float8 / nullif(b.n, 0) AS prevalence,
 				CASE WHEN b.n = 0 THEN NULL
-				     WHEN k.p = 0 OR s.a + k.p / b.n = 0 THEN k.p
-				     ELSE k.p + s.a / (s.a + k.p / b.n) * (b.x::float8 / b.n - k.p) END AS smoothed
-			FROM base b JOIN kec k USING (kecamatan_code) LEFT JOIN spread s USING (kecamatan_code)),
+				     WHEN k.p = 0 OR k.a + k.p / b.n = 0 THEN k.p
+				     ELSE k.p + k.a / (k.a + k.p / b.n) * (b.x::float8 / b.n - k.p) END AS smoothed
+			FROM village_base b JOIN kecamatan_rate k USING (kecamatan_code)),
 		points AS (
 			SELECT r.*,
 				@w_prevalence::float8 * least(coalesce(r.smoothed, 0) / @f_prevalence, 1) AS p_prevalence,
@@ -103,7 +121,7 @@ func scoreVillages(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			UNION ALL SELECT idx FROM calendar WHERE variety = @default_variety LIMIT 1) cal
 		CROSS JOIN LATERAL (SELECT CASE WHEN p.households > 0 THEN (p.p_prevalence + p.p_mean + p.p_tobacco + p.p_labourer
 			+ p.p_poverty + p.p_institutions)::real END AS score) s`,
-		pgx.NamedArgs{"institutions": m.Village.Institutions,
+		pgx.NamedArgs{
 			"w_prevalence": w["prevalence"], "w_mean": w["mean_household_score"], "w_tobacco": w["tobacco_share"],
 			"w_labourer": w["farm_labourer_share"], "w_poverty": w["poverty_share"], "w_institutions": w["institutions_missing"],
 			"f_prevalence": f["prevalence"], "f_mean": f["mean_household_score"], "f_tobacco": f["tobacco_share"],
