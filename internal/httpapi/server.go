@@ -67,6 +67,7 @@ type Server struct {
 	base        string   // Options.PublicURL without a trailing slash
 	version     *version
 	tiles       *byteCache
+	coverage    coverage // where the area layers' tiles can hold anything
 	pages       *byteCache
 	counts      *countCache
 	// the map page's opening extent, per data version (mapBounds)

@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -65,6 +68,12 @@ func (s *Server) handleTile() http.HandlerFunc {
 		v, err := s.version.get(r.Context())
 		if err != nil {
 			s.fail(w, r, err)
+			return
+		}
+		// A tile away from every area (the sea, most of a country's map) is
+		// empty without a query: the layer's coverage says so.
+		if !s.coverage.covered(s, v, c, z, x, y) {
+			s.writeGzipped(w, r, "application/vnd.mapbox-vector-tile", nil)
 			return
 		}
 		key := v + "|" + c.ID + "|" + strconv.Itoa(z) + "/" + strconv.Itoa(x) + "/" + strconv.Itoa(y) + "|" + strconv.Itoa(month)
@@ -180,4 +189,58 @@ func (s *Server) handleCalendar() http.HandlerFunc {
 		}
 		s.writeRawJSON(w, r, "Labour calendar", b)
 	}
+}
+
+// coverage keeps, per data version, each area layer's tile coverage
+// (postgres.TileCoverage). It is computed in the background the first time
+// a version is asked for; until it is ready every tile is queried.
+type coverage struct {
+	mu      sync.Mutex
+	version string
+	layers  map[string]map[uint32]struct{} // nil entry: being computed
+}
+
+// coverageLayer is the tile_geom layer of a collection whose tiles hold
+// only its areas, or "".
+func coverageLayer(c *postgres.Collection) string {
+	switch c.TileLayer {
+	case "desa", "kecamatan", "kabupaten":
+		return c.TileLayer
+	}
+	return ""
+}
+
+// covered reports whether tile z/x/y of c may hold anything under data
+// version v: true unless the layer's coverage is known and says no.
+func (cv *coverage) covered(s *Server, v string, c *postgres.Collection, z, x, y int) bool {
+	layer := coverageLayer(c)
+	if layer == "" {
+		return true
+	}
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	if cv.version != v {
+		cv.version, cv.layers = v, map[string]map[uint32]struct{}{}
+	}
+	set, ok := cv.layers[layer]
+	if !ok {
+		cv.layers[layer] = nil
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			got, err := s.db.TileCoverage(ctx, layer)
+			cv.mu.Lock()
+			defer cv.mu.Unlock()
+			if cv.version != v {
+				return
+			}
+			if err != nil {
+				delete(cv.layers, layer) // asked again by the next tile
+				return
+			}
+			cv.layers[layer] = got
+		}()
+		return true
+	}
+	return set == nil || postgres.Covered(set, z, x, y)
 }

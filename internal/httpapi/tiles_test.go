@@ -136,6 +136,73 @@ func TestTilesWithGDAL(t *testing.T) {
 	}
 }
 
+// TestTileCoverage: tiles away from every area are answered empty without a
+// query (the layer's coverage), and the coverage never hides anything: over
+// the region and a ring of tiles around it, at zooms 5-14, every tile
+// served equals the tile PostGIS builds.
+func TestTileCoverage(t *testing.T) {
+	srv, db := newServer(t)
+	ctx := context.Background()
+	metric := func(name string) float64 { return metricValue(t, srv.URL, name) }
+	var minLon, minLat, maxLon, maxLat float64
+	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
+		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
+		t.Fatal(err)
+	}
+	// The coverage is computed in the background on the first tile of a
+	// data version: wait until a sea tile no longer reaches the cache.
+	sea := srv.URL + "/tiles/villages/12/0/0.mvt"
+	ready := false
+	for i := 0; i < 50 && !ready; i++ {
+		before := metric("riskmap_tile_cache_misses_total")
+		get(t, sea)
+		ready = metric("riskmap_tile_cache_misses_total") == before
+		if !ready {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !ready {
+		t.Fatal("a tile far from every village is still queried after 5 s")
+	}
+	byID := map[string]*postgres.Collection{}
+	for _, c := range postgres.Collections() {
+		byID[c.ID] = c
+	}
+	var compared, nonEmpty, skipped int
+	for _, id := range []string{"villages", "kecamatan", "kabupaten"} {
+		for z := 5; z <= 14; z++ {
+			x0, y0 := postgres.LonLatToTile(minLon, maxLat, z)
+			x1, y1 := postgres.LonLatToTile(maxLon, minLat, z)
+			x0, y0, x1, y1 = x0-2, y0-2, x1+2, y1+2 // a ring of tiles around the region
+			n := (x1 - x0 + 1) * (y1 - y0 + 1)
+			step := max(1, n/40)
+			for k := 0; k < n; k += step {
+				x, y := x0+k%(x1-x0+1), y0+k/(x1-x0+1)
+				before := metric("riskmap_tile_cache_misses_total")
+				_, served := get(t, fmt.Sprintf("%s/tiles/%s/%d/%d/%d.mvt", srv.URL, id, z, x, y))
+				if metric("riskmap_tile_cache_misses_total") == before {
+					skipped++
+				}
+				built, err := db.Tile(ctx, byID[id], z, x, y, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(served, built) {
+					t.Errorf("%s %d/%d/%d: served %d bytes, PostGIS builds %d", id, z, x, y, len(served), len(built))
+				}
+				compared++
+				if len(built) > 0 {
+					nonEmpty++
+				}
+			}
+		}
+	}
+	if nonEmpty == 0 || skipped == 0 || skipped >= compared {
+		t.Errorf("%d tiles compared, %d with features, %d answered without a query", compared, nonEmpty, skipped)
+	}
+	t.Logf("%d tiles compared, %d with features, %d answered without a query", compared, nonEmpty, skipped)
+}
+
 // TestTileCache serves a tile twice: the second comes from the cache (the
 // metrics say so) with the same bytes, gzip-encoded for clients that take
 // it and plain for those that do not; a scoring run (a new data version)

@@ -146,3 +146,59 @@ func LonLatToTile(lon, lat float64, z int) (x, y int) {
 	y = int((1 - math.Log(math.Tan(r)+1/math.Cos(r))/math.Pi) / 2 * n)
 	return x, y
 }
+
+// CoverageZoom is the zoom of a layer's coverage (TileCoverage): a tile of
+// this zoom or deeper is empty when its ancestor at this zoom is not
+// covered; a shallower tile when none of its descendants here is.
+const CoverageZoom = 10
+
+// TileCoverage returns the tiles of zoom CoverageZoom whose buffered box
+// meets the bounding box of some area of a tile layer (desa, kecamatan,
+// kabupaten), as z10 x<<16 | y keys. It is computed from the areas' boxes
+// with the same buffer a tile keeps, grown by a z10 tile's buffer, so a
+// tile outside the coverage holds nothing at any zoom: the service answers
+// it without a query (most tiles of a country's map are sea).
+func (db *DB) TileCoverage(ctx context.Context, layer string) (map[uint32]struct{}, error) {
+	rows, err := db.tileReader().Query(ctx, `
+		SELECT DISTINCT tx, ty
+		FROM tile_geom tg,
+			LATERAL (SELECT box2d(tg.geom) AS b, 40075016.68557849 / 1024 AS w, 20037508.342789244 AS o) e,
+			LATERAL generate_series(greatest(0, floor((ST_XMin(e.b) + e.o) / e.w - 129.0 / 4096)::int),
+			                        least(1023, floor((ST_XMax(e.b) + e.o) / e.w + 129.0 / 4096)::int)) AS tx,
+			LATERAL generate_series(greatest(0, floor((e.o - ST_YMax(e.b)) / e.w - 129.0 / 4096)::int),
+			                        least(1023, floor((e.o - ST_YMin(e.b)) / e.w + 129.0 / 4096)::int)) AS ty
+		WHERE tg.layer = $1 AND tg.band = 99`, layer)
+	if err != nil {
+		return nil, wrapDB(err)
+	}
+	defer rows.Close()
+	out := map[uint32]struct{}{}
+	for rows.Next() {
+		var x, y int32
+		if err := rows.Scan(&x, &y); err != nil {
+			return nil, err
+		}
+		out[uint32(x)<<16|uint32(y)] = struct{}{}
+	}
+	return out, wrapDB(rows.Err())
+}
+
+// Covered reports whether tile z/x/y may hold something of a layer whose
+// coverage (TileCoverage) is cov.
+func Covered(cov map[uint32]struct{}, z, x, y int) bool {
+	if z >= CoverageZoom {
+		_, ok := cov[uint32(x>>(z-CoverageZoom))<<16|uint32(y>>(z-CoverageZoom))]
+		return ok
+	}
+	// A shallower tile is covered when a z10 tile under it, or under its
+	// buffer (64/4096 of its width, in z10 tiles rounded up), is.
+	n := 1 << (CoverageZoom - z)
+	b := (n*64 + 4095) / 4096
+	x0, x1, y0, y1 := x*n-b, (x+1)*n-1+b, y*n-b, (y+1)*n-1+b
+	for k := range cov {
+		if kx, ky := int(k>>16), int(k&0xffff); kx >= x0 && kx <= x1 && ky >= y0 && ky <= y1 {
+			return true
+		}
+	}
+	return false
+}
