@@ -374,3 +374,64 @@ func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
 }
+
+// A programme card names one household a round: an import that gives a
+// card already held by another household of the round, or the same card to
+// two rows, is refused with those rows named (the unique index used to fail
+// the whole file with a bare SQL error), and loads nothing.
+func TestProgrammeIDOneHouseholdARound(t *testing.T) {
+	db := dbtest.New(t)
+	dbtest.LoadDemo(t, db)
+	ctx := context.Background()
+	var card, round, village string
+	var lat, lon float64
+	var before int
+	if err := db.Pool.QueryRow(ctx, `SELECT programme_id, round_id, village_code, ST_Y(geom), ST_X(geom), (SELECT count(*) FROM household)
+		FROM household WHERE programme_id IS NOT NULL ORDER BY id LIMIT 1`).Scan(&card, &round, &village, &lat, &lon, &before); err != nil {
+		t.Fatal(err)
+	}
+	hhHeader := []string{"_index", "_uuid", "_submission_time", "consent", "village", "programme_id", "_gps_latitude", "_gps_longitude", "_gps_precision",
+		"livelihood", "poverty_programme", "caregiver_education", "single_parent", "members", "working_adults"}
+	chHeader := []string{"_parent_index", "age", "sex", "school_status", "works", "work_hours_week", "work_hours_day", "work_school_hours",
+		"tasks", "gts_symptoms", "disability", "special_needs", "orphan"}
+	row := func(i int, uuid, card string) []string {
+		return []string{itoa(i), uuid, "2026-03-10T09:00:00", "yes", village, card, ftoa(lat + float64(i)*0.00001), ftoa(lon), "5",
+			"other", "none", "primary", "no", "4", "2"}
+	}
+	hhRows := [][]string{row(1, "card-taken", card), row(2, "card-twice-a", "KSP-990001"), row(3, "card-twice-b", "KSP-990001"), row(4, "card-fine", "KSP-990002")}
+	var chRows [][]string
+	for i := 1; i <= 4; i++ {
+		chRows = append(chRows, []string{itoa(i), "9", "female", "enrolled", "no", "", "", "", "", "", "no", "no", "no"})
+	}
+	sv, err := ingest.NewSurveyFromRows("cards.csv", hhHeader, hhRows, chHeader, chRows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := db.ImportSurvey(ctx, postgres.SurveyImport{HouseholdFile: "cards.csv", Households: sv.Households, Children: sv.Children,
+		MaxVillageDistance: 1000, Round: round}, postgres.ImportOptions{})
+	if err == nil {
+		t.Fatal("an import with a card held twice in a round was accepted")
+	}
+	want := map[string]string{"card-taken": "already household", "card-twice-b": "row 2"}
+	households := 0
+	for _, p := range sum.Rejected {
+		if p.Column == "programme_id" {
+			households++
+		}
+		if w, ok := want[p.Code]; ok && p.File == "cards.csv" && p.Column == "programme_id" && p.Row > 0 && strings.Contains(p.Reason, w) {
+			delete(want, p.Code)
+		} else if p.Code == "card-twice-a" || p.Code == "card-fine" {
+			t.Errorf("row %d (%s) rejected: %s", p.Row, p.Code, p.Reason)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("not reported: %v; rejected: %v; error: %v", want, sum.Rejected, err)
+	}
+	if households != 2 {
+		t.Errorf("%d households rejected, want the 2 with a card held twice: %v", households, sum.Rejected)
+	}
+	var after int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM household`).Scan(&after); err != nil || after != before {
+		t.Errorf("households %d before, %d after a refused import (%v)", before, after, err)
+	}
+}

@@ -206,6 +206,40 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 	if err := assignRounds(ctx, tx, in, &sum); err != nil {
 		return sum, err
 	}
+	// A programme card number names one household in a round: a row that
+	// gives one already held by another household of the round is rejected
+	// with both named (the database's unique index would otherwise fail the
+	// whole file with no row). Two rows of one file with the same card are
+	// rejected as the file is read (ingest).
+	rows, err = tx.Query(ctx, `
+		SELECT s.survey_uuid, s.line, s.off, s.key, s.programme_id, r.round_id, h.survey_uuid
+		FROM stage_household s JOIN stage_round r USING (line)
+		JOIN household h ON h.round_id = r.round_id AND h.programme_id = s.programme_id AND h.survey_uuid <> s.survey_uuid
+		WHERE coalesce(s.programme_id, '') <> '' AND NOT (s.line = ANY(coalesce($1::int[], '{}')))
+			-- a household whose card moves to another in this same file is not a holder
+			AND NOT EXISTS (SELECT 1 FROM stage_household o WHERE o.survey_uuid = h.survey_uuid)
+		ORDER BY s.line`, flagLines)
+	if err != nil {
+		return sum, err
+	}
+	for rows.Next() {
+		var uuid, key, card, round, holder string
+		var line int
+		var off int64
+		if err := rows.Scan(&uuid, &line, &off, &key, &card, &round, &holder); err != nil {
+			rows.Close()
+			return sum, err
+		}
+		p := ingest.Problem{File: in.HouseholdFile, Row: line, Column: "programme_id", Code: uuid, Offset: off,
+			Reason: fmt.Sprintf("programme id %s is already household %s's in round %s: one card, one household a round (is the number mistyped?)", card, holder, round)}
+		sum.Rejected = append(sum.Rejected, p)
+		flag(line, p.Reason, true)
+		in.Households.RejectHousehold(key)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return sum, err
+	}
 	if _, err := tx.Exec(ctx, `INSERT INTO stage_flag
 		SELECT DISTINCT ON (l) l, n, r FROM unnest($1::int[], $2::text[], $3::boolean[]) AS f(l, n, r) ORDER BY l, r DESC`,
 		flagLines, flagNotes, flagRejected); err != nil {
