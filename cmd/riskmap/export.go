@@ -107,23 +107,36 @@ func exportTiles(ctx context.Context, db *postgres.DB, c *postgres.Collection, p
 	}
 	var tiles []pmtiles.Tile
 	for z := minZoom; z <= maxZoom; z++ {
-		x0, y0 := postgres.LonLatToTile(ext[0], ext[3], z)
-		x1, y1 := postgres.LonLatToTile(ext[2], ext[1], z)
-		for x := x0; x <= x1; x++ {
-			for y := y0; y <= y1; y++ {
-				b, err := db.Tile(ctx, c, z, x, y, month)
-				if err != nil {
-					return pmtiles.Stats{}, err
+		// Where the layer's pieces are cut in advance, only the tiles that
+		// hold pieces can hold anything; elsewhere every tile of the extent
+		// is asked for.
+		candidates, cut, err := db.PieceTiles(ctx, c.TileLayer, z)
+		if err != nil {
+			return pmtiles.Stats{}, err
+		}
+		if !cut {
+			candidates = candidates[:0]
+			x0, y0 := postgres.LonLatToTile(ext[0], ext[3], z)
+			x1, y1 := postgres.LonLatToTile(ext[2], ext[1], z)
+			for x := x0; x <= x1; x++ {
+				for y := y0; y <= y1; y++ {
+					candidates = append(candidates, [2]int{x, y})
 				}
-				if len(b) == 0 {
-					continue
-				}
-				var gz bytes.Buffer
-				w, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-				w.Write(b)
-				w.Close()
-				tiles = append(tiles, pmtiles.Tile{Z: uint8(z), X: uint32(x), Y: uint32(y), Gzip: gz.Bytes()})
 			}
+		}
+		for _, xy := range candidates {
+			b, err := db.Tile(ctx, c, z, xy[0], xy[1], month)
+			if err != nil {
+				return pmtiles.Stats{}, err
+			}
+			if len(b) == 0 {
+				continue
+			}
+			var gz bytes.Buffer
+			w, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+			w.Write(b)
+			w.Close()
+			tiles = append(tiles, pmtiles.Tile{Z: uint8(z), X: uint32(xy[0]), Y: uint32(xy[1]), Gzip: gz.Bytes()})
 		}
 	}
 	fields := map[string]string{}

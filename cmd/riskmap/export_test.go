@@ -107,6 +107,31 @@ func TestExportPMTiles(t *testing.T) {
 	if read.Tiles["12/0/0"] != nil {
 		t.Errorf("a tile outside the data is in the archive")
 	}
+	// Every non-empty tile of the villages' extent is in the archive: the
+	// export asks only for the tiles holding pieces, and misses none.
+	ext, _, err := db.Extent(context.Background(), &postgres.ItemsQuery{Collection: villages})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonEmpty := 0
+	for z := 8; z <= 13; z++ {
+		x0, y0 := postgres.LonLatToTile(ext[0], ext[3], z)
+		x1, y1 := postgres.LonLatToTile(ext[2], ext[1], z)
+		for x := x0; x <= x1; x++ {
+			for y := y0; y <= y1; y++ {
+				b, err := db.Tile(context.Background(), villages, z, x, y, 8)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(b) > 0 {
+					nonEmpty++
+				}
+			}
+		}
+	}
+	if h := read.Header; h.Addressed != nonEmpty {
+		t.Errorf("the archive addresses %d tiles; the extent has %d non-empty ones", h.Addressed, nonEmpty)
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "villages.geojson"))
 	if err != nil {
 		t.Fatal(err)

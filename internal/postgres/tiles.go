@@ -202,3 +202,24 @@ func Covered(cov map[uint32]struct{}, z, x, y int) bool {
 	}
 	return false
 }
+
+// PieceTiles returns the tiles of zoom z that hold pieces of a tile layer
+// (desa, kecamatan, kabupaten), and whether z is a zoom the layer is cut at
+// (tile_cut): then every other tile of z is empty, and an export need not
+// ask for it (most of a country's bounding box is sea).
+func (db *DB) PieceTiles(ctx context.Context, layer string, z int) ([][2]int, bool, error) {
+	var cut bool
+	if err := db.tileReader().QueryRow(ctx, `SELECT tile_cut($1, $2)`, layer, z).Scan(&cut); err != nil || !cut {
+		return nil, false, wrapDB(err)
+	}
+	rows, err := db.tileReader().Query(ctx, `SELECT DISTINCT x, y FROM tile_piece WHERE layer = $1 AND z = $2 ORDER BY x, y`, layer, z)
+	if err != nil {
+		return nil, false, wrapDB(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]int, error) {
+		var x, y int32
+		err := r.Scan(&x, &y)
+		return [2]int{int(x), int(y)}, err
+	})
+	return out, true, wrapDB(err)
+}
