@@ -222,11 +222,13 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	if *publicURL == "" {
 		*publicURL = "http://" + ln.Addr().String()
 	}
+	api := httpapi.NewServer(db, logger, httpapi.Options{
+		CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap, PMTilesURL: *pmtilesURL, RatePerMinute: *rate, PublicURL: *publicURL,
+		TileCacheBytes: cacheBytes(*tileCache), PageCacheBytes: cacheBytes(*pageCache),
+	})
+	api.WarmTiles(ctx)
 	srv := &http.Server{
-		Handler: httpapi.NewServer(db, logger, httpapi.Options{
-			CORSOrigins: splitList(*cors), RequestTimeout: *timeout, BasemapURL: *basemap, PMTilesURL: *pmtilesURL, RatePerMinute: *rate, PublicURL: *publicURL,
-			TileCacheBytes: cacheBytes(*tileCache), PageCacheBytes: cacheBytes(*pageCache),
-		}).Handler(),
+		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		IdleTimeout:       2 * time.Minute,

@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -102,6 +103,19 @@ func NewServer(db *postgres.DB, log *slog.Logger, opt ...Options) *Server {
 	s.pages = newByteCache("page", "Public GeoJSON pages", pages, s.metrics.reg)
 	s.counts = newCountCache(4096)
 	return s
+}
+
+// WarmTiles starts reading the area layers' tile coverage for the current
+// data version in the background, so the first tiles after a start are not
+// built while it is read (serve calls it once it listens).
+func (s *Server) WarmTiles(ctx context.Context) {
+	v, err := s.version.get(ctx)
+	if err != nil {
+		return
+	}
+	for _, c := range s.collections {
+		s.coverage.covered(s, v, c, 0, 0, 0)
+	}
 }
 
 // Handler returns the router with every route.
