@@ -49,13 +49,17 @@ func (db *DB) Labels(ctx context.Context, level string, q LabelQuery) ([]Label, 
 	if q.Limit > 0 {
 		limit = q.Limit
 	}
+	// The point inside each area is found only for the areas the name, code
+	// and box already select (it costs about 10 µs an area: a second for
+	// every village of the country).
 	rows, err := db.reader().Query(ctx, `
-		SELECT a.code, a.name, a.kecamatan, ST_X(p), ST_Y(p)
-		FROM (`+from+`) a CROSS JOIN LATERAL ST_PointOnSurface(a.geom) p
-		WHERE ($1::float8[] IS NULL OR (a.geom && ST_MakeEnvelope($1[1], $1[2], $1[3], $1[4], 4326)
-			AND ST_Intersects(p, ST_MakeEnvelope($1[1], $1[2], $1[3], $1[4], 4326))))
-		  AND ($2 = '' OR a.name ILIKE '%' || replace(replace(replace($2, '\', '\\'), '%', '\%'), '_', '\_') || '%' OR left(a.code, length($2)) = $2)
-		ORDER BY a.code LIMIT $3`, bbox, q.Q, limit)
+		SELECT l.code, l.name, l.kecamatan, ST_X(l.p), ST_Y(l.p)
+		FROM (SELECT a.code, a.name, a.kecamatan, ST_PointOnSurface(a.geom) AS p
+			FROM (`+from+`) a
+			WHERE ($1::float8[] IS NULL OR a.geom && ST_MakeEnvelope($1[1], $1[2], $1[3], $1[4], 4326))
+			  AND ($2 = '' OR a.name ILIKE '%' || replace(replace(replace($2, '\', '\\'), '%', '\%'), '_', '\_') || '%' OR left(a.code, length($2)) = $2)) l
+		WHERE $1::float8[] IS NULL OR ST_Intersects(l.p, ST_MakeEnvelope($1[1], $1[2], $1[3], $1[4], 4326))
+		ORDER BY l.code LIMIT $3`, bbox, q.Q, limit)
 	if err != nil {
 		return nil, wrapDB(err)
 	}

@@ -172,6 +172,7 @@
     transformRequest: (url) => (url.startsWith(origin) ? { url, headers: authHeaders() } : { url }),
     attributionControl: false, canvasContextAttributes: { preserveDrawingBuffer: true },
   });
+  const ready = new Promise((resolve) => map.once("idle", resolve)); // the first full draw
   map.addControl(new maplibregl.NavigationControl(), "top-right");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
   map.on("error", (e) => { if (e.error && String(e.error.status) === "401" && apiKey) keyRefused(); });
@@ -455,9 +456,11 @@
       map.fitBounds(b, { padding: 40, duration: 500, maxZoom: 13 });
     });
   });
-  getJSON("/aggregates/kecamatan").then((ks) => {
+  // The kecamatan to choose from (7,285 in the country): listed once the
+  // map has drawn, not while it draws.
+  ready.then(() => getJSON("/aggregates/kecamatan")).then((ks) => {
     $("area").insertAdjacentHTML("beforeend", ks.map((k) => '<option value="' + esc(k.code) + '">' + esc(k.name || k.code) + "</option>").join(""));
-  });
+  }).catch(() => {});
 
   // The data behind the figures: synthetic or not, the tier cut-offs, the
   // class breaks (quintiles of published villages' annual scores).
@@ -501,7 +504,6 @@
   if (selected) labelsReady.then(() => flyTo(selected));
 
   // For tests and the curious: the map, and the colour drawn at a place.
-  const ready = new Promise((resolve) => map.once("idle", resolve));
   window.riskmap = {
     map, ready, calendarReady, labelsReady, setMonth, openPanel, openKecamatan, flyTo,
     get month() { return month; },
