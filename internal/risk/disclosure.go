@@ -100,22 +100,13 @@ type CountTable struct {
 // reports Hi (or Lo) limit away from it, which is enough to decide Safe
 // when limit exceeds both MinWidth and SmallMax.
 func (t *CountTable) Intervals(limit int) (map[Cell]Interval, error) {
-	children := map[string][]string{}
-	for a, p := range t.Parent {
-		if p != "" {
-			if _, ok := t.Parent[p]; !ok {
-				return nil, fmt.Errorf("area %s: parent %s is not in the table", a, p)
-			}
-			children[p] = append(children[p], a)
-		}
-	}
 	// Trees of different roots share no cell: nothing is published above
 	// the roots (docs/methodology.md, "What is shared above a kabupaten"),
 	// so a cycle of changes through the hub that joins them is two cycles,
 	// one in each tree. Each tree is its own network, and the searches of
 	// one never walk another: the audit's cost per area does not grow with
 	// the number of trees.
-	trees, err := treesOf(t.Parent, children)
+	trees, children, err := forest(t.Parent)
 	if err != nil {
 		return nil, err
 	}
@@ -134,31 +125,38 @@ func (t *CountTable) Intervals(limit int) (map[Cell]Interval, error) {
 	return out, nil
 }
 
-// treesOf returns the areas of each root's tree, roots and areas sorted,
-// or an error when some areas hang from no root (their parents form a
-// cycle).
-func treesOf(parent map[string]string, children map[string][]string) ([][]string, error) {
+// forest splits a hierarchy (each area's parent, "" for a root) into its
+// roots' trees: the areas of each, roots and areas sorted by name, and each
+// area's children. An area whose parent is not in the hierarchy, or that
+// hangs from no root (its parents form a cycle), is an error.
+func forest(parent map[string]string) (trees [][]string, children map[string][]string, err error) {
+	children = map[string][]string{}
 	var roots []string
 	for a, p := range parent {
 		if p == "" {
 			roots = append(roots, a)
+			continue
 		}
+		if _, ok := parent[p]; !ok {
+			return nil, nil, fmt.Errorf("area %s: parent %s is not in the table", a, p)
+		}
+		children[p] = append(children[p], a)
 	}
 	sort.Strings(roots)
-	out, seen := make([][]string, len(roots)), 0
-	for i, r := range roots {
+	seen := 0
+	for _, r := range roots {
 		tree := []string{r}
 		for k := 0; k < len(tree); k++ {
 			tree = append(tree, children[tree[k]]...)
 		}
 		sort.Strings(tree)
-		out[i] = tree
+		trees = append(trees, tree)
 		seen += len(tree)
 	}
 	if seen != len(parent) {
-		return nil, fmt.Errorf("%d areas hang from no root: their parents form a cycle", len(parent)-seen)
+		return nil, nil, fmt.Errorf("%d areas hang from no root: their parents form a cycle", len(parent)-seen)
 	}
-	return out, nil
+	return trees, children, nil
 }
 
 // parallel calls f(0) ... f(n-1) on as many goroutines as there are

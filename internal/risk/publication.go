@@ -138,53 +138,26 @@ func Publish(areas []AreaCounts, rule PublicationRule) (map[string]PublishedArea
 
 // SplitTrees returns the areas of each root's tree (an area whose Parent is
 // ""), roots in order of name, areas in the order given; an area whose
-// parent is missing, or that hangs from no root, is an error.
+// parent is missing, or that hangs from no root, is an error (forest).
 func SplitTrees(areas []AreaCounts) ([][]AreaCounts, error) {
 	parent := make(map[string]string, len(areas))
 	for _, a := range areas {
 		parent[a.Area] = a.Parent
 	}
-	root := make(map[string]string, len(areas))
-	var find func(a string, depth int) (string, error)
-	find = func(a string, depth int) (string, error) {
-		if r, ok := root[a]; ok {
-			return r, nil
-		}
-		p, ok := parent[a]
-		switch {
-		case !ok:
-			return "", fmt.Errorf("area %s is not in the table", a)
-		case depth > len(parent):
-			return "", fmt.Errorf("area %s hangs from no root: its parents form a cycle", a)
-		case p == "":
-			root[a] = a
-			return a, nil
-		}
-		r, err := find(p, depth+1)
-		if err != nil {
-			return "", fmt.Errorf("area %s: parent %s: %w", a, p, err)
-		}
-		root[a] = r
-		return r, nil
+	names, _, err := forest(parent)
+	if err != nil {
+		return nil, err
 	}
-	index := map[string]int{}
-	var roots []string
+	tree := make(map[string]int, len(areas))
+	for i, t := range names {
+		for _, a := range t {
+			tree[a] = i
+		}
+	}
+	trees := make([][]AreaCounts, len(names))
 	for _, a := range areas {
-		r, err := find(a.Area, 0)
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := index[r]; !ok {
-			index[r] = len(roots)
-			roots = append(roots, r)
-		}
+		trees[tree[a.Area]] = append(trees[tree[a.Area]], a)
 	}
-	trees := make([][]AreaCounts, len(roots))
-	for _, a := range areas {
-		i := index[root[a.Area]]
-		trees[i] = append(trees[i], a)
-	}
-	sort.Slice(trees, func(i, j int) bool { return root[trees[i][0].Area] < root[trees[j][0].Area] })
 	return trees, nil
 }
 
