@@ -4,9 +4,11 @@
 package dbtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -380,4 +382,51 @@ func ImportSurveyFiles(tb testing.TB, db *postgres.DB, households, children stri
 	if _, err := db.ImportSurvey(ctx, in, postgres.ImportOptions{Synthetic: true}); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// ExtraSurvey writes another generated survey of the given size
+// over the loaded villages (without programme card numbers, which the
+// generator reuses across seeds) and returns its folder.
+func ExtraSurvey(t testing.TB, db *postgres.DB, households int, seed uint64) string {
+	t.Helper()
+	shapes, err := db.VillageShapes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	villages := make([]demo.Village, len(shapes))
+	for i, s := range shapes {
+		villages[i] = demo.Village{Code: s.Code, Name: s.Name, KecamatanCode: s.KecamatanCode, Geom: s.Geom, Risk: 0.3}
+	}
+	dir := t.TempDir()
+	if err := demo.Generate(dir, villages, demo.Options{Seed: seed, Households: households}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, demo.HouseholdsFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := -1
+	for i, h := range recs[0] {
+		if h == "household/programme_id" {
+			col = i
+		}
+	}
+	if col < 0 {
+		t.Fatal("the generated households have no programme_id column")
+	}
+	for _, r := range recs[1:] {
+		r[col] = ""
+	}
+	var out bytes.Buffer
+	w := csv.NewWriter(&out)
+	w.WriteAll(recs)
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

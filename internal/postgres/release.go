@@ -86,6 +86,15 @@ func refreshBases(ctx context.Context, tx pgx.Tx, m *risk.Model, st *releaseStat
 	st.key = key
 	rule := m.Publication
 	err = execAll(ctx, tx, []statement{
+		// A round published for the first time: the villages surveyed
+		// with too few households for a basis show insufficient_data
+		// from now on (release_surveyed, migration 020); later arrivals
+		// below a batch wait like every other change.
+		{`INSERT INTO release_surveyed (round_id, village_code)
+			SELECT DISTINCT h.round_id, h.village_code FROM household h
+			WHERE NOT EXISTS (SELECT 1 FROM release_basis b WHERE b.round_id = h.round_id)
+			  AND NOT EXISTS (SELECT 1 FROM release_surveyed s WHERE s.round_id = h.round_id)
+			ON CONFLICT DO NOTHING`, nil},
 		{`CREATE TEMP TABLE member_now ON COMMIT DROP AS
 			SELECT h.round_id, h.village_code, h.id AS household_id, h.data_version, coalesce(k.n, 0)::int AS children
 			FROM household h LEFT JOIN household_kids k ON k.household_id = h.id`, nil},
@@ -181,9 +190,11 @@ type basis struct {
 	mean    map[string]*float64 // area -> its basis' mean household score, rounded to score_step
 	within  float64             // pooled within-village variance of household scores
 	cluster risk.ClusterSums
-	// surveyedOnly: areas with households surveyed in the round but none in
-	// any basis yet (a first batch under the threshold): shown as
-	// insufficient_data, as a village under the minimum sample is.
+	// surveyedOnly: areas with households surveyed in the round when it was
+	// first published but none in any basis yet (a first batch under the
+	// threshold): shown as insufficient_data, as a village under the
+	// minimum sample is. Taken once (release_surveyed), never from the
+	// live households: a late arrival must not move a release.
 	surveyedOnly map[string]bool
 }
 
@@ -192,7 +203,7 @@ type basis struct {
 func readBasis(ctx context.Context, tx pgx.Tx, m *risk.Model, round string) (*basis, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT v.code, v.kecamatan_code, k.kabupaten_code, b.round_id IS NOT NULL,
-			EXISTS (SELECT 1 FROM household h WHERE h.village_code = v.code AND h.round_id = $1),
+			EXISTS (SELECT 1 FROM release_surveyed s WHERE s.village_code = v.code AND s.round_id = $1),
 			coalesce(b.households, 0), coalesce(b.labourer_households, 0), coalesce(b.poor_households, 0),
 			coalesce(b.children, 0), coalesce(b.hazardous, 0), coalesce(b.child_labour, 0), coalesce(b.light_work, 0),
 			coalesce(b.not_working, 0), coalesce(b.score_n, 0), coalesce(b.score_sum, 0), coalesce(b.score_ss, 0),
