@@ -86,7 +86,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		usage(stderr)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
-	return c.run(ctx, e, args[1:])
+	err := c.run(ctx, e, args[1:])
+	if postgres.Unavailable(err) && ctx.Err() == nil {
+		// An import is one transaction per file and a scoring run one
+		// transaction: the one that was cut left nothing behind.
+		return fmt.Errorf("%w\nthe database became unavailable (a restart or a failover?): the transaction it cut was rolled back whole; run the command again", err)
+	}
+	return err
 }
 
 // flags returns a flag set whose --help prints the command's synopsis.

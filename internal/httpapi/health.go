@@ -21,7 +21,7 @@ func (s *Server) handleReadyz() http.HandlerFunc {
 		defer cancel()
 		cur, latest, err := s.db.SchemaVersion(ctx)
 		if err != nil {
-			w.Header().Set("Retry-After", "5")
+			w.Header().Set("Retry-After", retryAfter)
 			writeProblem(w, http.StatusServiceUnavailable, "database unavailable", "the database does not answer", "")
 			return
 		}

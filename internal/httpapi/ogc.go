@@ -517,8 +517,10 @@ func (s *Server) afterURL(r *http.Request, last string) string {
 // feature it is still a problem response; after, the log is all we have.
 func (s *Server) streamFailed(w http.ResponseWriter, r *http.Request, started bool, n int, err error) {
 	if started {
-		if r.Context().Err() == nil {
+		if r.Context().Err() == nil && !postgres.Unavailable(err) {
 			s.log.Error("stream failed", "path", r.URL.Path, "features", n, "err", err)
+		} else if r.Context().Err() == nil {
+			s.log.Warn("stream cut: database unavailable", "path", r.URL.Path, "features", n, "err", err)
 		}
 		return
 	}

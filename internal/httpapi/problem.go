@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/kesempatan/riskmap/internal/postgres"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -26,26 +27,37 @@ func writeProblem(w http.ResponseWriter, status int, title, detail, param string
 }
 
 // fail is the one place an error becomes a response: a bad parameter is a
-// 400 naming it, a request over its time a 503, a domain error the status
-// of its code, anything else a 500 whose cause is logged and never shown.
+// 400 naming it; a database that cannot be used just now (down, shutting
+// down, failing over, read-only, no connection free in time: see
+// postgres.Unavailable) or a request over its time a 503 with
+// Retry-After, which clients retry; a domain error the status of its
+// code; anything else a 500 whose cause is logged and never shown. A
+// client that went away gets nothing, and is counted as 499, not as a
+// server error.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *paramError
 	switch {
 	case errors.As(err, &pe):
 		writeProblem(w, http.StatusBadRequest, "invalid parameter", pe.detail, pe.param)
 		return
-	case errors.Is(err, context.DeadlineExceeded):
+	case r.Context().Err() == context.Canceled:
+		s.log.Info("client went away", "method", r.Method, "path", r.URL.Path)
+		w.WriteHeader(statusClientClosed)
+		return
+	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() != nil:
+		w.Header().Set("Retry-After", retryAfter)
 		writeProblem(w, http.StatusServiceUnavailable, "request took too long", "the request exceeded the server's time limit", "")
 		return
-	case risk.ErrorCode(err) == risk.EUNAVAILABLE:
-		w.Header().Set("Retry-After", "5")
-		s.log.Warn("database unavailable", "path", r.URL.Path, "err", err)
+	case risk.ErrorCode(err) == risk.EUNAVAILABLE || postgres.Unavailable(err):
+		s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", retryAfter)
+		writeProblem(w, http.StatusServiceUnavailable, http.StatusText(http.StatusServiceUnavailable), "the database is unavailable; try again shortly", "")
+		return
 	}
 	status := map[string]int{
-		risk.EINVALID:     http.StatusBadRequest,
-		risk.ENOTFOUND:    http.StatusNotFound,
-		risk.ECONFLICT:    http.StatusConflict,
-		risk.EUNAVAILABLE: http.StatusServiceUnavailable,
+		risk.EINVALID:  http.StatusBadRequest,
+		risk.ENOTFOUND: http.StatusNotFound,
+		risk.ECONFLICT: http.StatusConflict,
 	}[risk.ErrorCode(err)]
 	if status == 0 {
 		status = http.StatusInternalServerError
@@ -53,6 +65,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	writeProblem(w, status, http.StatusText(status), risk.ErrorMessage(err), "")
 }
+
+// retryAfter is the Retry-After of a 503 for an unavailable database, in
+// seconds: a pg_auto_failover formation promotes its standby in about 5 s
+// (docs/operations.md), a restart takes a few.
+const retryAfter = "2"
+
+// statusClientClosed is what the metrics and the log count for a request
+// whose client went away before the answer (nginx's 499): not a server error.
+const statusClientClosed = 499
 
 // recoverer turns a panic into a 500 problem without a stack trace in the body.
 func (s *Server) recoverer(next http.Handler) http.Handler {

@@ -68,6 +68,13 @@ func (db *DB) AttachReplica(ctx context.Context, url, user, password string) err
 	if err != nil {
 		return fmt.Errorf("read replica: %w", err)
 	}
+	// A multi-host URL with target_session_attrs=prefer-standby (reads of
+	// a pg_auto_failover formation) lands on a standby while there is one
+	// and on the primary while there is none: both are what was asked.
+	if strings.Contains(url, "target_session_attrs=prefer-standby") {
+		db.replica = r
+		return nil
+	}
 	var standby bool
 	if err := r.Pool.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&standby); err != nil {
 		r.Close()
@@ -109,6 +116,9 @@ func OpenAs(ctx context.Context, url, user, password string) (*DB, error) {
 	if user != "" {
 		cfg.ConnConfig.User, cfg.ConnConfig.Password = user, password
 	}
+	if wantsWritable(url) {
+		cfg.PrepareConn = dropReadOnly
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -144,6 +154,30 @@ func OpenAs(ctx context.Context, url, user, password string) (*DB, error) {
 		}
 	}
 	return db, nil
+}
+
+// wantsWritable reports whether the URL asks for a writable server
+// (target_session_attrs=read-write or primary, as a multi-host URL to a
+// pg_auto_failover formation does).
+func wantsWritable(url string) bool {
+	for _, v := range []string{"target_session_attrs=read-write", "target_session_attrs=primary"} {
+		if strings.Contains(url, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropReadOnly keeps a pool that asked for a writable server on one: a
+// pooled connection whose server has since become read-only (a primary
+// being demoted, or a standby: the server reports in_hot_standby and
+// default_transaction_read_only to its clients) is dropped before use,
+// and pgxpool takes another, connecting anew through
+// target_session_attrs to whichever server is now the primary.
+// target_session_attrs alone is checked only when a connection opens.
+func dropReadOnly(_ context.Context, c *pgx.Conn) (bool, error) {
+	pc := c.PgConn()
+	return pc.ParameterStatus("in_hot_standby") != "on" && pc.ParameterStatus("default_transaction_read_only") != "on", nil
 }
 
 // Close closes the pools.
