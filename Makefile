@@ -25,11 +25,14 @@ run: db
 
 # The tests' real clients: GDAL for OGC API - Features and vector tiles,
 # QGIS (python3-qgis, headless) for OGC API - Features with Basic auth,
-# Debian's chromium driven by playwright-core (npm) for the map page.
+# Debian's chromium driven by playwright-core (npm) for the map page; and
+# pg_auto_failover (a monitor, a primary and a standby) for the fault tests.
 tools:
 	@missing=""; command -v ogr2ogr >/dev/null || missing="$$missing gdal-bin"; \
 	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	  /usr/bin/python3 -c 'import qgis.core' 2>/dev/null || missing="$$missing python3-qgis"; \
+	  pgv=$$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1); \
+	  command -v pg_autoctl >/dev/null && [ -e /usr/lib/postgresql/$$pgv/lib/pgautofailover.so ] || missing="$$missing pg-auto-failover-cli postgresql-$$pgv-auto-failover"; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	    else echo "the tests need:$$missing (sudo apt-get install -y$$missing)"; exit 1; fi; fi
