@@ -53,12 +53,17 @@ func TestRestartUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := time.Now()
-	write, read := waitResumed(t, l, started, 30*time.Second)
+	write, read := waitResumed(t, l, stopped, started, 30*time.Second)
 	time.Sleep(2 * time.Second)
 	l.finish()
 
-	t.Logf("database stopped for 9 s (fast shutdown took %s); after it started, writes resumed in %s, reads in %s", downFor.Round(time.Millisecond), write, read)
-	t.Logf("answers by status: %v; visits acknowledged: %d, posted again after a 503 or no answer: %d", l.statuses, len(l.acked), l.retries)
+	t.Logf("database stopped for 9 s (fast shutdown took %s); longest time without an acknowledged write %s, without a read %s", downFor.Round(time.Millisecond), write, read)
+	if limit := 9*time.Second + downFor + 5*time.Second; write > limit || read > limit {
+		t.Errorf("service came back %s/%s after the outage began, later than %s", write, read, limit)
+	}
+	vps, rps := l.rate()
+	t.Logf("answers by status: %v; visits acknowledged: %d (%.0f a second over %s, outage included; %.0f reads a second), posted again after a 503 or no answer: %d",
+		l.statuses, len(l.acked), vps, l.ended.Sub(l.began).Round(time.Second), rps, l.retries)
 	if l.statuses[503] == 0 {
 		t.Errorf("no 503 while the database was down: the test did not see the outage (%v)", l.statuses)
 	}
@@ -107,8 +112,11 @@ func TestFailover(t *testing.T) {
 	if err := <-imported; !postgres.Unavailable(err) {
 		t.Fatalf("the import cut by the failover returned %v, want an unavailable database", err)
 	}
-	write, read := waitResumed(t, l, lost, failoverBound)
-	t.Logf("primary %s killed during an import: standby promoted after %s; writes resumed after %s, reads after %s", primary.Name, promoted, write, read)
+	write, read := waitResumed(t, l, lost, lost.Add(promoted), failoverBound)
+	t.Logf("primary %s killed during an import: standby promoted after %s; longest time without an acknowledged write %s, without a read %s", primary.Name, promoted, write, read)
+	if write > failoverBound {
+		t.Errorf("writes stopped for %s, longer than %s", write, failoverBound)
+	}
 	if after := tableCounts(t, db); after != before {
 		t.Errorf("the cut import left something behind: before %v, after %v", before, after)
 	}
@@ -138,8 +146,11 @@ func TestFailover(t *testing.T) {
 	if err := <-scored; !postgres.Unavailable(err) {
 		t.Fatalf("the scoring run cut by the failover returned %v, want an unavailable database", err)
 	}
-	write2, read2 := waitResumed(t, l, lost, failoverBound)
-	t.Logf("primary %s killed during a scoring run: standby promoted after %s; writes resumed after %s, reads after %s", second.Name, promoted, write2, read2)
+	write2, read2 := waitResumed(t, l, lost, lost.Add(promoted), failoverBound)
+	t.Logf("primary %s killed during a scoring run: standby promoted after %s; longest time without an acknowledged write %s, without a read %s", second.Name, promoted, write2, read2)
+	if write2 > failoverBound {
+		t.Errorf("writes stopped for %s, longer than %s", write2, failoverBound)
+	}
 	if after := tableCounts(t, db); after.runs != before.runs || after.releases != before.releases {
 		t.Errorf("the cut scoring run left something behind: before %v, after %v", before, after)
 	}
@@ -153,9 +164,11 @@ func TestFailover(t *testing.T) {
 		t.Errorf("disclosure check after the run again: %v %v", err, problems)
 	}
 	time.Sleep(2 * time.Second)
-	acked, answers := l.counts()
 	l.finish()
-	t.Logf("answers by status: %v; visits acknowledged: %d, posted again after a 503 or no answer: %d; %d answers in all", l.statuses, acked, l.retries, answers)
+	_, answers := l.counts()
+	vps, rps := l.rate()
+	t.Logf("answers by status: %v; visits acknowledged: %d (%.0f a second over %s, two failovers, an import and two scoring runs included; %.0f reads a second), posted again after a 503 or no answer: %d; %d answers in all",
+		l.statuses, len(l.acked), vps, l.ended.Sub(l.began).Round(time.Second), rps, l.retries, answers)
 	checkLoad(t, l, logs)
 	checkVisits(t, db, l, keyID)
 }
@@ -194,17 +207,18 @@ func killPrimary(t *testing.T, f *localdb.Formation) (*localdb.Node, time.Durati
 }
 
 // waitResumed waits until a visit has been acknowledged and a read
-// answered 200 after t.
-func waitResumed(t *testing.T, l *load, since time.Time, limit time.Duration) (write, read time.Duration) {
+// answered 200 after until, and returns the longest outage of writes
+// and of reads since since.
+func waitResumed(t *testing.T, l *load, since, until time.Time, limit time.Duration) (write, read time.Duration) {
 	t.Helper()
 	deadline := since.Add(limit)
 	for {
-		write, read = l.resumed(since)
-		if write >= 0 && read >= 0 {
+		write, read, ok := l.outage(since, until)
+		if ok {
 			return write.Round(100 * time.Millisecond), read.Round(100 * time.Millisecond)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("service did not resume within %s (writes: %s, reads: %s; answers %v)", limit, write, read, l.statuses)
+			t.Fatalf("service did not resume within %s (longest gaps: writes %s, reads %s; answers %v)", limit, write, read, l.statuses)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -30,6 +30,8 @@ type load struct {
 	readAt   []time.Time      // when each read was answered 200
 	retries  int              // visits posted again after a 503 or no answer
 
+	began, ended time.Time
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -78,6 +80,7 @@ func newLoad(base, key string, cases []int64, paths []readPath) *load {
 
 // start runs w writers and r readers until finish.
 func (l *load) start(w, r int) {
+	l.began = time.Now()
 	for i := range w {
 		l.wg.Add(1)
 		go l.writer(i)
@@ -93,6 +96,14 @@ func (l *load) start(w, r int) {
 func (l *load) finish() {
 	close(l.stop)
 	l.wg.Wait()
+	l.ended = time.Now()
+}
+
+// rate returns the visits acknowledged and the reads answered 200 a second,
+// over the whole run of the clients, outages included.
+func (l *load) rate() (visits, reads float64) {
+	s := l.ended.Sub(l.began).Seconds()
+	return float64(len(l.ackedAt)) / s, float64(len(l.readAt)) / s
 }
 
 func (l *load) stopped() bool {
@@ -201,19 +212,24 @@ func (l *load) reader(r int) {
 	}
 }
 
-// resumed returns how long after t the first write was acknowledged and
-// the first read answered 200.
-func (l *load) resumed(t time.Time) (write, read time.Duration) {
+// outage returns the longest time without an acknowledged write and
+// without a read answered 200 around t (from the last one before t to the
+// next after it, and any longer gap since), and whether both have resumed
+// after until.
+func (l *load) outage(t, until time.Time) (write, read time.Duration, resumed bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	first := func(ts []time.Time) time.Duration {
+	gap := func(ts []time.Time) (time.Duration, bool) {
 		i := sort.Search(len(ts), func(i int) bool { return ts[i].After(t) })
-		if i == len(ts) {
-			return -1
+		var longest time.Duration
+		for j := max(i, 1); j < len(ts); j++ {
+			longest = max(longest, ts[j].Sub(ts[j-1]))
 		}
-		return ts[i].Sub(t)
+		return longest, len(ts) > 0 && ts[len(ts)-1].After(until)
 	}
-	return first(l.ackedAt), first(l.readAt)
+	w, okw := gap(l.ackedAt)
+	r, okr := gap(l.readAt)
+	return w, r, okw && okr
 }
 
 // counts returns the visits acknowledged and the answers so far.
