@@ -9,10 +9,11 @@ import (
 )
 
 func evaluateCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("evaluate", "evaluate [--replications 50] [--households 20000] [--seed 1]\n\nThe simulation study of targeting accuracy (docs/methodology.md): a synthetic truth over the\ndatabase's villages, surveys of very unequal sizes, and how well each ranking rule recovers the\ntruly worst surveyed villages (precision at 10, 25 and 50; Spearman's rank correlation).")
+	fs := e.flags("evaluate", "evaluate [--replications 50] [--households 20000] [--seed 1]\n\nThe simulation study of targeting accuracy (docs/methodology.md): a synthetic truth over the\ndatabase's villages, surveys of very unequal sizes, and how well each ranking rule recovers the\ntruly worst surveyed villages (precision at 10, 25 and 50; Spearman's rank correlation);\nthen how sure the rankings say they are against that truth: the coverage of the score\nand rank intervals, by sample size, and the calibration of p_top.")
 	reps := fs.Int("replications", 50, "simulated surveys")
 	households := fs.Int("households", 20000, "households surveyed in each")
 	seed := fs.Uint64("seed", 1, "random seed")
+	top := fs.Int("top", 10, "K of the top-K list whose p_top is checked")
 	modelFile := fs.String("model", "", "risk model JSON (default: the embedded one)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -43,6 +44,36 @@ func evaluateCmd(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintln(w, "rule\tprecision@10\t@25\t@50\tSpearman\tranked\tunder 10 households in top 10")
 	for _, r := range res {
 		fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%.2f\t%.3f\t%.0f\t%.1f\n", r.Rule, r.PrecisionAt[10], r.PrecisionAt[25], r.PrecisionAt[50], r.Spearman, r.Ranked, r.SmallInTop10)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	// How sure the rankings say they are, against the simulated truth.
+	cal := risk.EvaluateRanks(villages, m, risk.EvalOptions{Replications: *reps, Households: *households, Seed: *seed}, *top)
+	fmt.Fprintf(e.stdout, "\nrank uncertainty, nominal %.0f%% intervals, top %d:\n", 100*m.Estimation.Level, *top)
+	fmt.Fprintln(w, "rule\tscore interval covers\t<10 hh\t10-29\t30-99\t100+\trank interval covers\tp_top>=0.9 per survey\tof them truly top\toutside top, interval reaching the K-th")
+	for _, c := range cal {
+		fmt.Fprintf(w, "%s\t%.3f", c.Rule, c.ScoreCoverage)
+		for _, b := range risk.SizeBands {
+			if v, ok := c.BySize[b]; ok {
+				fmt.Fprintf(w, "\t%.3f", v)
+			} else {
+				fmt.Fprint(w, "\t-")
+			}
+		}
+		fmt.Fprintf(w, "\t%.3f\t%.1f\t%.2f\t%.1f\n", c.RankCoverage, c.SurelyTop, c.SurelyTopRight, c.OverlapK)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "\np_top calibration (villages pooled by p_top: mean p_top / share truly top K / villages):")
+	fmt.Fprintln(w, "rule\t0-.1\t.1-.2\t.2-.3\t.3-.4\t.4-.5\t.5-.6\t.6-.7\t.7-.8\t.8-.9\t.9-1")
+	for _, c := range cal {
+		fmt.Fprint(w, c.Rule)
+		for _, d := range c.Deciles {
+			fmt.Fprintf(w, "\t%.2f/%.2f/%.0f", d.P, d.Hit, d.N)
+		}
+		fmt.Fprintln(w)
 	}
 	return w.Flush()
 }

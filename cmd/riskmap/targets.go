@@ -9,11 +9,12 @@ import (
 )
 
 func targetsCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("targets", "targets --month M [--area CODE] [--households] [--limit N]\n\nRanks the villages (or, with --households, the households) of an area by their\nseasonal risk in month M, with the three components that weigh most. Households\nunder active follow-up are left out. Household lists are personal data: for\nauthorised programme staff only.")
+	fs := e.flags("targets", "targets --month M [--area CODE] [--households] [--limit N] [--top K]\n\nRanks the villages (or, with --households, the households) of an area by their\nseasonal risk in month M, with the three components that weigh most. For villages\nit says how sure each rank is: a 90% interval of the rank and the probability of\nbeing among the top K (\"pasti\" 0.9 or more, \"mungkin\" 0.1-0.9). Households\nunder active follow-up are left out. Household lists are personal data: for\nauthorised programme staff only.")
 	month := fs.Int("month", 0, "month 1-12 (required)")
 	area := fs.String("area", "", "kabupaten, kecamatan or desa code (default: everywhere)")
 	households := fs.Bool("households", false, "rank households instead of villages")
 	limit := fs.Int("limit", 20, "how many to list")
+	top := fs.Int("top", 10, "villages: the length of the list whose membership p_top gives")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,11 +50,11 @@ func targetsCmd(ctx context.Context, e *env, args []string) error {
 	// The command reads the database directly, as its operator may: the
 	// ranking from exact counts (the API gives it to admins and to staff in
 	// their areas).
-	ts, notRanked, err := db.VillageTargets(ctx, *month, *area, *limit, true)
+	ts, notRanked, err := db.VillageTargets(ctx, *month, *area, *limit, *top, true)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "rank\tvillage\tname\tscore\t(interval)\tseasonal\ttier\thouseholds\treasons")
+	fmt.Fprintf(w, "rank\t(90%% interval)\tp_top%d\tvillage\tname\tscore\t(interval)\tseasonal\ttier\thouseholds\treasons\n", *top)
 	for _, t := range ts {
 		interval, households := "", "-"
 		if t.ScoreLow != nil && t.ScoreHigh != nil {
@@ -62,7 +63,11 @@ func targetsCmd(ctx context.Context, e *env, args []string) error {
 		if t.Households != nil {
 			households = fmt.Sprintf("about %d", *t.Households)
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%.1f\t%s\t%.1f\t%s\t%s\t%s\n", t.Rank, t.ID, t.Name, t.Score, interval, t.Seasonal, t.Tier, households, strings.Join(t.Reasons, "; "))
+		ranks, ptop := "", ""
+		if t.RankLow != nil && t.RankHigh != nil && t.PTop != nil {
+			ranks, ptop = fmt.Sprintf("%d-%d", *t.RankLow, *t.RankHigh), fmt.Sprintf("%.2f %s", *t.PTop, t.TopCertainty)
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%.1f\t%s\t%.1f\t%s\t%s\t%s\n", t.Rank, ranks, ptop, t.ID, t.Name, t.Score, interval, t.Seasonal, t.Tier, households, strings.Join(t.Reasons, "; "))
 	}
 	if err := w.Flush(); err != nil {
 		return err

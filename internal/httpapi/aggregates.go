@@ -87,8 +87,8 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		for k := range q {
-			if k != "month" && k != "area" && k != "limit" && k != "f" {
-				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes month, area, limit and f"))
+			if k != "month" && k != "area" && k != "limit" && k != "top" && k != "f" {
+				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes month, area, limit, top and f"))
 				return
 			}
 		}
@@ -102,11 +102,18 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		top := 10
+		if v := q.Get("top"); v != "" {
+			if top, err = strconv.Atoi(v); err != nil || top < 1 || top > 1000 {
+				s.fail(w, r, badParam("top", "%q: want a whole number 1..1000, the length of the list p_top is about", v))
+				return
+			}
+		}
 		if s.answered(w, r, q.Get("f")) {
 			return
 		}
 		exact := principal(r).ExactRanking(q.Get("area"))
-		ts, notRanked, err := s.db.VillageTargets(r.Context(), month, q.Get("area"), limit, exact)
+		ts, notRanked, err := s.db.VillageTargets(r.Context(), month, q.Get("area"), limit, top, exact)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -121,8 +128,8 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 		}
 		if format == "csv" {
 			b, _ := json.Marshal(ts)
-			if err := jsonRowsToCSV(w, "villages-to-visit-month-"+strconv.Itoa(month), b, []string{"rank", "id", "name", "kecamatan", "tier",
-				"seasonal_score", "score", "score_low", "score_high", "households", "children", "prevalence_smoothed"}); err != nil {
+			if err := jsonRowsToCSV(w, "villages-to-visit-month-"+strconv.Itoa(month), b, []string{"rank", "rank_low", "rank_high", "p_top", "top_certainty",
+				"id", "name", "kecamatan", "tier", "seasonal_score", "score", "score_low", "score_high", "households", "children", "prevalence_smoothed"}); err != nil {
 				s.fail(w, r, err)
 			}
 			return
@@ -132,6 +139,8 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 				true:  "every surveyed village, by its seasonal score in the month from small-area estimates on exact counts (villages with few surveyed households are pulled toward their kecamatan, and flagged); the interval shows how sure it is",
 				false: "villages with published figures, by their seasonal score in the month from small-area estimates on published counts (villages with few surveyed households are pulled toward their kecamatan); the interval shows how sure it is",
 			}[exact],
+			"top": top, "rank_uncertainty": "rank_low-rank_high: a 90% interval of the rank among every ranked village of the area; p_top: the probability of being among the top " + strconv.Itoa(top) +
+				" (the p_top of all ranked villages add up to " + strconv.Itoa(top) + "); top_certainty: pasti (0.9 or more), mungkin (0.1-0.9), kecil kemungkinan (under 0.1). Simulated from each village's published score and interval (docs/methodology.md, \"How sure is a rank\").",
 			"targets": ts, "not_ranked": notRanked})
 	}
 }

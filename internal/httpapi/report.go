@@ -86,6 +86,16 @@ var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	},
 	"comp": func(k string) string { return componentName[k] },
 	"inc":  func(i int) int { return i + 1 },
+	"prob": func(p *float64) string { return strings.Replace(strconv.FormatFloat(*p, 'f', 2, 64), ".", ",", 1) },
+	"ranks": func(lo, hi *int) string {
+		switch {
+		case lo == nil || hi == nil:
+			return ""
+		case *lo == *hi:
+			return strconv.Itoa(*lo)
+		}
+		return strconv.Itoa(*lo) + "–" + strconv.Itoa(*hi)
+	},
 }).Parse(`<!doctype html>
 <html lang="id"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <style>
@@ -114,9 +124,10 @@ td,th{border:1px solid #bbb;padding:.6mm 1.5mm;text-align:left} td.n{text-align:
 {{if .Components}}<table><tr><th>Komponen skor</th><th>poin</th></tr>
 {{range $k, $v := .Components}}<tr><td>{{comp $k}}</td><td class="n">{{if $v}}{{num $v}}{{else}}dirahasiakan (bobotnya dialihkan ke komponen lain){{end}}</td></tr>{{end}}</table>{{end}}
 {{end}}{{end}}
-<table><tr><th>#</th><th>Desa</th><th>Tingkat</th><th>Skor {{.Month}}</th><th>Skor tahunan</th><th>Rumah tangga</th></tr>
-{{range $i, $a := .Areas}}<tr{{if $a.Selected}} style="font-weight:bold"{{end}}><td class="n">{{inc $i}}</td><td>{{$a.Name}}</td><td>{{tier $a.Tier}}</td><td class="n">{{num $a.Seasonal}}</td><td class="n">{{num $a.Score}}</td><td class="n">{{count $a.Households}}</td></tr>
+<table><tr><th>#</th><th>Desa</th><th>Tingkat</th><th>Skor {{.Month}}</th><th>Skor tahunan</th><th>Rumah tangga</th><th>Peringkat (rentang 90%)</th><th>Peluang {{.Top}} terburuk di kecamatan</th></tr>
+{{range $i, $a := .Areas}}<tr{{if $a.Selected}} style="font-weight:bold"{{end}}><td class="n">{{inc $i}}</td><td>{{$a.Name}}</td><td>{{tier $a.Tier}}</td><td class="n">{{num $a.Seasonal}}</td><td class="n">{{num $a.Score}}</td><td class="n">{{count $a.Households}}</td><td class="n">{{ranks $a.RankLow $a.RankHigh}}</td><td>{{if $a.PTop}}{{$a.TopCertainty}} ({{prob $a.PTop}}){{end}}</td></tr>
 {{end}}</table>
+<p class="meta">Peringkat desa yang rentangnya tumpang tindih tidak dapat dibedakan: urutannya tidak pasti. Peluang dan rentang dihitung dari skor dan selang skor yang dipublikasikan (simulasi; lihat docs/methodology.md, "How sure is a rank").</p>
 <p class="meta">Sumber: riskmap, Program Kesempatan. Angka yang dipublikasikan dibulatkan ke kelipatan 5; desa dengan kurang dari 10 rumah tangga atau 20 anak tidak ditampilkan angkanya. Metode: docs/methodology.md.</p>
 </body></html>`))
 
@@ -171,7 +182,7 @@ func (s *Server) handleReport() http.HandlerFunc {
 		h.Set("X-Content-Type-Options", "nosniff")
 		_ = reportPage.Execute(w, map[string]any{
 			"Title": title, "Subtitle": subtitle, "Code": code, "Month": monthID[month-1], "DataDate": date, "Model": run.Model,
-			"Synthetic": run.Synthetic, "Areas": rep.Areas, "Village": village,
+			"Synthetic": run.Synthetic, "Areas": rep.Areas, "Village": village, "Top": postgres.ReportTop,
 			"ViewBox": fmt.Sprintf("%g %g %g %g", vb[0], vb[1], vb[2], vb[3]),
 			"Stroke":  fmt.Sprintf("%g", vb[2]/800), "Stroke3": fmt.Sprintf("%g", vb[2]/200),
 			"High": tiers.High, "Medium": tiers.Medium,

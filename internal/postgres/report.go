@@ -79,7 +79,16 @@ type ReportArea struct {
 	SVG                      string // the outline, as SVG path data (y is minus latitude)
 	Selected                 bool   // the area the report is about
 	Components               map[string]*float64
+	// How sure its place in the kecamatan's ranking is (ranked villages
+	// only): a 90% interval of the rank and the probability of being
+	// among the kecamatan's ReportTop worst, with that in words.
+	RankLow, RankHigh *int
+	PTop              *float64
+	TopCertainty      string
 }
+
+// ReportTop is the K of a report's p_top: a kecamatan's 3 worst villages.
+const ReportTop = 3
 
 // Report is what a printed A4 report of a village or kecamatan shows.
 type Report struct {
@@ -156,6 +165,20 @@ func (db *DB) Report(ctx context.Context, level, code string, month int) (*Repor
 	}
 	if err := rows.Err(); err != nil {
 		return nil, wrapDB(err)
+	}
+	ranked, _, err := db.VillageTargets(ctx, month, kec, 10000, ReportTop, false)
+	if err != nil {
+		return nil, err
+	}
+	byCode := map[string]Target{}
+	for _, t := range ranked {
+		byCode[t.ID] = t
+	}
+	for i := range rep.Areas {
+		if t, ok := byCode[rep.Areas[i].Code]; ok {
+			a := &rep.Areas[i]
+			a.RankLow, a.RankHigh, a.PTop, a.TopCertainty = t.RankLow, t.RankHigh, t.PTop, t.TopCertainty
+		}
 	}
 	if rep.Run, err = db.LatestRun(ctx); err != nil {
 		return nil, err

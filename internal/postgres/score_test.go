@@ -332,12 +332,27 @@ func TestScoreIsIdempotentAndAtomic(t *testing.T) {
 func TestTargets(t *testing.T) {
 	db, _ := scoredDemo(t)
 	ctx := context.Background()
-	vs, _, err := db.VillageTargets(ctx, 8, "35.13.13", 100, false)
+	vs, _, err := db.VillageTargets(ctx, 8, "35.13.13", 100, 10, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(vs) == 0 {
 		t.Fatal("no village targets in Besuk")
+	}
+	// Every ranked village says how sure its rank is; with the whole
+	// ranking listed, the p_top add up to K.
+	var sum float64
+	for _, v := range vs {
+		if v.RankLow == nil || v.RankHigh == nil || v.PTop == nil || *v.RankLow > v.Rank || *v.RankHigh < v.Rank || *v.PTop < 0 || *v.PTop > 1 || v.TopCertainty == "" {
+			t.Fatalf("rank band of %s (rank %d): %v-%v p_top %v %q", v.ID, v.Rank, v.RankLow, v.RankHigh, v.PTop, v.TopCertainty)
+		}
+		sum += *v.PTop
+	}
+	if len(vs) < 100 && math.Abs(sum-10) > 0.01*float64(len(vs)) {
+		t.Errorf("p_top of the %d ranked villages add up to %.3f, want 10", len(vs), sum)
+	}
+	if _, _, err := db.VillageTargets(ctx, 8, "", 10, 0, false); risk.ErrorCode(err) != risk.EINVALID {
+		t.Errorf("top 0: %v, want invalid", err)
 	}
 	for i, v := range vs {
 		if !strings.HasPrefix(v.ID, "35.13.13.") || len(v.Reasons) == 0 || len(v.Reasons) > 3 {
@@ -375,7 +390,7 @@ func TestTargets(t *testing.T) {
 		month int
 		area  string
 	}{{0, ""}, {13, ""}, {8, "35.13.13'; DROP TABLE household; --"}, {8, "Besuk"}} {
-		if _, _, err := db.VillageTargets(ctx, bad.month, bad.area, 10, false); risk.ErrorCode(err) != risk.EINVALID {
+		if _, _, err := db.VillageTargets(ctx, bad.month, bad.area, 10, 10, false); risk.ErrorCode(err) != risk.EINVALID {
 			t.Errorf("VillageTargets(%d, %q) = %v, want invalid", bad.month, bad.area, err)
 		}
 	}
@@ -496,11 +511,11 @@ func TestScoreRealBoundaries(t *testing.T) {
 		}
 		return false
 	}
-	jan, _, err := db.VillageTargets(ctx, 1, "", 5, true)
+	jan, _, err := db.VillageTargets(ctx, 1, "", 5, 10, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	aug, _, err := db.VillageTargets(ctx, 8, "", 5, true)
+	aug, _, err := db.VillageTargets(ctx, 8, "", 5, 10, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -577,7 +592,7 @@ func TestSmallSamplesDoNotOutrankLargeOnes(t *testing.T) {
 	if _, err := db.Score(ctx, defaultModel(t), 8); err != nil {
 		t.Fatal(err)
 	}
-	ts, notRanked, err := db.VillageTargets(ctx, 8, "", 10, false)
+	ts, notRanked, err := db.VillageTargets(ctx, 8, "", 10, 10, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,7 +626,7 @@ func TestSmallSamplesDoNotOutrankLargeOnes(t *testing.T) {
 	// From exact counts (for staff and admins) every surveyed village is
 	// ranked by its posterior mean, the rule the simulation study found most
 	// accurate; the tiny samples are flagged and carry wide intervals.
-	ex, _, err := db.VillageTargets(ctx, 8, "", 10, true)
+	ex, _, err := db.VillageTargets(ctx, 8, "", 10, 10, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"hash/fnv"
+	"math"
 	"regexp"
 
 	"github.com/kesempatan/riskmap/internal/risk"
@@ -31,7 +34,18 @@ type Target struct {
 	// Components are every indicator's points (they add up to Score); a
 	// null one is withheld or missing, and its weight went to the others.
 	Components map[string]*float64 `json:"components,omitempty"`
+	// Villages: how sure the rank is (risk.RankUncertainty): a 90%
+	// interval of the rank among every ranked village of the area, the
+	// probability of being among the top K, and that probability in words.
+	RankLow      *int     `json:"rank_low,omitempty"`
+	RankHigh     *int     `json:"rank_high,omitempty"`
+	PTop         *float64 `json:"p_top,omitempty"`
+	TopCertainty string   `json:"top_certainty,omitempty"`
 }
+
+// RankDraws is how many draws RankUncertainty makes for a ranking: the
+// p_top of a village is then within about 0.01 of its limit.
+const RankDraws = 2000
 
 // NotRanked counts the villages of an area that a ranking leaves out, by
 // why: insufficient_data (under the minimum sample), withheld, no_data.
@@ -62,9 +76,12 @@ func checkTargetArgs(month int, area string, limit int) error {
 // With exact, the ranking is the small-area estimates on exact counts, every
 // surveyed village ranked, small samples flagged: for callers who may see
 // exact figures (risk.Principal.ExactRanking).
-func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit int, exact bool) ([]Target, NotRanked, error) {
+func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit, top int, exact bool) ([]Target, NotRanked, error) {
 	if err := checkTargetArgs(month, area, limit); err != nil {
 		return nil, nil, err
+	}
+	if top < 1 || top > 1000 {
+		return nil, nil, risk.Errorf(risk.EINVALID, "top %d: want 1..1000 (the length of the list whose membership p_top gives)", top)
 	}
 	query := villageTargetsPublished
 	if exact {
@@ -102,6 +119,9 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit 
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
+	if err := rankBands(ctx, db, out, month, area, top, exact); err != nil {
+		return nil, nil, err
+	}
 	not := NotRanked{}
 	notQuery := `SELECT a.status, count(*) FROM area_public a
 		WHERE a.level = 'desa' AND a.score IS NULL AND (a.code = $1 OR a.code LIKE $1 || '.%' OR $1 = '') GROUP BY 1`
@@ -123,6 +143,60 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit 
 		not[st] = n
 	}
 	return out, not, rows.Err()
+}
+
+// rankBands gives each target its rank band among every village the
+// ranking ranks in the area (not only the first limit): the seasonal score
+// in month and its interval, the score's interval scaled by the month's
+// share of the score, in the ranking's order.
+func rankBands(ctx context.Context, db *DB, ts []Target, month int, area string, top int, exact bool) error {
+	query := `SELECT a.monthly[$1], a.score, a.score_lo, a.score_hi
+		FROM area_public a WHERE a.level = 'desa' AND a.score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
+		ORDER BY a.monthly[$1] DESC, a.score DESC, a.code`
+	if exact {
+		query = `SELECT a.est_monthly[$1], a.est_score, a.est_score_lo, a.est_score_hi
+		FROM area_score a WHERE a.level = 'desa' AND a.est_score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
+		ORDER BY a.est_monthly[$1] DESC, a.est_score DESC, a.code`
+	}
+	var level float64
+	if err := db.reader().QueryRow(ctx, `SELECT coalesce((SELECT (model->'estimation'->>'level')::float8 FROM score_run ORDER BY id DESC LIMIT 1), 0.9)`).Scan(&level); err != nil {
+		return err
+	}
+	rows, err := db.reader().Query(ctx, query, month, area)
+	if err != nil {
+		return err
+	}
+	var in []risk.RankInput
+	for rows.Next() {
+		var seasonal, score float64
+		var lo, hi *float64
+		if err := rows.Scan(&seasonal, &score, &lo, &hi); err != nil {
+			rows.Close()
+			return err
+		}
+		x := risk.RankInput{Score: seasonal, Lo: seasonal, Hi: seasonal}
+		if lo != nil && hi != nil && score > 0 {
+			f := seasonal / score
+			x.Lo, x.Hi = math.Min(*lo*f, seasonal), math.Max(*hi*f, seasonal)
+		}
+		in = append(in, x)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d|%s|%d|%v", month, area, top, exact)
+	bands := risk.RankUncertainty(in, risk.RankOptions{Top: top, Level: level, Draws: RankDraws, Seed: h.Sum64()})
+	for i := range ts {
+		if i >= len(bands) {
+			break
+		}
+		b := bands[i]
+		lo, hi, p := b.RankLow, b.RankHigh, math.Round(b.PTop*1000)/1000
+		ts[i].RankLow, ts[i].RankHigh, ts[i].PTop, ts[i].TopCertainty = &lo, &hi, &p, risk.TopCertainty(b.PTop)
+	}
+	return nil
 }
 
 const villageTargetsExact = `

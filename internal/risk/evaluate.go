@@ -50,7 +50,7 @@ func Evaluate(villages []EvalVillage, m *Model, o EvalOptions) []RuleAccuracy {
 		acc[r] = &RuleAccuracy{Rule: r, PrecisionAt: map[int]float64{}}
 	}
 	for rep := 0; rep < o.Replications; rep++ {
-		truth, est := simulate(villages, m, o, rng)
+		truth, est, _ := simulate(villages, m, o, rng)
 		for rule, scores := range est {
 			a := acc[rule]
 			surveyed := map[string]bool{}
@@ -97,7 +97,7 @@ type simTruth struct {
 func logistic(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 func logit(p float64) float64    { return math.Log(p / (1 - p)) }
 
-func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (simTruth, map[string]map[string]float64) {
+func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (simTruth, map[string]map[string]float64, map[string]map[string]RankInput) {
 	effect := map[string]float64{}
 	eff := func(key string, sd float64) float64 {
 		if v, ok := effect[key]; ok {
@@ -192,12 +192,14 @@ func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (
 	}
 	// The published ranking: riskmap's publication.
 	newScores, newLow := map[string]float64{}, map[string]float64{}
+	intervals := map[string]map[string]RankInput{"published": {}, "estimated": {}}
 	if pub, _, err := Publish(areas, m.Publication); err == nil {
 		figs := PublishFigures(areas, pub, in, m, 15*15)
 		for _, v := range villages {
 			if f := figs["desa:"+v.Code]; f.Score != nil {
 				newScores[v.Code] = *f.Score
 				newLow[v.Code] = *f.ScoreLo + *f.Score/1000 // ties by the score
+				intervals["published"][v.Code] = RankInput{Score: *f.Score, Lo: *f.ScoreLo, Hi: *f.ScoreHi}
 			}
 		}
 	}
@@ -218,6 +220,7 @@ func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (
 			c := code[5:]
 			estScores[c] = *f.Score
 			estLow[c] = *f.ScoreLo + *f.Score/1000
+			intervals["estimated"][c] = RankInput{Score: *f.Score, Lo: *f.ScoreLo, Hi: *f.ScoreHi}
 			estTiered[c] = *f.Score
 			if t.households[c] < m.Publication.MinHouseholds {
 				estTiered[c] -= 1000
@@ -273,7 +276,7 @@ func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (
 			comp("poverty_share", ob.pov/ob.hh) + comp("institutions_missing", float64(ai.InstitutionsMissing))
 	}
 	return t, map[string]map[string]float64{"old": oldScores, "estimated": estScores, "estimated_low": estLow, "estimated_tiered": estTiered,
-		"published": newScores, "published_low": newLow}
+		"published": newScores, "published_low": newLow}, intervals
 }
 
 func poisson(rng *rand.Rand, lambda float64) int {
@@ -351,4 +354,147 @@ func spearman(est, truth map[string]float64) float64 {
 		d2 += (re[c] - rt[c]) * (re[c] - rt[c])
 	}
 	return 1 - 6*d2/(n*(n*n-1))
+}
+
+// RankCalibration is how well the published and the estimated rankings'
+// uncertainty matches the simulated truth (docs/methodology.md, "How sure
+// is a rank").
+type RankCalibration struct {
+	Rule string
+	// ScoreCoverage is the share of ranked villages whose true score lies
+	// in the score's interval (nominal: the model's estimation level), in
+	// all and by surveyed households (BySize: "<10", "10-29", "30-99",
+	// "100+").
+	ScoreCoverage float64
+	BySize        map[string]float64
+	// RankCoverage is the share whose true rank among the ranked villages
+	// lies in its rank interval (RankUncertainty, same level).
+	RankCoverage float64
+	// Deciles pool the villages by p_top (0-0.1, ..., 0.9-1): their mean
+	// p_top and the share truly among the top K.
+	Deciles [10]Decile
+	// SurelyTop is how many villages p_top puts at 0.9 or more, on average,
+	// and SurelyTopRight the share of them truly in the top K.
+	SurelyTop, SurelyTopRight float64
+	// Overlap10 counts the villages outside the top K whose interval
+	// reaches the K-th village's score, on average.
+	OverlapK float64
+}
+
+// Decile is one bin of p_top.
+type Decile struct{ P, Hit, N float64 }
+
+// SizeBands are the sample sizes RankCalibration.BySize reports.
+var SizeBands = []string{"<10", "10-29", "30-99", "100+"}
+
+func sizeBand(n int) string {
+	switch {
+	case n < 10:
+		return "<10"
+	case n < 30:
+		return "10-29"
+	case n < 100:
+		return "30-99"
+	}
+	return "100+"
+}
+
+// EvaluateRanks runs the simulation of Evaluate and measures, for the
+// published and the estimated ranking, the coverage of the score intervals
+// and of the rank intervals and the calibration of p_top for the top k.
+func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []RankCalibration {
+	rng := rand.New(rand.NewPCG(o.Seed, 0x72616e6b))
+	rules := []string{"published", "estimated"}
+	out := make([]RankCalibration, len(rules))
+	sizeHit, sizeN := make([]map[string]float64, len(rules)), make([]map[string]float64, len(rules))
+	var n, sureReps [2]float64
+	for i, r := range rules {
+		out[i] = RankCalibration{Rule: r, BySize: map[string]float64{}}
+		sizeHit[i], sizeN[i] = map[string]float64{}, map[string]float64{}
+	}
+	for rep := 0; rep < o.Replications; rep++ {
+		truth, _, intervals := simulate(villages, m, o, rng)
+		for i, rule := range rules {
+			iv := intervals[rule]
+			codes := make([]string, 0, len(iv))
+			for c := range iv {
+				codes = append(codes, c)
+			}
+			sort.Slice(codes, func(a, b int) bool {
+				if iv[codes[a]].Score != iv[codes[b]].Score {
+					return iv[codes[a]].Score > iv[codes[b]].Score
+				}
+				return codes[a] < codes[b]
+			})
+			byTruth := append([]string(nil), codes...)
+			sort.Slice(byTruth, func(a, b int) bool { return truth.score[byTruth[a]] > truth.score[byTruth[b]] })
+			trueRank := map[string]int{}
+			for r, c := range byTruth {
+				trueRank[c] = r + 1
+			}
+			in := make([]RankInput, len(codes))
+			for j, c := range codes {
+				in[j] = iv[c]
+			}
+			bands := RankUncertainty(in, RankOptions{Top: k, Level: m.Estimation.Level, Draws: 500, Seed: uint64(rep)})
+			c := &out[i]
+			var sure, sureRight float64
+			for j, code := range codes {
+				x, b, tr := iv[code], bands[j], trueRank[code]
+				ts := truth.score[code]
+				if ts >= x.Lo && ts <= x.Hi {
+					c.ScoreCoverage++
+					sizeHit[i][sizeBand(truth.households[code])]++
+				}
+				sizeN[i][sizeBand(truth.households[code])]++
+				if tr >= b.RankLow && tr <= b.RankHigh {
+					c.RankCoverage++
+				}
+				d := min(int(b.PTop*10), 9)
+				c.Deciles[d].P += b.PTop
+				c.Deciles[d].N++
+				if tr <= k {
+					c.Deciles[d].Hit++
+				}
+				if b.PTop >= 0.9 {
+					sure++
+					if tr <= k {
+						sureRight++
+					}
+				}
+				if j >= k && x.Hi >= in[k-1].Score {
+					c.OverlapK++
+				}
+			}
+			n[i] += float64(len(codes))
+			c.SurelyTop += sure
+			if sure > 0 {
+				c.SurelyTopRight += sureRight / sure
+				sureReps[i]++
+			}
+		}
+	}
+	for i := range out {
+		c := &out[i]
+		c.ScoreCoverage /= n[i]
+		c.RankCoverage /= n[i]
+		for _, b := range SizeBands {
+			if sizeN[i][b] > 0 {
+				c.BySize[b] = sizeHit[i][b] / sizeN[i][b]
+			}
+		}
+		for d := range c.Deciles {
+			if c.Deciles[d].N > 0 {
+				c.Deciles[d].P /= c.Deciles[d].N
+				c.Deciles[d].Hit /= c.Deciles[d].N
+			}
+		}
+		r := float64(o.Replications)
+		c.SurelyTop /= r
+		if sureReps[i] > 0 {
+			c.SurelyTopRight /= sureReps[i]
+		}
+		c.OverlapK /= r
+	}
+	return out
 }

@@ -41,3 +41,28 @@ func TestEvaluateNewRuleFindsWorstVillages(t *testing.T) {
 		t.Errorf("the published ranking: %+v", pub)
 	}
 }
+
+// TestEvaluateRanks: the simulation study of rank uncertainty, small
+// (riskmap evaluate runs it over the real villages). The published
+// score's nominal 90% interval covers close to 90% of true scores; the
+// rank intervals and p_top are sane: p_top's top decile is right, its
+// bottom decile holds no top-10 village to speak of.
+func TestEvaluateRanks(t *testing.T) {
+	m, err := DefaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range EvaluateRanks(syntheticRegion(3, 20, 13), m, EvalOptions{Replications: 20, Households: 20000, Seed: 1}, 10) {
+		t.Logf("%s: score interval covers %.3f %v, rank interval %.3f, %.1f villages a survey with p_top >= 0.9 (%.2f truly top 10), %.1f outside the top 10 reaching the 10th",
+			c.Rule, c.ScoreCoverage, c.BySize, c.RankCoverage, c.SurelyTop, c.SurelyTopRight, c.OverlapK)
+		if c.Rule == "published" && (c.ScoreCoverage < 0.85 || c.ScoreCoverage > 0.95) {
+			t.Errorf("published score intervals cover %.3f, nominal 0.9", c.ScoreCoverage)
+		}
+		if c.RankCoverage < 0.8 || c.RankCoverage > 0.97 {
+			t.Errorf("%s: rank intervals cover %.3f, nominal 0.9", c.Rule, c.RankCoverage)
+		}
+		if top, bottom := c.Deciles[9], c.Deciles[0]; top.Hit < 0.85 || bottom.Hit > 0.02 {
+			t.Errorf("%s: p_top >= 0.9 truly top 10 %.2f of the time, p_top < 0.1 %.3f", c.Rule, top.Hit, bottom.Hit)
+		}
+	}
+}

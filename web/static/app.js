@@ -17,6 +17,9 @@
       hot: "titik panas", cold: "titik dingin", ranking: "Desa yang perlu dikunjungi", area: "Wilayah", everywhere: "Semua wilayah",
       households: "rumah tangga", children: "anak 5-17 tahun", about: "sekitar", withheld: "dirahasiakan", score: "skor",
       smallSample: "sampel kecil: perkiraan ditarik ke rata-rata kecamatan", components: "Komponen skor",
+      rankRange: (lo, hi) => "peringkat " + (lo === hi ? lo : lo + "–" + hi),
+      certainty: { "pasti": (k) => "pasti " + k + " besar", "mungkin": (k) => "mungkin " + k + " besar", "kecil kemungkinan": (k) => "kecil kemungkinan " + k + " besar" },
+      rankNote: (k, n) => "Peringkat dengan rentang 90% dan peluang masuk " + k + " besar. " + (n ? n + " desa tidak dapat dibedakan dari " + k + " besar: urutannya tidak pasti." : ""),
       comp: { prevalence: "anak yang bekerja", mean_household_score: "skor rata-rata rumah tangga", tobacco_share: "luas tembakau",
         farm_labourer_share: "rumah tangga buruh tani", poverty_share: "rumah tangga miskin", institutions_missing: "lembaga perlindungan anak belum ada" },
       compWithheld: "dirahasiakan (bobotnya dialihkan ke komponen lain)", hazardous: "pekerjaan berbahaya", childLabour: "pekerja anak",
@@ -45,6 +48,9 @@
       hot: "hotspot", cold: "cold spot", ranking: "Villages to visit", area: "Area", everywhere: "Everywhere",
       households: "households", children: "children aged 5-17", about: "about", withheld: "withheld", score: "score",
       smallSample: "small sample: the estimate is pulled toward the kecamatan", components: "Score components",
+      rankRange: (lo, hi) => "rank " + (lo === hi ? lo : lo + "–" + hi),
+      certainty: { "pasti": (k) => "surely top " + k, "mungkin": (k) => "maybe top " + k, "kecil kemungkinan": (k) => "unlikely top " + k },
+      rankNote: (k, n) => "Ranks with their 90% range and the chance of being in the top " + k + ". " + (n ? n + " villages cannot be told apart from the top " + k + ": their order is not certain." : ""),
       comp: { prevalence: "children working", mean_household_score: "mean household score", tobacco_share: "tobacco area",
         farm_labourer_share: "farm-labourer households", poverty_share: "poor households", institutions_missing: "child-protection institutions missing" },
       compWithheld: "withheld (its weight went to the other components)", hazardous: "hazardous work", childLabour: "child labour",
@@ -429,11 +435,14 @@
         return '<li><button type="button" data-code="' + esc(v.code || v.id) + '">' + esc(v.name) + "</button> <small>" + esc(t().kecamatan + " " + (v.kecamatan || "")) + "</small><br>" +
           '<span class="tier ' + esc(v.tier) + '">' + esc(t().tiers[v.tier] || v.tier) + "</span> · " + Number(v.seasonal_score).toFixed(1) +
           (v.households != null ? " · " + t().about + " " + v.households + " " + t().households : "") +
+          (v.p_top != null ? '<br><span class="certainty ' + esc(v.top_certainty.replace(" ", "-")) + '">' + esc(t().certainty[v.top_certainty](r.top)) +
+            " (" + Number(v.p_top).toLocaleString(lang === "en" ? "en" : "id", { maximumFractionDigits: 2 }) + ")</span> · " + esc(t().rankRange(v.rank_low, v.rank_high)) : "") +
           (small ? ' <span class="warn">' + esc(t().smallSample) + "</span>" : "") +
           (v.components ? "<details><summary>" + esc(t().components) + "</summary>" + componentsTable(v.components, true) + "</details>" : "") + "</li>";
       }).join("");
       const nr = Object.values(r.not_ranked || {}).reduce((a, b) => a + b, 0);
-      $("not-ranked").textContent = nr ? t().notRanked(nr) : "";
+      const unsure = r.targets.filter((v) => v.rank_low != null && v.rank_low <= r.top && v.top_certainty !== "pasti").length;
+      $("not-ranked").textContent = t().rankNote(r.top, unsure) + " " + (nr ? t().notRanked(nr) : "");
       numberMarkers.splice(0).forEach((m) => m.remove());
       r.targets.slice(0, 10).forEach((v, i) => getJSON("/labels/desa?limit=1&q=" + encodeURIComponent(v.code || v.id)).then(([l]) => {
         if (!l || seq !== targetsSeq) return;

@@ -110,6 +110,13 @@ try {
   const ranked = await page.locator("#targets li").count();
   if (ranked === 0) fail("the ranking of villages is empty");
   ok(ranked + " villages in the ranking");
+  // Each says how sure its place is, in Indonesian: "pasti/mungkin/kecil
+  // kemungkinan 10 besar (p)" and its rank range.
+  const sure = await page.$$eval("#targets li .certainty", (els) => els.map((e) => e.textContent));
+  if (sure.length !== ranked || !sure.every((s) => /^(pasti|mungkin|kecil kemungkinan) 10 besar \([0-9,]+\)$/.test(s))) fail("rank certainty: " + JSON.stringify(sure));
+  const ranges = await page.$$eval("#targets li", (els) => els.map((e) => (e.textContent.match(/peringkat ([0-9]+)(?:–([0-9]+))?/) || []).slice(1)));
+  ranges.forEach((r, i) => { if (!r.length || Number(r[0]) > i + 1 || Number(r[1] || r[0]) < i + 1) fail("village " + (i + 1) + " has rank range " + JSON.stringify(r)); });
+  ok("each ranked village shows its rank range and how sure it is to be in the top 10 (" + sure[0] + ")");
   await page.waitForFunction(() => document.querySelectorAll(".rank").length >= 1, null, { timeout: 10000 });
   const numbers = await page.$$eval(".rank", (els) => els.map((e) => e.textContent));
   ok("the top " + numbers.length + " villages of the ranking are numbered on the map");
@@ -152,7 +159,7 @@ try {
     const lines = text.trim().split("\n");
     return { header: lines[0], rows: lines.length - 1 };
   });
-  if (!csv.header.startsWith("rank,id,name,kecamatan,tier") || csv.rows < 15) fail("the ranking CSV: " + JSON.stringify(csv));
+  if (!csv.header.startsWith("rank,rank_low,rank_high,p_top,top_certainty,id,name,kecamatan,tier") || csv.rows < 15) fail("the ranking CSV: " + JSON.stringify(csv));
   ok("the ranking CSV parses: " + csv.rows + " villages");
 
   // The kecamatan view: kecamatan coloured, a click gives its summary.
