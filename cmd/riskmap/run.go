@@ -45,6 +45,7 @@ func commands() map[string]command {
 		"keys":             {"create, list or revoke API keys (roles planner, staff, admin)", keysCmd},
 		"audit":            {"print or verify the log of responses that held household- or child-level data", auditCmd},
 		"evaluate":         {"simulate surveys and measure how well each ranking rule finds the worst villages", evaluateCmd},
+		"plan-survey":      {"propose where to survey next so that the top-K villages become more certain", planSurveyCmd},
 		"disclosure-check": {"audit what the public and planners are served: can any withheld or small count be recovered?", disclosureCheckCmd},
 		"form":             {"write the household survey XLSForm for KoBoToolbox or ODK Central", formCmd},
 		"cases":            {"list the CLMRS cases, or the follow-up visits due and overdue", casesCmd},

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -144,6 +145,84 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 			"targets": ts, "not_ranked": notRanked})
 	}
 }
+
+// handleSurveyPlan serves /targets/survey-plan?month=M&households=N[&top=K][&area=CODE]:
+// where to survey N households next so that the ranking's top K becomes as
+// certain as it can (risk.PlanSurvey), from the ranking the caller may see
+// (published for the public and planners, exact for admins and staff in
+// their areas), with what the plan buys against an even spread.
+func (s *Server) handleSurveyPlan() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		for k := range q {
+			if k != "month" && k != "area" && k != "households" && k != "top" && k != "f" {
+				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes month, households, top, area and f"))
+				return
+			}
+		}
+		month, err := strconv.Atoi(q.Get("month"))
+		if err != nil || month < 1 || month > 12 {
+			s.fail(w, r, badParam("month", "%q is not a month 1..12", q.Get("month")))
+			return
+		}
+		households, err := strconv.Atoi(q.Get("households"))
+		if err != nil || households < 10 || households > 1_000_000 {
+			s.fail(w, r, badParam("households", "%q: want a whole number of households to survey, 10..1000000", q.Get("households")))
+			return
+		}
+		top := 10
+		if v := q.Get("top"); v != "" {
+			if top, err = strconv.Atoi(v); err != nil || top < 1 || top > 1000 {
+				s.fail(w, r, badParam("top", "%q: want a whole number 1..1000", v))
+				return
+			}
+		}
+		if s.answered(w, r, q.Get("f")) {
+			return
+		}
+		exact := principal(r).ExactRanking(q.Get("area"))
+		plan, villages, err := s.db.SurveyPlan(r.Context(), month, q.Get("area"), top, households, exact)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		type item struct {
+			Village     string   `json:"village_code"`
+			Name        string   `json:"name"`
+			Kecamatan   string   `json:"kecamatan,omitempty"`
+			Rank        int      `json:"rank"`
+			RankLow     *int     `json:"rank_low,omitempty"`
+			RankHigh    *int     `json:"rank_high,omitempty"`
+			PTop        float64  `json:"p_top"`
+			Households  int      `json:"households_now"`
+			Add         int      `json:"households_to_add"`
+			Uncertainty float64  `json:"uncertainty_now"`
+			Expected    float64  `json:"uncertainty_expected"`
+			Score       *float64 `json:"seasonal_score,omitempty"`
+		}
+		items := make([]item, 0, len(plan.Items))
+		for _, it := range plan.Items {
+			v := villages[it.Code]
+			sc := v.Seasonal
+			items = append(items, item{Village: it.Code, Name: v.Name, Kecamatan: v.Kecamatan, Rank: v.Rank, RankLow: v.RankLow, RankHigh: v.RankHigh,
+				PTop: round3(it.PTop), Households: it.Households, Add: it.Add, Uncertainty: round3(it.Uncertainty), Expected: round3(it.Expected), Score: &sc})
+		}
+		format, err := negotiate(r, "json", "html")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.respond(w, r, format, typeJSON, "Where to survey "+strconv.Itoa(households)+" households next", map[string]any{
+			"month": month, "area": q.Get("area"), "top": top, "households": households, "spent": plan.Spent,
+			"basis": map[bool]string{true: "exact", false: "published"}[exact],
+			"rule": "households go, ten at a time, to the ranked village where they are expected to settle the most top-K membership: " +
+				"the sum of p(1-p) over the ranked villages, p a village's probability of being in the top K (docs/methodology.md, \"Where to survey next\")",
+			"uncertainty_now": round3(plan.Now), "uncertainty_after_plan": round3(plan.After), "uncertainty_after_even_spread": round3(plan.Uniform),
+			"villages": items})
+	}
+}
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 
 // handleHouseholdTargets serves /targets/households?month=M[&area=CODE][&limit=N]
 // to staff (within their areas) and admins: households ranked by seasonal

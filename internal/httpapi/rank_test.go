@@ -68,4 +68,35 @@ func TestRankUncertaintyOverHTTP(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "Peringkat (rentang 90%)") || !strings.Contains(string(page), "Peluang 3 terburuk") {
 		t.Errorf("the report does not show rank ranges: %d", resp.StatusCode)
 	}
+	// Where to survey next, as a planner sees it: 200 households, all spent,
+	// on ranked villages, buying more certainty than an even spread.
+	resp, b := get(t, srv.URL+"/targets/survey-plan?month=8&households=200")
+	if resp.StatusCode != 200 {
+		t.Fatalf("survey plan: %d %s", resp.StatusCode, b)
+	}
+	var plan struct {
+		Spent    int     `json:"spent"`
+		Now      float64 `json:"uncertainty_now"`
+		After    float64 `json:"uncertainty_after_plan"`
+		Even     float64 `json:"uncertainty_after_even_spread"`
+		Villages []struct {
+			Village string `json:"village_code"`
+			Add     int    `json:"households_to_add"`
+		} `json:"villages"`
+	}
+	if err := json.Unmarshal(b, &plan); err != nil {
+		t.Fatal(err)
+	}
+	added := 0
+	for _, v := range plan.Villages {
+		added += v.Add
+	}
+	if plan.Spent != 200 || added != 200 || len(plan.Villages) == 0 || !(plan.After < plan.Now) || !(plan.After <= plan.Even) {
+		t.Errorf("survey plan: %+v", plan)
+	}
+	for _, bad := range []string{"households=5", "households=lots", ""} {
+		if resp, _ := get(t, srv.URL+"/targets/survey-plan?month=8&"+bad); resp.StatusCode != 400 {
+			t.Errorf("survey plan with %q: %d, want 400", bad, resp.StatusCode)
+		}
+	}
 }

@@ -145,6 +145,46 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit,
 	return out, not, rows.Err()
 }
 
+// estimationLevel is the credible level of the latest run's intervals.
+func (db *DB) estimationLevel(ctx context.Context) (float64, error) {
+	var level float64
+	err := db.reader().QueryRow(ctx, `SELECT coalesce((SELECT (model->'estimation'->>'level')::float8 FROM score_run ORDER BY id DESC LIMIT 1), 0.9)`).Scan(&level)
+	return level, err
+}
+
+// SurveyPlan proposes where to survey households next so that the top-K
+// list of the ranking (exact, or published) becomes as certain as it can
+// for that effort (risk.PlanSurvey), in steps of 10 households. It returns
+// the plan and the ranked villages by code.
+func (db *DB) SurveyPlan(ctx context.Context, month int, area string, top, households int, exact bool) (risk.Plan, map[string]Target, error) {
+	if households < 10 || households > 1_000_000 {
+		return risk.Plan{}, nil, risk.Errorf(risk.EINVALID, "households %d: want 10..1000000", households)
+	}
+	ts, _, err := db.VillageTargets(ctx, month, area, 10000, top, exact)
+	if err != nil {
+		return risk.Plan{}, nil, err
+	}
+	level, err := db.estimationLevel(ctx)
+	if err != nil {
+		return risk.Plan{}, nil, err
+	}
+	byCode := map[string]Target{}
+	vs := make([]risk.PlanVillage, 0, len(ts))
+	for _, t := range ts {
+		byCode[t.ID] = t
+		v := risk.PlanVillage{Code: t.ID, Score: t.Seasonal, Lo: t.Seasonal, Hi: t.Seasonal}
+		if t.Households != nil {
+			v.Households = *t.Households
+		}
+		if t.ScoreLow != nil && t.ScoreHigh != nil && t.Score > 0 {
+			f := t.Seasonal / t.Score
+			v.Lo, v.Hi = math.Min(*t.ScoreLow*f, t.Seasonal), math.Max(*t.ScoreHigh*f, t.Seasonal)
+		}
+		vs = append(vs, v)
+	}
+	return risk.PlanSurvey(vs, risk.PlanOptions{Households: households, Top: top, Step: 10, Level: level}), byCode, nil
+}
+
 // rankBands gives each target its rank band among every village the
 // ranking ranks in the area (not only the first limit): the seasonal score
 // in month and its interval, the score's interval scaled by the month's
@@ -158,8 +198,8 @@ func rankBands(ctx context.Context, db *DB, ts []Target, month int, area string,
 		FROM area_score a WHERE a.level = 'desa' AND a.est_score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
 		ORDER BY a.est_monthly[$1] DESC, a.est_score DESC, a.code`
 	}
-	var level float64
-	if err := db.reader().QueryRow(ctx, `SELECT coalesce((SELECT (model->'estimation'->>'level')::float8 FROM score_run ORDER BY id DESC LIMIT 1), 0.9)`).Scan(&level); err != nil {
+	level, err := db.estimationLevel(ctx)
+	if err != nil {
 		return err
 	}
 	rows, err := db.reader().Query(ctx, query, month, area)

@@ -161,6 +161,12 @@ try {
   });
   if (!csv.header.startsWith("rank,rank_low,rank_high,p_top,top_certainty,id,name,kecamatan,tier") || csv.rows < 15) fail("the ranking CSV: " + JSON.stringify(csv));
   ok("the ranking CSV parses: " + csv.rows + " villages");
+  const plan = await page.evaluate(async () => {
+    const r = await fetch(document.getElementById("survey-plan").href.replace("f=html", "f=json"));
+    return r.ok ? (await r.json()).spent : -1;
+  });
+  if (plan !== 2000) fail("the survey plan linked from the ranking spends " + plan + " households, want 2000");
+  ok("the ranking links to where to survey 2,000 households next");
 
   // The kecamatan view: kecamatan coloured, a click gives its summary.
   await page.selectOption("#view", "kecamatan");
