@@ -24,17 +24,20 @@ type AreaInput struct {
 	SurveyedVillages    int       // with at least one surveyed household
 }
 
-// scoreErrorCorrelation is the correlation taken between the estimation
-// errors of a score's components when their intervals are combined into
-// the score's: 1 adds the half-widths (every component at the same end,
-// riskmap's rule until issue 27), 0 adds them in quadrature (independent
-// errors). The components are estimated from the same households, so
-// their errors are neither. In the simulation study over the 783 real
-// villages (riskmap evaluate) a nominal 90% interval of the published
-// score covered 93-95% of true scores at 1 and 79-84% at 0; 0.6 brings it
-// to about 90% (docs/methodology.md, "How sure is a rank", with the
-// coverage by sample size, which this one number does not even out).
-const scoreErrorCorrelation = 0.6
+// scoreErrorBase sets the correlation taken between the estimation errors
+// of a score's components when their intervals are combined into the
+// score's: rho = scoreErrorBase + the village's mean shrinkage (of its
+// prevalence and mean household score), at most 1. rho = 1 adds the
+// half-widths (every component at the same end: riskmap's rule until
+// issue 27), 0 adds them in quadrature (independent errors). The
+// components come from the same households, and a village's estimates are
+// pulled toward the same kecamatan: the more they are pulled, the more
+// their errors go together. In the simulation study over the 783 real
+// villages (riskmap evaluate), a nominal 90% interval of the published
+// score covered 93% at rho = 1, 79% at 0, 88%/92%/96% (10-29, 30-99, 100+
+// households) at a constant 0.6, and 89%/90%/93% with this rule
+// (docs/methodology.md, "How sure is a rank").
+const scoreErrorBase = 0.15
 
 // Figures are an area's published figures, all computed from its published
 // counts and those of the other published areas (Publish), never from a
@@ -221,7 +224,7 @@ func PublishFigures(areas []AreaCounts, pub map[string]PublishedArea, in map[str
 		}
 		score = round(score, 0.1)
 		// (sum w)^2 = sum w^2 + sum_{i!=j} w_i w_j; the cross terms weigh rho.
-		rho := scoreErrorCorrelation
+		rho := math.Min(1, scoreErrorBase+(prev[i].Shrinkage+mean[i].Shrinkage)/2)
 		lo := score - math.Sqrt(lo2+rho*(loSum*loSum-lo2))
 		hi := score + math.Sqrt(hi2+rho*(hiSum*hiSum-hi2))
 		f.Score, f.ScoreLo, f.ScoreHi = fp(score), fp(round(math.Min(lo, score), 0.1)), fp(round(math.Max(hi, score), 0.1))
