@@ -154,8 +154,16 @@ func TestDemoLoadAndServe(t *testing.T) {
 		t.Errorf("demo load did not score the demo:\n%s", out)
 	}
 	targets, _, err := runCmd(t, getenv, "targets", "--month", "8", "--area", "35.13.13", "--limit", "50")
-	if err != nil || !strings.Contains(targets, "Alasnyiur") || !strings.Contains(targets, "rank  village") {
+	if err != nil || !strings.Contains(targets, "Alasnyiur") || !strings.Contains(targets, "(90% interval)") || !strings.Contains(targets, "p_top10") ||
+		!(strings.Contains(targets, " mungkin ") || strings.Contains(targets, " pasti ")) {
 		t.Errorf("targets = %v:\n%s", err, targets)
+	}
+	plan, _, err := runCmd(t, getenv, "plan-survey", "--households", "200", "--area", "35.13.13")
+	if err != nil || !strings.Contains(plan, "200 households in") || !strings.Contains(plan, "after this plan") {
+		t.Errorf("plan-survey = %v:\n%s", err, plan)
+	}
+	if _, _, err := runCmd(t, getenv, "plan-survey", "--households", "5"); err == nil || !strings.Contains(err.Error(), "households 5") {
+		t.Errorf("plan-survey --households 5 = %v, want an error naming it", err)
 	}
 	hh, _, err := runCmd(t, getenv, "targets", "--month", "8", "--area", "35.13.13.2003", "--households", "--limit", "3")
 	if err != nil || strings.Count(hh, "35.13.13.2003 Alasnyiur") != 3 {
