@@ -103,12 +103,10 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		top := 10
-		if v := q.Get("top"); v != "" {
-			if top, err = strconv.Atoi(v); err != nil || top < 1 || top > 1000 {
-				s.fail(w, r, badParam("top", "%q: want a whole number 1..1000, the length of the list p_top is about", v))
-				return
-			}
+		top, err := topParam(q)
+		if err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		if s.answered(w, r, q.Get("f")) {
 			return
@@ -170,12 +168,10 @@ func (s *Server) handleSurveyPlan() http.HandlerFunc {
 			s.fail(w, r, badParam("households", "%q: want a whole number of households to survey, 10..1000000", q.Get("households")))
 			return
 		}
-		top := 10
-		if v := q.Get("top"); v != "" {
-			if top, err = strconv.Atoi(v); err != nil || top < 1 || top > 1000 {
-				s.fail(w, r, badParam("top", "%q: want a whole number 1..1000", v))
-				return
-			}
+		top, err := topParam(q)
+		if err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		if s.answered(w, r, q.Get("f")) {
 			return

@@ -71,6 +71,20 @@ func limitParam(q url.Values, def int) (int, error) {
 	return n, nil
 }
 
+// topParam reads ?top=: K of a top-K list, a whole number 1..1000, 10
+// when absent.
+func topParam(q url.Values) (int, error) {
+	v := q.Get("top")
+	if v == "" {
+		return 10, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, badParam("top", "%q: want a whole number 1..1000, the length of the list p_top is about", v)
+	}
+	return n, nil
+}
+
 func badParam(param, format string, args ...any) *paramError {
 	return &paramError{param: param, detail: fmt.Sprintf(format, args...)}
 }
