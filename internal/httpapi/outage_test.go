@@ -3,8 +3,10 @@ package httpapi_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -129,3 +131,45 @@ func TestDatabaseOutage(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestClientGoneIsNotAServerError: a request whose client went away (its
+// context cancelled) while the database worked for it is counted as 499,
+// not as a server error, and logs no error.
+func TestClientGoneIsNotAServerError(t *testing.T) {
+	db := dbtest.New(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	h := httpapi.NewServer(db, slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil)), httpapi.Options{PublicURL: "http://riskmap.test"}).Handler()
+	for _, path := range []string{"/collections/villages/items", "/aggregates/desa", "/targets/villages?month=8", "/labels/desa?q=a"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil).WithContext(ctx))
+		if rec.Code >= 500 {
+			t.Errorf("GET %s with the client gone: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if strings.HasPrefix(line, "riskmap_http_requests_total") && strings.Contains(line, `status="5`) {
+			t.Errorf("a gone client counted as a server error: %s", line)
+		}
+	}
+	if !strings.Contains(rec.Body.String(), `status="499"`) {
+		t.Errorf("no request counted as 499 (client closed request):\n%s", rec.Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), `"level":"ERROR"`) {
+		t.Errorf("a gone client logged as an error:\n%s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
