@@ -34,6 +34,9 @@ type DB struct {
 	// --read-database-url). Writes (audit, visits, erasures) and API keys
 	// stay on Pool, the primary: a key revoked there is revoked at once.
 	replica *DB
+	// bands keeps rank bands (RankUncertainty) per data version and
+	// request: simulating a national ranking takes seconds.
+	bands bandCache
 }
 
 // reader is the pool for served reads.

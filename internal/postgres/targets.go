@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math"
 	"regexp"
+	"sync"
 
 	"github.com/kesempatan/riskmap/internal/risk"
 )
@@ -198,13 +199,65 @@ func rankBands(ctx context.Context, db *DB, ts []Target, month int, area string,
 		FROM area_score a WHERE a.level = 'desa' AND a.est_score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
 		ORDER BY a.est_monthly[$1] DESC, a.est_score DESC, a.code`
 	}
-	level, err := db.estimationLevel(ctx)
+	version, err := db.DataVersion(ctx)
 	if err != nil {
 		return err
 	}
+	key := fmt.Sprintf("%s|%d|%s|%d|%v", version, month, area, top, exact)
+	bands, ok := db.bands.get(key)
+	if !ok {
+		if bands, err = db.simulateBands(ctx, query, month, area, top, exact); err != nil {
+			return err
+		}
+		db.bands.put(key, bands)
+	}
+	for i := range ts {
+		if i >= len(bands) {
+			break
+		}
+		b := bands[i]
+		lo, hi, p := b.RankLow, b.RankHigh, math.Round(b.PTop*1000)/1000
+		ts[i].RankLow, ts[i].RankHigh, ts[i].PTop, ts[i].TopCertainty = &lo, &hi, &p, risk.TopCertainty(b.PTop)
+	}
+	return nil
+}
+
+// bandCache holds rank bands by data version and request, at most
+// bandCacheSize of them (all dropped when full: a new data version makes
+// the old ones useless anyway).
+type bandCache struct {
+	mu sync.Mutex
+	m  map[string][]risk.RankBand
+}
+
+const bandCacheSize = 128
+
+func (c *bandCache) get(key string) ([]risk.RankBand, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.m[key]
+	return b, ok
+}
+
+func (c *bandCache) put(key string, b []risk.RankBand) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= bandCacheSize {
+		c.m = map[string][]risk.RankBand{}
+	}
+	c.m[key] = b
+}
+
+// simulateBands reads the whole ranking's scores and intervals and
+// simulates its rank bands.
+func (db *DB) simulateBands(ctx context.Context, query string, month int, area string, top int, exact bool) ([]risk.RankBand, error) {
+	level, err := db.estimationLevel(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := db.reader().Query(ctx, query, month, area)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var in []risk.RankInput
 	for rows.Next() {
@@ -212,7 +265,7 @@ func rankBands(ctx context.Context, db *DB, ts []Target, month int, area string,
 		var lo, hi *float64
 		if err := rows.Scan(&seasonal, &score, &lo, &hi); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		x := risk.RankInput{Score: seasonal, Lo: seasonal, Hi: seasonal}
 		if lo != nil && hi != nil && score > 0 {
@@ -223,20 +276,11 @@ func rankBands(ctx context.Context, db *DB, ts []Target, month int, area string,
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d|%s|%d|%v", month, area, top, exact)
-	bands := risk.RankUncertainty(in, risk.RankOptions{Top: top, Level: level, Draws: RankDraws, Seed: h.Sum64()})
-	for i := range ts {
-		if i >= len(bands) {
-			break
-		}
-		b := bands[i]
-		lo, hi, p := b.RankLow, b.RankHigh, math.Round(b.PTop*1000)/1000
-		ts[i].RankLow, ts[i].RankHigh, ts[i].PTop, ts[i].TopCertainty = &lo, &hi, &p, risk.TopCertainty(b.PTop)
-	}
-	return nil
+	return risk.RankUncertainty(in, risk.RankOptions{Top: top, Level: level, Draws: RankDraws, Seed: h.Sum64()}), nil
 }
 
 const villageTargetsExact = `

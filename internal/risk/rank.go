@@ -1,10 +1,10 @@
 package risk
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sort"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -91,7 +91,7 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 		}
 		// Ties (identical draws, as for villages with no interval) keep
 		// the ranking's order.
-		sort.SliceStable(idx, func(a, b int) bool { return val[idx[a]] > val[idx[b]] })
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(val[b], val[a]) })
 		for r, i := range idx {
 			ranks[i][d] = int32(r + 1)
 			if r < o.Top {
