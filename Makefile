@@ -26,7 +26,8 @@ run: db
 # The tests' real clients: GDAL for OGC API - Features and vector tiles,
 # QGIS (python3-qgis, headless) for OGC API - Features with Basic auth,
 # Debian's chromium driven by playwright-core (npm) for the map page; and
-# pg_auto_failover (a monitor, a primary and a standby) for the fault tests.
+# pg_auto_failover (a monitor, a primary and a standby) for the fault tests;
+# swagger-parser (npm) validates the OpenAPI document /api serves.
 tools:
 	@missing=""; command -v ogr2ogr >/dev/null || missing="$$missing gdal-bin"; \
 	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \

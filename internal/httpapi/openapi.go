@@ -10,8 +10,16 @@ import (
 
 type obj = map[string]any
 
+// param documents a parameter. A path or header parameter is one plain
+// value (OpenAPI's style "simple"); a query parameter's list is
+// comma-separated (style "form" without explode: ?properties=a,b).
+// OpenAPI requires a path parameter to be required.
 func param(name, in, description string, schema obj, required bool) obj {
-	return obj{"name": name, "in": in, "description": description, "required": required, "schema": schema, "style": "form", "explode": false}
+	style := "form"
+	if in == "path" || in == "header" {
+		style = "simple"
+	}
+	return obj{"name": name, "in": in, "description": description, "required": required || in == "path", "schema": schema, "style": style, "explode": false}
 }
 
 func jsonResponse(description, contentType string, schema obj) obj {
