@@ -581,12 +581,18 @@ type Round struct {
 	Households   *int      `json:"households"` // rounded to the publication's base; nil before a scoring run
 	Children     *int      `json:"children"`   // aged 5-17, rounded
 	DesignEffect *float64  `json:"design_effect"`
-	Shown        bool      `json:"shown_on_map"` // the round the map, aggregates and targets show
+	// The panel with the round before: the share of this round's children
+	// surveyed in both and the correlation of a child's status between
+	// them (nil: under risk.MinPanelPairs shared, changes as from
+	// independent rounds).
+	PanelOverlap     *float64 `json:"panel_overlap"`
+	PanelCorrelation *float64 `json:"panel_correlation"`
+	Shown            bool     `json:"shown_on_map"` // the round the map, aggregates and targets show
 }
 
 // Rounds lists the survey rounds, oldest first, with counts rounded to base.
 func (db *DB) Rounds(ctx context.Context, base int) ([]Round, error) {
-	rows, err := db.reader().Query(ctx, `SELECT r.id, r.label, r.starts_on, r.ends_on, s.households, s.children, s.design_effect, r.id = scored_round()
+	rows, err := db.reader().Query(ctx, `SELECT r.id, r.label, r.starts_on, r.ends_on, s.households, s.children, s.design_effect, s.panel_overlap, s.panel_correlation, r.id = scored_round()
 		FROM survey_round r LEFT JOIN round_summary s ON s.round_id = r.id ORDER BY r.starts_on, r.id`)
 	if err != nil {
 		return nil, wrapDB(err)
@@ -594,7 +600,7 @@ func (db *DB) Rounds(ctx context.Context, base int) ([]Round, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Round, error) {
 		var x Round
 		var shown *bool
-		err := r.Scan(&x.ID, &x.Label, &x.StartsOn, &x.EndsOn, &x.Households, &x.Children, &x.DesignEffect, &shown)
+		err := r.Scan(&x.ID, &x.Label, &x.StartsOn, &x.EndsOn, &x.Households, &x.Children, &x.DesignEffect, &x.PanelOverlap, &x.PanelCorrelation, &shown)
 		for _, n := range []*int{x.Households, x.Children} {
 			if n != nil {
 				*n = risk.RoundCount(*n, base)

@@ -291,9 +291,10 @@ func roundCollection(id, title, level, join, alias string) *Collection {
 			{Name: "prev_hi", Type: "number", Description: "its upper end", Expr: "round(ra.prevalence_hi::numeric, 4)"},
 			{Name: "previous_round", Type: "string", Description: "the round the change is measured from", Expr: "ra.previous_round"},
 			{Name: "change", Type: "number", Description: "prevalence minus the previous round's (null: either withheld)", Expr: "round(ra.change::numeric, 4)", Sort: true},
-			{Name: "change_lo", Type: "number", Description: "its interval, lower end (design effect of the round's clustering included)", Expr: "round(ra.change_lo::numeric, 4)"},
+			{Name: "change_lo", Type: "number", Description: "its interval, lower end (the round's clustering, the children surveyed in both rounds and the counts' rounding included)", Expr: "round(ra.change_lo::numeric, 4)"},
 			{Name: "change_hi", Type: "number", Description: "upper end", Expr: "round(ra.change_hi::numeric, 4)"},
 			{Name: "change_significant", Type: "boolean", Description: "the interval excludes zero: the change exceeds its uncertainty", Expr: "ra.change_significant", Filter: true, Sort: true},
+			{Name: "change_design_effect", Type: "number", Description: "the change's variance over that of independent rounds: below 1 where the round shares children with the previous one (the panel)", Expr: "round(ra.change_design_effect::numeric, 3)"},
 		}}
 }
 

@@ -455,7 +455,7 @@ func publishPipeline(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 var releaseTables = []struct{ name, row, order string }{
 	{"area_public", "t", "level, code"},
 	{"round_area", "t", "round_id, level, code"},
-	{"round_summary", "(round_id, households, children, design_effect)", "round_id"}, // not the run's id
+	{"round_summary", "(round_id, households, children, design_effect, panel_overlap, panel_correlation)", "round_id"}, // not the run's id
 	{"hotspot", "t", "village_code"},
 	{"pipeline_public", "t", "level, code"},
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -58,15 +59,27 @@ func publishRounds(ctx context.Context, tx pgx.Tx, m *risk.Model, shownRound str
 		// would be a published sum across them). Its design effect: pooled
 		// over the bases' clusters.
 		deff := b.cluster.DesignEffect()
+		var panel risk.Panel
+		var overlap, correlation *float64
+		if prev != nil {
+			if panel, err = roundPanel(ctx, tx, m, round, prevID, b.cluster.N); err != nil {
+				return err
+			}
+			if panel.Overlap > 0 {
+				overlap, correlation = &panel.Overlap, &panel.Correlation
+			}
+		}
 		households, children := risk.RootSums(areas, pub, "households"), risk.RootSums(areas, pub, "children")
-		if _, err := tx.Exec(ctx, `INSERT INTO round_summary (round_id, households, children, design_effect, score_run_id) VALUES ($1, $2, $3, $4, 0)`,
-			round, households, children, deff); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO round_summary (round_id, households, children, design_effect, panel_overlap, panel_correlation, score_run_id)
+			VALUES ($1, $2, $3, $4, $5, $6, 0)`,
+			round, households, children, deff, overlap, correlation); err != nil {
 			return err
 		}
 		var (
 			levels, codes, parents, statuses       []string
 			hh, ch, hz, cl                         []*int32
 			prevalence, plo, phi, change, clo, chi []*float64
+			changeDeff                             []*float64
 			previous                               []*string
 			significant                            []*bool
 		)
@@ -100,26 +113,27 @@ func publishRounds(ctx context.Context, tx pgx.Tx, m *risk.Model, shownRound str
 				pr, lo, hi = &v, &l, &h
 			}
 			prevalence, plo, phi = append(prevalence, pr), append(plo, lo), append(phi, hi)
-			var d, dlo, dhi *float64
+			var d, dlo, dhi, de *float64
 			var sig *bool
 			var pv *string
 			if prev != nil {
 				id := prevID
 				pv = &id
 				if x0, n0, ok0 := risk.PublishedLabour(prev.pub[a.Area]); ok0 && ok {
-					if c, ok := risk.PrevalenceChange(x0, n0, prev.deff, x, n, deff, m.Estimation.Level); ok {
-						d, dlo, dhi, sig = &c.Diff, &c.Lo, &c.Hi, &c.Significant
+					if c, ok := risk.PanelChange(x0, n0, prev.deff, x, n, deff, panel, float64(m.Publication.RoundingBase), m.Estimation.Level); ok {
+						d, dlo, dhi, sig, de = &c.Diff, &c.Lo, &c.Hi, &c.Significant, &c.DesignEffect
 					}
 				}
 			}
 			change, clo, chi, significant, previous = append(change, d), append(clo, dlo), append(chi, dhi), append(significant, sig), append(previous, pv)
+			changeDeff = append(changeDeff, de)
 		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO round_area (round_id, level, code, parent_code, status, households, children, hazardous, child_labour,
-				prevalence, prevalence_lo, prevalence_hi, previous_round, change, change_lo, change_hi, change_significant)
+				prevalence, prevalence_lo, prevalence_hi, previous_round, change, change_lo, change_hi, change_significant, change_design_effect)
 			SELECT $1, u.* FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::int[], $9::int[],
-				$10::float8[], $11::float8[], $12::float8[], $13::text[], $14::float8[], $15::float8[], $16::float8[], $17::boolean[]) AS u`,
-			round, levels, codes, nullIfEmpty(parents), statuses, hh, ch, hz, cl, prevalence, plo, phi, previous, change, clo, chi, significant); err != nil {
+				$10::float8[], $11::float8[], $12::float8[], $13::text[], $14::float8[], $15::float8[], $16::float8[], $17::boolean[], $18::float8[]) AS u`,
+			round, levels, codes, nullIfEmpty(parents), statuses, hh, ch, hz, cl, prevalence, plo, phi, previous, change, clo, chi, significant, changeDeff); err != nil {
 			return err
 		}
 		prev, prevID = &roundPub{pub: pub, deff: deff}, round
@@ -135,4 +149,50 @@ func nullIfEmpty(ss []string) []*string {
 		}
 	}
 	return out
+}
+
+// roundPanel returns the panel of round and the round before it: the
+// figures taken once (round_panel), or, when none are kept yet, taken now
+// from the children both rounds' bases counted (release_member: the same
+// household identity and person, aged within the child rule's ages in
+// each round, classified by this run) if they share at least
+// risk.MinPanelPairs; else a zero Panel (independent rounds).
+func roundPanel(ctx context.Context, tx pgx.Tx, m *risk.Model, round, previous string, children float64) (risk.Panel, error) {
+	var p risk.Panel
+	err := tx.QueryRow(ctx, `SELECT pairs, overlap, correlation FROM round_panel WHERE round_id = $1 AND previous_round = $2`,
+		round, previous).Scan(&p.Pairs, &p.Overlap, &p.Correlation)
+	if err == nil {
+		return p, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return p, err
+	}
+	rows, err := tx.Query(ctx, `
+		WITH kids AS (
+			SELECT m.round_id, m.village_code, h.identity_id, c.person, k.classification IN ('hazardous', 'child_labour') AS y
+			FROM release_member m JOIN household h ON h.id = m.household_id
+			JOIN child c ON c.household_id = h.id
+			JOIN child_class_next k ON k.household_id = c.household_id AND k.ordinal = c.ordinal
+			WHERE m.round_id IN ($1, $2) AND c.person IS NOT NULL AND c.age BETWEEN $3 AND $4)
+		SELECT count(*), count(*) FILTER (WHERE b.y), count(*) FILTER (WHERE a.y), count(*) FILTER (WHERE a.y AND b.y)
+		FROM kids a JOIN kids b ON b.identity_id = a.identity_id AND b.person = a.person
+		WHERE a.round_id = $1 AND b.round_id = $2
+		GROUP BY a.village_code`, round, previous, m.ChildRule.MinWorkAge, m.ChildRule.MaxChildAge)
+	if err != nil {
+		return p, err
+	}
+	villages, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (risk.PanelVillage, error) {
+		var v risk.PanelVillage
+		return v, r.Scan(&v.Pairs, &v.Before, &v.After, &v.Both)
+	})
+	if err != nil {
+		return p, err
+	}
+	p, ok := risk.PanelOf(villages, children)
+	if !ok {
+		return risk.Panel{}, nil
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO round_panel (round_id, previous_round, pairs, overlap, correlation) VALUES ($1, $2, $3, $4, $5)`,
+		round, previous, p.Pairs, p.Overlap, p.Correlation)
+	return p, err
 }

@@ -229,6 +229,44 @@ func TestFollowUpCycle(t *testing.T) {
 		t.Errorf("changes: %d published, %d significant, %d from a withheld count", changes, significant, leaked)
 	}
 	t.Logf("change since the baseline: %d areas with a published change, %d beyond its uncertainty", changes, significant)
+
+	// The panel: the follow-up's children are mostly the baseline's, so
+	// the round keeps one overlap and correlation (round-level, taken
+	// once), and every change's interval is narrower than independent
+	// rounds would make it, never wider.
+	var pairs int
+	var overlap, corr float64
+	if err := db.Pool.QueryRow(ctx, `SELECT pairs, overlap, correlation FROM round_panel WHERE round_id = '2026-followup' AND previous_round = '2026-baseline'`).Scan(&pairs, &overlap, &corr); err != nil {
+		t.Fatalf("the follow-up's panel with the baseline: %v", err)
+	}
+	var sOverlap, sCorr float64
+	db.Pool.QueryRow(ctx, `SELECT panel_overlap, panel_correlation FROM round_summary WHERE round_id = '2026-followup'`).Scan(&sOverlap, &sCorr)
+	var narrower, wider int
+	var meanDeff float64
+	db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE change_design_effect < 1), count(*) FILTER (WHERE change_design_effect > 1 OR change_design_effect IS NULL),
+		coalesce(avg(change_design_effect), 0) FROM round_area WHERE round_id = '2026-followup' AND change IS NOT NULL`).Scan(&narrower, &wider, &meanDeff)
+	t.Logf("panel: %d children in both rounds, overlap %.2f, correlation %.2f; %d changes narrower, mean design effect %.2f", pairs, overlap, corr, narrower, meanDeff)
+	if pairs < risk.MinPanelPairs || overlap <= 0 || overlap > 1 || corr <= 0 || sOverlap != overlap || sCorr != corr {
+		t.Errorf("panel: %d pairs, overlap %v (summary %v), correlation %v (summary %v)", pairs, overlap, sOverlap, corr, sCorr)
+	}
+	if narrower == 0 || wider != 0 {
+		t.Errorf("%d changes narrower than independent rounds', %d wider or without a design effect", narrower, wider)
+	}
+	// Taken once: a later run keeps the figures even when the bases grow.
+	if _, err := db.Pool.Exec(ctx, `UPDATE round_panel SET correlation = 0.05, taken_at = taken_at - interval '1 day' WHERE round_id = '2026-followup'`); err != nil {
+		t.Fatal(err)
+	}
+	m, err = risk.DefaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Score(ctx, m, 0); err != nil {
+		t.Fatal(err)
+	}
+	db.Pool.QueryRow(ctx, `SELECT panel_correlation FROM round_summary WHERE round_id = '2026-followup'`).Scan(&sCorr)
+	if sCorr != 0.05 {
+		t.Errorf("a second run took the panel again: correlation %v, want the kept 0.05", sCorr)
+	}
 }
 
 func keysOf(m map[string]string) []string {
