@@ -74,7 +74,21 @@ func TestRoleMatrix(t *testing.T) {
 							t.Fatalf("%s sees survey uuid %s", role, h.uuid)
 						}
 						if strings.Contains(b, h.point) {
-							t.Fatalf("%s sees the exact point %s of household %s", role, h.point, h.uuid)
+							// Another household's displaced point can land on
+							// this one's coordinates to the served 6 decimals
+							// (tens of thousands of masks among tens of
+							// thousands of homes; CI met one). That is a
+							// coincidence, not this household's point.
+							var others, own int
+							if err := db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE h.survey_uuid <> $2), count(*) FILTER (WHERE h.survey_uuid = $2)
+								FROM household_mask m JOIN household h ON h.id = m.household_id
+								WHERE m.geom IS NOT NULL AND ST_AsGeoJSON(m.geom, 6)::json->>'coordinates' = '[' || $1 || ']'`, h.point, h.uuid).Scan(&others, &own); err != nil {
+								t.Fatal(err)
+							}
+							if own > 0 || others == 0 {
+								t.Fatalf("%s sees the exact point %s of household %s", role, h.point, h.uuid)
+							}
+							t.Logf("the exact point of household %s is also another household's displaced point (%d): a coincidence", h.uuid, others)
 						}
 					case "staff":
 						if strings.HasPrefix(h.village, "35.13.10.") && strings.Contains(b, h.uuid) && !strings.HasSuffix(path, h.uuid) {
