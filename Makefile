@@ -74,7 +74,7 @@ fuzz:
 	  if [ $$rc -ne 0 ] && echo "$$out" | grep -q 'context deadline exceeded'; then \
 	    echo "$$fn: the fuzzer overran its time (not a crash); once more"; \
 	    out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg 2>&1); rc=$$?; fi; \
-	  echo "$$out" | tail -3; [ $$rc -eq 0 ] || exit $$rc; done
+	  if [ $$rc -eq 0 ]; then echo "$$out" | tail -3; else echo "$$out" | tail -60; exit $$rc; fi; done
 
 # Benchmarks print figures and ratios; results go to docs/performance.md.
 bench: db

@@ -64,9 +64,12 @@ func ReadBoundaries(r io.Reader, file string, opt BoundaryOptions) ([]BoundaryFe
 	var out []BoundaryFeature
 	seen := map[string]int{}
 	problems, err := readAreas(r, file, func(a Area, props geojson.Properties) *Problem {
-		code := strings.TrimSpace(props.MustString(opt.CodeProp, ""))
+		code, codeErr := textProp(props, opt.CodeProp)
 		reject := func(col, format string, args ...any) *Problem {
 			return &Problem{File: file, Row: a.Index, Column: col, Code: code, Reason: fmt.Sprintf(format, args...), Raw: a.Raw}
+		}
+		if codeErr != nil {
+			return reject(opt.CodeProp, "%v", codeErr)
 		}
 		if code == "" {
 			return reject(opt.CodeProp, "missing code")
@@ -78,13 +81,20 @@ func ReadBoundaries(r io.Reader, file string, opt BoundaryOptions) ([]BoundaryFe
 		if first, dup := seen[code]; dup {
 			return reject(opt.CodeProp, "duplicate code: feature %d has it too", first)
 		}
-		name := strings.TrimSpace(props.MustString(opt.NameProp, ""))
+		name, err := textProp(props, opt.NameProp)
+		if err != nil {
+			return reject(opt.NameProp, "%v", err)
+		}
 		if name == "" {
 			return reject(opt.NameProp, "missing name")
 		}
 		parent := risk.ParentCode(code)
 		if opt.ParentProp != "" && opt.Level != "kabupaten" {
-			if p := strings.TrimSpace(props.MustString(opt.ParentProp, "")); p != "" && p != parent {
+			p, err := textProp(props, opt.ParentProp)
+			if err != nil {
+				return reject(opt.ParentProp, "%v", err)
+			}
+			if p != "" && p != parent {
 				return reject(opt.ParentProp, "parent code %q does not contain code %q", p, code)
 			}
 		}
@@ -120,12 +130,19 @@ func ReadPlantations(r io.Reader, file string) ([]PlantationFeature, Problems, e
 		if first, dup := seen[id]; dup {
 			return reject("id", "duplicate id: feature %d has it too", first)
 		}
-		variety := strings.TrimSpace(props.MustString("variety", ""))
+		variety, err := textProp(props, "variety")
+		if err != nil {
+			return reject("variety", "%v", err)
+		}
 		if variety == "" {
 			return reject("variety", "missing variety")
 		}
 		var planted time.Time
-		if s := strings.TrimSpace(props.MustString("planting_date", "")); s != "" {
+		s, err := textProp(props, "planting_date")
+		if err != nil {
+			return reject("planting_date", "%v", err)
+		}
+		if s != "" {
 			t, err := time.Parse("2006-01-02", s)
 			if err != nil {
 				return reject("planting_date", "%q is not a date (want YYYY-MM-DD)", s)
@@ -137,6 +154,35 @@ func ReadPlantations(r io.Reader, file string) ([]PlantationFeature, Problems, e
 		return nil
 	})
 	return out, problems, err
+}
+
+// textProp reads a text property, trimmed; a missing or null property is "".
+// Any other JSON type is an error rather than a guess: a code written as a
+// number (35.13) has already lost its zeros.
+func textProp(props geojson.Properties, key string) (string, error) {
+	switch v := props[key].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return strings.TrimSpace(v), nil
+	default:
+		return "", fmt.Errorf("%s must be a JSON string, not %s", key, jsonKind(v))
+	}
+}
+
+func jsonKind(v any) string {
+	switch v := v.(type) {
+	case bool:
+		return fmt.Sprintf("the boolean %v", v)
+	case float64:
+		return fmt.Sprintf("the number %v", v)
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
 }
 
 // readAreas decodes a FeatureCollection whose features are polygons and calls

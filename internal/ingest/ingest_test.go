@@ -179,6 +179,9 @@ func TestReadBoundariesProblems(t *testing.T) {
 		feature(`{"code":"35.13.10.2006","name":"Pakuniran","kecamatan_code":"35.13.13"}`, square),
 		feature(`{"code":"35.13.10.2010","name":"Glagah"}`, open),
 		feature(`{"code":"35.13.10.2011","name":"No geometry"}`, `null`),
+		feature(`{"code":false,"name":"Boolean code"}`, square),
+		feature(`{"code":35.13,"name":"Number code"}`, square),
+		feature(`{"code":"35.13.10.2012","name":["A"]}`, square),
 	}, ",") + `]}`
 	areas, problems, err := ReadBoundaries(strings.NewReader(fc), "desa.geojson", BoundaryOptions{Level: "desa"})
 	if err != nil {
@@ -198,6 +201,9 @@ func TestReadBoundariesProblems(t *testing.T) {
 		{5, "code", "is not a desa code"},
 		{6, "kecamatan_code", "does not contain code"},
 		{8, "geometry", "missing geometry"},
+		{9, "code", "code must be a JSON string, not the boolean false"},
+		{10, "code", "code must be a JSON string, not the number 35.13"},
+		{11, "name", "name must be a JSON string, not an array"},
 	}
 	if len(problems) != len(want) {
 		t.Fatalf("problems:\n%v\nwant %d", problems, len(want))
