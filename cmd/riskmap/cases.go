@@ -13,13 +13,23 @@ import (
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
-const casesSynopsis = `cases due|list [flags]
+const casesSynopsis = `cases due|list|push [flags]
 
   due  [--area CODE] [--before YYYY-MM-DD] [--csv]
        open cases whose next visit is due before the date (default: today
        plus 14 days), the most overdue first: the follow-ups staff owe
   list [--area CODE] [--status S[,S]] [--csv]
        every case, or those of the statuses
+  push odk  --server URL --project N --user EMAIL --password-file FILE --area CODE
+            [--dataset cases] [--key-file FILE]
+       the area's work list (every case not closed or lost) as the Entities of
+       a dataset on ODK Central, which the visit form reads offline
+  push kobo --server URL --asset UID --token-file FILE --area CODE
+            [--file cases.csv] [--key-file FILE]
+       the same list as the visit form's CSV media file on KoBoToolbox
+       (select_one_from_file), then a redeploy so phones fetch it
+       A push writes only what changed; --key-file names a staff key whose
+       areas must cover --area, and the audit log records the push under it.
 
 A case is a child found in hazardous work or child labour; the scoring run
 opens it, visits (riskmap import visits, or POST /cases/{id}/visits) move it
@@ -28,12 +38,15 @@ of child labour (docs/methodology.md, "Cases"). Staff find the household by
 its programme card number and the child by ordinal, age and sex: no names.`
 
 func casesCmd(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "push" {
+		return casesPushCmd(ctx, e, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "due" && args[0] != "list") {
 		fmt.Fprintf(e.stderr, "Usage: riskmap %s\n", casesSynopsis)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return nil
 		}
-		return fmt.Errorf("cases: want due or list")
+		return fmt.Errorf("cases: want due, list or push")
 	}
 	fs := e.flags("cases "+args[0], casesSynopsis)
 	area := fs.String("area", "", "kabupaten, kecamatan or desa code (default: everywhere)")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/kesempatan/riskmap/geodata/forms"
@@ -17,10 +18,12 @@ import (
 // FormFile is where the committed XLSForm lives; ChoicesFile its choices
 // sheet, whose kecamatan and desa lists come from BoundaryDir.
 var (
-	FormFile    = filepath.Join("geodata", "forms", "kesempatan-household.xlsx")
-	VisitFile   = filepath.Join("geodata", "forms", "kesempatan-visit.xlsx")
-	ChoicesFile = filepath.Join("geodata", "forms", "choices.csv")
-	BoundaryDir = filepath.Join("geodata", "boundaries")
+	FormFile  = filepath.Join("geodata", "forms", "kesempatan-household.xlsx")
+	VisitFile = filepath.Join("geodata", "forms", "kesempatan-visit.xlsx")
+	// VisitKoBoFile is the visit form for KoBoToolbox (no entities sheet).
+	VisitKoBoFile = filepath.Join("geodata", "forms", "kesempatan-visit-kobo.xlsx")
+	ChoicesFile   = filepath.Join("geodata", "forms", "choices.csv")
+	BoundaryDir   = filepath.Join("geodata", "boundaries")
 )
 
 func formCmd(ctx context.Context, e *env, args []string) error {
@@ -44,32 +47,56 @@ func formCmd(ctx context.Context, e *env, args []string) error {
 	if err := os.WriteFile(*out, b, 0o644); err != nil {
 		return err
 	}
-	v, err := buildVisitForm()
-	if err != nil {
-		return err
+	for file, kobo := range map[string]bool{VisitFile: false, VisitKoBoFile: true} {
+		v, err := buildVisitForm(kobo)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(file, v, 0o644); err != nil {
+			return err
+		}
 	}
-	if err := os.WriteFile(VisitFile, v, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "wrote %s, %s and %s (the case visit form)\n", ChoicesFile, *out, VisitFile)
+	fmt.Fprintf(e.stdout, "wrote %s, %s, %s (the case visit form for ODK Central, which reads and updates the entity list \"cases\") and %s (for KoBoToolbox, which reads the media file cases.csv)\n",
+		ChoicesFile, *out, VisitFile, VisitKoBoFile)
 	return nil
 }
 
 // buildVisitForm returns the case visit form's XLSForm workbook: the
 // sheets of geodata/forms/visit, whose remediation choices a test keeps
-// equal to the model's catalogue.
-func buildVisitForm() ([]byte, error) {
+// equal to the model's catalogue. For ODK Central (kobo false) it keeps the
+// entities sheet and the save_to column, so a visit updates the case's
+// entity; KoBoToolbox has no entities, so its form drops both and reads the
+// same list as the media file cases.csv.
+func buildVisitForm(kobo bool) ([]byte, error) {
 	var sheets []xlsx.Sheet
-	for _, name := range forms.SheetNames {
+	for _, name := range forms.VisitSheetNames {
+		if kobo && name == "entities" {
+			continue
+		}
 		rows, err := forms.VisitSheet(name)
 		if err != nil {
 			return nil, err
+		}
+		if kobo && name == "survey" {
+			rows = dropColumn(rows, "save_to")
 		}
 		sheets = append(sheets, xlsx.Sheet{Name: name, Rows: rows})
 	}
 	var buf bytes.Buffer
 	err := xlsx.Write(&buf, sheets)
 	return buf.Bytes(), err
+}
+
+func dropColumn(rows [][]string, name string) [][]string {
+	i := slices.Index(rows[0], name)
+	if i < 0 {
+		return rows
+	}
+	out := make([][]string, len(rows))
+	for r, row := range rows {
+		out[r] = slices.Delete(slices.Clone(row), i, i+1)
+	}
+	return out
 }
 
 // choicesWithAreas returns the choices sheet as CSV: the committed answer

@@ -48,20 +48,7 @@ func pullCmd(ctx context.Context, e *env, kind string, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	secret := func(flagName, file string) (string, error) {
-		if file == "" {
-			return "", fmt.Errorf("import %s: --%s is required", kind, flagName)
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", err
-		}
-		s := strings.TrimSpace(string(b))
-		if s == "" {
-			return "", fmt.Errorf("import %s: %s is empty", kind, file)
-		}
-		return s, nil
-	}
+	secret := func(flagName, file string) (string, error) { return readSecret("import "+kind, flagName, file) }
 	if *server == "" {
 		return fmt.Errorf("import %s: --server is required", kind)
 	}
@@ -132,4 +119,22 @@ func startCursor(ctx context.Context, db *postgres.DB, source string, full bool)
 		return "", nil
 	}
 	return db.PullCursor(ctx, source)
+}
+
+// readSecret reads a token, password or key from the file a flag names:
+// secrets never travel on the command line, where ps and shell history
+// would keep them.
+func readSecret(cmd, flagName, file string) (string, error) {
+	if file == "" {
+		return "", fmt.Errorf("%s: --%s is required", cmd, flagName)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s: %s is empty", cmd, file)
+	}
+	return s, nil
 }

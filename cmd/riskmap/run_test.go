@@ -278,12 +278,14 @@ func TestCommittedFormIsBuilt(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s is not what `riskmap form` writes from geodata/forms/*.csv; run make form", FormFile)
 	}
-	wantVisit, err := buildVisitForm()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := os.ReadFile(filepath.Join(root, VisitFile)); err != nil || !bytes.Equal(got, wantVisit) {
-		t.Errorf("%s is not what `riskmap form` writes from geodata/forms/visit/*.csv (%v); run make form", VisitFile, err)
+	for file, kobo := range map[string]bool{VisitFile: false, VisitKoBoFile: true} {
+		wantVisit, err := buildVisitForm(kobo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(filepath.Join(root, file)); err != nil || !bytes.Equal(got, wantVisit) {
+			t.Errorf("%s is not what `riskmap form` writes from geodata/forms/visit/*.csv (%v); run make form", file, err)
+		}
 	}
 }
 

@@ -10,11 +10,16 @@ import (
 	"fmt"
 )
 
-//go:embed survey.csv choices.csv settings.csv visit/survey.csv visit/choices.csv visit/settings.csv
+//go:embed survey.csv choices.csv settings.csv visit/survey.csv visit/choices.csv visit/settings.csv visit/entities.csv
 var sheets embed.FS
 
 // SheetNames are the XLSForm sheets, in workbook order.
 var SheetNames = []string{"survey", "choices", "settings"}
+
+// VisitSheetNames are the visit form's sheets: the entities sheet declares
+// that a visit updates the case's entity on ODK Central (the work list that
+// riskmap cases push fills).
+var VisitSheetNames = []string{"survey", "choices", "settings", "entities"}
 
 // Sheet returns the rows of one sheet of the household survey, the header
 // first.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kesempatan/riskmap/internal/push"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -153,6 +154,10 @@ func checkXLSForm(t *testing.T, sheet func(string) ([][]string, error)) {
 			names[n] = true
 		}
 	}
+	var labelCols []string
+	for _, l := range langs {
+		labelCols = append(labelCols, "label::"+l)
+	}
 	var stack []string
 	ref := regexp.MustCompile(`\$\{([^}]+)\}`)
 	for i, r := range survey[1:] {
@@ -206,12 +211,18 @@ func checkXLSForm(t *testing.T, sheet func(string) ([][]string, error)) {
 		if r[col(sh, "constraint")] != "" && r[col(sh, "constraint_message::"+langs[0])] == "" && !strings.HasPrefix(r[col(sh, "constraint")], "number(") {
 			t.Errorf("survey line %d (%s): a constraint without a message", line, name)
 		}
-		for _, c := range []string{"relevant", "constraint", "required", "choice_filter"} {
+		for _, c := range append([]string{"relevant", "constraint", "required", "choice_filter", "calculation"}, labelCols...) {
+			if col(sh, c) < 0 {
+				continue
+			}
 			for _, m := range ref.FindAllStringSubmatch(r[col(sh, c)], -1) {
 				if !names[m[1]] {
 					t.Errorf("survey line %d (%s): %s names ${%s}, which is no field", line, name, c, m[1])
 				}
 			}
+		}
+		if kind == "calculate" && (col(sh, "calculation") < 0 || r[col(sh, "calculation")] == "") {
+			t.Errorf("survey line %d (%s): a calculate without a calculation", line, name)
 		}
 		if f := r[col(sh, "choice_filter")]; f != "" {
 			column, _, _ := strings.Cut(f, "=")
@@ -260,8 +271,78 @@ func TestVisitChoicesMatchDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range survey[1:] {
-		if r[0] == "text" && r[1] != "programme_id" {
+		if r[0] == "text" {
 			t.Errorf("visit form question %s is free text: the form must not invite names", r[1])
+		}
+	}
+}
+
+// TestVisitFormReadsTheWorkList checks the visit form against the rules
+// of ODK's entities (the XForms entities spec and pyxform's entities sheet)
+// and of select_one_from_file, and against what riskmap cases push writes:
+// the case is picked from the list the push fills (dataset "cases" on
+// Central, cases.csv on KoBoToolbox), case_id and programme_id are computed
+// from the pick (nobody retypes them), every property the form reads or
+// updates is one the push writes, and the entity it updates is the pick.
+func TestVisitFormReadsTheWorkList(t *testing.T) {
+	survey, err := VisitSheet("survey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entities, err := VisitSheet("entities")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := survey[0]
+	col := func(name string) int { return slices.Index(sh, name) }
+	props := append([]string{"name", "label"}, push.Properties...)
+	if len(entities) != 2 || entities[0][0] != "list_name" || entities[0][1] != "entity_id" {
+		t.Fatalf("entities sheet %v: want list_name, entity_id and one row", entities)
+	}
+	list, entityID := entities[1][0], entities[1][1]
+	if list != "cases" {
+		t.Errorf("the form updates list %q; riskmap cases push fills \"cases\"", list)
+	}
+	fields := map[string][]string{}
+	var files []string
+	for _, r := range survey[1:] {
+		fields[r[1]] = r
+		if f, ok := strings.CutPrefix(r[0], "select_one_from_file "); ok {
+			files = append(files, f)
+			if f != list+".csv" {
+				t.Errorf("%s picks from %s; the entity list is %s.csv", r[1], f, list)
+			}
+		}
+	}
+	if len(files) == 0 {
+		t.Fatal("no question picks the case from the list")
+	}
+	m := regexp.MustCompile(`^\$\{([a-z_]+)\}$`).FindStringSubmatch(entityID)
+	if m == nil || fields[m[1]] == nil {
+		t.Fatalf("entity_id %q names no field", entityID)
+	}
+	pick := fields[m[1]]
+	if pick[0] != "calculate" || !strings.Contains(pick[col("calculation")], "${case_map}") || !strings.Contains(pick[col("calculation")], "${case_list}") {
+		t.Errorf("the entity updated is %s = %q, not the case picked on the map or the list", m[1], pick[col("calculation")])
+	}
+	lookup := regexp.MustCompile(`instance\('([^']+)'\)/root/item\[name = \$\{([a-z_]+)\}\]/([a-z_]+)`)
+	for _, want := range []string{"case_id", "programme_id"} {
+		r := fields[want]
+		got := lookup.FindStringSubmatch(r[col("calculation")])
+		if r == nil || r[0] != "calculate" || got == nil || got[1] != list || got[2] != m[1] || got[3] != want {
+			t.Errorf("%s must be computed from the picked entity's %s, not typed: %v", want, want, r)
+		}
+	}
+	for _, r := range survey[1:] {
+		for _, got := range lookup.FindAllStringSubmatch(r[col("calculation")], -1) {
+			if got[1] != list || !slices.Contains(props, got[3]) {
+				t.Errorf("%s reads %s of instance %s, which the push does not write", r[1], got[3], got[1])
+			}
+		}
+		if to := r[col("save_to")]; to != "" {
+			if to == "name" || to == "label" || strings.HasPrefix(to, "__") || !slices.Contains(push.Properties, to) {
+				t.Errorf("%s saves to %q: not a property the push writes (or a reserved name)", r[1], to)
+			}
 		}
 	}
 }

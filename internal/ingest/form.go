@@ -74,7 +74,10 @@ func theVisitForm() (*surveyForm, error) {
 }
 
 // dataTypes are the question types whose answers are exported.
-var dataTypes = map[string]bool{"select_one": true, "select_multiple": true, "integer": true, "decimal": true, "text": true, "geopoint": true, "date": true}
+var dataTypes = map[string]bool{"select_one": true, "select_multiple": true, "integer": true, "decimal": true, "text": true, "geopoint": true, "date": true,
+	// The visit form computes case_id and programme_id from the case picked
+	// from the work list; exports carry calculations like answers.
+	"calculate": true, "select_one_from_file": true}
 
 // parseForm reads a form's survey and choices sheets; main and repeat name
 // its main sheet and its repeat's sheet ("" when it has none).

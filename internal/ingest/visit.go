@@ -146,6 +146,12 @@ func (vr *VisitReader) Next(c risk.Cases, today time.Time) (VisitRow, *Problem, 
 		vr.uuids[v.SubmissionID] = t.line
 	}
 	v.CaseID = int64(p.integer("case_id", 1, math.MaxInt32, true))
+	// The visit form picks the case from the work list (an ODK entity or a
+	// row of cases.csv) and computes case_id from it; the pick travels as
+	// "case", the entity's id. They must name the same case.
+	if pick := strings.TrimPrefix(strings.TrimSpace(t.get("case")), "uuid:"); pick != "" && v.CaseID > 0 && pick != risk.CaseEntityID(v.CaseID) {
+		p.fail("case", "the case picked from the list (%s) is not case %d's: the phone's list and case_id disagree; push the work list again and re-enter the visit", pick, v.CaseID)
+	}
 	row.ProgrammeID = strings.ToUpper(strings.TrimSpace(t.get("programme_id")))
 	if err := risk.CheckProgrammeID(row.ProgrammeID); err != nil {
 		p.fail("programme_id", "%v", err)

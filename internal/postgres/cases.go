@@ -626,3 +626,68 @@ func (db *DB) CurrentModel(ctx context.Context) (*risk.Model, error) {
 	}
 	return risk.DefaultModel()
 }
+
+// FieldCase is a case as the field officer's phone needs it: the case, the
+// household's exact point (staff-only data) and what the last visit did.
+type FieldCase struct {
+	Case
+	Lon, Lat       float64
+	LastKind       string   // "" when never visited
+	LastOutcome    string   // ""
+	LastActions    []string // nil
+	LastActionDone string   // planned, delivered or ""
+}
+
+// FieldCases returns every case that is not closed or lost in the areas
+// (village codes or their kecamatan or kabupaten prefixes; at least one),
+// with the household's point and the latest visit: the work list pushed to
+// the phones (riskmap cases push).
+func (db *DB) FieldCases(ctx context.Context, areas []string, today time.Time) ([]FieldCase, error) {
+	if len(areas) == 0 {
+		return nil, risk.Errorf(risk.EINVALID, "a work list needs an area: a kabupaten, kecamatan or village code")
+	}
+	cs, err := cases(ctx, db.reader(), CaseQuery{Open: true, Areas: areas, Limit: 1 << 30, Today: today})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	rows, err := db.reader().Query(ctx, `
+		SELECT k.id, ST_X(h.geom), ST_Y(h.geom), coalesce(v.kind, ''), coalesce(v.outcome, ''), coalesce(v.actions, '{}'), coalesce(v.action_status, '')
+		FROM child_case k JOIN household h ON h.id = k.household_id
+		LEFT JOIN LATERAL (SELECT kind, outcome, actions, action_status FROM case_visit cv
+			WHERE cv.case_id = k.id ORDER BY visited_on DESC, id DESC LIMIT 1) v ON true
+		WHERE k.id = ANY ($1)`, ids)
+	if err != nil {
+		return nil, wrapDB(err)
+	}
+	type extra struct {
+		lon, lat                     float64
+		kind, outcome, actionsStatus string
+		actions                      []string
+	}
+	more := map[int64]extra{}
+	for rows.Next() {
+		var id int64
+		var x extra
+		if err := rows.Scan(&id, &x.lon, &x.lat, &x.kind, &x.outcome, &x.actions, &x.actionsStatus); err != nil {
+			rows.Close()
+			return nil, wrapDB(err)
+		}
+		more[id] = x
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapDB(err)
+	}
+	out := make([]FieldCase, len(cs))
+	for i, c := range cs {
+		x := more[c.ID]
+		out[i] = FieldCase{Case: c, Lon: x.lon, Lat: x.lat, LastKind: x.kind, LastOutcome: x.outcome, LastActionDone: x.actionsStatus}
+		if len(x.actions) > 0 {
+			out[i].LastActions = x.actions
+		}
+	}
+	return out, nil
+}

@@ -1,10 +1,12 @@
 package risk
 
 import (
+	"crypto/sha1"
 	"fmt"
 	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -410,4 +412,20 @@ func CheckProgrammeID(s string) error {
 		return fmt.Errorf("%q looks like a NIK (16 digits): the survey must not record national ID numbers; write the programme card's number (e.g. KSP-001234)", s)
 	}
 	return fmt.Errorf("%q is not a programme household id: want 2-5 capital letters, a dash and 3-8 digits, e.g. KSP-001234", s)
+}
+
+// CaseEntityID is the id of a case on the phones (an ODK entity, a row
+// of the KoBo list): a name-based UUID (version 5) of the
+// case number, so every push, and the importer, agree on it without a table
+// of ids.
+func CaseEntityID(id int64) string {
+	// The namespace is this project's own (a version 4 UUID chosen once).
+	ns := []byte{0x6b, 0x1f, 0x3e, 0x52, 0x9a, 0x0c, 0x4d, 0x8e, 0xb1, 0x27, 0x5f, 0x60, 0x44, 0x93, 0xc2, 0x0d}
+	h := sha1.New()
+	h.Write(ns)
+	h.Write([]byte("riskmap-case:" + strconv.FormatInt(id, 10)))
+	u := h.Sum(nil)[:16]
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }

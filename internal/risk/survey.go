@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"regexp"
 	"slices"
 	"time"
 )
@@ -86,6 +87,12 @@ type CalendarEntry struct {
 	LabourIdx float64 // 0 (none) .. 1 (peak)
 	Note      string
 }
+
+var areaCode = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?$`)
+
+// ValidAreaCode reports whether code is a Kemendagri kabupaten (35.13),
+// kecamatan (35.13.13) or desa (35.13.13.2003) code.
+func ValidAreaCode(code string) bool { return areaCode.MatchString(code) }
 
 // ParentCode returns the code one level up: 35.13.13.2003 -> 35.13.13.
 func ParentCode(code string) string {
