@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,8 @@ import (
 )
 
 const exportSynopsis = `export --pmtiles DIR [--minzoom 6] [--maxzoom 14] [--month 8]
+       riskmap export --mbtiles FILE --area CODE [--minzoom 10] [--maxzoom 14] [--month M]
+                      [--households [--key-file FILE]]
 
 Writes the public layers as static files, for any object store or CDN to
 serve with no database behind them: villages.pmtiles and kecamatan.pmtiles
@@ -31,20 +34,44 @@ FlatGeobuf (.fgb, the tiles' scalar properties), with manifest.json
 month). The tiles carry the seasonal score of one month, as /tiles?month=
 does. Only published figures: nothing a planner's or staff key would add.
 Run it after each scoring run; 'serve --pmtiles-url URL' makes the map page
-read the archives from where they are served.`
+read the archives from where they are served.
+
+--mbtiles writes one area's map for a phone (ODK Collect's offline layers,
+QGIS): an MBTiles file of vector tiles (format pbf, gzip) with the layers
+villages, kecamatan and plantations (the tobacco fields) and their
+published figures, over the area's extent, zooms --minzoom to --maxzoom;
+the seasonal score is the month's (default: this month). --households adds
+the household points of the area (card number, open cases): personal data,
+for a staff key whose areas cover --area (--key-file) or the console; the
+export is audited with the number of households it carries.`
 
 func exportCmd(ctx context.Context, e *env, args []string) error {
 	fs := e.flags("export", exportSynopsis)
 	dir := fs.String("pmtiles", "", "the folder to write (created if missing)")
-	minZoom := fs.Int("minzoom", 6, "lowest zoom to write")
+	mbt := fs.String("mbtiles", "", "the MBTiles file to write for one area (--area)")
+	area := fs.String("area", "", "with --mbtiles: the kabupaten, kecamatan or village code")
+	households := fs.Bool("households", false, "with --mbtiles: add the area's household points (staff-only, audited)")
+	keyFile := fs.String("key-file", "", "with --households: file holding a staff API key whose areas cover --area")
+	minZoom := fs.Int("minzoom", 6, "lowest zoom to write (--mbtiles: default 10)")
 	maxZoom := fs.Int("maxzoom", 14, "highest zoom to write (each zoom has four times the tiles of the one before)")
-	month := fs.Int("month", 8, "the month whose seasonal score the tiles carry, 1-12 (the map colours by it)")
+	month := fs.Int("month", 8, "the month whose seasonal score the tiles carry, 1-12 (the map colours by it; --mbtiles: default this month)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *mbt != "" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["minzoom"] {
+			*minZoom = 10
+		}
+		if !set["month"] {
+			*month = int(time.Now().Month())
+		}
+		return exportMBTiles(ctx, e, *mbt, *area, *minZoom, *maxZoom, *month, *households, *keyFile)
+	}
 	if *dir == "" || *minZoom < 0 || *maxZoom > 16 || *minZoom > *maxZoom || *month < 1 || *month > 12 {
 		fs.Usage()
-		return fmt.Errorf("export: want --pmtiles DIR, 0 <= --minzoom <= --maxzoom <= 16 and --month 1..12")
+		return fmt.Errorf("export: want --pmtiles DIR or --mbtiles FILE, 0 <= --minzoom <= --maxzoom <= 16 and --month 1..12")
 	}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err

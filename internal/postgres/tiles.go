@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -222,4 +223,55 @@ func (db *DB) PieceTiles(ctx context.Context, layer string, z int) ([][2]int, bo
 		return [2]int{int(x), int(y)}, err
 	})
 	return out, true, wrapDB(err)
+}
+
+// AreaExtent returns the bounding box of a kabupaten, kecamatan or village
+// (min lon, min lat, max lon, max lat); ENOTFOUND when there is none.
+func (db *DB) AreaExtent(ctx context.Context, code string) ([4]float64, string, error) {
+	var b [4]float64
+	var name string
+	err := db.reader().QueryRow(ctx, `
+		SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g), name FROM (
+			SELECT geom::box2d AS g, name FROM kabupaten WHERE code = $1
+			UNION ALL SELECT geom::box2d, name FROM kecamatan WHERE code = $1
+			UNION ALL SELECT geom::box2d, name FROM village WHERE code = $1) a LIMIT 1`, code).
+		Scan(&b[0], &b[1], &b[2], &b[3], &name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, "", risk.Errorf(risk.ENOTFOUND, "no kabupaten, kecamatan or village has the code %s", code)
+	}
+	return b, name, wrapDB(err)
+}
+
+// householdsNow is the latest survey of each household (a household
+// surveyed in two rounds is one point), in the areas $4.
+const householdsNow = `household h
+	WHERE EXISTS (SELECT 1 FROM unnest($4::text[]) a WHERE h.village_code = a OR h.village_code LIKE a || '.%')
+	  AND NOT EXISTS (SELECT 1 FROM household h2 WHERE h2.identity_id = h.identity_id AND h2.id > h.id)`
+
+// HouseholdTile returns one tile of a staff area's household points: the
+// programme card number, the village and the household's open cases. It is
+// personal data: the caller checks the principal and audits.
+func (db *DB) HouseholdTile(ctx context.Context, areas []string, z, x, y int) ([]byte, error) {
+	if err := CheckTile(z, x, y); err != nil {
+		return nil, err
+	}
+	if len(areas) == 0 {
+		return nil, risk.Errorf(risk.EINVALID, "household points need an area")
+	}
+	var b []byte
+	err := db.reader().QueryRow(ctx, `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
+		f AS (SELECT ST_AsMVTGeom(ST_Transform(h.geom, 3857), t.env, 4096, 64, true) AS geom, h.survey_uuid AS id,
+			coalesce(h.programme_id, '') AS programme_id, h.village_code,
+			(SELECT count(*) FROM child_case k WHERE k.household_id = h.id AND k.status NOT IN ('closed', 'lost'))::int8 AS open_cases
+			FROM t, `+householdsNow+` AND h.geom && ST_Transform(t.env, 4326))
+		SELECT coalesce(ST_AsMVT(f.*, 'households', 4096, 'geom'), '') FROM f WHERE f.geom IS NOT NULL`, z, x, y, areas).Scan(&b)
+	return b, wrapDB(err)
+}
+
+// HouseholdPoints counts the household points HouseholdTile draws in the
+// areas: what an export of them is audited as.
+func (db *DB) HouseholdPoints(ctx context.Context, areas []string) (int, error) {
+	var n int
+	err := db.reader().QueryRow(ctx, `SELECT count(*) FROM `+strings.ReplaceAll(householdsNow, "$4", "$1"), areas).Scan(&n)
+	return n, wrapDB(err)
 }
