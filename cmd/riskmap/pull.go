@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres"
 	"github.com/kesempatan/riskmap/internal/pull"
+	"github.com/kesempatan/riskmap/internal/risk"
 )
 
-const pullSynopsis = `import kobo --server URL --asset UID --token-file FILE [flags]
-       riskmap import odk --server URL --project N --form ID --user EMAIL --password-file FILE [flags]
+const pullSynopsis = `import kobo --server URL --asset UID --token-file FILE [--visits] [flags]
+       riskmap import odk --server URL --project N --form ID --user EMAIL --password-file FILE [--visits] [flags]
 
 Pulls the survey's submissions straight from KoBoToolbox (its v2 API) or ODK
 Central (its OData feed), only those newer than the last pull, and loads them
@@ -21,7 +23,9 @@ as 'import survey' loads an export: the same validation, all-or-nothing
 unless --reject-file, the same summary. Where the pull stopped is stored with
 the submissions, in the same transaction; --full pulls everything again (a
 re-import updates, never duplicates). Secrets are read from files, never
-from the command line.`
+from the command line. --visits pulls the case visit form instead and loads
+its submissions as 'import visits' does (the case picked from the work list
+on the phone, checked against the case_id the form computed).`
 
 // newPullClient is replaced by tests (short retry waits).
 var newPullClient = pull.NewClient
@@ -34,6 +38,7 @@ func pullCmd(ctx context.Context, e *env, kind string, args []string) error {
 	full := fs.Bool("full", false, "pull every submission, not only those since the last pull")
 	maxDist := fs.Float64("max-village-distance", 1000, "reject a household whose point lies more than this many metres from the village it names")
 	round := fs.String("round", "", "the survey round of every submission (e.g. 2027-followup); default: each submission's round by its date")
+	visits := fs.Bool("visits", false, "the form is the case visit form: load its submissions as visits")
 	var asset, tokenFile, form, user, passwordFile *string
 	var project *int
 	if kind == "kobo" {
@@ -99,6 +104,20 @@ func pullCmd(ctx context.Context, e *env, kind string, args []string) error {
 	if len(res.Submissions) == 0 {
 		fmt.Fprintf(e.stdout, "no new submissions on %s since the last pull: nothing to import\n", source)
 		return nil
+	}
+	if *visits {
+		opt := postgres.ImportOptions{Partial: *rejectFile != ""}
+		m, err := risk.DefaultModel()
+		if err != nil {
+			return err
+		}
+		var sum ingest.Summary
+		vr, err := ingest.VisitsFromSubmissions(source, format, res.Submissions)
+		if err == nil {
+			sum, err = db.ImportPulledVisits(ctx, vr, m.Cases, opt, time.Now(), postgres.PullState{Source: source, Cursor: res.Cursor, Submissions: len(res.Submissions)})
+		}
+		fmt.Fprintf(e.stdout, "pulled %d visit(s) in %d page(s) from %s\n", len(res.Submissions), res.Pages, source)
+		return finishImport(e, "visits", sum, err, *rejectFile, *allowRejects)
 	}
 	sv, err := ingest.SurveyFromSubmissions(source, format, res.Submissions)
 	if err != nil {

@@ -251,6 +251,7 @@ type odkServer struct {
 	mu   sync.Mutex
 	subs []map[string]any
 	last string
+	form string // the xmlFormId served; default kesempatan_household
 }
 
 func (o *odkServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -263,7 +264,11 @@ func (o *odkServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"message":"Could not authenticate with the provided credentials.","code":401.2}`))
 		return
 	}
-	if r.URL.Path != "/v1/projects/7/forms/kesempatan_household.svc/Submissions" {
+	form := o.form
+	if form == "" {
+		form = "kesempatan_household"
+	}
+	if r.URL.Path != "/v1/projects/7/forms/"+form+".svc/Submissions" {
 		http.NotFound(w, r)
 		return
 	}

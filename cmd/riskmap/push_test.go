@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,10 +160,48 @@ func TestWorkListRoundTrip(t *testing.T) {
 		t.Errorf("a pick that is not case_id's case: %v", err)
 	}
 
-	// The visit moved the case on: the next push updates its entity. Then a
+	// Visits pulled straight from the servers, as the phones sent them.
+	var second *pushtest.Entity
+	var secondID string
+	for id, e := range live {
+		if id != pickID && (second == nil || id < secondID) {
+			second, secondID = e, id
+		}
+	}
+	visit := func(entity *pushtest.Entity, id string) map[string]any {
+		return map[string]any{"pick": "map", "case_map": id, "case": id, "case_id": entity.Data["case_id"], "programme_id": entity.Data["programme_id"],
+			"case_label": entity.Label, "visited_on": opened, "kind": "remediation", "outcome": "met", "in_school": "yes",
+			"actions": "awareness", "action_status": "planned"}
+	}
+	odkVisit := visit(second, secondID)
+	odkVisit["__id"] = "uuid:o-visit-1"
+	odkVisit["__system"] = map[string]any{"submissionDate": opened + "T04:00:00.000Z"}
+	odk := httptest.NewServer(&odkServer{form: "kesempatan_visit", subs: []map[string]any{odkVisit}})
+	defer odk.Close()
+	fastPulls(t)
+	for i, want := range []string{"pulled 1 visit(s)", "no new submissions"} {
+		out, _, err := runCmd(t, getenv, "import", "odk", "--visits", "--server", odk.URL, "--project", "7", "--form", "kesempatan_visit",
+			"--user", "staff@example.org", "--password-file", secretFile(t, "pa55"))
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("ODK visit pull %d: %v %q, want %q", i+1, err, out, want)
+		}
+	}
+	koboVisit := visit(second, secondID)
+	koboVisit["_id"], koboVisit["_uuid"], koboVisit["_submission_time"] = 1, "k-visit-1", opened+"T04:00:00"
+	kv := httptest.NewServer(&koboServer{subs: []map[string]any{koboVisit}})
+	defer kv.Close()
+	if out, _, err := runCmd(t, getenv, "import", "kobo", "--visits", "--server", kv.URL, "--asset", "aBcD", "--token-file", secretFile(t, "s3cret")); err != nil || !strings.Contains(out, "pulled 1 visit(s)") {
+		t.Errorf("KoBo visit pull: %v %q", err, out)
+	}
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM case_visit WHERE case_id = $1 AND submission_id IN ('o-visit-1', 'k-visit-1')`, mustInt(t, second.Data["case_id"])).Scan(&n)
+	if n != 2 {
+		t.Errorf("%d of the 2 pulled visits loaded with case %s", n, second.Data["case_id"])
+	}
+
+	// The visits moved the cases on: the next push updates their entities. Then a
 	// case closes: the push removes its entity.
 	out, err = pushODK(area)
-	if err != nil || !strings.Contains(out, "1 updated") || central.Live("cases")[pickID].Data["last_visit"] != opened {
+	if err != nil || !strings.Contains(out, "2 updated") || central.Live("cases")[pickID].Data["last_visit"] != opened {
 		t.Errorf("push after a visit: %v %q; entity %v", err, out, central.Live("cases")[pickID].Data)
 	}
 	if _, err := db.Pool.Exec(ctx, `UPDATE child_case SET status = 'closed', next_due = NULL WHERE id = $1`, caseID); err != nil {

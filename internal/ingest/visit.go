@@ -207,3 +207,54 @@ func parseVisitDate(s string) (time.Time, error) {
 
 // Format is KoBo or ODK.
 func (vr *VisitReader) Format() string { return vr.t.format }
+
+// VisitsFromSubmissions opens visit form submissions pulled from a server
+// (KoBo: keyed by _uuid; ODK: by KEY) as a visit export, so they are read,
+// validated and loaded exactly as an export file is: case_id computed on the
+// phone from the case picked off the work list, checked against the pick.
+// Answers are matched to the form's questions by name (the last part of a
+// group path).
+func VisitsFromSubmissions(name, format string, subs []Submission) (*VisitReader, error) {
+	form, err := theVisitForm()
+	if err != nil {
+		return nil, err
+	}
+	header := []string{"_uuid", "_submission_time", "_index"}
+	if format == ODK {
+		header = []string{"KEY", "SubmissionDate"}
+	}
+	for _, f := range form.fields {
+		header = append(header, f.name)
+	}
+	idx := map[string]int{}
+	for i, h := range header {
+		idx[h] = i
+	}
+	src := &memSource{}
+	for i, s := range subs {
+		rec := make([]string, len(header))
+		for k, v := range s.Fields {
+			c, ok := idx[k]
+			if !ok {
+				if j := strings.LastIndexByte(k, '/'); j >= 0 {
+					c, ok = idx[k[j+1:]]
+				}
+			}
+			if ok {
+				rec[c] = v
+			}
+		}
+		if format == KoBo {
+			rec[idx["_index"]] = strconv.Itoa(i + 1)
+		}
+		src.add(rec, i+1)
+	}
+	if len(subs) == 0 {
+		return nil, &NothingLoaded{File: name}
+	}
+	t, err := newTable(src, header, name, "visit", 0)
+	if err != nil {
+		return nil, err
+	}
+	return &VisitReader{File: name, t: t, uuids: map[string]int{}}, nil
+}

@@ -421,6 +421,17 @@ func insertVisits(ctx context.Context, tx pgx.Tx, vs []risk.Visit, source string
 // doubled; the cases' statuses are recomputed. Any bad row changes
 // nothing, unless opt.Partial.
 func (db *DB) ImportVisits(ctx context.Context, vr *ingest.VisitReader, c risk.Cases, opt ImportOptions, today time.Time) (ingest.Summary, error) {
+	return db.importVisits(ctx, vr, c, opt, today, nil)
+}
+
+// ImportPulledVisits is ImportVisits for visits pulled from a server: where
+// the pull stopped is stored in the same transaction, so the next pull
+// starts there, and never past a visit that did not load.
+func (db *DB) ImportPulledVisits(ctx context.Context, vr *ingest.VisitReader, c risk.Cases, opt ImportOptions, today time.Time, pull PullState) (ingest.Summary, error) {
+	return db.importVisits(ctx, vr, c, opt, today, &pull)
+}
+
+func (db *DB) importVisits(ctx context.Context, vr *ingest.VisitReader, c risk.Cases, opt ImportOptions, today time.Time, pull *PullState) (ingest.Summary, error) {
 	started := time.Now()
 	sum := ingest.Summary{Kind: "visits", File: vr.File, Warnings: vr.Warnings()}
 	var rows []ingest.VisitRow
@@ -494,6 +505,13 @@ func (db *DB) ImportVisits(ctx context.Context, vr *ingest.VisitReader, c risk.C
 	}
 	if len(sum.Rejected) > 0 && !opt.Partial {
 		return sum, sum.Rejected
+	}
+	if pull != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO pull_state (source, cursor, submissions) VALUES ($1, $2, $3)
+			ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, submissions = excluded.submissions, pulled_at = now()`,
+			pull.Source, pull.Cursor, pull.Submissions); err != nil {
+			return sum, err
+		}
 	}
 	if len(ok) == 0 && sum.Skipped > 0 && len(sum.Rejected) == 0 {
 		return sum, tx.Commit(ctx) // all loaded before: nothing to do, nothing wrong
