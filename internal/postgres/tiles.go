@@ -262,7 +262,7 @@ func (db *DB) HouseholdTile(ctx context.Context, areas []string, z, x, y int) ([
 	err := db.reader().QueryRow(ctx, `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
 		f AS (SELECT ST_AsMVTGeom(ST_Transform(h.geom, 3857), t.env, 4096, 64, true) AS geom, h.survey_uuid AS id,
 			coalesce(h.programme_id, '') AS programme_id, h.village_code,
-			(SELECT count(*) FROM child_case k WHERE k.household_id = h.id AND k.status NOT IN ('closed', 'lost'))::int8 AS open_cases
+			(SELECT count(*) FROM child_case k WHERE k.identity_id = h.identity_id AND k.status NOT IN ('closed', 'lost'))::int8 AS open_cases
 			FROM t, `+householdsNow+` AND h.geom && ST_Transform(t.env, 4326))
 		SELECT coalesce(ST_AsMVT(f.*, 'households', 4096, 'geom'), '') FROM f WHERE f.geom IS NOT NULL`, z, x, y, areas).Scan(&b)
 	return b, wrapDB(err)
