@@ -50,6 +50,14 @@ web:
 screenshot: db tools
 	RISKMAP_SCREENSHOT=1 TEST_DATABASE_URL="$$(./$(BIN) db url)" $(GO) test -count=1 -run TestMapInBrowser ./internal/httpapi
 
+# The tier without a database, root or outside clients, as a plain user:
+# formatting, vet, staticcheck (pinned in go.mod's tool block), then every
+# test that needs no PostGIS, GDAL, QGIS or Chromium, under the race
+# detector (-short: a test that needs the database skips only when
+# TEST_DATABASE_URL is unset, which make test never leaves it).
+check: vet
+	env -u TEST_DATABASE_URL $(GO) test -short -race -count=1 ./...
+
 # The fuzz run comes first so that the last lines are the whole test run's.
 test: db tools vet fuzz
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" $(GO) test -count=1 ./...
@@ -58,7 +66,7 @@ vet:
 	@unformatted=$$(gofmt -l cmd internal migrations geodata); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	$(GO) tool staticcheck ./...
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).
 # Go's fuzzer sometimes reports "context deadline exceeded" when -fuzztime

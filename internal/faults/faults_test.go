@@ -32,6 +32,9 @@ import (
 // the service comes back by itself, and every acknowledged visit is in
 // the database exactly once.
 func TestRestartUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts its own PostgreSQL clusters: make test runs it, make check does not")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c := privateCluster(t)
@@ -81,6 +84,9 @@ func TestRestartUnderLoad(t *testing.T) {
 // nothing else is, no answer was a 500, the cut import and the cut run
 // left nothing behind, and writes resumed within failoverBound.
 func TestFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts its own PostgreSQL clusters: make test runs it, make check does not")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	f, err := localdb.StartFormation(ctx, io.Discard, "riskmap")

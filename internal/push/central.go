@@ -273,8 +273,9 @@ func (s *centralSession) create(ctx context.Context, es []Entity) (created, writ
 		default:
 			return created, writes, fmt.Errorf("ODK Central: creating entity %s: HTTP %d: %s", e.UUID, status, snippet(body))
 		}
-		// The id exists: deleted (restore it) or live (update it).
-		status, _, err = s.do(ctx, http.MethodPost, s.base+"/entities/"+url.PathEscape(e.UUID)+"/restore", nil)
+		// The id exists: deleted (restore it) or live (update it; the
+		// restore then answers 404, which changes nothing).
+		_, _, err = s.do(ctx, http.MethodPost, s.base+"/entities/"+url.PathEscape(e.UUID)+"/restore", nil)
 		if err != nil {
 			return created, writes, err
 		}

@@ -218,8 +218,12 @@ func TestCaseEntityIDIsStableAndDistinct(t *testing.T) {
 		}
 		seen[u] = id
 	}
-	if risk.CaseEntityID(42) != risk.CaseEntityID(42) {
-		t.Error("not stable")
+	// Python's uuid.uuid5 (RFC 4122) over the same namespace and names: the
+	// ids must never change, or every entity on the phones is orphaned.
+	for id, want := range map[int64]string{1: "3309f085-5043-5832-85ce-2fc45f60fdc9", 1077: "74deaf4f-2886-561f-a345-7129b4db1068"} {
+		if got := risk.CaseEntityID(id); got != want {
+			t.Errorf("CaseEntityID(%d) = %s, want %s (uuid.uuid5 of namespace 6b1f3e52-9a0c-4d8e-b127-5f604493c20d, name riskmap-case:%d)", id, got, want, id)
+		}
 	}
 }
 
