@@ -630,19 +630,16 @@ func (db *DB) Rounds(ctx context.Context, base int) ([]Round, error) {
 }
 
 // CurrentModel returns the model of the latest scoring run (its case rules
-// and publication rule), or the default model when there is no run or its
-// model predates a section.
+// and publication rule), or the default model when nothing was scored yet
+// (the model the first run will use). A stored model that no longer parses
+// is an error, as in LatestModel, never silently replaced by the default:
+// cases would then move by rules nobody chose.
 func (db *DB) CurrentModel(ctx context.Context) (*risk.Model, error) {
-	var b []byte
-	err := db.reader().QueryRow(ctx, `SELECT model FROM score_run ORDER BY id DESC LIMIT 1`).Scan(&b)
-	if err == nil {
-		if m, err := risk.ParseModel(b, "the latest scoring run's model"); err == nil {
-			return m, nil
-		}
-	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, wrapDB(err)
+	m, err := latestModel(ctx, db.reader())
+	if risk.ErrorCode(err) == risk.ENOTFOUND {
+		return risk.DefaultModel()
 	}
-	return risk.DefaultModel()
+	return m, err
 }
 
 // FieldCase is a case as the field officer's phone needs it: the case, the

@@ -785,8 +785,12 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores strin
 
 // LatestModel returns the model of the latest scoring run.
 func (db *DB) LatestModel(ctx context.Context) (*risk.Model, error) {
+	return latestModel(ctx, db.Pool)
+}
+
+func latestModel(ctx context.Context, q querier) (*risk.Model, error) {
 	var b []byte
-	err := db.Pool.QueryRow(ctx, `SELECT model FROM score_run ORDER BY id DESC LIMIT 1`).Scan(&b)
+	err := q.QueryRow(ctx, `SELECT model FROM score_run ORDER BY id DESC LIMIT 1`).Scan(&b)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, risk.Errorf(risk.ENOTFOUND, "nothing is published yet: run riskmap score first")
 	}

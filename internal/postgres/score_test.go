@@ -828,3 +828,26 @@ func TestProximityKeptButFresh(t *testing.T) {
 	}
 	same("after the fields moved", kept, fresh())
 }
+
+// TestCurrentModelNeverGuesses: before any scoring run the case rules are
+// the default model's (the first run will use it); a stored model that no
+// longer parses is an error naming the cause, not the default in disguise.
+func TestCurrentModelNeverGuesses(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	def, _ := risk.DefaultModel()
+	m, err := db.CurrentModel(ctx)
+	if err != nil || m.Version != def.Version {
+		t.Fatalf("before any run: %v, %v; want the default model", m, err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO score_run (model_version, model, started_at, stages, households, children, villages)
+		VALUES ('old', '{"version": "old"}', now(), '{}', 0, 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := db.CurrentModel(ctx); err == nil || risk.ErrorCode(err) != risk.EINVALID || !strings.Contains(err.Error(), "score again") {
+		t.Errorf("a stored model that does not parse: %v, %v; want an error saying to score again", m, err)
+	}
+	if _, err := db.LatestModel(ctx); risk.ErrorCode(err) != risk.EINVALID {
+		t.Errorf("LatestModel: %v", err)
+	}
+}
