@@ -28,6 +28,7 @@ import (
 // the tiles /tiles serves; the GeoJSON must hold every village with its published
 // figures and nothing of a household.
 func TestExportPMTiles(t *testing.T) {
+	dbtest.NeedsClients(t)
 	url := dbtest.URL(t)
 	getenv := envWith(map[string]string{"DATABASE_URL": url})
 	if _, _, err := runCmd(t, getenv, "demo", "load", "--dir", filepath.Join(dbtest.RepoRoot(t), "geodata", "demo")); err != nil {

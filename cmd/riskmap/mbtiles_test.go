@@ -25,6 +25,7 @@ import (
 // and audited; a tile read back is the layers' tiles as the service builds
 // them.
 func TestExportMBTiles(t *testing.T) {
+	dbtest.NeedsClients(t)
 	if _, err := exec.LookPath("ogrinfo"); err != nil {
 		t.Fatal("ogrinfo (gdal-bin) is missing: make test installs it")
 	}

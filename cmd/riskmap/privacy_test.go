@@ -44,13 +44,7 @@ func tableDigests(t *testing.T, url string) map[string]string {
 }
 
 func TestBackupRestoreRoundTrip(t *testing.T) {
-	src := dbtest.URL(t)
-	db, err := postgres.Open(context.Background(), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	dbtest.LoadDemo(t, db)
+	_, src := dbtest.NewDemo(t)
 	dir := t.TempDir()
 	key, file := filepath.Join(dir, "backup.key"), filepath.Join(dir, "riskmap.backup")
 	srcEnv := envWith(map[string]string{"DATABASE_URL": src})
@@ -114,13 +108,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 }
 
 func TestHouseholdsEraseExportAndReads(t *testing.T) {
-	url := dbtest.URL(t)
-	db, err := postgres.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	dbtest.LoadDemo(t, db)
+	db, url := dbtest.NewDemo(t)
 	ctx := context.Background()
 	env := envWith(map[string]string{"DATABASE_URL": url, "USER": "tester"})
 	var uuid, other string

@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,6 +193,168 @@ func SharedGeodata(tb testing.TB) string {
 		tb.Fatalf("reference geodata not found in %s (set RISKMAP_SHARED_GEODATA): %v", dir, err)
 	}
 	return dir
+}
+
+// NewDemo returns an open pool to a new database holding the scored demo
+// region, exactly as LoadDemo leaves it, and its URL. The demo is loaded
+// and scored once into a template, then copied for each test (a copy takes
+// a fraction of a second; a load and a scoring run take seconds). The
+// template's name carries the migrations, the demo files, the test binary
+// (the importer's and the scorer's code) and the day (the cases' due dates
+// count from today), so a change to any of them builds a new one; older
+// days' templates are dropped when a new one is built.
+func NewDemo(tb testing.TB) (*postgres.DB, string) {
+	tb.Helper()
+	u := DemoURL(tb)
+	db, err := postgres.Open(context.Background(), u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(db.Close)
+	return db, u
+}
+
+// DemoURL is NewDemo's database, for a caller that opens it its own way.
+func DemoURL(tb testing.TB) string {
+	tb.Helper()
+	admin := adminURL(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tmpl := "riskmap_demo_" + time.Now().Format("20060102") + "_" + demoKey(tb)
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		tb.Fatalf("connect to TEST_DATABASE_URL: %v", err)
+	}
+	defer conn.Close(ctx)
+	exists := func() bool {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", tmpl).Scan(&ok); err != nil {
+			tb.Fatal(err)
+		}
+		return ok
+	}
+	if !exists() {
+		scratch := URL(tb) // a migrated database (and the schema template, once)
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+			tb.Fatal(err)
+		}
+		unlock := func() { conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey) }
+		if !exists() {
+			db, err := postgres.Open(ctx, scratch)
+			if err != nil {
+				unlock()
+				tb.Fatal(err)
+			}
+			LoadDemo(tb, db)
+			db.Close()
+			rows, _ := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'riskmap\\_demo\\_%' AND datname NOT LIKE $1", "riskmap_demo_"+time.Now().Format("20060102")+"_%")
+			old, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+			for _, o := range old {
+				conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{o}.Sanitize()+" WITH (FORCE)")
+			}
+			// The scratch database becomes the template; its own clean-up
+			// (DROP IF EXISTS by its old name) then finds nothing.
+			if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{databaseName(tb, scratch)}.Sanitize()+" RENAME TO "+pgx.Identifier{tmpl}.Sanitize()); err != nil {
+				unlock()
+				tb.Fatalf("keep the demo as a template: %v", err)
+			}
+		}
+		unlock()
+	}
+	name := "riskmap_test_" + randomHex(6)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { dropDatabase(tb, admin, name) })
+	return withDatabase(tb, admin, name)
+}
+
+var (
+	demoKeyOnce sync.Once
+	demoKeyHex  string
+	demoKeyErr  error
+)
+
+// demoKey hashes what the demo template depends on: the migrations, the
+// demo files and the running test binary.
+func demoKey(tb testing.TB) string {
+	tb.Helper()
+	demoKeyOnce.Do(func() {
+		h := sha256.New()
+		h.Write([]byte(schemaHash(tb)))
+		files, err := filepath.Glob(filepath.Join(RepoRoot(tb), "geodata", "demo", "*"))
+		if err != nil {
+			demoKeyErr = err
+			return
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			demoKeyErr = err
+			return
+		}
+		for _, f := range append(files, exe) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				demoKeyErr = err
+				return
+			}
+			h.Write([]byte(filepath.Base(f)))
+			h.Write(b)
+		}
+		demoKeyHex = hex.EncodeToString(h.Sum(nil))[:16]
+	})
+	if demoKeyErr != nil {
+		tb.Fatal(demoKeyErr)
+	}
+	return demoKeyHex
+}
+
+func databaseName(tb testing.TB, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
+
+func dropDatabase(tb testing.TB, admin, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		tb.Errorf("drop test database: %v", err)
+		return
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		tb.Errorf("drop test database: %v", err)
+	}
+}
+
+// NeedsClients skips a test that drives outside clients (GDAL, QGIS,
+// Chromium, Node's validators) under -short: make check runs without them,
+// make test installs them and never skips.
+func NeedsClients(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("drives outside clients (GDAL, QGIS, Chromium or Node): make test runs it")
+	}
+}
+
+// adminURL is TEST_DATABASE_URL; without it a test fails, or under -short
+// (make check) skips.
+func adminURL(tb testing.TB) string {
+	tb.Helper()
+	admin := os.Getenv("TEST_DATABASE_URL")
+	if admin == "" {
+		if testing.Short() {
+			// make check: the tier without a database. make test always
+			// sets TEST_DATABASE_URL, so there no test is skipped.
+			tb.Skip("needs PostGIS: make test runs it (make check runs the tests that do not)")
+		}
+		tb.Fatal("TEST_DATABASE_URL is not set: run the tests with 'make test', which starts PostGIS and sets it")
+	}
+	return admin
 }
 
 // LoadDemo loads the committed demo region the way `riskmap demo load` does

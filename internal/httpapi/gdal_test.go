@@ -8,12 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kesempatan/riskmap/internal/dbtest"
 )
 
 // TestGDALClient uses a real OGC API - Features client: GDAL's OAPIF driver
 // lists every collection and copies every village into a GeoPackage,
 // paging through a small page size. `make test` installs gdal-bin.
 func TestGDALClient(t *testing.T) {
+	dbtest.NeedsClients(t)
 	for _, tool := range []string{"ogrinfo", "ogr2ogr"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is not installed: install gdal-bin (make test does so as root)", tool)

@@ -32,13 +32,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // returns the owner's handle, for the test's own set-up and checks.
 func newServer(t *testing.T, opt ...httpapi.Options) (*httptest.Server, *postgres.DB) {
 	t.Helper()
-	url := dbtest.URL(t)
-	db, err := postgres.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	dbtest.LoadDemo(t, db)
+	db, url := dbtest.NewDemo(t)
 	restricted, err := postgres.OpenAs(context.Background(), url, postgres.ServeRole, "")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kesempatan/riskmap/internal/dbtest"
 )
 
 // TestQGISClient drives QGIS itself (python3-qgis, headless; `make test`
@@ -16,6 +18,7 @@ import (
 // saves them as a GeoPackage with every field, and loads the households of
 // their kecamatan with the API key as a Basic password.
 func TestQGISClient(t *testing.T) {
+	dbtest.NeedsClients(t)
 	python := "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import qgis.core").Run(); err != nil {
 		t.Fatalf("QGIS's Python bindings are not installed: install python3-qgis (make test does so as root): %v", err)

@@ -24,13 +24,7 @@ import (
 // is the primary's; once replay resumes, the change is served.
 func TestReadReplica(t *testing.T) {
 	ctx := context.Background()
-	primaryURL := dbtest.URL(t)
-	owner, err := postgres.Open(ctx, primaryURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(owner.Close)
-	dbtest.LoadDemo(t, owner)
+	owner, primaryURL := dbtest.NewDemo(t)
 	u, _ := url.Parse(primaryURL)
 	primaryPort, _ := strconv.Atoi(u.Port())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

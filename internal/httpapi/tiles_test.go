@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kesempatan/riskmap/internal/dbtest"
 	"github.com/kesempatan/riskmap/internal/httpapi"
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
@@ -78,6 +79,7 @@ func TestTiles(t *testing.T) {
 
 // TestTilesWithGDAL decodes a tile with a real MVT reader, GDAL's driver.
 func TestTilesWithGDAL(t *testing.T) {
+	dbtest.NeedsClients(t)
 	if _, err := exec.LookPath("ogrinfo"); err != nil {
 		t.Fatal("ogrinfo is not installed: install gdal-bin (make test does so as root)")
 	}

@@ -59,8 +59,7 @@ func aHousehold(t *testing.T, db *postgres.DB) (id int64, uuid, village string) 
 }
 
 func TestEraseHouseholdEverywhere(t *testing.T) {
-	db := dbtest.New(t)
-	dbtest.LoadDemo(t, db)
+	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	id, uuid, village := aHousehold(t, db)
 	var before int
@@ -156,8 +155,7 @@ func TestEraseHouseholdEverywhere(t *testing.T) {
 }
 
 func TestExportHousehold(t *testing.T) {
-	db := dbtest.New(t)
-	dbtest.LoadDemo(t, db)
+	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	id, uuid, _ := aHousehold(t, db)
 	rec, err := db.ExportHousehold(ctx, uuid)
@@ -203,8 +201,7 @@ func TestExportHousehold(t *testing.T) {
 }
 
 func TestRetentionDryRunEqualsApply(t *testing.T) {
-	db := dbtest.New(t)
-	dbtest.LoadDemo(t, db)
+	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	// Three households without a case surveyed long ago; one of them is
 	// under an open follow-up, another had a follow-up recently. A fourth

@@ -323,8 +323,7 @@ func roundTruth(t *testing.T, db *postgres.DB, round string) []risk.AreaCounts {
 // older), and another household once: the two are reported ambiguous and
 // kept new, never guessed; the third is matched.
 func TestIdentityAmbiguous(t *testing.T) {
-	db := dbtest.New(t)
-	dbtest.LoadDemo(t, db)
+	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	type hh struct {
 		uuid, village string
@@ -418,8 +417,7 @@ func atoi(s string) int {
 // two rows, is refused with those rows named (the unique index used to fail
 // the whole file with a bare SQL error), and loads nothing.
 func TestProgrammeIDOneHouseholdARound(t *testing.T) {
-	db := dbtest.New(t)
-	dbtest.LoadDemo(t, db)
+	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	var card, round, village string
 	var lat, lon float64

@@ -30,9 +30,6 @@ func open(t *testing.T, path string) *os.File {
 	return f
 }
 
-// loadDemo loads and scores the committed demo region.
-func loadDemo(t *testing.T, db *postgres.DB) { dbtest.LoadDemo(t, db) }
-
 func defaultModel(t *testing.T) *risk.Model {
 	t.Helper()
 	m, err := risk.DefaultModel()
@@ -44,16 +41,14 @@ func defaultModel(t *testing.T) *risk.Model {
 
 func scoredDemo(t *testing.T) (*postgres.DB, *risk.Model) {
 	t.Helper()
-	db := dbtest.New(t)
-	loadDemo(t, db)
+	db, _ := dbtest.NewDemo(t)
 	return db, defaultModel(t)
 }
 
 // TestClassificationMatchesDomain holds the scoring SQL to the domain rule:
 // every demo child, and a grid of children on every boundary of the rule.
 func TestClassificationMatchesDomain(t *testing.T) {
-	db := dbtest.New(t)
-	loadDemo(t, db)
+	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	// The grid: one household holds children on every boundary.
 	var hid int64
@@ -570,9 +565,8 @@ func TestScoreRealBoundaries(t *testing.T) {
 // both all-hazardous. The ranking puts Alasnyiur first and leaves the two
 // tiny samples out as insufficient_data instead of ranking them by chance.
 func TestSmallSamplesDoNotOutrankLargeOnes(t *testing.T) {
-	db := dbtest.New(t)
+	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
-	loadDemo(t, db)
 	_, err := db.Pool.Exec(ctx, `
 		DELETE FROM household;
 		WITH v(code, n, share) AS (VALUES ('35.13.13.2003', 300, 0.25), ('35.13.10.2010', 1, 1.0), ('35.13.13.2015', 3, 1.0)),
@@ -725,9 +719,8 @@ func TestQueenMatchesLibpysal(t *testing.T) {
 // dropout (no school points), and a household's school points come from a
 // child of school age.
 func TestMissingIsNotZero(t *testing.T) {
-	db := dbtest.New(t)
+	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
-	loadDemo(t, db)
 	_, err := db.Pool.Exec(ctx, `
 		WITH h AS (
 			INSERT INTO household (survey_uuid, source, village_code, geom, members, working_adults, round_id)
@@ -757,9 +750,8 @@ func TestMissingIsNotZero(t *testing.T) {
 // for the next, but a household that moved, or any change to the fields,
 // is found again: the kept result always equals a fresh one.
 func TestProximityKeptButFresh(t *testing.T) {
-	db := dbtest.New(t)
+	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
-	loadDemo(t, db)
 	snapshot := func() map[int64]float64 {
 		rows, err := db.Pool.Query(ctx, `SELECT household_id, coalesce(nearest_field_m, -1) FROM household_score`)
 		if err != nil {

@@ -25,8 +25,7 @@ import (
 // loads every visit; a second import of the same file adds nothing; a bad
 // row is rejected with its file, row, column and reason and loads nothing.
 func TestImportVisitsLayouts(t *testing.T) {
-	db := dbtest.New(t)
-	dbtest.LoadDemo(t, db)
+	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	m, _ := risk.DefaultModel()
 	var ids []int64
