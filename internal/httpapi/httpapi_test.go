@@ -815,3 +815,57 @@ func TestLabelsByViewAndName(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditCountsWhatIsSent walks a staff key's households page by page, by
+// the next links (after= the last key), and checks that each page's audit
+// entry records the households that page holds: the last, short page
+// included (it was recorded as a full page).
+func TestAuditCountsWhatIsSent(t *testing.T) {
+	srv, db := newServer(t)
+	ctx := context.Background()
+	staff, _, err := db.CreateKey(ctx, "Besuk facilitator", "staff", []string{"35.13.13"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM household WHERE village_code LIKE '35.13.13.%'`).Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 150
+	if total%limit == 0 || total < 2*limit {
+		t.Fatalf("%d households in 35.13.13: want more than two pages and a short last one", total)
+	}
+	next, pages, seen := srv.URL+"/collections/households/items?limit=150&properties=tier", 0, 0
+	for next != "" {
+		resp, body := get(t, next, "Authorization", "Bearer "+staff)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", next, resp.StatusCode, body)
+		}
+		var page struct {
+			Features []json.RawMessage            `json:"features"`
+			Links    []struct{ Rel, Href string } `json:"links"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			t.Fatal(err)
+		}
+		var records int
+		var params string
+		if err := db.Pool.QueryRow(ctx, `SELECT records, params::text FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&records, &params); err != nil {
+			t.Fatal(err)
+		}
+		if records != len(page.Features) {
+			t.Errorf("page %d (%s): %d households sent, %d audited", pages+1, params, len(page.Features), records)
+		}
+		seen += len(page.Features)
+		pages++
+		next = ""
+		for _, l := range page.Links {
+			if l.Rel == "next" {
+				next = l.Href
+			}
+		}
+	}
+	if seen != total || pages != total/limit+1 {
+		t.Errorf("%d households in %d pages, want %d in %d", seen, pages, total, total/limit+1)
+	}
+}

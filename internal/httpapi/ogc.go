@@ -374,7 +374,12 @@ func (s *Server) handleItems() http.HandlerFunc {
 		// Household-level data is recorded before a byte of it is sent: if
 		// the audit log cannot be written, nothing is sent.
 		if c.Private {
-			if err := s.db.Audit(r.Context(), principal(r), "/collections/"+c.ID+"/items", r.URL.Query(), max(0, min(q.Limit, matched-q.Offset))); err != nil {
+			n, err := s.db.PageCount(r.Context(), q, matched)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if err := s.db.Audit(r.Context(), principal(r), "/collections/"+c.ID+"/items", r.URL.Query(), n); err != nil {
 				s.fail(w, r, err)
 				return
 			}

@@ -591,6 +591,32 @@ func (db *DB) CountItems(ctx context.Context, q *ItemsQuery) (int, error) {
 	return n, wrapDB(err)
 }
 
+// PageCount returns how many features the page q asks for holds: for a
+// page by key (After), those after the key, at most Limit; otherwise
+// Limit bounded by what matched past Offset. It is what a household
+// page's audit entry records, before a byte of the page is sent.
+func (db *DB) PageCount(ctx context.Context, q *ItemsQuery, matched int) (int, error) {
+	if q.After == "" {
+		return max(0, min(q.Limit, matched-q.Offset)), nil
+	}
+	where, args := q.where()
+	c := q.Collection
+	if c.KeyInt {
+		n, err := strconv.ParseInt(q.After, 10, 64)
+		if err != nil {
+			return 0, nil // not a key of ours: nothing follows it (as in featureSQL)
+		}
+		args = append(args, n)
+	} else {
+		args = append(args, q.After)
+	}
+	where = andWhere(where, c.key()+" > $"+strconv.Itoa(len(args)))
+	args = append(args, q.Limit)
+	var n int
+	err := db.reader().QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+c.From+where+" LIMIT $"+strconv.Itoa(len(args))+") page", args...).Scan(&n)
+	return n, wrapDB(err)
+}
+
 // CountSQL is the query CountItems runs, and its arguments: what a count
 // kept for reuse is keyed by.
 func (q *ItemsQuery) CountSQL() (string, []any) {
