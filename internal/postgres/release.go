@@ -235,8 +235,8 @@ func readBasis(ctx context.Context, tx pgx.Tx, m *risk.Model, round string) (*ba
 			&sn, &ssum, &sss, &kh, &ky, &kn, &kyy, &kyn, &knn); err != nil {
 			return nil, err
 		}
-		v := "desa:" + code
-		a := risk.AreaCounts{Area: v, Parent: "kecamatan:" + kec, Leaf: true, Counts: map[string]int{}}
+		v := risk.AreaID(risk.LevelDesa, code)
+		a := risk.AreaCounts{Area: v, Parent: risk.AreaID(risk.LevelKecamatan, kec), Leaf: true, Counts: map[string]int{}}
 		for i, ms := range measures {
 			a.Counts[ms] = n[i]
 		}
@@ -252,7 +252,7 @@ func readBasis(ctx context.Context, tx pgx.Tx, m *risk.Model, round string) (*ba
 			nWithin += float64(sn)
 			groups++
 		}
-		for _, area := range []string{v, "kecamatan:" + kec, "kabupaten:" + kab} {
+		for _, area := range []string{v, risk.AreaID(risk.LevelKecamatan, kec), risk.AreaID(risk.LevelKabupaten, kab)} {
 			s := scores[area]
 			if s == nil {
 				s = &sums{}
@@ -260,7 +260,7 @@ func readBasis(ctx context.Context, tx pgx.Tx, m *risk.Model, round string) (*ba
 			}
 			s.n, s.sum = s.n+float64(sn), s.sum+ssum
 		}
-		for _, p := range [][2]string{{"kecamatan:" + kec, "kabupaten:" + kab}, {"kabupaten:" + kab, ""}} {
+		for _, p := range [][2]string{{risk.AreaID(risk.LevelKecamatan, kec), risk.AreaID(risk.LevelKabupaten, kab)}, {risk.AreaID(risk.LevelKabupaten, kab), ""}} {
 			pa, ok := parents[p[0]]
 			if !ok {
 				pa = &risk.AreaCounts{Area: p[0], Parent: p[1], Counts: map[string]int{}}
@@ -395,7 +395,7 @@ func publishPipeline(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			rows.Close()
 			return err
 		}
-		a := risk.AreaCounts{Area: "kecamatan:" + kec, Parent: "kabupaten:" + kab, Counts: map[string]int{}}
+		a := risk.AreaCounts{Area: risk.AreaID(risk.LevelKecamatan, kec), Parent: risk.AreaID(risk.LevelKabupaten, kab), Counts: map[string]int{}}
 		p, ok := kabs[a.Parent]
 		if !ok {
 			p = &risk.AreaCounts{Area: a.Parent, Counts: map[string]int{}}
@@ -423,8 +423,8 @@ func publishPipeline(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 	}
 	var levels, codes, parents, statuses, counts []string
 	for _, a := range areas {
-		level, code, _ := strings.Cut(a.Area, ":")
-		_, parent, _ := strings.Cut(a.Parent, ":")
+		level, code, _ := risk.SplitAreaID(a.Area)
+		_, parent, _ := risk.SplitAreaID(a.Parent)
 		p := pub[a.Area]
 		status := "published"
 		if !p.Eligible {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -91,8 +90,8 @@ func publishRounds(ctx context.Context, tx pgx.Tx, m *risk.Model, shownRound str
 			return &x
 		}
 		for _, a := range areas {
-			level, code, _ := strings.Cut(a.Area, ":")
-			_, parent, _ := strings.Cut(a.Parent, ":")
+			level, code, _ := risk.SplitAreaID(a.Area)
+			_, parent, _ := risk.SplitAreaID(a.Parent)
 			p := pub[a.Area]
 			status := "published"
 			switch {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -28,7 +27,7 @@ func trueCounts(ctx context.Context, q pgx.Tx) ([]risk.AreaCounts, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	parentLevel := map[string]string{"desa": "kecamatan", "kecamatan": "kabupaten"}
+	parentLevel := map[string]string{risk.LevelDesa: risk.LevelKecamatan, risk.LevelKecamatan: risk.LevelKabupaten}
 	var out []risk.AreaCounts
 	for rows.Next() {
 		var level, code, parent string
@@ -36,9 +35,9 @@ func trueCounts(ctx context.Context, q pgx.Tx) ([]risk.AreaCounts, error) {
 		if err := rows.Scan(&level, &code, &parent, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5], &n[6], &n[7]); err != nil {
 			return nil, err
 		}
-		a := risk.AreaCounts{Area: level + ":" + code, Leaf: level == "desa", Counts: map[string]int{}}
+		a := risk.AreaCounts{Area: risk.AreaID(level, code), Leaf: level == risk.LevelDesa, Counts: map[string]int{}}
 		if pl, ok := parentLevel[level]; ok && parent != "" {
-			a.Parent = pl + ":" + parent
+			a.Parent = risk.AreaID(pl, parent)
 		}
 		for i, m := range []string{"households", "children", "hazardous", "child_labour", "light_work", "not_working",
 			"labourer_households", "poor_households"} {
@@ -104,9 +103,9 @@ func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSumm
 		return &x
 	}
 	for _, a := range areas {
-		level, code, _ := strings.Cut(a.Area, ":")
+		level, code, _ := risk.SplitAreaID(a.Area)
 		p, f, ai := pub[a.Area], figs[a.Area], in[a.Area]
-		_, parent, _ := strings.Cut(a.Parent, ":")
+		_, parent, _ := risk.SplitAreaID(a.Parent)
 		levels, codes, parents = append(levels, level), append(codes, code), append(parents, parent)
 		statuses, tiers, priors = append(statuses, f.Status), append(tiers, f.Tier), append(priors, f.Prior)
 		var withheld []string
@@ -253,7 +252,7 @@ func publicationInputs(ctx context.Context, tx pgx.Tx, m *risk.Model, areas []ri
 		if anyFields {
 			ai.TobaccoShare = share
 		}
-		_, code, _ := strings.Cut(area, ":")
+		_, code, _ := risk.SplitAreaID(area)
 		v, ok := vv[code]
 		if !ok {
 			v = m.VarietyOf(code)
@@ -569,8 +568,8 @@ func historyCheck(ctx context.Context, tx pgx.Tx, m *risk.Model) ([]string, erro
 			prow.Close()
 			return nil, err
 		}
-		parentOf["desa:"+v] = []string{"kecamatan:" + kec, "kabupaten:" + kab}
-		parentOf["kecamatan:"+kec] = []string{"kabupaten:" + kab}
+		parentOf[risk.AreaID(risk.LevelDesa, v)] = []string{risk.AreaID(risk.LevelKecamatan, kec), risk.AreaID(risk.LevelKabupaten, kab)}
+		parentOf[risk.AreaID(risk.LevelKecamatan, kec)] = []string{risk.AreaID(risk.LevelKabupaten, kab)}
 	}
 	prow.Close()
 	rule := m.Publication
@@ -715,7 +714,7 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores strin
 			return nil, err
 		}
 		if !published && masked > 0 {
-			problems = append(problems, fmt.Sprintf("desa:%s: %d masked households shown while its household count is withheld", code, masked))
+			problems = append(problems, fmt.Sprintf("%s: %d masked households shown while its household count is withheld", risk.AreaID(risk.LevelDesa, code), masked))
 		}
 	}
 	rows.Close()
@@ -820,8 +819,8 @@ func storeEstimates(ctx context.Context, tx pgx.Tx, areas []risk.AreaCounts, in 
 	var codes, monthly, quality []string
 	var score, lo, hi, prev, plo, phi []*float64
 	for area, f := range risk.PublishFigures(areas, exact, in, m, within) {
-		code, ok := strings.CutPrefix(area, "desa:")
-		if !ok {
+		level, code, _ := risk.SplitAreaID(area)
+		if level != risk.LevelDesa {
 			continue
 		}
 		codes = append(codes, code)

@@ -161,16 +161,16 @@ func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (
 		observed[v.Code] = ob
 		counts := map[string]int{"households": int(ob.hh), "children": int(ob.n), "hazardous": int(ob.x),
 			"not_working": int(ob.n - ob.x), "labourer_households": int(ob.lab), "poor_households": int(ob.pov)}
-		area := "desa:" + v.Code
-		areas = append(areas, AreaCounts{Area: area, Parent: "kecamatan:" + v.Kecamatan, Leaf: true, Counts: counts})
-		ai := AreaInput{Level: "desa", Kecamatan: v.Kecamatan, Kabupaten: v.Kabupaten, TobaccoShare: &tob,
+		area := AreaID(LevelDesa, v.Code)
+		areas = append(areas, AreaCounts{Area: area, Parent: AreaID(LevelKecamatan, v.Kecamatan), Leaf: true, Counts: counts})
+		ai := AreaInput{Level: LevelDesa, Kecamatan: v.Kecamatan, Kabupaten: v.Kabupaten, TobaccoShare: &tob,
 			InstitutionsMissing: inst, Calendar: m.Calendar[m.DefaultVariety]}
 		if ob.hh > 0 {
 			mean := math.Round(ob.meanSum/ob.hh/m.Publication.ScoreStep) * m.Publication.ScoreStep
 			ai.MeanScore = &mean
 		}
 		in[area] = ai
-		for _, pa := range []struct{ id, parent string }{{"kecamatan:" + v.Kecamatan, "kabupaten:" + v.Kabupaten}, {"kabupaten:" + v.Kabupaten, ""}} {
+		for _, pa := range []struct{ id, parent string }{{AreaID(LevelKecamatan, v.Kecamatan), AreaID(LevelKabupaten, v.Kabupaten)}, {AreaID(LevelKabupaten, v.Kabupaten), ""}} {
 			a, ok := parents[pa.id]
 			if !ok {
 				a = AreaCounts{Area: pa.id, Parent: pa.parent, Counts: map[string]int{}}
@@ -196,7 +196,7 @@ func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (
 	if pub, _, err := Publish(areas, m.Publication); err == nil {
 		figs := PublishFigures(areas, pub, in, m, 15*15)
 		for _, v := range villages {
-			if f := figs["desa:"+v.Code]; f.Score != nil {
+			if f := figs[AreaID(LevelDesa, v.Code)]; f.Score != nil {
 				newScores[v.Code] = *f.Score
 				newLow[v.Code] = *f.ScoreLo + *f.Score/1000 // ties by the score
 				intervals["published"][v.Code] = RankInput{Score: *f.Score, Lo: *f.ScoreLo, Hi: *f.ScoreHi}
@@ -215,9 +215,8 @@ func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (
 		exact[a.Area] = p
 	}
 	estScores, estLow, estTiered := map[string]float64{}, map[string]float64{}, map[string]float64{}
-	for code, f := range PublishFigures(areas, exact, in, m, 15*15) {
-		if f.Score != nil && len(code) > 5 && code[:5] == "desa:" {
-			c := code[5:]
+	for id, f := range PublishFigures(areas, exact, in, m, 15*15) {
+		if level, c, _ := SplitAreaID(id); f.Score != nil && level == LevelDesa {
 			estScores[c] = *f.Score
 			estLow[c] = *f.ScoreLo + *f.Score/1000
 			intervals["estimated"][c] = RankInput{Score: *f.Score, Lo: *f.ScoreLo, Hi: *f.ScoreHi}
@@ -269,7 +268,7 @@ func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (
 				smoothed = p + A/(A+p/ob.n)*(ob.x/ob.n-p)
 			}
 		}
-		ai := in["desa:"+v.Code]
+		ai := in[AreaID(LevelDesa, v.Code)]
 		comp := func(name string, x float64) float64 { return w[name] * math.Min(x/full[name], 1) }
 		oldScores[v.Code] = comp("prevalence", smoothed) + comp("mean_household_score", ob.meanSum/ob.hh) +
 			comp("tobacco_share", *ai.TobaccoShare) + comp("farm_labourer_share", ob.lab/ob.hh) +

@@ -68,8 +68,23 @@ var (
 	CountMeasures     = append(append([]string{"children"}, ClassMeasures...), HouseholdMeasures...)
 )
 
-// AreaCounts is one area's true counts. Area is unique across levels
-// (e.g. "desa:35.13.13.2003"); Parent is "" for a root.
+// The publication's area levels, top down.
+const (
+	LevelKabupaten = "kabupaten"
+	LevelKecamatan = "kecamatan"
+	LevelDesa      = "desa"
+)
+
+// AreaID is an area's key in the publication: its level and code,
+// "desa:35.13.13.2003", unique across levels. Build and read keys only
+// with AreaID and SplitAreaID.
+func AreaID(level, code string) string { return level + ":" + code }
+
+// SplitAreaID is AreaID's inverse; ok is false for a key with no level.
+func SplitAreaID(id string) (level, code string, ok bool) { return strings.Cut(id, ":") }
+
+// AreaCounts is one area's true counts. Area is its AreaID; Parent its
+// parent's, "" for a root.
 type AreaCounts struct {
 	Area, Parent string
 	Leaf         bool // a village: planners can count its households' masked points
