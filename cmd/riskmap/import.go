@@ -206,8 +206,14 @@ func importSurvey(ctx context.Context, db *postgres.DB, file string, sopt ingest
 		return ingest.Summary{}, err
 	}
 	defer sv.Close()
+	// Households are matched to earlier rounds by the rules of the model
+	// the programme scores with: the latest run's, or the default before any.
+	m, err := db.CurrentModel(ctx)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
 	in := postgres.SurveyImport{HouseholdFile: sv.HouseholdFile, ChildFile: sv.ChildFile, MaxVillageDistance: maxDist,
-		Households: sv.Households, Children: sv.Children, Round: round, RoundLabel: roundLabel}
+		Households: sv.Households, Children: sv.Children, Round: round, RoundLabel: roundLabel, Identity: m.Identity}
 	sum, err := db.ImportSurvey(ctx, in, opt)
 	sum.Warnings = append(sv.Notes(), sum.Warnings...)
 	// Rows rejected after streaming are found again by their offset.

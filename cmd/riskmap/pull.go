@@ -124,8 +124,12 @@ func pullCmd(ctx context.Context, e *env, kind string, args []string) error {
 		return err
 	}
 	opt := postgres.ImportOptions{Partial: *rejectFile != ""}
+	m, err := db.CurrentModel(ctx)
+	if err != nil {
+		return err
+	}
 	in := postgres.SurveyImport{HouseholdFile: sv.HouseholdFile, ChildFile: sv.ChildFile, MaxVillageDistance: *maxDist,
-		Households: sv.Households, Children: sv.Children,
+		Households: sv.Households, Children: sv.Children, Identity: m.Identity,
 		Pull: &postgres.PullState{Source: source, Cursor: res.Cursor, Submissions: len(res.Submissions)}, Round: *round}
 	sum, err := db.ImportSurvey(ctx, in, opt)
 	sum.Warnings = append(sv.Notes(), sum.Warnings...)

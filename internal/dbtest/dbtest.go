@@ -331,6 +331,20 @@ func dropDatabase(tb testing.TB, admin, name string) {
 	}
 }
 
+// defaultIdentity is the default model's identity rule, which the tests'
+// survey imports match households by.
+func defaultIdentity(tb testing.TB) risk.Identity {
+	tb.Helper()
+	m, err := risk.DefaultModel()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m.Identity
+}
+
+// DefaultIdentity is defaultIdentity for other packages' tests.
+func DefaultIdentity(tb testing.TB) risk.Identity { return defaultIdentity(tb) }
+
 // NeedsClients skips a test that drives outside clients (GDAL, QGIS,
 // Chromium, Node's validators) under -short: make check runs without them,
 // make test installs them and never skips.
@@ -406,7 +420,7 @@ func importAndScore(tb testing.TB, db *postgres.DB, households, children *os.Fil
 	tb.Helper()
 	ctx := context.Background()
 	var err error
-	in := postgres.SurveyImport{HouseholdFile: filepath.Base(households.Name()), ChildFile: filepath.Base(children.Name()), MaxVillageDistance: 1000}
+	in := postgres.SurveyImport{HouseholdFile: filepath.Base(households.Name()), ChildFile: filepath.Base(children.Name()), MaxVillageDistance: 1000, Identity: defaultIdentity(tb)}
 	if in.Households, err = ingest.NewHouseholdReader(households, in.HouseholdFile); err != nil {
 		tb.Fatal(err)
 	}
@@ -546,7 +560,7 @@ func ImportSurveyFiles(tb testing.TB, db *postgres.DB, households, children stri
 		tb.Fatal(err)
 	}
 	defer cf.Close()
-	in := postgres.SurveyImport{HouseholdFile: filepath.Base(households), ChildFile: filepath.Base(children), MaxVillageDistance: 1000}
+	in := postgres.SurveyImport{HouseholdFile: filepath.Base(households), ChildFile: filepath.Base(children), MaxVillageDistance: 1000, Identity: defaultIdentity(tb)}
 	if in.Households, err = ingest.NewHouseholdReader(hf, in.HouseholdFile); err != nil {
 		tb.Fatal(err)
 	}

@@ -437,7 +437,11 @@ func importSurvey(ctx context.Context, db *postgres.DB, dir string) error {
 		return err
 	}
 	defer cf.Close()
-	in := postgres.SurveyImport{HouseholdFile: demo.HouseholdsFile, ChildFile: demo.ChildrenFile, MaxVillageDistance: 1000}
+	m, err := risk.DefaultModel()
+	if err != nil {
+		return err
+	}
+	in := postgres.SurveyImport{HouseholdFile: demo.HouseholdsFile, ChildFile: demo.ChildrenFile, MaxVillageDistance: 1000, Identity: m.Identity}
 	if in.Households, err = ingest.NewHouseholdReader(hf, in.HouseholdFile); err != nil {
 		return err
 	}

@@ -550,7 +550,7 @@ func importExport(t *testing.T, db *postgres.DB, file string, opt ingest.SurveyO
 		return ingest.Summary{}, err
 	}
 	defer sv.Close()
-	sum, err := db.ImportSurvey(context.Background(), postgres.SurveyImport{HouseholdFile: sv.HouseholdFile, ChildFile: sv.ChildFile,
+	sum, err := db.ImportSurvey(context.Background(), postgres.SurveyImport{HouseholdFile: sv.HouseholdFile, ChildFile: sv.ChildFile, Identity: dbtest.DefaultIdentity(t),
 		Households: sv.Households, Children: sv.Children, MaxVillageDistance: 1000}, postgres.ImportOptions{Partial: partial})
 	sum.Warnings = sv.Notes()
 	return sum, err

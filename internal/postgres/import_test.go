@@ -138,7 +138,7 @@ func importSurvey(t *testing.T, db *postgres.DB, hh, children string, partial bo
 		t.Fatal(err)
 	}
 	defer hf.Close()
-	in := postgres.SurveyImport{HouseholdFile: hh, ChildFile: children, MaxVillageDistance: 1000}
+	in := postgres.SurveyImport{HouseholdFile: hh, ChildFile: children, MaxVillageDistance: 1000, Identity: dbtest.DefaultIdentity(t)}
 	if in.Households, err = ingest.NewHouseholdReader(hf, hh); err != nil {
 		t.Fatal(err)
 	}
@@ -398,5 +398,16 @@ func TestAuditLogIsTamperEvident(t *testing.T) {
 				t.Errorf("after a row was %s: %q, want it found", tc.name, c.Broken)
 			}
 		})
+	}
+}
+
+// TestSurveyImportNeedsTheIdentityRule: storage does not choose the rule
+// that matches households to earlier rounds; an import without one is
+// refused before anything is read.
+func TestSurveyImportNeedsTheIdentityRule(t *testing.T) {
+	db := dbtest.New(t)
+	_, err := db.ImportSurvey(context.Background(), postgres.SurveyImport{HouseholdFile: "h.csv", MaxVillageDistance: 1000}, postgres.ImportOptions{})
+	if risk.ErrorCode(err) != risk.EINVALID || !strings.Contains(err.Error(), "identity") {
+		t.Errorf("an import without the identity rule: %v", err)
 	}
 }

@@ -137,13 +137,6 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 		return nil
 	}
 	id := in.Identity
-	if id.MaxDistanceM == 0 {
-		m, err := risk.DefaultModel()
-		if err != nil {
-			return err
-		}
-		id = m.Identity
-	}
 	// Candidates: earlier-round households with the same card, or in the
 	// same village within the distance (a box in degrees first, for the
 	// index, then the distance on the spheroid).

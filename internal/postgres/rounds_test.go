@@ -379,7 +379,7 @@ func TestIdentityAmbiguous(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := db.ImportSurvey(ctx, postgres.SurveyImport{HouseholdFile: "followup.csv", Households: sv.Households, Children: sv.Children,
+	sum, err := db.ImportSurvey(ctx, postgres.SurveyImport{HouseholdFile: "followup.csv", Households: sv.Households, Children: sv.Children, Identity: dbtest.DefaultIdentity(t),
 		MaxVillageDistance: 1000, Round: "2027-followup"}, postgres.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -443,7 +443,7 @@ func TestProgrammeIDOneHouseholdARound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := db.ImportSurvey(ctx, postgres.SurveyImport{HouseholdFile: "cards.csv", Households: sv.Households, Children: sv.Children,
+	sum, err := db.ImportSurvey(ctx, postgres.SurveyImport{HouseholdFile: "cards.csv", Households: sv.Households, Children: sv.Children, Identity: dbtest.DefaultIdentity(t),
 		MaxVillageDistance: 1000, Round: round}, postgres.ImportOptions{})
 	if err == nil {
 		t.Fatal("an import with a card held twice in a round was accepted")

@@ -32,7 +32,8 @@ type SurveyImport struct {
 	// calendar year's round ("2027"), created as needed.
 	Round      string
 	RoundLabel string
-	// Identity is the rule that matches households to earlier rounds.
+	// Identity is the rule that matches households to earlier rounds: the
+	// model's (the caller chooses which model; storage does not).
 	Identity risk.Identity
 }
 
@@ -61,6 +62,9 @@ func (db *DB) PullCursor(ctx context.Context, source string) (string, error) {
 func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptions) (ingest.Summary, error) {
 	started := time.Now()
 	sum := ingest.Summary{Kind: "survey", File: in.HouseholdFile}
+	if in.Identity.MaxDistanceM <= 0 {
+		return sum, risk.Errorf(risk.EINVALID, "survey import: no identity rule: pass the model's identity section (Model.Identity)")
+	}
 	tx, err := db.Pool.Begin(ctx)
 	if err != nil {
 		return sum, err
