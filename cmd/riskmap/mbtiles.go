@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/kesempatan/riskmap/internal/mbtiles"
@@ -16,6 +18,38 @@ import (
 // maxMBTiles bounds one export: a phone's map of a kabupaten at zoom 14 is
 // some tens of thousands of tiles; more means the area or zoom is wrong.
 const maxMBTiles = 200000
+
+// exportWorkers is how many tiles an MBTiles export builds at a time.
+var exportWorkers = max(2, runtime.NumCPU())
+
+// buildPhoneTile returns one tile of the export, gzip-compressed: the
+// layers that have something in it, one after the other (a vector tile is
+// a list of layers); nil when none has.
+func buildPhoneTile(ctx context.Context, db *postgres.DB, layers []*postgres.Collection, area string, households bool, z, x, y, month int) ([]byte, error) {
+	var tile []byte
+	for _, c := range layers {
+		b, err := db.Tile(ctx, c, z, x, y, month)
+		if err != nil {
+			return nil, err
+		}
+		tile = append(tile, b...)
+	}
+	if households {
+		b, err := db.HouseholdTile(ctx, []string{area}, z, x, y)
+		if err != nil {
+			return nil, err
+		}
+		tile = append(tile, b...)
+	}
+	if len(tile) == 0 {
+		return nil, nil
+	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw.Write(tile)
+	zw.Close()
+	return gz.Bytes(), nil
+}
 
 // exportMBTiles writes one area's layers as an MBTiles file for ODK Collect
 // and QGIS. Each tile holds the layers that have something in it, one
@@ -108,37 +142,65 @@ func exportMBTiles(ctx context.Context, e *env, path, area string, minZoom, maxZ
 			os.Remove(path)
 		}
 	}()
-	for z := minZoom; z <= maxZoom; z++ {
-		x0, y0 := postgres.LonLatToTile(ext[0], ext[3], z)
-		x1, y1 := postgres.LonLatToTile(ext[2], ext[1], z)
-		for x := x0; x <= x1; x++ {
-			for y := y0; y <= y1; y++ {
-				var tile []byte
-				for _, c := range layers {
-					b, err := db.Tile(ctx, c, z, x, y, month)
-					if err != nil {
-						return err
-					}
-					tile = append(tile, b...)
-				}
-				if households && z >= householdZoom {
-					b, err := db.HouseholdTile(ctx, []string{area}, z, x, y)
-					if err != nil {
-						return err
-					}
-					tile = append(tile, b...)
-				}
-				if len(tile) == 0 {
-					continue
-				}
-				var gz bytes.Buffer
-				zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-				zw.Write(tile)
-				zw.Close()
-				if err := w.Add(ctx, mbtiles.Tile{Z: z, X: x, Y: y, Gzip: gz.Bytes()}); err != nil {
-					return err
+	// Tiles are built by a few workers (each tile is the database's work:
+	// with two cores, two queries at a time keep both busy) and written by
+	// this goroutine, in one SQLite transaction.
+	type job struct{ z, x, y int }
+	type built struct {
+		job
+		gz  []byte
+		err error
+	}
+	jobs, results := make(chan job), make(chan built)
+	buildCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < exportWorkers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				gz, err := buildPhoneTile(buildCtx, db, layers, area, households && j.z >= householdZoom, j.z, j.x, j.y, month)
+				select {
+				case results <- built{j, gz, err}:
+				case <-buildCtx.Done():
+					return
 				}
 			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for z := minZoom; z <= maxZoom; z++ {
+			x0, y0 := postgres.LonLatToTile(ext[0], ext[3], z)
+			x1, y1 := postgres.LonLatToTile(ext[2], ext[1], z)
+			for x := x0; x <= x1; x++ {
+				for y := y0; y <= y1; y++ {
+					select {
+					case jobs <- job{z, x, y}:
+					case <-buildCtx.Done():
+						return
+					}
+				}
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(results) }()
+	for r := range results {
+		if r.err != nil {
+			cancel()
+			for range results { // let the workers finish
+			}
+			return r.err
+		}
+		if r.gz == nil {
+			continue
+		}
+		if err := w.Add(ctx, mbtiles.Tile{Z: r.z, X: r.x, Y: r.y, Gzip: r.gz}); err != nil {
+			cancel()
+			for range results {
+			}
+			return err
 		}
 	}
 	n := w.Tiles()
