@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/jackc/pgx/v5"
 
@@ -641,20 +640,21 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores strin
 	}
 	areas := b.areas
 	pub := map[string]risk.PublishedArea{}
-	rows, err := tx.Query(ctx, `SELECT level || ':' || code, status <> 'insufficient_data' AND status <> 'no_data',
+	rows, err := tx.Query(ctx, `SELECT level, code, status <> 'insufficient_data' AND status <> 'no_data',
 		children, hazardous, child_labour, light_work, not_working, households, labourer_households, poor_households
 		FROM area_public`)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
-		var area string
+		var level, code string
 		var p risk.PublishedArea
 		v := make([]*int, 8)
-		if err := rows.Scan(&area, &p.Eligible, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]); err != nil {
+		if err := rows.Scan(&level, &code, &p.Eligible, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		area := risk.AreaID(level, code)
 		p.Values = map[string]*int{}
 		for i, ms := range risk.CountMeasures {
 			p.Values[ms] = v[i]
@@ -665,34 +665,9 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores strin
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	var problems []string
-	for _, a := range areas {
-		if _, ok := pub[a.Area]; !ok {
-			problems = append(problems, fmt.Sprintf("%s: scored but missing from area_public", a.Area))
-			pub[a.Area] = risk.PublishedArea{Values: map[string]*int{}}
-		}
-		for ms, v := range pub[a.Area].Values {
-			if v != nil && *v%max(rule.RoundingBase, 1) != 0 {
-				problems = append(problems, fmt.Sprintf("%s %s: published %d is not a multiple of %d", a.Area, ms, *v, rule.RoundingBase))
-			}
-			if v != nil && (a.Counts["households"] < rule.MinHouseholds || a.Counts["children"] < rule.MinChildren) {
-				problems = append(problems, fmt.Sprintf("%s %s: published although under the minimum sample", a.Area, ms))
-			}
-			if v != nil && *v != risk.RoundCount(a.Counts[ms], rule.RoundingBase) {
-				problems = append(problems, fmt.Sprintf("%s %s: published %d is not the true count rounded to %d", a.Area, ms, *v, rule.RoundingBase))
-			}
-		}
-	}
-	// The interval audit assumes the published counts are the rounded true
-	// ones; with any that are not, the problems above come first.
-	if len(problems) == 0 {
-		findings, err := risk.Audit(areas, pub, rule)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range findings {
-			problems = append(problems, f.String())
-		}
+	problems, err := risk.CheckPublishedCounts(areas, pub, rule)
+	if err != nil {
+		return nil, err
 	}
 	// Planners count masked points: only villages whose household count is
 	// published may have any, and then all of them (the audit assumes
@@ -729,55 +704,21 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores strin
 	}
 	figs := risk.PublishFigures(areas, pub, b.inputs(in), m, b.within)
 	b.figures(figs)
-	rows, err = tx.Query(ctx, `SELECT level || ':' || code, status, prevalence, prevalence_smoothed, mean_household_score,
+	rows, err = tx.Query(ctx, `SELECT level, code, status, prevalence, prevalence_smoothed, mean_household_score,
 		farm_labourer_share, poverty_share, score, components, monthly FROM area_public ORDER BY level, code`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var area, status string
-		var prev, smooth, mean, lab, pov, score *float64
-		var comps map[string]float64
-		var monthly []float64
-		if err := rows.Scan(&area, &status, &prev, &smooth, &mean, &lab, &pov, &score, &comps, &monthly); err != nil {
+		var level, code string
+		var served risk.Figures
+		if err := rows.Scan(&level, &code, &served.Status, &served.Prevalence, &served.Smoothed, &served.MeanScore,
+			&served.LabourerShare, &served.PovertyShare, &served.Score, &served.Components, &served.Monthly); err != nil {
 			return nil, err
 		}
-		f := figs[area]
-		differs := func(name string, got, want *float64) {
-			if (got == nil) != (want == nil) || (got != nil && math.Abs(*got-*want) > 1e-4*math.Max(1, math.Abs(*want))) {
-				problems = append(problems, fmt.Sprintf("%s: %s %v is not what the published counts give (%v)", area, name, deref(got), deref(want)))
-			}
-		}
-		if status != f.Status {
-			problems = append(problems, fmt.Sprintf("%s: status %s, the published counts give %s", area, status, f.Status))
-		}
-		differs("prevalence", prev, f.Prevalence)
-		differs("prevalence_smoothed", smooth, f.Smoothed)
-		differs("mean_household_score", mean, f.MeanScore)
-		differs("farm_labourer_share", lab, f.LabourerShare)
-		differs("poverty_share", pov, f.PovertyShare)
-		differs("score", score, f.Score)
-		sum := 0.0
-		for k, v := range comps {
-			sum += v
-			differs("component "+k, &v, func() *float64 {
-				x, ok := f.Components[k]
-				if !ok {
-					return nil
-				}
-				return &x
-			}())
-		}
-		if score != nil && comps != nil && math.Abs(sum-*score) > 0.051 {
-			problems = append(problems, fmt.Sprintf("%s: score %v is not the sum of its components (%v)", area, *score, sum))
-		}
-		for k := range monthly {
-			if k >= len(f.Monthly) || math.Abs(monthly[k]-f.Monthly[k]) > 0.006 {
-				problems = append(problems, fmt.Sprintf("%s: its monthly curve is not the published score times the calendar", area))
-				break
-			}
-		}
+		area := risk.AreaID(level, code)
+		problems = append(problems, risk.CheckFigures(area, served, figs[area])...)
 	}
 	return problems, rows.Err()
 }
