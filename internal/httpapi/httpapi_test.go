@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/csv"
@@ -84,8 +85,17 @@ func send(t *testing.T, method, url, body string, header ...string) (*http.Respo
 	return resp, b
 }
 
+// golden compares a JSON response with testdata/NAME.golden, kept indented
+// so that a change shows as the lines that changed (go test -update
+// rewrites it).
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, got, "", "  "); err != nil {
+		t.Fatalf("%s: not JSON: %v", name, err)
+	}
+	buf.WriteByte('\n')
+	got = buf.Bytes()
 	path := filepath.Join("testdata", name+".golden")
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -96,8 +106,78 @@ func golden(t *testing.T, name string, got []byte) {
 	if err != nil {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs from %s (-want +got):\n-%.600s\n+%.600s", name, path, want, got)
+	if d := lineDiff(string(want), string(got), 40); d != "" {
+		t.Errorf("%s differs from %s (-want +got; go test -update rewrites it):\n%s", name, path, d)
+	}
+}
+
+// lineDiff returns the lines that differ between a and b, as - and + lines
+// with a line of context, at most max lines; "" when they are equal. It
+// aligns the lines by their longest common subsequence.
+func lineDiff(a, b string, max int) string {
+	if a == b {
+		return ""
+	}
+	x, y := strings.Split(a, "\n"), strings.Split(b, "\n")
+	n, m := len(x), len(y)
+	lcs := make([][]int32, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int32, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if x[i] == y[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max32(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out []string
+	i, j := 0, 0
+	emit := func(s string) bool {
+		out = append(out, s)
+		return len(out) < max
+	}
+	for (i < n || j < m) && len(out) < max {
+		switch {
+		case i < n && j < m && x[i] == y[j]:
+			// Context: a same line next to a change.
+			if (i+1 < n && j+1 < m && x[i+1] != y[j+1]) || (i > 0 && j > 0 && x[i-1] != y[j-1]) {
+				emit(fmt.Sprintf(" %4d %s", i+1, x[i]))
+			}
+			i, j = i+1, j+1
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
+			emit(fmt.Sprintf("-%4d %s", i+1, x[i]))
+			i++
+		default:
+			emit(fmt.Sprintf("+%4d %s", j+1, y[j]))
+			j++
+		}
+	}
+	if len(out) >= max {
+		out = append(out, "...")
+	}
+	return strings.Join(out, "\n")
+}
+
+func max32(a, b int32) int32 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// TestLineDiff: the golden files' diff shows the changed lines, aligned.
+func TestLineDiff(t *testing.T) {
+	a := "{\n  \"a\": 1,\n  \"b\": 2,\n  \"c\": 3\n}"
+	b := "{\n  \"a\": 1,\n  \"b\": 5,\n  \"c\": 3,\n  \"d\": 4\n}"
+	want := strings.Join([]string{"    2   \"a\": 1,", "-   3   \"b\": 2,", "-   4   \"c\": 3", "+   3   \"b\": 5,", "+   4   \"c\": 3,", "+   5   \"d\": 4", "    5 }"}, "\n")
+	if got := lineDiff(a, b, 40); got != want {
+		t.Errorf("lineDiff:\n%s\nwant\n%s", got, want)
+	}
+	if lineDiff(a, a, 40) != "" {
+		t.Error("equal texts differ")
 	}
 }
 
@@ -371,7 +451,15 @@ func TestFiltersSortAndSeason(t *testing.T) {
 	if !found || inBox.NumberMatched >= 44 {
 		t.Errorf("bbox around Alasnyiur matched %d villages, found Alasnyiur: %v", inBox.NumberMatched, found)
 	}
-	golden(t, "villages_top5", []byte(strings.ReplaceAll(string(must(get(t, srv.URL+"/collections/villages/items?limit=5&sortby=-score&properties=name,tier,score"))), srv.URL, "http://riskmap.test")))
+	// The main responses, whole: a change to any shows as its lines.
+	for name, path := range map[string]string{
+		"villages_top5":       "/collections/villages/items?limit=5&sortby=-score&properties=name,tier,score",
+		"kecamatan_top3":      "/collections/kecamatan/items?limit=3&sortby=-score&properties=name,tier,score,children,hazardous",
+		"village_alasnyiur":   "/collections/villages/items/35.13.13.2003?properties=name,tier,score,score_low,score_high,prevalence,status",
+		"collection_villages": "/collections/villages",
+	} {
+		golden(t, name, []byte(strings.ReplaceAll(string(must(get(t, srv.URL+path))), srv.URL, "http://riskmap.test")))
+	}
 }
 
 func must(_ *http.Response, b []byte) []byte { return b }
