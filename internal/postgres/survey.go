@@ -70,6 +70,72 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		return sum, err
 	}
 	defer tx.Rollback(ctx)
+	l := &surveyLoad{ctx: ctx, tx: tx, in: in, opt: opt, sum: &sum}
+	// The named steps: stage and check every row, then write the good ones.
+	check := []func() error{l.stage, l.locate, l.refuseErased,
+		func() error { return assignRounds(ctx, tx, in, &sum) }, l.checkCards, l.saveFlags, l.stageChildren}
+	for _, step := range check {
+		if err := step(); err != nil {
+			return sum, err
+		}
+	}
+	if len(sum.Rejected) > 0 && !opt.Partial {
+		return sum, sum.Rejected
+	}
+	for _, step := range []func() error{l.upsert, l.replaceChildren} {
+		if err := step(); err != nil {
+			return sum, err
+		}
+	}
+	if err := linkIdentities(ctx, tx, in, &sum); err != nil {
+		return sum, err
+	}
+	if in.Pull != nil && sum.Inserted+sum.Updated > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO pull_state (source, cursor, submissions) VALUES ($1, $2, $3)
+			ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, submissions = excluded.submissions, pulled_at = now()`,
+			in.Pull.Source, in.Pull.Cursor, in.Pull.Submissions); err != nil {
+			return sum, err
+		}
+	}
+	if err := finish(ctx, tx, &sum, opt, started); err != nil {
+		return sum, err
+	}
+	// The loaded rows are committed. A vacuum marks their pages all-visible
+	// and sets their hint bits now, not at autovacuum's pace: until then a
+	// count is a sequential scan, and an offset page's key walk a scan and
+	// sort of the whole table (100 households 2,700,000 deep: 5.4 s right
+	// after importing 3,000,000). It cannot fail the import.
+	if _, err := db.Pool.Exec(ctx, `VACUUM (ANALYZE) household, child`); err != nil {
+		sum.Notes = append(sum.Notes, ingest.Problem{File: sum.File, Reason: "loaded; the tables were not vacuumed after the import (" + err.Error() + "): autovacuum will"})
+	}
+	return sum, nil
+}
+
+// surveyLoad is one survey import in progress: its transaction, its input
+// and summary, and the lines flagged so far (a note, or a rejection). Its
+// steps run in ImportSurvey's order, each a statement or two over the
+// staging tables.
+type surveyLoad struct {
+	ctx context.Context
+	tx  pgx.Tx
+	in  SurveyImport
+	opt ImportOptions
+	sum *ingest.Summary
+
+	flagLines    []int32
+	flagNotes    []string
+	flagRejected []bool
+}
+
+// flag notes a line (rejected, or loaded with the note).
+func (l *surveyLoad) flag(line int, note string, rejected bool) {
+	l.flagLines, l.flagNotes, l.flagRejected = append(l.flagLines, int32(line)), append(l.flagNotes, note), append(l.flagRejected, rejected)
+}
+
+// stage copies the households into a staging table (children follow
+// in stageChildren, once the households are checked).
+func (l *surveyLoad) stage() error {
+	ctx, tx, in, sum, opt := l.ctx, l.tx, l.in, l.sum, l.opt
 	if _, err := tx.Exec(ctx, `
 		CREATE TEMP TABLE stage_household (line int, off bigint, key text, survey_uuid text, source text,
 			submitted_at timestamptz, reported text, programme_id text, geom geometry, precision_m real,
@@ -79,19 +145,25 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 			school_status text, absence smallint, works boolean, hours_week real, hours_day real,
 			school_hours boolean, tasks text[], gts text[], disability boolean, special_needs boolean,
 			orphan text) ON COMMIT DROP`); err != nil {
-		return sum, err
+		return err
 	}
 
-	hs := &rowSource[ingest.HouseholdRow]{next: in.Households.Next, values: householdValues, stage: "households", sum: &sum, opt: opt}
+	hs := &rowSource[ingest.HouseholdRow]{next: in.Households.Next, values: householdValues, stage: "households", sum: sum, opt: opt}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_household"},
 		[]string{"line", "off", "key", "survey_uuid", "source", "submitted_at", "reported", "programme_id", "geom", "precision_m",
 			"livelihoods", "poverty", "education", "single_parent", "members", "working_adults"}, hs); err != nil {
-		return sum, err
+		return err
 	}
 	opt.progress("households", hs.n)
 	sum.Read = hs.read + in.Households.Skipped()
 	sum.Skipped = in.Households.Skipped()
+	return nil
+}
 
+// locate finds each household's village from its point, and rejects or
+// notes a point outside every village or away from the village named.
+func (l *surveyLoad) locate() error {
+	ctx, tx, in, sum := l.ctx, l.tx, l.in, l.sum
 	// Locate each point. Villages drive the join (a GiST index on a narrow
 	// table of the staged points), so each village polygon is prepared once
 	// for all its points instead of once per point: 5x faster on the 783
@@ -112,7 +184,7 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		ANALYZE stage_cover;
 		ANALYZE stage_household (line, survey_uuid);
 		CREATE TEMP TABLE stage_flag (line int PRIMARY KEY, note text, rejected boolean NOT NULL) ON COMMIT DROP`); err != nil {
-		return sum, err
+		return err
 	}
 	rows, err := tx.Query(ctx, `
 		SELECT s.survey_uuid, s.line, s.off, s.key, c.code, coalesce(s.reported, ''), rv.code IS NOT NULL,
@@ -121,13 +193,7 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		WHERE c.code IS NULL OR (coalesce(s.reported, '') <> '' AND s.reported <> c.code)
 		ORDER BY s.line`)
 	if err != nil {
-		return sum, err
-	}
-	var flagLines []int32
-	var flagNotes []string
-	var flagRejected []bool
-	flag := func(line int, note string, rejected bool) {
-		flagLines, flagNotes, flagRejected = append(flagLines, int32(line)), append(flagNotes, note), append(flagRejected, rejected)
+		return err
 	}
 	for rows.Next() {
 		var uuid, key, reported string
@@ -137,7 +203,7 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		var known bool
 		var dist, lat, lon float64
 		if err := rows.Scan(&uuid, &line, &off, &key, &village, &reported, &known, &dist, &lat, &lon); err != nil {
-			return sum, err
+			return err
 		}
 		p := ingest.Problem{File: in.HouseholdFile, Row: line, Column: "gps", Code: uuid, Offset: off}
 		switch {
@@ -150,35 +216,41 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		default:
 			p.Reason = fmt.Sprintf("point lies in village %s, %.0f m from the reported village %s", *village, dist, reported)
 			sum.Notes = append(sum.Notes, p)
-			flag(line, p.Reason, false)
+			l.flag(line, p.Reason, false)
 			continue
 		}
 		if village != nil && !known {
 			sum.Notes = append(sum.Notes, p)
-			flag(line, p.Reason, false)
+			l.flag(line, p.Reason, false)
 			continue
 		}
 		sum.Rejected = append(sum.Rejected, p)
-		flag(line, p.Reason, true)
+		l.flag(line, p.Reason, true)
 		in.Households.RejectHousehold(key)
 	}
 	if err := rows.Err(); err != nil {
-		return sum, err
+		return err
 	}
+	return nil
+}
+
+// refuseErased rejects the submissions of erased households.
+func (l *surveyLoad) refuseErased() error {
+	ctx, tx, in, sum := l.ctx, l.tx, l.in, l.sum
 	// A household erased at its request (or after the retention period) is
 	// never brought back by importing its submission again.
 	var erasures bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM erasure)`).Scan(&erasures); err != nil {
-		return sum, err
+		return err
 	}
 	if erasures {
 		rows, err := tx.Query(ctx, `
 			SELECT s.survey_uuid, s.line, s.off, s.key, e.erased_at, e.kind
 			FROM stage_household s JOIN erasure e ON e.uuid_hash = erasure_hash(s.survey_uuid)
 			WHERE NOT EXISTS (SELECT 1 FROM unnest($1::int[]) l WHERE l = s.line)
-			ORDER BY s.line`, flagLines)
+			ORDER BY s.line`, l.flagLines)
 		if err != nil {
-			return sum, err
+			return err
 		}
 		for rows.Next() {
 			var uuid, key, kind string
@@ -186,7 +258,7 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 			var off int64
 			var at time.Time
 			if err := rows.Scan(&uuid, &line, &off, &key, &at, &kind); err != nil {
-				return sum, err
+				return err
 			}
 			why := "at the household's request (consent withdrawn or erasure asked)"
 			if kind == "retention" {
@@ -200,31 +272,34 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 				Reason: fmt.Sprintf("this submission was erased on %s %s and is not loaded again: delete it on the server (KoBoToolbox/ODK Central) so it is not exported any more",
 					at.Format("2006-01-02"), why)}
 			sum.Rejected = append(sum.Rejected, p)
-			flag(line, p.Reason, true)
+			l.flag(line, p.Reason, true)
 			in.Households.RejectHousehold(key)
 		}
 		if err := rows.Err(); err != nil {
-			return sum, err
+			return err
 		}
 	}
-	if err := assignRounds(ctx, tx, in, &sum); err != nil {
-		return sum, err
-	}
+	return nil
+}
+
+// checkCards rejects a card number another household of the round holds.
+func (l *surveyLoad) checkCards() error {
+	ctx, tx, in, sum := l.ctx, l.tx, l.in, l.sum
 	// A programme card number names one household in a round: a row that
 	// gives one already held by another household of the round is rejected
 	// with both named (the database's unique index would otherwise fail the
 	// whole file with no row). Two rows of one file with the same card are
 	// rejected as the file is read (ingest).
-	rows, err = tx.Query(ctx, `
+	rows, err := tx.Query(ctx, `
 		SELECT s.survey_uuid, s.line, s.off, s.key, s.programme_id, r.round_id, h.survey_uuid
 		FROM stage_household s JOIN stage_round r USING (line)
 		JOIN household h ON h.round_id = r.round_id AND h.programme_id = s.programme_id AND h.survey_uuid <> s.survey_uuid
 		WHERE coalesce(s.programme_id, '') <> '' AND NOT (s.line = ANY(coalesce($1::int[], '{}')))
 			-- a household whose card moves to another in this same file is not a holder
 			AND NOT EXISTS (SELECT 1 FROM stage_household o WHERE o.survey_uuid = h.survey_uuid)
-		ORDER BY s.line`, flagLines)
+		ORDER BY s.line`, l.flagLines)
 	if err != nil {
-		return sum, err
+		return err
 	}
 	for rows.Next() {
 		var uuid, key, card, round, holder string
@@ -232,38 +307,51 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		var off int64
 		if err := rows.Scan(&uuid, &line, &off, &key, &card, &round, &holder); err != nil {
 			rows.Close()
-			return sum, err
+			return err
 		}
 		p := ingest.Problem{File: in.HouseholdFile, Row: line, Column: "programme_id", Code: uuid, Offset: off,
 			Reason: fmt.Sprintf("programme id %s is already household %s's in round %s: one card, one household a round (is the number mistyped?)", card, holder, round)}
 		sum.Rejected = append(sum.Rejected, p)
-		flag(line, p.Reason, true)
+		l.flag(line, p.Reason, true)
 		in.Households.RejectHousehold(key)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return sum, err
+		return err
 	}
+	return nil
+}
+
+// saveFlags keeps the notes and rejections for the upsert, one per line.
+func (l *surveyLoad) saveFlags() error {
+	ctx, tx := l.ctx, l.tx
 	if _, err := tx.Exec(ctx, `INSERT INTO stage_flag
 		SELECT DISTINCT ON (l) l, n, r FROM unnest($1::int[], $2::text[], $3::boolean[]) AS f(l, n, r) ORDER BY l, r DESC`,
-		flagLines, flagNotes, flagRejected); err != nil {
-		return sum, err
+		l.flagLines, l.flagNotes, l.flagRejected); err != nil {
+		return err
 	}
+	return nil
+}
 
+// stageChildren copies the children into their staging table.
+func (l *surveyLoad) stageChildren() error {
+	ctx, tx, in, sum, opt := l.ctx, l.tx, l.in, l.sum, l.opt
 	if in.Children != nil {
-		cs := &rowSource[ingest.ChildRow]{next: in.Children.Next, values: childValues, stage: "children", sum: &sum, opt: opt}
+		cs := &rowSource[ingest.ChildRow]{next: in.Children.Next, values: childValues, stage: "children", sum: sum, opt: opt}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_child"},
 			[]string{"line", "survey_uuid", "ordinal", "age", "sex", "school_status", "absence", "works", "hours_week",
 				"hours_day", "school_hours", "tasks", "gts", "disability", "special_needs", "orphan"}, cs); err != nil {
-			return sum, err
+			return err
 		}
 		opt.progress("children", cs.n)
 		sum.Children.Skipped = in.Children.Skipped()
 	}
-	if len(sum.Rejected) > 0 && !opt.Partial {
-		return sum, sum.Rejected
-	}
+	return nil
+}
 
+// upsert updates the households seen before and inserts the new ones.
+func (l *surveyLoad) upsert() error {
+	ctx, tx, sum := l.ctx, l.tx, l.sum
 	// Update the households seen before, then insert the new ones. Two plain
 	// statements instead of INSERT ... ON CONFLICT: speculative insertion
 	// costs a quarter more at 1,000,000 rows. The lock makes concurrent
@@ -303,12 +391,19 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		INSERT INTO upserted SELECT id, survey_uuid, true FROM ins;
 		ANALYZE upserted;
 		ANALYZE stage_child (survey_uuid)`); err != nil {
-		return sum, err
+		return err
 	}
 	if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted`).
 		Scan(&sum.Inserted, &sum.Updated); err != nil {
-		return sum, err
+		return err
 	}
+	return nil
+}
+
+// replaceChildren moves the data version of households whose children
+// changed and replaces the children of every household written.
+func (l *surveyLoad) replaceChildren() error {
+	ctx, tx, sum := l.ctx, l.tx, l.sum
 	// A household written again keeps its data_version (household_data_changed
 	// compares its own columns); its children are compared here, once, as
 	// the import replaces them all, and only a real difference moves the
@@ -326,11 +421,11 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 				s.hours_week, s.hours_day, s.school_hours, coalesce(s.tasks, '{}'), coalesce(s.gts, '{}'), s.disability,
 				s.special_needs, s.orphan), ';' ORDER BY s.ordinal) FROM stage_child s WHERE s.survey_uuid = u.survey_uuid);
 		SELECT set_config('riskmap.data_version', '', true)`); err != nil {
-		return sum, err
+		return err
 	}
 	tag, err := tx.Exec(ctx, `DELETE FROM child c USING upserted u WHERE c.household_id = u.id AND NOT u.inserted`)
 	if err != nil {
-		return sum, err
+		return err
 	}
 	sum.Children.Replaced = int(tag.RowsAffected())
 	tag, err = tx.Exec(ctx, `
@@ -344,31 +439,10 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 		-- the greatest), not on a random page of each.
 		ORDER BY u.id, c.ordinal`)
 	if err != nil {
-		return sum, err
+		return err
 	}
 	sum.Children.Inserted = int(tag.RowsAffected())
-	if err := linkIdentities(ctx, tx, in, &sum); err != nil {
-		return sum, err
-	}
-	if in.Pull != nil && sum.Inserted+sum.Updated > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO pull_state (source, cursor, submissions) VALUES ($1, $2, $3)
-			ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, submissions = excluded.submissions, pulled_at = now()`,
-			in.Pull.Source, in.Pull.Cursor, in.Pull.Submissions); err != nil {
-			return sum, err
-		}
-	}
-	if err := finish(ctx, tx, &sum, opt, started); err != nil {
-		return sum, err
-	}
-	// The loaded rows are committed. A vacuum marks their pages all-visible
-	// and sets their hint bits now, not at autovacuum's pace: until then a
-	// count is a sequential scan, and an offset page's key walk a scan and
-	// sort of the whole table (100 households 2,700,000 deep: 5.4 s right
-	// after importing 3,000,000). It cannot fail the import.
-	if _, err := db.Pool.Exec(ctx, `VACUUM (ANALYZE) household, child`); err != nil {
-		sum.Notes = append(sum.Notes, ingest.Problem{File: sum.File, Reason: "loaded; the tables were not vacuumed after the import (" + err.Error() + "): autovacuum will"})
-	}
-	return sum, nil
+	return nil
 }
 
 // rowSource feeds COPY from a reader of rows of type T, setting aside the
