@@ -210,51 +210,17 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 	if err != nil {
 		return err
 	}
-	type decision struct {
-		ident      int64
-		rule       string
-		pair       map[int]int // earlier ordinal -> later ordinal
-		from       int64       // the earlier submission
-		candidates []int64
-	}
-	decided := map[int64]*decision{}
+	decided := map[int64]*risk.IdentityDecision{}
 	claims := map[string][]int64{} // round/identity -> targets
 	for hid, t := range targets {
-		// The latest earlier submission of each identity is its last word.
-		latest := map[int64]cand{}
-		for _, c := range t.cands {
-			if l, ok := latest[c.ident]; !ok || c.at.After(l.at) {
-				latest[c.ident] = c
-			}
+		cands := make([]risk.IdentityCandidate, len(t.cands))
+		for i, c := range t.cands {
+			cands[i] = risk.IdentityCandidate{Submission: c.e, Identity: c.ident, Card: c.card, Years: c.years, At: c.at, Children: kids[c.e]}
 		}
-		var byCard, byPlace []cand
-		for _, c := range latest {
-			if c.card {
-				byCard = append(byCard, c)
-			} else if _, ok := id.MatchChildren(kids[c.e], kids[hid], c.years); ok {
-				byPlace = append(byPlace, c)
-			}
-		}
-		d := &decision{rule: "new"}
-		switch {
-		case len(byCard) > 0:
-			sort.Slice(byCard, func(i, j int) bool { return byCard[i].at.After(byCard[j].at) })
-			c := byCard[0]
-			d.ident, d.rule, d.from = c.ident, "programme_id", c.e
-			d.pair, _ = id.MatchChildren(kids[c.e], kids[hid], c.years)
-		case len(byPlace) == 1:
-			c := byPlace[0]
-			d.ident, d.rule, d.from = c.ident, "place_and_children", c.e
-			d.pair, _ = id.MatchChildren(kids[c.e], kids[hid], c.years)
-		case len(byPlace) > 1:
-			d.rule = "ambiguous"
-			for _, c := range byPlace {
-				d.candidates = append(d.candidates, c.e)
-			}
-		}
-		decided[hid] = d
-		if d.ident != 0 {
-			k := fmt.Sprintf("%s/%d", t.round, d.ident)
+		d := id.Decide(kids[hid], cands)
+		decided[hid] = &d
+		if d.Identity != 0 {
+			k := fmt.Sprintf("%s/%d", t.round, d.Identity)
 			claims[k] = append(claims[k], hid)
 		}
 	}
@@ -292,11 +258,11 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 		}
 		for _, hid := range hids {
 			d := decided[hid]
-			if d.rule == "programme_id" && len(hids) == 1 {
+			if d.Rule == risk.IdentityByCard && len(hids) == 1 {
 				continue // the card decides; the other submission is the one to question
 			}
-			d.candidates = []int64{d.from}
-			d.rule, d.ident, d.pair = "ambiguous", 0, nil
+			d.Candidates = []int64{d.From}
+			d.Rule, d.Identity, d.Pair = risk.IdentityAmbiguous, 0, nil
 		}
 	}
 	var (
@@ -308,36 +274,36 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 		revCands, reasons []string
 	)
 	for hid, d := range decided {
-		switch d.rule {
-		case "programme_id":
+		switch d.Rule {
+		case risk.IdentityByCard:
 			sum.Identity.ProgrammeID++
-		case "place_and_children":
+		case risk.IdentityByPlace:
 			sum.Identity.PlaceAndChildren++
-		case "ambiguous":
+		case risk.IdentityAmbiguous:
 			sum.Identity.Ambiguous++
 		}
-		if d.rule == "ambiguous" {
+		if d.Rule == risk.IdentityAmbiguous {
 			t := targets[hid]
-			b, _ := json.Marshal(d.candidates)
-			reason := fmt.Sprintf("fits %d earlier households (ids %s) by village, GPS point within %.0f m and children: kept as a new household; a programme household id on the form would decide", len(d.candidates), strings.Trim(string(b), "[]"), id.MaxDistanceM)
+			b, _ := json.Marshal(d.Candidates)
+			reason := fmt.Sprintf("fits %d earlier households (ids %s) by village, GPS point within %.0f m and children: kept as a new household; a programme household id on the form would decide", len(d.Candidates), strings.Trim(string(b), "[]"), id.MaxDistanceM)
 			revH, revCands, reasons = append(revH, hid), append(revCands, "{"+strings.Trim(string(b), "[]")+"}"), append(reasons, reason)
 			sum.Notes = append(sum.Notes, ingest.Problem{File: in.HouseholdFile, Row: t.line, Column: "programme_id", Code: t.uuid, Reason: reason})
 			hids, idents, rules = append(hids, hid), append(idents, hid), append(rules, "ambiguous")
 			continue
 		}
-		if d.ident == 0 {
+		if d.Identity == 0 {
 			continue
 		}
-		hids, idents, rules = append(hids, hid), append(idents, d.ident), append(rules, d.rule)
+		hids, idents, rules = append(hids, hid), append(idents, d.Identity), append(rules, d.Rule)
 		// Children: the paired ones keep the earlier person number, the
 		// others (born since, or not paired) get new ones.
-		persons := personOf[d.from]
+		persons := personOf[d.From]
 		next := 0
 		for _, p := range persons {
 			next = max(next, p)
 		}
 		paired := map[int]bool{}
-		for eo, lo := range d.pair {
+		for eo, lo := range d.Pair {
 			if lo > 0 {
 				chH, chOrd, chPerson = append(chH, hid), append(chOrd, int32(lo)), append(chPerson, int32(persons[eo]))
 				paired[lo] = true

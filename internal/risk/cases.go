@@ -429,3 +429,72 @@ func CaseEntityID(id int64) string {
 	u[8] = u[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
+
+// IdentityCandidate is a household of an earlier round that a household
+// surveyed now may be: found by the same programme card, or in the same
+// village within MaxDistanceM (storage finds them; this rule decides).
+type IdentityCandidate struct {
+	Submission int64      // the earlier household row
+	Identity   int64      // the household identity it belongs to
+	Card       bool       // found by the same programme card number
+	Years      float64    // years between the two surveys
+	At         time.Time  // when the earlier one was surveyed
+	Children   []ChildAge // its children as then recorded
+}
+
+// Identity rules a decision may carry.
+const (
+	IdentityNew       = "new"
+	IdentityByCard    = "programme_id"
+	IdentityByPlace   = "place_and_children"
+	IdentityAmbiguous = "ambiguous"
+)
+
+// IdentityDecision is what the rule says of one household surveyed now.
+type IdentityDecision struct {
+	Identity   int64       // 0 when new or ambiguous
+	Rule       string      // IdentityNew, IdentityByCard, IdentityByPlace or IdentityAmbiguous
+	Pair       map[int]int // earlier ordinal -> this survey's ordinal
+	From       int64       // the earlier submission matched
+	Candidates []int64     // ambiguous: the submissions it might be
+}
+
+// Decide matches a household surveyed now (its children) to its earlier
+// candidates (docs/methodology.md, "Rounds and household identity"):
+// each identity speaks through its latest earlier submission; a card match
+// wins (the latest); else exactly one candidate whose children match by
+// place; several are ambiguous (kept new, never guessed); none is new.
+func (id Identity) Decide(children []ChildAge, cands []IdentityCandidate) IdentityDecision {
+	latest := map[int64]IdentityCandidate{}
+	for _, c := range cands {
+		if l, ok := latest[c.Identity]; !ok || c.At.After(l.At) {
+			latest[c.Identity] = c
+		}
+	}
+	var byCard, byPlace []IdentityCandidate
+	for _, c := range latest {
+		if c.Card {
+			byCard = append(byCard, c)
+		} else if _, ok := id.MatchChildren(c.Children, children, c.Years); ok {
+			byPlace = append(byPlace, c)
+		}
+	}
+	d := IdentityDecision{Rule: IdentityNew}
+	switch {
+	case len(byCard) > 0:
+		sort.Slice(byCard, func(i, j int) bool { return byCard[i].At.After(byCard[j].At) })
+		c := byCard[0]
+		d.Identity, d.Rule, d.From = c.Identity, IdentityByCard, c.Submission
+		d.Pair, _ = id.MatchChildren(c.Children, children, c.Years)
+	case len(byPlace) == 1:
+		c := byPlace[0]
+		d.Identity, d.Rule, d.From = c.Identity, IdentityByPlace, c.Submission
+		d.Pair, _ = id.MatchChildren(c.Children, children, c.Years)
+	case len(byPlace) > 1:
+		d.Rule = IdentityAmbiguous
+		for _, c := range byPlace {
+			d.Candidates = append(d.Candidates, c.Submission)
+		}
+	}
+	return d
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -325,6 +326,47 @@ func TestPanelChangeSimulated(t *testing.T) {
 		}
 		if !c.gain && (pan.DesignEffect < 0.95 || math.Abs(pan.Power-ind.Power) > 0.03) {
 			t.Errorf("no persistence: panel design effect %.2f, power %.3f vs %.3f", pan.DesignEffect, pan.Power, ind.Power)
+		}
+	}
+}
+
+// TestIdentityDecide: the card decides (its latest submission); else one
+// household whose children fit by place; several are ambiguous, never
+// guessed; each identity speaks through its latest earlier submission.
+func TestIdentityDecide(t *testing.T) {
+	id := Identity{MaxDistanceM: 50, AgeToleranceYears: 1}
+	now := []ChildAge{{1, "female", 13}, {2, "male", 10}}
+	fits := []ChildAge{{1, "female", 12}, {2, "male", 9}} // a year before
+	misfit := []ChildAge{{1, "male", 5}}                  // another family
+	old := []ChildAge{{1, "female", 11}, {2, "male", 8}}  // two years before
+	day := func(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name       string
+		cands      []IdentityCandidate
+		rule       string
+		identity   int64
+		from       int64
+		candidates []int64
+	}{
+		{"nobody", nil, IdentityNew, 0, 0, nil},
+		{"one by place", []IdentityCandidate{{Submission: 11, Identity: 1, Years: 1, At: day(2), Children: fits}, {Submission: 12, Identity: 2, Years: 1, At: day(2), Children: misfit}},
+			IdentityByPlace, 1, 11, nil},
+		{"two by place", []IdentityCandidate{{Submission: 11, Identity: 1, Years: 1, At: day(2), Children: fits}, {Submission: 13, Identity: 3, Years: 1, At: day(3), Children: fits}},
+			IdentityAmbiguous, 0, 0, []int64{11, 13}},
+		{"the card wins, its latest", []IdentityCandidate{{Submission: 11, Identity: 1, Years: 1, At: day(2), Children: fits},
+			{Submission: 14, Identity: 4, Card: true, Years: 1, At: day(1), Children: misfit}, {Submission: 15, Identity: 5, Card: true, Years: 1, At: day(5), Children: misfit}},
+			IdentityByCard, 5, 15, nil},
+		{"an identity speaks through its latest", []IdentityCandidate{{Submission: 16, Identity: 6, Years: 2, At: day(1), Children: old}, {Submission: 17, Identity: 6, Years: 1, At: day(9), Children: misfit}},
+			IdentityNew, 0, 0, nil},
+	} {
+		d := id.Decide(now, tc.cands)
+		got := append([]int64(nil), d.Candidates...)
+		slices.Sort(got)
+		if d.Rule != tc.rule || d.Identity != tc.identity || d.From != tc.from || !slices.Equal(got, tc.candidates) {
+			t.Errorf("%s: %+v, want rule %s identity %d from %d candidates %v", tc.name, d, tc.rule, tc.identity, tc.from, tc.candidates)
+		}
+		if tc.rule == IdentityByPlace && (d.Pair[1] != 1 || d.Pair[2] != 2) {
+			t.Errorf("%s: children paired %v, want 1->1, 2->2", tc.name, d.Pair)
 		}
 	}
 }
