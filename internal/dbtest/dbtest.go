@@ -35,15 +35,7 @@ const lockKey = 0x72697374657374 // "ristest"
 // the test ends.
 func URL(tb testing.TB) string {
 	tb.Helper()
-	admin := os.Getenv("TEST_DATABASE_URL")
-	if admin == "" {
-		if testing.Short() {
-			// make check: the tier without a database. make test always
-			// sets TEST_DATABASE_URL, so there no test is skipped.
-			tb.Skip("needs PostGIS: make test runs it (make check runs the tests that do not)")
-		}
-		tb.Fatal("TEST_DATABASE_URL is not set: run the tests with 'make test', which starts PostGIS and sets it")
-	}
+	admin := adminURL(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
@@ -80,19 +72,7 @@ func URL(tb testing.TB) string {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize()); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			tb.Errorf("drop test database: %v", err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database: %v", err)
-		}
-	})
+	tb.Cleanup(func() { dropDatabase(tb, admin, name) })
 	return withDatabase(tb, admin, name)
 }
 
@@ -100,15 +80,7 @@ func URL(tb testing.TB) string {
 // extensions), dropped when the test ends: a target for a restore.
 func EmptyURL(tb testing.TB) string {
 	tb.Helper()
-	admin := os.Getenv("TEST_DATABASE_URL")
-	if admin == "" {
-		if testing.Short() {
-			// make check: the tier without a database. make test always
-			// sets TEST_DATABASE_URL, so there no test is skipped.
-			tb.Skip("needs PostGIS: make test runs it (make check runs the tests that do not)")
-		}
-		tb.Fatal("TEST_DATABASE_URL is not set: run the tests with 'make test', which starts PostGIS and sets it")
-	}
+	admin := adminURL(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
@@ -120,15 +92,7 @@ func EmptyURL(tb testing.TB) string {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0"); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), admin)
-		if err != nil {
-			tb.Errorf("drop test database: %v", err)
-			return
-		}
-		defer c.Close(context.Background())
-		c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
+	tb.Cleanup(func() { dropDatabase(tb, admin, name) })
 	return withDatabase(tb, admin, name)
 }
 
