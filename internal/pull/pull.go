@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -23,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kesempatan/riskmap/internal/httpretry"
 	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
@@ -53,68 +53,28 @@ type Result struct {
 
 // get fetches a URL as JSON into v, retrying transient failures.
 func (c *Client) get(ctx context.Context, u string, auth func(*http.Request), v any) error {
-	wait := c.Backoff
-	var last error
-	for attempt := 0; attempt <= c.Retries; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(wait):
-			}
-			wait *= 2
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Accept", "application/json")
-		auth(req)
-		resp, err := c.HTTP.Do(req)
-		if err != nil {
-			last = fmt.Errorf("GET %s: %w", redact(u), err)
-			continue
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 512<<20))
-		resp.Body.Close()
-		switch {
-		case err != nil:
-			last = fmt.Errorf("GET %s: reading the answer: %w", redact(u), err)
-			continue
-		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-			return risk.Errorf(risk.EINVALID, "the server refused the credentials (HTTP %d at %s): check the token or password file, and that the account may read this form's submissions", resp.StatusCode, redact(u))
-		case resp.StatusCode == http.StatusNotFound:
-			return risk.Errorf(risk.ENOTFOUND, "the server has no such form (HTTP 404 at %s): check --server and the form's id", redact(u))
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-			last = fmt.Errorf("GET %s: HTTP %d", redact(u), resp.StatusCode)
-			continue
-		case resp.StatusCode != http.StatusOK:
-			return fmt.Errorf("GET %s: HTTP %d: %s", redact(u), resp.StatusCode, snippet(body))
-		}
-		if err := json.Unmarshal(body, v); err != nil {
-			return fmt.Errorf("GET %s: the answer is not the JSON the API documents: %v", redact(u), err)
-		}
-		return nil
+	// The request's authentication header, taken from a request auth fills.
+	probe, _ := http.NewRequest(http.MethodGet, u, nil)
+	auth(probe)
+	probe.Header.Set("Accept", "application/json")
+	status, body, err := httpretry.Client{HTTP: c.HTTP, Retries: c.Retries, Backoff: c.Backoff}.Do(ctx, http.MethodGet, u, probe.Header, nil)
+	switch {
+	case err != nil:
+		return err
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return risk.Errorf(risk.EINVALID, "the server refused the credentials (HTTP %d at %s): check the token or password file, and that the account may read this form's submissions", status, redact(u))
+	case status == http.StatusNotFound:
+		return risk.Errorf(risk.ENOTFOUND, "the server has no such form (HTTP 404 at %s): check --server and the form's id", redact(u))
+	case status != http.StatusOK:
+		return fmt.Errorf("GET %s: HTTP %d: %s", redact(u), status, httpretry.Snippet(body))
 	}
-	return fmt.Errorf("%w (gave up after %d attempts)", last, c.Retries+1)
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("GET %s: the answer is not the JSON the API documents: %v", redact(u), err)
+	}
+	return nil
 }
 
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
-}
-
-// redact drops the query (which may carry filters, never secrets here, but
-// keeps messages short).
-func redact(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i]
-	}
-	return u
-}
+var redact = httpretry.Redact
 
 // text turns a JSON answer into the text an export would hold.
 func text(v any) (string, bool) {

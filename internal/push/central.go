@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -301,7 +302,7 @@ func (s *centralSession) update(ctx context.Context, e Entity, cur centralEntity
 	for attempt := 0; ; attempt++ {
 		data := map[string]string{}
 		for _, p := range Properties {
-			if keepVisit && isVisitField(p) {
+			if keepVisit && slices.Contains(visitFields, p) {
 				continue
 			}
 			data[p] = e.Data[p]
@@ -333,13 +334,4 @@ func (s *centralSession) update(ctx context.Context, e Entity, cur centralEntity
 		cur.version = fresh.CurrentVersion.Version
 		keepVisit = phoneIsNewer(fresh.CurrentVersion.Data, e.Data)
 	}
-}
-
-func isVisitField(p string) bool {
-	for _, v := range visitFields {
-		if v == p {
-			return true
-		}
-	}
-	return false
 }

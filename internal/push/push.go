@@ -16,13 +16,13 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kesempatan/riskmap/internal/httpretry"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -150,70 +150,25 @@ func NewClient() *Client {
 // request is one HTTP request, retried on transient failures. It returns
 // the final status and body; err only when no answer came.
 func (c *Client) request(ctx context.Context, method, u string, header http.Header, body []byte) (int, []byte, error) {
-	wait := c.Backoff
-	var last error
-	for attempt := 0; attempt <= c.Retries; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return 0, nil, ctx.Err()
-			case <-time.After(wait):
-			}
-			wait *= 2
-		}
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
-		if err != nil {
-			return 0, nil, err
-		}
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		resp, err := c.HTTP.Do(req)
-		if err != nil {
-			last = fmt.Errorf("%s %s: %w", method, redact(u), err)
-			continue
-		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-		resp.Body.Close()
-		if err != nil {
-			last = fmt.Errorf("%s %s: reading the answer: %w", method, redact(u), err)
-			continue
-		}
-		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-			last = fmt.Errorf("%s %s: HTTP %d: %s", method, redact(u), resp.StatusCode, snippet(b))
-			continue
-		}
-		return resp.StatusCode, b, nil
+	status, b, err := httpretry.Client{HTTP: c.HTTP, Retries: c.Retries, Backoff: c.Backoff}.Do(ctx, method, u, header, body)
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("%w; the next push finishes what this one began", err)
 	}
-	return 0, nil, fmt.Errorf("%w (gave up after %d attempts; the next push finishes what this one began)", last, c.Retries+1)
+	return status, b, err
 }
 
-func redact(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i]
-	}
-	return u
-}
-
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
-}
+var (
+	redact  = httpretry.Redact
+	snippet = httpretry.Snippet
+)
 
 func jsonBody(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
 
-// sameVisit reports whether the server's entity holds a later visit than
-// the database knows of: then the phone's visit fields stay.
+// phoneIsNewer reports whether the server's entity holds a later visit
+// than the database knows of: then the phone's visit fields stay.
 func phoneIsNewer(server, want map[string]string) bool {
 	return server["last_visit"] > want["last_visit"]
 }
