@@ -29,17 +29,9 @@ func TestExportMBTiles(t *testing.T) {
 	if _, err := exec.LookPath("ogrinfo"); err != nil {
 		t.Fatal("ogrinfo (gdal-bin) is missing: make test installs it")
 	}
-	url := dbtest.URL(t)
+	db, url := dbtest.NewDemo(t)
 	getenv := envWith(map[string]string{"DATABASE_URL": url})
-	if _, _, err := runCmd(t, getenv, "demo", "load", "--dir", filepath.Join(dbtest.RepoRoot(t), "geodata", "demo")); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	const area = "35.13.13"
 	dir := t.TempDir()
 	public := filepath.Join(dir, "besuk.mbtiles")

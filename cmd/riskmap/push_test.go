@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
-	"github.com/kesempatan/riskmap/internal/postgres"
 	"github.com/kesempatan/riskmap/internal/push"
 	"github.com/kesempatan/riskmap/internal/push/pushtest"
 	"github.com/kesempatan/riskmap/internal/risk"
@@ -39,17 +38,9 @@ func fastPushes(t *testing.T) {
 // case_id is rejected; KoBo gets the same list as cases.csv.
 func TestWorkListRoundTrip(t *testing.T) {
 	fastPushes(t)
-	url := dbtest.URL(t)
+	db, url := dbtest.NewDemo(t)
 	getenv := envWith(map[string]string{"DATABASE_URL": url})
-	if _, _, err := runCmd(t, getenv, "demo", "load", "--dir", filepath.Join(dbtest.RepoRoot(t), "geodata", "demo")); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	// The kecamatan with the most open cases, and how many each area has.
 	var area string
 	var open, elsewhere int
