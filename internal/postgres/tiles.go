@@ -243,10 +243,13 @@ func (db *DB) AreaExtent(ctx context.Context, code string) ([4]float64, string, 
 }
 
 // householdsNow is the latest survey of each household (a household
-// surveyed in two rounds is one point), in the areas $4.
-const householdsNow = `household h
-	WHERE EXISTS (SELECT 1 FROM unnest($4::text[]) a WHERE h.village_code = a OR h.village_code LIKE a || '.%')
+// surveyed in two rounds is one point) in the areas given by the
+// placeholder areas (e.g. "$4").
+func householdsNow(areas string) string {
+	return `household h
+	WHERE EXISTS (SELECT 1 FROM unnest(` + areas + `::text[]) a WHERE h.village_code = a OR h.village_code LIKE a || '.%')
 	  AND NOT EXISTS (SELECT 1 FROM household h2 WHERE h2.identity_id = h.identity_id AND h2.id > h.id)`
+}
 
 // HouseholdTile returns one tile of a staff area's household points: the
 // programme card number, the village and the household's open cases. It is
@@ -263,7 +266,7 @@ func (db *DB) HouseholdTile(ctx context.Context, areas []string, z, x, y int) ([
 		f AS (SELECT ST_AsMVTGeom(ST_Transform(h.geom, 3857), t.env, 4096, 64, true) AS geom, h.survey_uuid AS id,
 			coalesce(h.programme_id, '') AS programme_id, h.village_code,
 			(SELECT count(*) FROM child_case k WHERE k.identity_id = h.identity_id AND k.status NOT IN ('closed', 'lost'))::int8 AS open_cases
-			FROM t, `+householdsNow+` AND h.geom && ST_Transform(t.env, 4326))
+			FROM t, `+householdsNow("$4")+` AND h.geom && ST_Transform(t.env, 4326))
 		SELECT coalesce(ST_AsMVT(f.*, 'households', 4096, 'geom'), '') FROM f WHERE f.geom IS NOT NULL`, z, x, y, areas).Scan(&b)
 	return b, wrapDB(err)
 }
@@ -272,6 +275,6 @@ func (db *DB) HouseholdTile(ctx context.Context, areas []string, z, x, y int) ([
 // areas: what an export of them is audited as.
 func (db *DB) HouseholdPoints(ctx context.Context, areas []string) (int, error) {
 	var n int
-	err := db.reader().QueryRow(ctx, `SELECT count(*) FROM `+strings.ReplaceAll(householdsNow, "$4", "$1"), areas).Scan(&n)
+	err := db.reader().QueryRow(ctx, `SELECT count(*) FROM `+householdsNow("$1"), areas).Scan(&n)
 	return n, wrapDB(err)
 }

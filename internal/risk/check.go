@@ -2,8 +2,9 @@ package risk
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 )
 
 // CheckPublishedCounts checks what the public and planners are served of
@@ -24,12 +25,7 @@ func CheckPublishedCounts(areas []AreaCounts, pub map[string]PublishedArea, rule
 			pub[a.Area] = PublishedArea{Values: map[string]*int{}}
 			continue
 		}
-		measures := make([]string, 0, len(p.Values))
-		for ms := range p.Values {
-			measures = append(measures, ms)
-		}
-		sort.Strings(measures)
-		for _, ms := range measures {
+		for _, ms := range slices.Sorted(maps.Keys(p.Values)) {
 			v := p.Values[ms]
 			if v == nil {
 				continue
@@ -89,13 +85,8 @@ func CheckFigures(area string, served, want Figures) []string {
 	differs("farm_labourer_share", served.LabourerShare, want.LabourerShare)
 	differs("poverty_share", served.PovertyShare, want.PovertyShare)
 	differs("score", served.Score, want.Score)
-	names := make([]string, 0, len(served.Components))
-	for k := range served.Components {
-		names = append(names, k)
-	}
-	sort.Strings(names)
 	sum := 0.0
-	for _, k := range names {
+	for _, k := range slices.Sorted(maps.Keys(served.Components)) {
 		v := served.Components[k]
 		sum += v
 		var w *float64
