@@ -51,7 +51,7 @@ func evaluateCmd(ctx context.Context, e *env, args []string) error {
 	// How sure the rankings say they are, against the simulated truth.
 	cal := risk.EvaluateRanks(villages, m, risk.EvalOptions{Replications: *reps, Households: *households, Seed: *seed}, *top)
 	fmt.Fprintf(e.stdout, "\nrank uncertainty, nominal %.0f%% intervals, top %d:\n", 100*m.Estimation.Level, *top)
-	fmt.Fprintln(w, "rule\tscore interval covers\t<10 hh\t10-29\t30-99\t100+\trank interval covers\tp_top>=0.9 per survey\tof them truly top\toutside top, interval reaching the K-th")
+	fmt.Fprintln(w, "rule\tscore interval covers\t<10 hh\t10-29\t30-99\t100+\trank interval covers\tp_top>=0.9 per survey\tof them truly top\toutside top, interval reaching the K-th\ttop-K set holds the true top K\tits size")
 	for _, c := range cal {
 		fmt.Fprintf(w, "%s\t%.3f", c.Rule, c.ScoreCoverage)
 		for _, b := range risk.SizeBands {
@@ -61,7 +61,16 @@ func evaluateCmd(ctx context.Context, e *env, args []string) error {
 				fmt.Fprint(w, "\t-")
 			}
 		}
-		fmt.Fprintf(w, "\t%.3f\t%.1f\t%.2f\t%.1f\n", c.RankCoverage, c.SurelyTop, c.SurelyTopRight, c.OverlapK)
+		fmt.Fprintf(w, "\t%.3f\t%.1f\t%.2f\t%.1f\t%.3f\t%.1f\n", c.RankCoverage, c.SurelyTop, c.SurelyTopRight, c.OverlapK, c.TopSetCoverage, c.TopSetSize)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nthe top fifth of each ranking against its score intervals (nominal %.3f each side), and the rank draws' tail scales (model estimation.rank_tails):\n", (1-m.Estimation.Level)/2)
+	fmt.Fprintln(w, "rule\ttruth below the low end\tabove the high end\tscales used: lower\tupper\tscales that fit: lower\tupper")
+	for i, c := range cal {
+		t := []risk.RankTails{m.Estimation.RankTails.Published, m.Estimation.RankTails.Exact}[i]
+		fmt.Fprintf(w, "%s\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%.2f\n", c.Rule, c.Below, c.Above, t.Lower, t.Upper, c.Fitted.Lower, c.Fitted.Upper)
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -154,7 +154,8 @@ func TestDemoLoadAndServe(t *testing.T) {
 		t.Errorf("demo load did not score the demo:\n%s", out)
 	}
 	targets, _, err := runCmd(t, getenv, "targets", "--month", "8", "--area", "35.13.13", "--limit", "50")
-	if err != nil || !strings.Contains(targets, "Alasnyiur") || !strings.Contains(targets, "(90% interval)") || !strings.Contains(targets, "p_top10") ||
+	if err != nil || !strings.Contains(targets, "Alasnyiur") || !strings.Contains(targets, "(90% interval)") || !strings.Contains(targets, "p_top10") || !strings.Contains(targets, "top-10 set") ||
+		!regexp.MustCompile(`\d\.\d\d (pasti|mungkin|kecil kemungkinan) +in +35\.`).MatchString(targets) ||
 		!(strings.Contains(targets, " mungkin ") || strings.Contains(targets, " pasti ")) {
 		t.Errorf("targets = %v:\n%s", err, targets)
 	}

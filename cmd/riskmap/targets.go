@@ -54,7 +54,7 @@ func targetsCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "rank\t(90%% interval)\tp_top%d\tvillage\tname\tscore\t(interval)\tseasonal\ttier\thouseholds\treasons\n", *top)
+	fmt.Fprintf(w, "rank\t(90%% interval)\tp_top%d\ttop-%d set\tvillage\tname\tscore\t(interval)\tseasonal\ttier\thouseholds\treasons\n", *top, *top)
 	for _, t := range ts {
 		interval, households := "", "-"
 		if t.ScoreLow != nil && t.ScoreHigh != nil {
@@ -63,11 +63,14 @@ func targetsCmd(ctx context.Context, e *env, args []string) error {
 		if t.Households != nil {
 			households = fmt.Sprintf("about %d", *t.Households)
 		}
-		ranks, ptop := "", ""
+		ranks, ptop, set := "", "", ""
 		if t.RankLow != nil && t.RankHigh != nil && t.PTop != nil {
 			ranks, ptop = fmt.Sprintf("%d-%d", *t.RankLow, *t.RankHigh), fmt.Sprintf("%.2f %s", *t.PTop, t.TopCertainty)
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%.1f\t%s\t%.1f\t%s\t%s\t%s\n", t.Rank, ranks, ptop, t.ID, t.Name, t.Score, interval, t.Seasonal, t.Tier, households, strings.Join(t.Reasons, "; "))
+		if t.InTopSet != nil && *t.InTopSet {
+			set = "in"
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%.1f\t%s\t%s\t%s\n", t.Rank, ranks, ptop, set, t.ID, t.Name, t.Score, interval, t.Seasonal, t.Tier, households, strings.Join(t.Reasons, "; "))
 	}
 	if err := w.Flush(); err != nil {
 		return err

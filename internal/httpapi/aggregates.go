@@ -127,7 +127,7 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 		}
 		if format == "csv" {
 			b, _ := json.Marshal(ts)
-			if err := jsonRowsToCSV(w, "villages-to-visit-month-"+strconv.Itoa(month), b, []string{"rank", "rank_low", "rank_high", "p_top", "top_certainty",
+			if err := jsonRowsToCSV(w, "villages-to-visit-month-"+strconv.Itoa(month), b, []string{"rank", "rank_low", "rank_high", "p_top", "top_certainty", "in_top_set",
 				"id", "name", "kecamatan", "tier", "seasonal_score", "score", "score_low", "score_high", "households", "children", "prevalence_smoothed"}); err != nil {
 				s.fail(w, r, err)
 			}
@@ -139,7 +139,7 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 				false: "villages with published figures, by their seasonal score in the month from small-area estimates on published counts (villages with few surveyed households are pulled toward their kecamatan); the interval shows how sure it is",
 			}[exact],
 			"top": top, "rank_uncertainty": "rank_low-rank_high: a 90% interval of the rank among every ranked village of the area; p_top: the probability of being among the top " + strconv.Itoa(top) +
-				" (the p_top of all ranked villages add up to " + strconv.Itoa(top) + "); top_certainty: pasti (0.9 or more), mungkin (0.1-0.9), kecil kemungkinan (under 0.1). Simulated from each village's published score and interval (docs/methodology.md, \"How sure is a rank\").",
+				" (the p_top of all ranked villages add up to " + strconv.Itoa(top) + "); top_certainty: pasti (0.9 or more), mungkin (0.1-0.9), kecil kemungkinan (under 0.1); in_top_set: among the fewest villages, taken by p_top, that hold every one of the true top " + strconv.Itoa(top) + " together with 90% probability (visit them all to reach the " + strconv.Itoa(top) + " worst). Simulated from each village's published score and interval (docs/methodology.md, \"How sure is a rank\").",
 			"targets": ts, "not_ranked": notRanked})
 	}
 }

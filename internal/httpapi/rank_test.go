@@ -27,14 +27,27 @@ func TestRankUncertaintyOverHTTP(t *testing.T) {
 				RankHigh     *int     `json:"rank_high"`
 				PTop         *float64 `json:"p_top"`
 				TopCertainty string   `json:"top_certainty"`
+				InTopSet     *bool    `json:"in_top_set"`
 			} `json:"targets"`
 		}
 		if err := json.Unmarshal(b, &r); err != nil || r.Top != top || len(r.Targets) < top {
 			t.Fatalf("top %d: %v %d targets, top %d", top, err, len(r.Targets), r.Top)
 		}
 		var sum float64
-		sure := 0
+		sure, inSet := 0, 0
+		// The top-K set is taken in the order of p_top: no village left
+		// out of it is likelier to be in the top K than one in it.
+		minIn, maxOut := 2.0, -1.0
 		for _, v := range r.Targets {
+			if v.InTopSet == nil {
+				t.Fatalf("%s: no in_top_set", v.ID)
+			}
+			if *v.InTopSet {
+				inSet++
+				minIn = math.Min(minIn, *v.PTop)
+			} else {
+				maxOut = math.Max(maxOut, *v.PTop)
+			}
 			if v.RankLow == nil || v.RankHigh == nil || v.PTop == nil || *v.RankLow > v.Rank || *v.RankHigh < v.Rank || *v.PTop < 0 || *v.PTop > 1 {
 				t.Fatalf("%s rank %d: band %v-%v p_top %v", v.ID, v.Rank, v.RankLow, v.RankHigh, v.PTop)
 			}
@@ -45,6 +58,9 @@ func TestRankUncertaintyOverHTTP(t *testing.T) {
 				sure++
 			}
 			sum += *v.PTop
+		}
+		if maxOut > minIn || inSet < top {
+			t.Errorf("top %d: %d villages in the top set, the least likely of them p_top %.3f, the likeliest left out %.3f", top, inSet, minIn, maxOut)
 		}
 		// p_top are rounded to 0.001 each.
 		if math.Abs(sum-float64(top)) > 0.0005*float64(len(r.Targets))+1e-9 {
@@ -61,7 +77,7 @@ func TestRankUncertaintyOverHTTP(t *testing.T) {
 		}
 	}
 	_, csv := get(t, srv.URL+"/targets/villages?month=8&f=csv&limit=5")
-	if !strings.HasPrefix(string(csv), "rank,rank_low,rank_high,p_top,top_certainty,") {
+	if !strings.HasPrefix(string(csv), "rank,rank_low,rank_high,p_top,top_certainty,in_top_set,") {
 		t.Errorf("CSV header: %.120s", csv)
 	}
 	resp, page := get(t, srv.URL+"/report/kecamatan/35.13.13?month=8")

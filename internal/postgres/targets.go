@@ -37,11 +37,14 @@ type Target struct {
 	Components map[string]*float64 `json:"components,omitempty"`
 	// Villages: how sure the rank is (risk.RankUncertainty): a 90%
 	// interval of the rank among every ranked village of the area, the
-	// probability of being among the top K, and that probability in words.
+	// probability of being among the top K, that probability in words,
+	// and whether it is in the top-K set: the villages that hold all of
+	// the true top K together with 90% probability.
 	RankLow      *int     `json:"rank_low,omitempty"`
 	RankHigh     *int     `json:"rank_high,omitempty"`
 	PTop         *float64 `json:"p_top,omitempty"`
 	TopCertainty string   `json:"top_certainty,omitempty"`
+	InTopSet     *bool    `json:"in_top_set,omitempty"`
 }
 
 // RankDraws is how many draws RankUncertainty makes for a ranking: the
@@ -148,9 +151,23 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit,
 
 // estimationLevel is the credible level of the latest run's intervals.
 func (db *DB) estimationLevel(ctx context.Context) (float64, error) {
-	var level float64
-	err := db.reader().QueryRow(ctx, `SELECT coalesce((SELECT (model->'estimation'->>'level')::float8 FROM score_run ORDER BY id DESC LIMIT 1), 0.9)`).Scan(&level)
+	level, _, err := db.rankEstimation(ctx, false)
 	return level, err
+}
+
+// rankEstimation reads the credible level and the rank draws' tail scales
+// for the exact or the published ranking of the model the figures were
+// scored with (before any run: 0.9 and the intervals as they are; there
+// is then nothing to rank).
+func (db *DB) rankEstimation(ctx context.Context, exact bool) (float64, risk.RankTails, error) {
+	var level float64
+	var t risk.RankTails
+	basis := map[bool]string{true: "exact", false: "published"}[exact]
+	err := db.reader().QueryRow(ctx, `SELECT coalesce((model->'estimation'->>'level')::float8, 0.9),
+			coalesce((model->'estimation'->'rank_tails'->$1->>'lower')::float8, 0),
+			coalesce((model->'estimation'->'rank_tails'->$1->>'upper')::float8, 0)
+		FROM (SELECT (SELECT model FROM score_run ORDER BY id DESC LIMIT 1) AS model) m`, basis).Scan(&level, &t.Lower, &t.Upper)
+	return level, t, err
 }
 
 // SurveyPlan proposes where to survey households next so that the top-K
@@ -217,7 +234,8 @@ func rankBands(ctx context.Context, db *DB, ts []Target, month int, area string,
 		}
 		b := bands[i]
 		lo, hi, p := b.RankLow, b.RankHigh, math.Round(b.PTop*1000)/1000
-		ts[i].RankLow, ts[i].RankHigh, ts[i].PTop, ts[i].TopCertainty = &lo, &hi, &p, risk.TopCertainty(b.PTop)
+		set := b.InTopSet
+		ts[i].RankLow, ts[i].RankHigh, ts[i].PTop, ts[i].TopCertainty, ts[i].InTopSet = &lo, &hi, &p, risk.TopCertainty(b.PTop), &set
 	}
 	return nil
 }
@@ -251,7 +269,7 @@ func (c *bandCache) put(key string, b []risk.RankBand) {
 // simulateBands reads the whole ranking's scores and intervals and
 // simulates its rank bands.
 func (db *DB) simulateBands(ctx context.Context, query string, month int, area string, top int, exact bool) ([]risk.RankBand, error) {
-	level, err := db.estimationLevel(ctx)
+	level, tails, err := db.rankEstimation(ctx, exact)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +298,7 @@ func (db *DB) simulateBands(ctx context.Context, query string, month int, area s
 	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d|%s|%d|%v", month, area, top, exact)
-	return risk.RankUncertainty(in, risk.RankOptions{Top: top, Level: level, Draws: RankDraws, Seed: h.Sum64()}), nil
+	return risk.RankUncertainty(in, risk.RankOptions{Top: top, Level: level, Draws: RankDraws, Seed: h.Sum64(), Tails: tails}), nil
 }
 
 const villageTargetsExact = `

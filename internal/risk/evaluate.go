@@ -3,6 +3,7 @@ package risk
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 )
 
@@ -369,6 +370,10 @@ type RankCalibration struct {
 	// RankCoverage is the share whose true rank among the ranked villages
 	// lies in its rank interval (RankUncertainty, same level).
 	RankCoverage float64
+	// TopSetCoverage is the share of rankings whose top-K set (InTopSet)
+	// holds every one of the true top K; TopSetSize the set's size, on
+	// average.
+	TopSetCoverage, TopSetSize float64
 	// Deciles pool the villages by p_top (0-0.1, ..., 0.9-1): their mean
 	// p_top and the share truly among the top K.
 	Deciles [10]Decile
@@ -378,6 +383,13 @@ type RankCalibration struct {
 	// Overlap10 counts the villages outside the top K whose interval
 	// reaches the K-th village's score, on average.
 	OverlapK float64
+	// Below and Above are the shares of the top fifth of each ranking
+	// whose true score lies below the interval's low end and above its
+	// high end (nominal: (1-level)/2 each). Fitted are the draws' tail
+	// scales (RankTails) that would put the truth's 5% and 95% points
+	// of that fifth at the ends of its scaled halves.
+	Below, Above float64
+	Fitted       RankTails
 }
 
 // Decile is one bin of p_top.
@@ -404,9 +416,13 @@ func sizeBand(n int) string {
 func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []RankCalibration {
 	rng := rand.New(rand.NewPCG(o.Seed, 0x72616e6b))
 	rules := []string{"published", "estimated"}
+	tails := []RankTails{m.Estimation.RankTails.Published, m.Estimation.RankTails.Exact}
 	out := make([]RankCalibration, len(rules))
 	sizeHit, sizeN := make([]map[string]float64, len(rules)), make([]map[string]float64, len(rules))
-	var n, sureReps [2]float64
+	var n, sureReps, nTop [2]float64
+	// standardised errors of the top fifth: (truth - score) over the
+	// half-width on its side, per rule
+	zs := make([][]float64, len(rules))
 	for i, r := range rules {
 		out[i] = RankCalibration{Rule: r, BySize: map[string]float64{}}
 		sizeHit[i], sizeN[i] = map[string]float64{}, map[string]float64{}
@@ -435,12 +451,27 @@ func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []Ran
 			for j, c := range codes {
 				in[j] = iv[c]
 			}
-			bands := RankUncertainty(in, RankOptions{Top: k, Level: m.Estimation.Level, Draws: 500, Seed: uint64(rep)})
+			bands := RankUncertainty(in, RankOptions{Top: k, Level: m.Estimation.Level, Draws: 2000, Seed: uint64(rep), Tails: tails[i]})
 			c := &out[i]
 			var sure, sureRight float64
+			every := 1.0
 			for j, code := range codes {
 				x, b, tr := iv[code], bands[j], trueRank[code]
 				ts := truth.score[code]
+				if j < len(codes)/5 {
+					nTop[i]++
+					switch {
+					case ts < x.Lo:
+						c.Below++
+					case ts > x.Hi:
+						c.Above++
+					}
+					if ts < x.Score && x.Score > x.Lo {
+						zs[i] = append(zs[i], (ts-x.Score)/(x.Score-x.Lo))
+					} else if ts >= x.Score && x.Hi > x.Score {
+						zs[i] = append(zs[i], (ts-x.Score)/(x.Hi-x.Score))
+					}
+				}
 				if ts >= x.Lo && ts <= x.Hi {
 					c.ScoreCoverage++
 					sizeHit[i][sizeBand(truth.households[code])]++
@@ -448,6 +479,11 @@ func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []Ran
 				sizeN[i][sizeBand(truth.households[code])]++
 				if tr >= b.RankLow && tr <= b.RankHigh {
 					c.RankCoverage++
+				}
+				if b.InTopSet {
+					c.TopSetSize++
+				} else if tr <= k {
+					every = 0
 				}
 				d := min(int(b.PTop*10), 9)
 				c.Deciles[d].P += b.PTop
@@ -466,6 +502,7 @@ func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []Ran
 				}
 			}
 			n[i] += float64(len(codes))
+			c.TopSetCoverage += every
 			c.SurelyTop += sure
 			if sure > 0 {
 				c.SurelyTopRight += sureRight / sure
@@ -494,6 +531,22 @@ func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []Ran
 			c.SurelyTopRight /= sureReps[i]
 		}
 		c.OverlapK /= r
+		c.TopSetCoverage /= r
+		c.TopSetSize /= r
+		if nTop[i] > 0 {
+			c.Below /= nTop[i]
+			c.Above /= nTop[i]
+		}
+		if z := zs[i]; len(z) > 20 {
+			// in units of the half-width, the level's ends are at -1
+			// and 1: a scale s puts them at -s and s
+			slices.Sort(z)
+			q := (1 - m.Estimation.Level) / 2
+			c.Fitted = RankTails{
+				Lower: math.Round(-z[int(q*float64(len(z)))]*100) / 100,
+				Upper: math.Round(z[int((1-q)*float64(len(z)))]*100) / 100,
+			}
+		}
 	}
 	return out
 }

@@ -67,6 +67,13 @@ type Model struct {
 		MinGroupAreas int `json:"min_group_areas"`
 		// Level of the credible intervals published (e.g. 0.9).
 		Level float64 `json:"level"`
+		// RankTails scale the halves of the rank simulation's draws, for
+		// the published ranking and the exact one (RankTails; absent: 1
+		// and 1, the intervals as they are).
+		RankTails struct {
+			Published RankTails `json:"published"`
+			Exact     RankTails `json:"exact"`
+		} `json:"rank_tails"`
 	} `json:"estimation"`
 	// Retention: how long a household's data is kept after the last
 	// contact with it (the survey, or a follow-up), before `riskmap
@@ -244,6 +251,11 @@ func (m *Model) Validate() error {
 	m.Cases.validate(bad)
 	if m.Estimation.MinGroupAreas < 2 || !(0.5 <= m.Estimation.Level && m.Estimation.Level < 1) {
 		bad("estimation: min_group_areas must be at least 2 and level in [0.5, 1)")
+	}
+	for basis, t := range map[string]RankTails{"published": m.Estimation.RankTails.Published, "exact": m.Estimation.RankTails.Exact} {
+		if !(t.Lower == 0 || 0.5 <= t.Lower && t.Lower <= 2) || !(t.Upper == 0 || 0.5 <= t.Upper && t.Upper <= 2) {
+			bad("estimation.rank_tails.%s: lower and upper must be in [0.5, 2] (or absent: 1)", basis)
+		}
 	}
 	for code, v := range m.AreaVarieties {
 		if _, ok := m.Calendar[v]; !ok {

@@ -28,16 +28,50 @@ type RankInput struct {
 type RankBand struct {
 	RankLow, RankHigh int
 	PTop              float64
+	// InTopSet: the village belongs to the smallest set, taken in the
+	// order of p_top, that holds every one of the true top K at once with
+	// probability Level (the Bayesian counterpart of Mogstad, Romano,
+	// Shaikh and Wilhelm's confidence set for the tau-best). Visiting the
+	// set visits the K worst villages, all of them, in Level of the cases;
+	// p_top speaks of one village at a time.
+	InTopSet bool
 }
 
 // RankOptions set the simulation: K (the top-K list), the credible level
-// of the inputs' intervals and of the rank intervals, the number of draws
-// and the seed (the same inputs and seed give the same bands).
+// of the inputs' intervals and of the rank intervals, the number of draws,
+// the seed (the same inputs and seed give the same bands) and the scale of
+// the draws' two halves (the model's estimation.rank_tails).
 type RankOptions struct {
 	Top   int
 	Level float64
 	Draws int
 	Seed  uint64
+	Tails RankTails
+}
+
+// RankTails scale the lower and upper halves of each village's draws
+// relative to its published interval (0 counts as 1: the interval as it
+// is). The simulation study measures where the truth falls for the villages
+// at the top of a ranking, which decide who is in the top K: below the
+// interval's low end more often than nominal and above its high end less
+// often (the winner's curse that shrinking each component apart leaves in
+// the combined score). riskmap evaluate prints the scales that match the
+// truth's 5% and 95% points there (EvaluateRanks, RankCalibration.Fitted);
+// the model carries them (docs/methodology.md, "How sure is a rank").
+type RankTails struct {
+	Lower float64 `json:"lower"`
+	Upper float64 `json:"upper"`
+}
+
+func (t RankTails) scales() (lower, upper float64) {
+	lower, upper = t.Lower, t.Upper
+	if lower == 0 {
+		lower = 1
+	}
+	if upper == 0 {
+		upper = 1
+	}
+	return lower, upper
 }
 
 // rankCells bounds draws x villages in RankUncertainty.
@@ -48,7 +82,8 @@ const rankCells = 20_000_000
 //
 // Each village's score is drawn from a two-piece normal with its median at
 // Score whose lower and upper halves put (1-Level)/2 below Lo and above
-// Hi: the published interval as a credible interval, asymmetric as it is.
+// Hi: the published interval as a credible interval, asymmetric as it is,
+// its halves scaled by o.Tails.
 // Villages are drawn independently (the shrinkage's shared prior means
 // make neighbours' errors correlated; independence widens rank intervals
 // slightly where neighbours compete). In every draw the villages are
@@ -67,9 +102,12 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 	// villages get fewer draws than a kabupaten's.
 	draws := max(min(o.Draws, rankCells/n), 1)
 	z := distuv.UnitNormal.Quantile(1 - (1-o.Level)/2)
-	lo, hi := make([]float64, n), make([]float64, n)
+	sl, su := o.Tails.scales()
+	lo, hi := make([]float64, n), make([]float64, n)   // the draws' halves
+	lo0, hi0 := make([]float64, n), make([]float64, n) // as published
 	for i, v := range in {
-		lo[i], hi[i] = math.Max(v.Score-v.Lo, 0)/z, math.Max(v.Hi-v.Score, 0)/z
+		lo0[i], hi0[i] = math.Max(v.Score-v.Lo, 0)/z, math.Max(v.Hi-v.Score, 0)/z
+		lo[i], hi[i] = sl*lo0[i], su*hi0[i]
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x72616e6b))
 	ranks := make([][]int32, n) // village -> its rank in each draw
@@ -80,18 +118,7 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 	idx := make([]int, n)
 	val := make([]float64, n)
 	for d := range draws {
-		for i, v := range in {
-			e := rng.NormFloat64()
-			if e < 0 {
-				val[i] = v.Score + e*lo[i]
-			} else {
-				val[i] = v.Score + e*hi[i]
-			}
-			idx[i] = i
-		}
-		// Ties (identical draws, as for villages with no interval) keep
-		// the ranking's order.
-		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(val[b], val[a]) })
+		drawScores(in, lo, hi, rng, val, idx)
 		for r, i := range idx {
 			ranks[i][d] = int32(r + 1)
 			if r < o.Top {
@@ -101,8 +128,38 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 	}
 	qlo, qhi := (1-o.Level)/2, (1+o.Level)/2
 	for i := range in {
+		slices.Sort(ranks[i])
+	}
+	// The top-K set: villages in the order of p_top (then of the
+	// ranking); in every draw, the depth of that order its top K reach;
+	// the set is as deep as Level of the draws reach. The depth is read
+	// on a second, independent set of draws: read on the draws p_top came
+	// from, it would fit their noise. These draws take the intervals as
+	// published, not scaled by o.Tails: the scales are fitted where p_top
+	// is decided, at the top of the ranking, while the set must also catch
+	// the truly worst villages hidden among low estimates, whose truth lies
+	// above the interval more often than nominal (docs/methodology.md).
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(top[b], top[a]) })
+	pos := make([]int, n)
+	for p, i := range order {
+		pos[i] = p
+	}
+	k := min(o.Top, n)
+	reach := make([]int, draws)
+	for d := range reach {
+		drawScores(in, lo0, hi0, rng, val, idx)
+		for _, i := range idx[:k] {
+			reach[d] = max(reach[d], pos[i]+1)
+		}
+	}
+	slices.Sort(reach)
+	set := reach[min(int(math.Ceil(o.Level*float64(draws)))-1, draws-1)]
+	for i := range in {
 		rs := ranks[i]
-		slices.Sort(rs)
 		at := func(q float64) int {
 			return int(rs[min(int(math.Floor(q*float64(draws))), draws-1)])
 		}
@@ -110,9 +167,26 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 			RankLow:  min(at(qlo), i+1),
 			RankHigh: max(at(qhi), i+1),
 			PTop:     float64(top[i]) / float64(draws),
+			InTopSet: k > 0 && pos[i] < set,
 		}
 	}
 	return out
+}
+
+// drawScores draws every village's score once into val and orders idx by
+// it, highest first. Ties (identical draws, as for villages with no
+// interval) keep the ranking's order.
+func drawScores(in []RankInput, lo, hi []float64, rng *rand.Rand, val []float64, idx []int) {
+	for i, v := range in {
+		e := rng.NormFloat64()
+		if e < 0 {
+			val[i] = v.Score + e*lo[i]
+		} else {
+			val[i] = v.Score + e*hi[i]
+		}
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(val[b], val[a]) })
 }
 
 // TopCertainty says in plain Indonesian how sure a village is to be in

@@ -3,6 +3,7 @@ package risk
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -64,14 +65,21 @@ func TestRankUncertaintyInvariants(t *testing.T) {
 		o := RankOptions{Top: min(10, n), Level: 0.9, Draws: 500, Seed: uint64(rep)}
 		b := RankUncertainty(in, o)
 		var sum float64
+		var inSet int
 		for i, x := range b {
 			if x.RankLow > i+1 || x.RankHigh < i+1 || x.RankLow < 1 || x.RankHigh > n {
 				t.Fatalf("n=%d village %d: ranks %d-%d", n, i+1, x.RankLow, x.RankHigh)
+			}
+			if x.InTopSet {
+				inSet++
 			}
 			if x.PTop < 0 || x.PTop > 1 {
 				t.Fatalf("p_top %v", x.PTop)
 			}
 			sum += x.PTop
+		}
+		if inSet < o.Top {
+			t.Errorf("n=%d: the top-%d set holds %d villages", n, o.Top, inSet)
 		}
 		if math.Abs(sum-float64(o.Top)) > 1e-9 {
 			t.Errorf("n=%d: p_top add up to %v, want %d", n, sum, o.Top)
@@ -98,7 +106,7 @@ func TestRankUncertaintyCalibrated(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	const k = 10
 	var bins [10]struct{ p, hit, n float64 }
-	var covered, total float64
+	var covered, total, allCovered float64
 	for rep := range 400 {
 		n := 120
 		truth := make([]float64, n)
@@ -133,9 +141,13 @@ func TestRankUncertaintyCalibrated(t *testing.T) {
 		for r, i := range byTruth {
 			trueRank[i] = r + 1
 		}
+		every := 1.0
 		for r, i := range order {
 			x := b[r]
 			tr := trueRank[i]
+			if tr <= k && !x.InTopSet {
+				every = 0
+			}
 			if tr >= x.RankLow && tr <= x.RankHigh {
 				covered++
 			}
@@ -147,9 +159,15 @@ func TestRankUncertaintyCalibrated(t *testing.T) {
 				bins[bin].hit++
 			}
 		}
+		allCovered += every
 	}
 	if c := covered / total; c < 0.87 || c > 0.97 {
 		t.Errorf("90%% rank intervals cover %.3f of true ranks", c)
+	}
+	// The 90% top-K set holds every one of the true top K in about 90%
+	// of the rankings.
+	if c := allCovered / 400; c < 0.86 || c > 0.95 {
+		t.Errorf("the 90%% top-%d set holds the whole true top %d in %.3f of the rankings", k, k, c)
 	}
 	for i, b := range bins {
 		if b.n < 200 {
@@ -159,7 +177,7 @@ func TestRankUncertaintyCalibrated(t *testing.T) {
 			t.Errorf("p_top decile %d: mean p_top %.3f, truly top %d: %.3f (n=%v)", i, b.p/b.n, k, b.hit/b.n, b.n)
 		}
 	}
-	t.Logf("rank interval coverage %.3f", covered/total)
+	t.Logf("rank interval coverage %.3f, top-K set %.3f", covered/total, allCovered/400)
 }
 
 func sortBy(xs []int, key func(int) float64) {
@@ -168,4 +186,42 @@ func sortBy(xs []int, key func(int) float64) {
 			xs[j], xs[j-1] = xs[j-1], xs[j]
 		}
 	}
+}
+
+// TestRankTails: the draws' halves scale as the model says. Absent scales
+// are the interval as published; a lighter upper half makes a village
+// behind the top K less likely to draw into it and a heavier lower half
+// makes the leaders less sure; the p_top still add up to K.
+func TestRankTails(t *testing.T) {
+	in := []RankInput{{50, 44, 56}, {48, 42, 54}, {46, 40, 52}, {40, 34, 46}, {38, 32, 44}}
+	o := RankOptions{Top: 2, Level: 0.9, Draws: 4000, Seed: 5}
+	plain := RankUncertainty(in, o)
+	o.Tails = RankTails{Lower: 1, Upper: 1}
+	if ones := RankUncertainty(in, o); !slicesEqual(ones, plain) {
+		t.Errorf("tails 1, 1 = %v, absent = %v: want the same", ones, plain)
+	}
+	o.Tails = RankTails{Lower: 1.1, Upper: 0.8}
+	scaled := RankUncertainty(in, o)
+	if scaled[3].PTop >= plain[3].PTop || scaled[4].PTop >= plain[4].PTop {
+		t.Errorf("the fourth and fifth villages' p_top %.3f, %.3f with a lighter upper half, %.3f, %.3f without: want less",
+			scaled[3].PTop, scaled[4].PTop, plain[3].PTop, plain[4].PTop)
+	}
+	if sum := scaled[0].PTop + scaled[1].PTop + scaled[2].PTop + scaled[3].PTop + scaled[4].PTop; math.Abs(sum-2) > 1e-9 {
+		t.Errorf("p_top add up to %v, want 2", sum)
+	}
+	if _, err := ParseModel([]byte(`{"estimation": {"rank_tails": {"exact": {"lower": 3}}}}`), "tails.json"); err == nil || !strings.Contains(err.Error(), "rank_tails.exact") {
+		t.Errorf("rank_tails.lower 3 accepted or not named: %v", err)
+	}
+}
+
+func slicesEqual(a, b []RankBand) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -18,6 +18,7 @@
       households: "rumah tangga", children: "anak 5-17 tahun", about: "sekitar", withheld: "dirahasiakan", score: "skor",
       smallSample: "sampel kecil: perkiraan ditarik ke rata-rata kecamatan", components: "Komponen skor",
       rankRange: (lo, hi) => "peringkat " + (lo === hi ? lo : lo + "–" + hi),
+      inSet: (k) => "kunjungi untuk 90% yakin mencakup " + k + " terburuk",
       certainty: { "pasti": (k) => "pasti " + k + " besar", "mungkin": (k) => "mungkin " + k + " besar", "kecil kemungkinan": (k) => "kecil kemungkinan " + k + " besar" },
       rankNote: (k, n) => "Peringkat dengan rentang 90% dan peluang masuk " + k + " besar. " + (n ? n + " desa tidak dapat dibedakan dari " + k + " besar: urutannya tidak pasti." : ""),
       comp: { prevalence: "anak yang bekerja", mean_household_score: "skor rata-rata rumah tangga", tobacco_share: "luas tembakau",
@@ -49,6 +50,7 @@
       households: "households", children: "children aged 5-17", about: "about", withheld: "withheld", score: "score",
       smallSample: "small sample: the estimate is pulled toward the kecamatan", components: "Score components",
       rankRange: (lo, hi) => "rank " + (lo === hi ? lo : lo + "–" + hi),
+      inSet: (k) => "visit to be 90% sure of reaching the " + k + " worst",
       certainty: { "pasti": (k) => "surely top " + k, "mungkin": (k) => "maybe top " + k, "kecil kemungkinan": (k) => "unlikely top " + k },
       rankNote: (k, n) => "Ranks with their 90% range and the chance of being in the top " + k + ". " + (n ? n + " villages cannot be told apart from the top " + k + ": their order is not certain." : ""),
       comp: { prevalence: "children working", mean_household_score: "mean household score", tobacco_share: "tobacco area",
@@ -437,7 +439,8 @@
           '<span class="tier ' + esc(v.tier) + '">' + esc(t().tiers[v.tier] || v.tier) + "</span> · " + Number(v.seasonal_score).toFixed(1) +
           (v.households != null ? " · " + t().about + " " + v.households + " " + t().households : "") +
           (v.p_top != null ? '<br><span class="certainty ' + esc(v.top_certainty.replace(" ", "-")) + '">' + esc(t().certainty[v.top_certainty](r.top)) +
-            " (" + Number(v.p_top).toLocaleString(lang === "en" ? "en" : "id", { maximumFractionDigits: 2 }) + ")</span> · " + esc(t().rankRange(v.rank_low, v.rank_high)) : "") +
+            " (" + Number(v.p_top).toLocaleString(lang === "en" ? "en" : "id", { maximumFractionDigits: 2 }) + ")</span> · " + esc(t().rankRange(v.rank_low, v.rank_high)) +
+            (v.in_top_set ? ' · <span class="in-set">' + esc(t().inSet(r.top)) + "</span>" : "") : "") +
           (small ? ' <span class="warn">' + esc(t().smallSample) + "</span>" : "") +
           (v.components ? "<details><summary>" + esc(t().components) + "</summary>" + componentsTable(v.components, true) + "</details>" : "") + "</li>";
       }).join("");

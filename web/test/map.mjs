@@ -117,6 +117,10 @@ try {
   const ranges = await page.$$eval("#targets li", (els) => els.map((e) => (e.textContent.match(/peringkat ([0-9]+)(?:–([0-9]+))?/) || []).slice(1)));
   ranges.forEach((r, i) => { if (!r.length || Number(r[0]) > i + 1 || Number(r[1] || r[0]) < i + 1) fail("village " + (i + 1) + " has rank range " + JSON.stringify(r)); });
   ok("each ranked village shows its rank range and how sure it is to be in the top 10 (" + sure[0] + ")");
+  // The top-10 set (at least 10 villages, led by the likeliest) is marked.
+  const inSet = await page.$$eval("#targets li .in-set", (els) => els.map((e) => e.textContent));
+  if (inSet.length < Math.min(10, ranked) || !inSet.every((s) => s === "kunjungi untuk 90% yakin mencakup 10 terburuk")) fail("the top-10 set: " + JSON.stringify(inSet));
+  ok(inSet.length + " of the listed villages are in the 90% top-10 set");
   await page.waitForFunction(() => document.querySelectorAll(".rank").length >= 1, null, { timeout: 10000 });
   const numbers = await page.$$eval(".rank", (els) => els.map((e) => e.textContent));
   ok("the top " + numbers.length + " villages of the ranking are numbered on the map");
@@ -159,7 +163,7 @@ try {
     const lines = text.trim().split("\n");
     return { header: lines[0], rows: lines.length - 1 };
   });
-  if (!csv.header.startsWith("rank,rank_low,rank_high,p_top,top_certainty,id,name,kecamatan,tier") || csv.rows < 15) fail("the ranking CSV: " + JSON.stringify(csv));
+  if (!csv.header.startsWith("rank,rank_low,rank_high,p_top,top_certainty,in_top_set,id,name,kecamatan,tier") || csv.rows < 15) fail("the ranking CSV: " + JSON.stringify(csv));
   ok("the ranking CSV parses: " + csv.rows + " villages");
   const plan = await page.evaluate(async () => {
     const r = await fetch(document.getElementById("survey-plan").href.replace("f=html", "f=json"));
