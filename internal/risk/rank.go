@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -109,21 +111,38 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 		lo0[i], hi0[i] = math.Max(v.Score-v.Lo, 0)/z, math.Max(v.Hi-v.Score, 0)/z
 		lo[i], hi[i] = sl*lo0[i], su*hi0[i]
 	}
-	rng := rand.New(rand.NewPCG(o.Seed, 0x72616e6b))
 	ranks := make([][]int32, n) // village -> its rank in each draw
 	for i := range ranks {
 		ranks[i] = make([]int32, draws)
 	}
-	top := make([]int, n)
-	idx := make([]int, n)
-	val := make([]float64, n)
-	for d := range draws {
-		drawScores(in, lo, hi, rng, val, idx)
-		for r, i := range idx {
-			ranks[i][d] = int32(r + 1)
-			if r < o.Top {
-				top[i]++
+	// The draws are made in chunks of rankChunk, each from its own stream
+	// of the seed, on every core: the same seed gives the same bands
+	// whatever the number of cores.
+	chunks := (draws + rankChunk - 1) / rankChunk
+	tops := make([][]int, chunks)
+	parallelChunks(chunks, func(c int) {
+		rng := rand.New(rand.NewPCG(o.Seed, 0x72616e6b+uint64(c)))
+		top := make([]int, n)
+		keys := make([]uint64, n)
+		for d := c * rankChunk; d < min((c+1)*rankChunk, draws); d++ {
+			for i, v := range in {
+				keys[i] = drawKey(v, lo[i], hi[i], rng, i)
 			}
+			slices.Sort(keys)
+			for r, key := range keys {
+				i := int(key & keyIndex)
+				ranks[i][d] = int32(r + 1)
+				if r < o.Top {
+					top[i]++
+				}
+			}
+		}
+		tops[c] = top
+	})
+	top := make([]int, n)
+	for _, t := range tops {
+		for i, x := range t {
+			top[i] += x
 		}
 	}
 	qlo, qhi := (1-o.Level)/2, (1+o.Level)/2
@@ -150,12 +169,27 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 	}
 	k := min(o.Top, n)
 	reach := make([]int, draws)
-	for d := range reach {
-		drawScores(in, lo0, hi0, rng, val, idx)
-		for _, i := range idx[:k] {
-			reach[d] = max(reach[d], pos[i]+1)
+	parallelChunks(chunks, func(c int) {
+		rng := rand.New(rand.NewPCG(o.Seed, 0x746f70736574+uint64(c)))
+		best := make([]uint64, 0, k+1) // the draw's top K keys, in order
+		for d := c * rankChunk; d < min((c+1)*rankChunk, draws); d++ {
+			best = best[:0]
+			for i, v := range in {
+				key := drawKey(v, lo0[i], hi0[i], rng, i)
+				if len(best) == k && key >= best[k-1] {
+					continue
+				}
+				j, _ := slices.BinarySearch(best, key)
+				best = slices.Insert(best, j, key)
+				if len(best) > k {
+					best = best[:k]
+				}
+			}
+			for _, key := range best {
+				reach[d] = max(reach[d], pos[int(key&keyIndex)]+1)
+			}
 		}
-	}
+	})
 	slices.Sort(reach)
 	set := reach[min(int(math.Ceil(o.Level*float64(draws)))-1, draws-1)]
 	for i := range in {
@@ -173,20 +207,50 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 	return out
 }
 
-// drawScores draws every village's score once into val and orders idx by
-// it, highest first. Ties (identical draws, as for villages with no
-// interval) keep the ranking's order.
-func drawScores(in []RankInput, lo, hi []float64, rng *rand.Rand, val []float64, idx []int) {
-	for i, v := range in {
-		e := rng.NormFloat64()
-		if e < 0 {
-			val[i] = v.Score + e*lo[i]
-		} else {
-			val[i] = v.Score + e*hi[i]
-		}
-		idx[i] = i
+// drawKey draws a village's score once and returns it as a sort key:
+// ascending keys are descending scores, ties in the ranking's order (the
+// village's index in the low 24 bits, below the score's first 40 bits:
+// draws closer than a few parts in a billion count as tied).
+func drawKey(v RankInput, lo, hi float64, rng *rand.Rand, i int) uint64 {
+	e := rng.NormFloat64()
+	x := v.Score + e*hi
+	if e < 0 {
+		x = v.Score + e*lo
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(val[b], val[a]) })
+	// IEEE 754 bits in ascending order, then inverted for descending
+	b := math.Float64bits(x)
+	if b>>63 == 1 {
+		b = ^b
+	} else {
+		b |= 1 << 63
+	}
+	return ^b&^keyIndex | uint64(i)
+}
+
+// keyIndex masks the village's index in a draw's key.
+const keyIndex = 1<<24 - 1
+
+// rankChunk is how many draws one stream of the seed makes.
+const rankChunk = 125
+
+// parallelChunks runs f(0..chunks-1) on every core.
+func parallelChunks(chunks int, f func(c int)) {
+	next := make(chan int, chunks)
+	for c := range chunks {
+		next <- c
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), chunks) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range next {
+				f(c)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // TopCertainty says in plain Indonesian how sure a village is to be in

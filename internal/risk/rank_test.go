@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -224,4 +225,29 @@ func slicesEqual(a, b []RankBand) bool {
 		}
 	}
 	return true
+}
+
+// BenchmarkRankUncertainty: one ranking's bands, p_top and top-10 set, as
+// /targets/villages computes them (2,000 draws, fewer past 10,000 villages:
+// rankCells), for the published ranking of the three kabupaten (about 400
+// villages), every village of them (783), East Java (8,492) and Indonesia
+// (83,402). The bands are cached per data version and request.
+func BenchmarkRankUncertainty(b *testing.B) {
+	for _, n := range []int{400, 783, 8492, 83402} {
+		rng := rand.New(rand.NewPCG(uint64(n), 1))
+		in := make([]RankInput, n)
+		s := 60.0
+		for i := range in {
+			s -= rng.Float64() * 40 / float64(n)
+			w := 2 + rng.Float64()*10
+			in[i] = RankInput{Score: s, Lo: s - w, Hi: s + w*0.9}
+		}
+		o := RankOptions{Top: 10, Level: 0.9, Draws: 2000, Seed: 1, Tails: RankTails{Lower: 1.1, Upper: 0.79}}
+		b.Run(fmt.Sprintf("villages=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				RankUncertainty(in, o)
+			}
+			b.ReportMetric(float64(min(o.Draws, rankCells/n)), "draws")
+		})
+	}
 }
