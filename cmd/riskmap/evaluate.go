@@ -9,7 +9,7 @@ import (
 )
 
 func evaluateCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("evaluate", "evaluate [--replications 50] [--households 20000] [--seed 1]\n\nThe simulation study of targeting accuracy (docs/methodology.md): a synthetic truth over the\ndatabase's villages, surveys of very unequal sizes, and how well each ranking rule recovers the\ntruly worst surveyed villages (precision at 10, 25 and 50; Spearman's rank correlation);\nthen how sure the rankings say they are against that truth: the coverage of the score\nand rank intervals, by sample size, and the calibration of p_top; and the change between two\nrounds estimated as from independent samples and from the children surveyed in both.")
+	fs := e.flags("evaluate", "evaluate [--replications 50] [--households 20000] [--seed 1]\n\nThe simulation study of targeting accuracy (docs/methodology.md): a synthetic truth over the\ndatabase's villages, surveys of very unequal sizes, and how well each ranking rule recovers the\ntruly worst surveyed villages (precision at 10, 25 and 50; Spearman's rank correlation);\nthen how sure the rankings say they are against that truth: the coverage of the score\nand rank intervals, by sample size, the calibration of p_top and of the top-K set, and the\nrank draws' tail scales that fit the top fifth of the rankings (the model's\nestimation.rank_tails); and the change between two\nrounds estimated as from independent samples and from the children surveyed in both.")
 	reps := fs.Int("replications", 50, "simulated surveys")
 	households := fs.Int("households", 20000, "households surveyed in each")
 	seed := fs.Uint64("seed", 1, "random seed")
