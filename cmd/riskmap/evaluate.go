@@ -14,6 +14,7 @@ func evaluateCmd(ctx context.Context, e *env, args []string) error {
 	households := fs.Int("households", 20000, "households surveyed in each")
 	seed := fs.Uint64("seed", 1, "random seed")
 	top := fs.Int("top", 10, "K of the top-K list whose p_top is checked")
+	fitTails := fs.Bool("fit-tails", false, "instead: fit the rank draws' tail scales (estimation.rank_tails) to p_top's calibration over a grid, and print the grid best first")
 	modelFile := fs.String("model", "", "risk model JSON (default: the embedded one)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -37,6 +38,19 @@ func evaluateCmd(ctx context.Context, e *env, args []string) error {
 	villages := make([]risk.EvalVillage, len(shapes))
 	for i, s := range shapes {
 		villages[i] = risk.EvalVillage{Code: s.Code, Kecamatan: s.KecamatanCode, Kabupaten: s.Code[:5]}
+	}
+	if *fitTails {
+		fits := risk.FitRankTails(villages, m, risk.EvalOptions{Replications: *reps, Households: *households, Seed: *seed}, *top,
+			[]float64{1, 1.1, 1.2, 1.3}, []float64{0.7, 0.75, 0.8, 0.85, 0.9, 1})
+		fmt.Fprintf(e.stdout, "%d villages, %d simulated surveys of %d households each (synthetic): p_top's calibration by the rank draws' tail scales, best first\n", len(villages), *reps, *households)
+		w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ranking\tlower\tupper\tcalibration error (mean squared gap)\tworst decile's gap")
+		for _, rule := range []string{"published", "estimated"} {
+			for _, f := range fits[rule][:min(6, len(fits[rule]))] {
+				fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%.5f\t%.3f\n", rule, f.Tails.Lower, f.Tails.Upper, f.Reliability, f.Worst)
+			}
+		}
+		return w.Flush()
 	}
 	res := risk.Evaluate(villages, m, risk.EvalOptions{Replications: *reps, Households: *households, Seed: *seed})
 	fmt.Fprintf(e.stdout, "%d villages, %d simulated surveys of %d households each (synthetic)\n", len(villages), *reps, *households)

@@ -550,3 +550,92 @@ func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []Ran
 	}
 	return out
 }
+
+// TailFit is one candidate of FitRankTails: the draws' tail scales and
+// the calibration error of p_top they give (the reliability term of the
+// Brier score: the villages' mean squared gap between the p_top of their
+// decile and the share of them truly in the top K), and its worst decile.
+type TailFit struct {
+	Tails       RankTails
+	Reliability float64
+	Worst       float64
+}
+
+// FitRankTails runs the simulation of EvaluateRanks and measures, for each
+// ranking ("published", "estimated") and every pair of the lower and upper
+// scales given, how well p_top is calibrated: the pairs sorted best first.
+// It fits the scales to p_top's calibration itself, where the scales that
+// EvaluateRanks prints (RankCalibration.Fitted) match the top fifth's 5%
+// and 95% points. Draws are fewer than a served ranking's (500), as the
+// grid multiplies the work.
+func FitRankTails(villages []EvalVillage, m *Model, o EvalOptions, k int, lowers, uppers []float64) map[string][]TailFit {
+	rng := rand.New(rand.NewPCG(o.Seed, 0x72616e6b))
+	rules := []string{"published", "estimated"}
+	var grid []RankTails
+	for _, l := range lowers {
+		for _, u := range uppers {
+			grid = append(grid, RankTails{Lower: l, Upper: u})
+		}
+	}
+	deciles := map[string][][10]Decile{}
+	for _, r := range rules {
+		deciles[r] = make([][10]Decile, len(grid))
+	}
+	for rep := 0; rep < o.Replications; rep++ {
+		truth, _, intervals := simulate(villages, m, o, rng)
+		for _, rule := range rules {
+			iv := intervals[rule]
+			codes := make([]string, 0, len(iv))
+			for c := range iv {
+				codes = append(codes, c)
+			}
+			sort.Slice(codes, func(a, b int) bool {
+				if iv[codes[a]].Score != iv[codes[b]].Score {
+					return iv[codes[a]].Score > iv[codes[b]].Score
+				}
+				return codes[a] < codes[b]
+			})
+			byTruth := append([]string(nil), codes...)
+			sort.Slice(byTruth, func(a, b int) bool { return truth.score[byTruth[a]] > truth.score[byTruth[b]] })
+			inTop := map[string]bool{}
+			for _, c := range byTruth[:min(k, len(byTruth))] {
+				inTop[c] = true
+			}
+			in := make([]RankInput, len(codes))
+			for j, c := range codes {
+				in[j] = iv[c]
+			}
+			for g, t := range grid {
+				bands := RankUncertainty(in, RankOptions{Top: k, Level: m.Estimation.Level, Draws: 500, Seed: uint64(rep), Tails: t})
+				for j, c := range codes {
+					d := &deciles[rule][g][min(int(bands[j].PTop*10), 9)]
+					d.P += bands[j].PTop
+					d.N++
+					if inTop[c] {
+						d.Hit++
+					}
+				}
+			}
+		}
+	}
+	out := map[string][]TailFit{}
+	for _, rule := range rules {
+		fits := make([]TailFit, len(grid))
+		for g, t := range grid {
+			var sq, n, worst float64
+			for _, d := range deciles[rule][g] {
+				if d.N == 0 {
+					continue
+				}
+				gap := d.P/d.N - d.Hit/d.N
+				sq += d.N * gap * gap
+				n += d.N
+				worst = math.Max(worst, math.Abs(gap))
+			}
+			fits[g] = TailFit{Tails: t, Reliability: sq / n, Worst: worst}
+		}
+		sort.SliceStable(fits, func(a, b int) bool { return fits[a].Reliability < fits[b].Reliability })
+		out[rule] = fits
+	}
+	return out
+}

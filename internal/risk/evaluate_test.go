@@ -76,3 +76,29 @@ func TestEvaluateRanks(t *testing.T) {
 		}
 	}
 }
+
+// TestFitRankTails: the grid comes back whole for both rankings, best
+// first, and the interval as it is (1, 1) is a candidate like any other.
+func TestFitRankTails(t *testing.T) {
+	m, err := DefaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fits := FitRankTails(syntheticRegion(2, 10, 13), m, EvalOptions{Replications: 3, Households: 8000, Seed: 2}, 10, []float64{1, 1.2}, []float64{0.8, 1})
+	for _, rule := range []string{"published", "estimated"} {
+		f := fits[rule]
+		if len(f) != 4 {
+			t.Fatalf("%s: %d candidates, want 4", rule, len(f))
+		}
+		seen := false
+		for i, x := range f {
+			if x.Reliability < 0 || x.Worst < 0 || x.Worst > 1 || i > 0 && x.Reliability < f[i-1].Reliability {
+				t.Errorf("%s: %+v after %+v", rule, x, f[max(i-1, 0)])
+			}
+			seen = seen || x.Tails == RankTails{Lower: 1, Upper: 1}
+		}
+		if !seen {
+			t.Errorf("%s: (1, 1) missing from %+v", rule, f)
+		}
+	}
+}
