@@ -431,26 +431,7 @@ func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []Ran
 		truth, _, intervals := simulate(villages, m, o, rng)
 		for i, rule := range rules {
 			iv := intervals[rule]
-			codes := make([]string, 0, len(iv))
-			for c := range iv {
-				codes = append(codes, c)
-			}
-			sort.Slice(codes, func(a, b int) bool {
-				if iv[codes[a]].Score != iv[codes[b]].Score {
-					return iv[codes[a]].Score > iv[codes[b]].Score
-				}
-				return codes[a] < codes[b]
-			})
-			byTruth := append([]string(nil), codes...)
-			sort.Slice(byTruth, func(a, b int) bool { return truth.score[byTruth[a]] > truth.score[byTruth[b]] })
-			trueRank := map[string]int{}
-			for r, c := range byTruth {
-				trueRank[c] = r + 1
-			}
-			in := make([]RankInput, len(codes))
-			for j, c := range codes {
-				in[j] = iv[c]
-			}
+			codes, in, trueRank := simulatedRanking(iv, truth)
 			bands := RankUncertainty(in, RankOptions{Top: k, Level: m.Estimation.Level, Draws: 2000, Seed: uint64(rep), Tails: tails[i]})
 			c := &out[i]
 			var sure, sureRight float64
@@ -551,6 +532,33 @@ func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []Ran
 	return out
 }
 
+// simulatedRanking orders one simulated survey's ranked villages as the
+// ranking does (by score, ties by code), with their inputs to
+// RankUncertainty in that order and each village's true rank among them.
+func simulatedRanking(iv map[string]RankInput, truth simTruth) ([]string, []RankInput, map[string]int) {
+	codes := make([]string, 0, len(iv))
+	for c := range iv {
+		codes = append(codes, c)
+	}
+	sort.Slice(codes, func(a, b int) bool {
+		if iv[codes[a]].Score != iv[codes[b]].Score {
+			return iv[codes[a]].Score > iv[codes[b]].Score
+		}
+		return codes[a] < codes[b]
+	})
+	byTruth := append([]string(nil), codes...)
+	sort.Slice(byTruth, func(a, b int) bool { return truth.score[byTruth[a]] > truth.score[byTruth[b]] })
+	trueRank := map[string]int{}
+	for r, c := range byTruth {
+		trueRank[c] = r + 1
+	}
+	in := make([]RankInput, len(codes))
+	for j, c := range codes {
+		in[j] = iv[c]
+	}
+	return codes, in, trueRank
+}
+
 // TailFit is one candidate of FitRankTails: the draws' tail scales and
 // the calibration error of p_top they give (the reliability term of the
 // Brier score: the villages' mean squared gap between the p_top of their
@@ -584,34 +592,14 @@ func FitRankTails(villages []EvalVillage, m *Model, o EvalOptions, k int, lowers
 	for rep := 0; rep < o.Replications; rep++ {
 		truth, _, intervals := simulate(villages, m, o, rng)
 		for _, rule := range rules {
-			iv := intervals[rule]
-			codes := make([]string, 0, len(iv))
-			for c := range iv {
-				codes = append(codes, c)
-			}
-			sort.Slice(codes, func(a, b int) bool {
-				if iv[codes[a]].Score != iv[codes[b]].Score {
-					return iv[codes[a]].Score > iv[codes[b]].Score
-				}
-				return codes[a] < codes[b]
-			})
-			byTruth := append([]string(nil), codes...)
-			sort.Slice(byTruth, func(a, b int) bool { return truth.score[byTruth[a]] > truth.score[byTruth[b]] })
-			inTop := map[string]bool{}
-			for _, c := range byTruth[:min(k, len(byTruth))] {
-				inTop[c] = true
-			}
-			in := make([]RankInput, len(codes))
-			for j, c := range codes {
-				in[j] = iv[c]
-			}
+			codes, in, trueRank := simulatedRanking(intervals[rule], truth)
 			for g, t := range grid {
 				bands := RankUncertainty(in, RankOptions{Top: k, Level: m.Estimation.Level, Draws: 500, Seed: uint64(rep), Tails: t})
 				for j, c := range codes {
 					d := &deciles[rule][g][min(int(bands[j].PTop*10), 9)]
 					d.P += bands[j].PTop
 					d.N++
-					if inTop[c] {
+					if trueRank[c] <= k {
 						d.Hit++
 					}
 				}
