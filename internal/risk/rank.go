@@ -149,33 +149,57 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 	for i := range in {
 		slices.Sort(ranks[i])
 	}
-	// The top-K set: villages in the order of p_top (then of the
-	// ranking); in every draw, the depth of that order its top K reach;
-	// the set is as deep as Level of the draws reach. The depth is read
-	// on a second, independent set of draws: read on the draws p_top came
-	// from, it would fit their noise. These draws take the intervals as
-	// published, not scaled by o.Tails: the scales are fitted where p_top
-	// is decided, at the top of the ranking, while the set must also catch
-	// the truly worst villages hidden among low estimates, whose truth lies
-	// above the interval more often than nominal (docs/methodology.md).
+	pos, set := topSet(in, lo0, hi0, top, min(o.Top, n), draws, o)
+	for i := range in {
+		rs := ranks[i]
+		at := func(q float64) int {
+			return int(rs[min(int(math.Floor(q*float64(draws))), draws-1)])
+		}
+		out[i] = RankBand{
+			RankLow:  min(at(qlo), i+1),
+			RankHigh: max(at(qhi), i+1),
+			PTop:     float64(top[i]) / float64(draws),
+			InTopSet: pos[i] < set,
+		}
+	}
+	return out
+}
+
+// topSet finds the top-K set (RankBand.InTopSet): villages in the order
+// of p_top (top counts the draws each was in the top K; ties in the
+// ranking's order); in every draw, the depth of that order its top K
+// reach; the set is as deep as o.Level of the draws reach. It returns each
+// village's place in that order and the set's size.
+//
+// The depth is read on a second, independent set of draws: read on the
+// draws p_top came from, it would fit their noise. These draws take the
+// intervals as published (lo, hi), not scaled by o.Tails: the scales are
+// fitted where p_top is decided, at the top of the ranking, while the set
+// must also catch the truly worst villages hidden among low estimates,
+// whose truth lies above the interval more often than nominal
+// (docs/methodology.md).
+func topSet(in []RankInput, lo, hi []float64, top []int, k, draws int, o RankOptions) (pos []int, size int) {
+	n := len(in)
 	order := make([]int, n)
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(top[b], top[a]) })
-	pos := make([]int, n)
+	pos = make([]int, n)
 	for p, i := range order {
 		pos[i] = p
 	}
-	k := min(o.Top, n)
+	if k < 1 {
+		return pos, 0
+	}
 	reach := make([]int, draws)
-	parallelChunks(chunks, func(c int) {
+	parallelChunks((draws+rankChunk-1)/rankChunk, func(c int) {
 		rng := rand.New(rand.NewPCG(o.Seed, 0x746f70736574+uint64(c)))
 		best := make([]uint64, 0, k+1) // the draw's top K keys, in order
 		for d := c * rankChunk; d < min((c+1)*rankChunk, draws); d++ {
 			best = best[:0]
 			for i, v := range in {
-				key := drawKey(v, lo0[i], hi0[i], rng, i)
+				key := drawKey(v, lo[i], hi[i], rng, i)
 				if len(best) == k && key >= best[k-1] {
 					continue
 				}
@@ -191,20 +215,7 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 		}
 	})
 	slices.Sort(reach)
-	set := reach[min(int(math.Ceil(o.Level*float64(draws)))-1, draws-1)]
-	for i := range in {
-		rs := ranks[i]
-		at := func(q float64) int {
-			return int(rs[min(int(math.Floor(q*float64(draws))), draws-1)])
-		}
-		out[i] = RankBand{
-			RankLow:  min(at(qlo), i+1),
-			RankHigh: max(at(qhi), i+1),
-			PTop:     float64(top[i]) / float64(draws),
-			InTopSet: k > 0 && pos[i] < set,
-		}
-	}
-	return out
+	return pos, reach[min(int(math.Ceil(o.Level*float64(draws)))-1, draws-1)]
 }
 
 // drawKey draws a village's score once and returns it as a sort key:
