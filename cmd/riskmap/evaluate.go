@@ -83,7 +83,7 @@ func evaluateCmd(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "\nthe top fifth of each ranking against its score intervals (nominal %.3f each side), and the rank draws' tail scales (model estimation.rank_tails):\n", (1-m.Estimation.Level)/2)
 	fmt.Fprintln(w, "rule\ttruth below the low end\tabove the high end\tscales used: lower\tupper\tscales that fit: lower\tupper")
 	for i, c := range cal {
-		t := []risk.RankTails{m.Estimation.RankTails.Published, m.Estimation.RankTails.Exact}[i]
+		t := m.RankTailsFor([]risk.Basis{risk.Published, risk.Exact}[i])
 		fmt.Fprintf(w, "%s\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%.2f\n", c.Rule, c.Below, c.Above, t.Lower, t.Upper, c.Fitted.Lower, c.Fitted.Upper)
 	}
 	if err := w.Flush(); err != nil {

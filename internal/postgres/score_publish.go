@@ -84,7 +84,7 @@ func publish(ctx context.Context, tx pgx.Tx, m *risk.Model, sum *PublicationSumm
 	// The public's inputs: the same facts, with the bases' mean scores and
 	// coverage.
 	in = b.inputs(in)
-	figs := risk.PublishFigures(areas, pub, in, m, b.within)
+	figs := risk.PublishFigures(areas, pub, in, m, b.within, risk.Published)
 	b.figures(figs)
 	var (
 		levels, codes, parents, statuses, tiers, priors []string
@@ -702,7 +702,7 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores strin
 	if err != nil {
 		return nil, err
 	}
-	figs := risk.PublishFigures(areas, pub, b.inputs(in), m, b.within)
+	figs := risk.PublishFigures(areas, pub, b.inputs(in), m, b.within, risk.Published)
 	b.figures(figs)
 	rows, err = tx.Query(ctx, `SELECT level, code, status, prevalence, prevalence_smoothed, mean_household_score,
 		farm_labourer_share, poverty_share, score, components, monthly FROM area_public ORDER BY level, code`)
@@ -759,7 +759,7 @@ func storeEstimates(ctx context.Context, tx pgx.Tx, areas []risk.AreaCounts, in 
 	}
 	var codes, monthly, quality []string
 	var score, lo, hi, prev, plo, phi []*float64
-	for area, f := range risk.PublishFigures(areas, exact, in, m, within) {
+	for area, f := range risk.PublishFigures(areas, exact, in, m, within, risk.Exact) {
 		level, code, _ := risk.SplitAreaID(area)
 		if level != risk.LevelDesa {
 			continue

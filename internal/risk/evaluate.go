@@ -195,7 +195,7 @@ func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (
 	newScores, newLow := map[string]float64{}, map[string]float64{}
 	intervals := map[string]map[string]RankInput{"published": {}, "estimated": {}}
 	if pub, _, err := Publish(areas, m.Publication); err == nil {
-		figs := PublishFigures(areas, pub, in, m, 15*15)
+		figs := PublishFigures(areas, pub, in, m, 15*15, Published)
 		for _, v := range villages {
 			if f := figs[AreaID(LevelDesa, v.Code)]; f.Score != nil {
 				newScores[v.Code] = *f.Score
@@ -216,7 +216,7 @@ func simulate(villages []EvalVillage, m *Model, o EvalOptions, rng *rand.Rand) (
 		exact[a.Area] = p
 	}
 	estScores, estLow, estTiered := map[string]float64{}, map[string]float64{}, map[string]float64{}
-	for id, f := range PublishFigures(areas, exact, in, m, 15*15) {
+	for id, f := range PublishFigures(areas, exact, in, m, 15*15, Exact) {
 		if level, c, _ := SplitAreaID(id); f.Score != nil && level == LevelDesa {
 			estScores[c] = *f.Score
 			estLow[c] = *f.ScoreLo + *f.Score/1000
@@ -416,7 +416,7 @@ func sizeBand(n int) string {
 func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []RankCalibration {
 	rng := rand.New(rand.NewPCG(o.Seed, 0x72616e6b))
 	rules := []string{"published", "estimated"}
-	tails := []RankTails{m.Estimation.RankTails.Published, m.Estimation.RankTails.Exact}
+	tails := []RankTails{m.RankTailsFor(Published), m.RankTailsFor(Exact)}
 	out := make([]RankCalibration, len(rules))
 	sizeHit, sizeN := make([]map[string]float64, len(rules)), make([]map[string]float64, len(rules))
 	var n, sureReps, nTop [2]float64

@@ -43,8 +43,8 @@ func TestEvaluateNewRuleFindsWorstVillages(t *testing.T) {
 }
 
 // TestEvaluateRanks: the simulation study of rank uncertainty, small
-// (riskmap evaluate runs it over the real villages). The published
-// score's nominal 90% interval covers close to 90% of true scores; the
+// (riskmap evaluate runs it over the real villages). The published and
+// the exact score's nominal 90% interval cover close to 90% of true scores; the
 // rank intervals and p_top are sane: p_top's top decile is right, its
 // bottom decile holds no top-10 village to speak of.
 func TestEvaluateRanks(t *testing.T) {
@@ -59,8 +59,11 @@ func TestEvaluateRanks(t *testing.T) {
 	for _, c := range EvaluateRanks(syntheticRegion(3, 20, 13), m, EvalOptions{Replications: reps, Households: 20000, Seed: 1}, 10) {
 		t.Logf("%s: score interval covers %.3f %v, rank interval %.3f, %.1f villages a survey with p_top >= 0.9 (%.2f truly top 10), %.1f outside the top 10 reaching the 10th, top-10 set of %.1f holding the true top 10 in %.2f",
 			c.Rule, c.ScoreCoverage, c.BySize, c.RankCoverage, c.SurelyTop, c.SurelyTopRight, c.OverlapK, c.TopSetSize, c.TopSetCoverage)
-		if c.Rule == "published" && (c.ScoreCoverage < 0.85 || c.ScoreCoverage > 0.95) {
-			t.Errorf("published score intervals cover %.3f, nominal 0.9", c.ScoreCoverage)
+		// Both rankings: the exact one has its own correlation base
+		// (estimation.error_correlation); with the published one's it
+		// covered 94-95%.
+		if c.ScoreCoverage < 0.85 || c.ScoreCoverage > 0.93 {
+			t.Errorf("%s: score intervals cover %.3f, nominal 0.9", c.Rule, c.ScoreCoverage)
 		}
 		if c.RankCoverage < 0.8 || c.RankCoverage > 0.97 {
 			t.Errorf("%s: rank intervals cover %.3f, nominal 0.9", c.Rule, c.RankCoverage)

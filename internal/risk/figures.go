@@ -39,6 +39,45 @@ type AreaInput struct {
 // (docs/methodology.md, "How sure is a rank").
 const scoreErrorBase = 0.15
 
+// Basis names the counts figures are computed from.
+type Basis int
+
+const (
+	// Published: the audited, rounded counts the public and planners see.
+	Published Basis = iota
+	// Exact: the exact counts, for staff who may see them (no minimum
+	// sample, no rounding).
+	Exact
+)
+
+func (b Basis) String() string {
+	if b == Exact {
+		return "exact"
+	}
+	return "published"
+}
+
+// errorCorrelation is the base of rho for figures on basis b: the
+// model's estimation.error_correlation, or scoreErrorBase.
+func (m *Model) errorCorrelation(b Basis) float64 {
+	c := m.Estimation.ErrorCorrelation.Published
+	if b == Exact {
+		c = m.Estimation.ErrorCorrelation.Exact
+	}
+	if c == nil {
+		return scoreErrorBase
+	}
+	return *c
+}
+
+// RankTailsFor is the model's rank draws' tail scales for basis b.
+func (m *Model) RankTailsFor(b Basis) RankTails {
+	if b == Exact {
+		return m.Estimation.RankTails.Exact
+	}
+	return m.Estimation.RankTails.Published
+}
+
 // Figures are an area's published figures, all computed from its published
 // counts and those of the other published areas (Publish), never from a
 // survey answer directly.
@@ -73,13 +112,14 @@ func RoundTo(x, step float64) float64 { return round(x, step) }
 // household scores inside villages), each toward the kecamatan (or
 // kabupaten) of the published villages only; the score is the sum of the
 // components computed from those estimates (each rounded to 0.1), its
-// interval the sum of the components at their interval's ends. A component
+// interval the components' half-intervals combined with the correlation
+// the model gives the basis (estimation.error_correlation). A component
 // whose input is missing is left out and the others are scaled up to the
 // full 100 points, with a data_quality note, rather than counted as 0.
 // Parents: prevalence from their own published counts; score, mean score
 // and monthly curve the household-weighted means of their published
 // villages'.
-func PublishFigures(areas []AreaCounts, pub map[string]PublishedArea, in map[string]AreaInput, m *Model, within float64) map[string]Figures {
+func PublishFigures(areas []AreaCounts, pub map[string]PublishedArea, in map[string]AreaInput, m *Model, within float64, basis Basis) map[string]Figures {
 	out := map[string]Figures{}
 	o := SAEOptions{MinGroupAreas: m.Estimation.MinGroupAreas, Level: m.Estimation.Level}
 	var villages []string
@@ -224,7 +264,7 @@ func PublishFigures(areas []AreaCounts, pub map[string]PublishedArea, in map[str
 		}
 		score = round(score, 0.1)
 		// (sum w)^2 = sum w^2 + sum_{i!=j} w_i w_j; the cross terms weigh rho.
-		rho := math.Min(1, scoreErrorBase+(prev[i].Shrinkage+mean[i].Shrinkage)/2)
+		rho := math.Max(0, math.Min(1, m.errorCorrelation(basis)+(prev[i].Shrinkage+mean[i].Shrinkage)/2))
 		lo := score - math.Sqrt(lo2+rho*(loSum*loSum-lo2))
 		hi := score + math.Sqrt(hi2+rho*(hiSum*hiSum-hi2))
 		f.Score, f.ScoreLo, f.ScoreHi = fp(score), fp(round(math.Min(lo, score), 0.1)), fp(round(math.Max(hi, score), 0.1))

@@ -74,6 +74,17 @@ type Model struct {
 			Published RankTails `json:"published"`
 			Exact     RankTails `json:"exact"`
 		} `json:"rank_tails"`
+		// ErrorCorrelation is the base of the correlation taken between a
+		// score's components' estimation errors when their intervals are
+		// combined (rho = base + the village's mean shrinkage, at most 1),
+		// for figures on published and on exact counts (absent: 0.15,
+		// the rule before it was fitted per basis). Published counts carry
+		// the rounding to the publication's base, which the estimators
+		// do not model, so they need the wider interval.
+		ErrorCorrelation struct {
+			Published *float64 `json:"published"`
+			Exact     *float64 `json:"exact"`
+		} `json:"error_correlation"`
 	} `json:"estimation"`
 	// Retention: how long a household's data is kept after the last
 	// contact with it (the survey, or a follow-up), before `riskmap
@@ -255,6 +266,11 @@ func (m *Model) Validate() error {
 	for basis, t := range map[string]RankTails{"published": m.Estimation.RankTails.Published, "exact": m.Estimation.RankTails.Exact} {
 		if !(t.Lower == 0 || 0.5 <= t.Lower && t.Lower <= 2) || !(t.Upper == 0 || 0.5 <= t.Upper && t.Upper <= 2) {
 			bad("estimation.rank_tails.%s: lower and upper must be in [0.5, 2] (or absent: 1)", basis)
+		}
+	}
+	for basis, c := range map[string]*float64{"published": m.Estimation.ErrorCorrelation.Published, "exact": m.Estimation.ErrorCorrelation.Exact} {
+		if c != nil && !(-0.5 <= *c && *c <= 1) {
+			bad("estimation.error_correlation.%s must be in [-0.5, 1] (or absent: %g)", basis, scoreErrorBase)
 		}
 	}
 	for code, v := range m.AreaVarieties {

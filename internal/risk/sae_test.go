@@ -3,6 +3,7 @@ package risk
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -141,7 +142,7 @@ func TestPublishFiguresComponents(t *testing.T) {
 	pub["kecamatan:k"] = PublishedArea{Eligible: true, Values: map[string]*int{"households": five(160), "children": five(320),
 		"hazardous": five(40), "child_labour": five(0)}}
 	in["kecamatan:k"] = AreaInput{Level: "kecamatan", Villages: 4, SurveyedVillages: 4}
-	figs := PublishFigures(areas, pub, in, m, 100)
+	figs := PublishFigures(areas, pub, in, m, 100, Published)
 	b := figs["desa:b"]
 	if got, want := b.Components["institutions_missing"], round(5.0/3, 0.1); got != want {
 		t.Errorf("1 of 3 institutions missing: %v points, want %v", got, want)
@@ -159,5 +160,24 @@ func TestPublishFiguresComponents(t *testing.T) {
 	}
 	if k := figs["kecamatan:k"]; k.Score == nil || k.PublishedVillages != 4 {
 		t.Errorf("kecamatan: %+v", k)
+	}
+	// On exact counts the model takes less correlation between the
+	// components' errors (estimation.error_correlation): the same score,
+	// a narrower interval; with the published base, the same interval.
+	exact := PublishFigures(areas, pub, in, m, 100, Exact)
+	for _, v := range []string{"desa:a", "desa:b"} {
+		p, e := figs[v], exact[v]
+		if *p.Score != *e.Score || !(*e.ScoreLo > *p.ScoreLo && *e.ScoreHi < *p.ScoreHi) {
+			t.Errorf("%s: exact %v [%v, %v], published %v [%v, %v]: want the same score in a narrower interval",
+				v, *e.Score, *e.ScoreLo, *e.ScoreHi, *p.Score, *p.ScoreLo, *p.ScoreHi)
+		}
+	}
+	same := *m
+	same.Estimation.ErrorCorrelation.Exact = m.Estimation.ErrorCorrelation.Published
+	if e, p := PublishFigures(areas, pub, in, &same, 100, Exact)["desa:b"], figs["desa:b"]; *e.ScoreLo != *p.ScoreLo || *e.ScoreHi != *p.ScoreHi {
+		t.Errorf("exact with the published correlation: [%v, %v], published [%v, %v]: want the same", *e.ScoreLo, *e.ScoreHi, *p.ScoreLo, *p.ScoreHi)
+	}
+	if _, err := ParseModel([]byte(`{"estimation": {"error_correlation": {"exact": 1.5}}}`), "corr.json"); err == nil || !strings.Contains(err.Error(), "error_correlation.exact") {
+		t.Errorf("error_correlation.exact 1.5 accepted or not named: %v", err)
 	}
 }
