@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -38,12 +37,6 @@ func (s *Server) writeRawJSON(w http.ResponseWriter, r *http.Request, title stri
 // handleAggregates serves /aggregates/{level}?parent=CODE.
 func (s *Server) handleAggregates() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		for k := range r.URL.Query() {
-			if k != "parent" && k != "f" {
-				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes parent and f"))
-				return
-			}
-		}
 		level := chi.URLParam(r, "level")
 		if s.answered(w, r, r.URL.Query().Get("f")) {
 			return
@@ -86,28 +79,8 @@ func (s *Server) handleVillageProfile() http.HandlerFunc {
 // handleVillageTargets serves /targets/villages?month=M&area=CODE&limit=N.
 func (s *Server) handleVillageTargets() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		for k := range q {
-			if k != "month" && k != "area" && k != "limit" && k != "top" && k != "f" {
-				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes month, area, limit, top and f"))
-				return
-			}
-		}
-		month, err := strconv.Atoi(q.Get("month"))
-		if err != nil || month < 1 || month > 12 {
-			s.fail(w, r, badParam("month", "%q is not a month 1..12", q.Get("month")))
-			return
-		}
-		limit, err := limitParam(q, 20)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		top, err := topParam(q)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
+		q := r.URL.Query() // checked by the route's guard
+		month, limit, top := intQuery(q, "month", 0), intQuery(q, "limit", 20), intQuery(q, "top", 10)
 		if s.answered(w, r, q.Get("f")) {
 			return
 		}
@@ -151,28 +124,8 @@ func (s *Server) handleVillageTargets() http.HandlerFunc {
 // their areas), with what the plan buys against an even spread.
 func (s *Server) handleSurveyPlan() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		for k := range q {
-			if k != "month" && k != "area" && k != "households" && k != "top" && k != "f" {
-				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes month, households, top, area and f"))
-				return
-			}
-		}
-		month, err := strconv.Atoi(q.Get("month"))
-		if err != nil || month < 1 || month > 12 {
-			s.fail(w, r, badParam("month", "%q is not a month 1..12", q.Get("month")))
-			return
-		}
-		households, err := strconv.Atoi(q.Get("households"))
-		if err != nil || households < 10 || households > 1_000_000 {
-			s.fail(w, r, badParam("households", "%q: want a whole number of households to survey, 10..1000000", q.Get("households")))
-			return
-		}
-		top, err := topParam(q)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
+		q := r.URL.Query() // checked by the route's guard
+		month, households, top := intQuery(q, "month", 0), intQuery(q, "households", 0), intQuery(q, "top", 10)
 		if s.answered(w, r, q.Get("f")) {
 			return
 		}
@@ -227,49 +180,29 @@ func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 // route does not exist.
 func (s *Server) handleHouseholdTargets() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p := principal(r)
-		if !p.SeesHouseholds() {
-			writeProblem(w, http.StatusNotFound, "no such resource", "no route matches "+r.URL.Path, "")
-			return
-		}
+		p := principal(r) // the route's guard let in staff and admins only, with area in their areas
 		q := r.URL.Query()
-		for k := range q {
-			if k != "month" && k != "area" && k != "limit" {
-				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes month, area and limit"))
-				return
-			}
-		}
-		month, err := strconv.Atoi(q.Get("month"))
-		if err != nil || month < 1 || month > 12 {
-			s.fail(w, r, badParam("month", "%q is not a month 1..12", q.Get("month")))
-			return
-		}
-		limit, err := limitParam(q, 50)
+		month, limit := intQuery(q, "month", 0), intQuery(q, "limit", 50)
+		format, err := negotiate(r, "json", "html")
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		var areas []string
+		areas := p.Scope()
 		if a := q.Get("area"); a != "" {
-			if !p.Covers(a) {
-				writeProblem(w, http.StatusForbidden, "outside your areas", "this key covers "+strings.Join(p.Areas, ", "), "area")
-				return
-			}
 			areas = []string{a}
-		} else {
-			areas = p.Scope()
 		}
 		ts, err := s.db.HouseholdTargets(r.Context(), month, areas, limit)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if err := s.db.Audit(r.Context(), p, "/targets/households", q, len(ts)); err != nil {
+		if err := s.audit(r, len(ts)); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		w.Header().Set("Cache-Control", "private, no-store")
-		s.respond(w, r, "json", typeJSON, "Households to visit", map[string]any{"month": month, "targets": ts})
+		s.respond(w, r, format, typeJSON, "Households to visit", map[string]any{"month": month, "targets": ts})
 	}
 }
 
@@ -277,19 +210,11 @@ func (s *Server) handleHouseholdTargets() http.HandlerFunc {
 // held household- or child-level data. To anyone else it does not exist.
 func (s *Server) handleAudit() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !principal(r).ReadsAudit() {
-			writeProblem(w, http.StatusNotFound, "no such resource", "no route matches "+r.URL.Path, "")
-			return
-		}
 		since := 24 * time.Hour
-		for k, v := range r.URL.Query() {
-			if k != "since" {
-				s.fail(w, r, badParam(k, "unknown parameter; this endpoint takes since"))
-				return
-			}
-			d, err := time.ParseDuration(v[0])
+		if v := r.URL.Query().Get("since"); v != "" {
+			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 || d > 24*366*time.Hour {
-				s.fail(w, r, badParam("since", "%q is not a duration such as 24h", v[0]))
+				s.fail(w, r, badParam("since", "%q is not a duration such as 24h", v))
 				return
 			}
 			since = d
@@ -330,12 +255,7 @@ func (s *Server) handleReleases() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		limit, err := limitParam(r.URL.Query(), 20)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		rs, err := s.db.Releases(r.Context(), limit)
+		rs, err := s.db.Releases(r.Context(), intQuery(r.URL.Query(), "limit", 20))
 		if err != nil {
 			s.fail(w, r, err)
 			return

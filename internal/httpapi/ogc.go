@@ -379,7 +379,7 @@ func (s *Server) handleItems() http.HandlerFunc {
 				s.fail(w, r, err)
 				return
 			}
-			if err := s.db.Audit(r.Context(), principal(r), "/collections/"+c.ID+"/items", r.URL.Query(), n); err != nil {
+			if err := s.audit(r, n); err != nil {
 				s.fail(w, r, err)
 				return
 			}
@@ -584,7 +584,7 @@ func (s *Server) handleItem() http.HandlerFunc {
 			return
 		}
 		if c.Private {
-			if err := s.db.Audit(r.Context(), principal(r), "/collections/"+c.ID+"/items/{fid}", map[string][]string{"fid": {fid}}, 1); err != nil {
+			if err := s.audit(r, 1); err != nil {
 				s.fail(w, r, err)
 				return
 			}

@@ -10,18 +10,6 @@ import (
 
 type obj = map[string]any
 
-// param documents a parameter. A path or header parameter is one plain
-// value (OpenAPI's style "simple"); a query parameter's list is
-// comma-separated (style "form" without explode: ?properties=a,b).
-// OpenAPI requires a path parameter to be required.
-func param(name, in, description string, schema obj, required bool) obj {
-	style := "form"
-	if in == "path" || in == "header" {
-		style = "simple"
-	}
-	return obj{"name": name, "in": in, "description": description, "required": required || in == "path", "schema": schema, "style": style, "explode": false}
-}
-
 func jsonResponse(description, contentType string, schema obj) obj {
 	return obj{"description": description, "content": obj{contentType: obj{"schema": schema}}}
 }
@@ -43,7 +31,7 @@ func (s *Server) openAPI(base string, collections []*postgres.Collection) obj {
 		if !rt.collection {
 			op := obj{"summary": rt.summary, "operationId": rt.id, "responses": rt.responses}
 			if rt.params != nil {
-				op["parameters"] = rt.params
+				op["parameters"] = paramDocs(rt.params)
 			}
 			add(path, rt.method, op)
 			continue
@@ -52,17 +40,17 @@ func (s *Server) openAPI(base string, collections []*postgres.Collection) obj {
 			p := strings.ReplaceAll(path, "{collection}", c.ID)
 			op := obj{"summary": c.Title + ": " + rt.summary, "operationId": rt.id + "_" + c.ID, "responses": rt.responses}
 			if rt.params != nil {
-				op["parameters"] = rt.params
+				op["parameters"] = paramDocs(rt.params)
 			}
 			switch rt.id {
 			case "getItems":
 				op["summary"] = c.Description
 				op["parameters"], op["responses"] = itemsParamDocs(c), obj{"200": jsonResponse(c.Title, typeGeoJSON, featureCollectionSchema(c)), "400": problemResponse, "503": problemResponse}
 			case "getItem":
-				op["parameters"] = []obj{param("fid", "path", "the feature's id (code or survey uuid)", obj{"type": "string"}, true),
+				op["parameters"] = paramDocs([]paramSpec{param("fid", "path", "the feature's id (code or survey uuid)", obj{"type": "string"}, true),
 					param("crs", "query", "the response's CRS", obj{"type": "string", "enum": crsList, "default": CRS84}, false),
 					param("properties", "query", "comma-separated properties (default: all, nested ones too)", obj{"type": "array", "items": obj{"type": "string"}}, false),
-					fParam("json", "html")}
+					fParam("json", "html")})
 				op["responses"] = obj{"200": jsonResponse("a feature", typeGeoJSON, obj{"type": "object"}), "404": problemResponse}
 			}
 			add(p, rt.method, op)
@@ -83,7 +71,7 @@ func (s *Server) openAPI(base string, collections []*postgres.Collection) obj {
 // itemsParamDocs documents a collection's items parameters: the core ones,
 // CRS (Part 2), filtering (Part 3) and the collection's own filters.
 func itemsParamDocs(c *postgres.Collection) []obj {
-	var filters []obj
+	var filters []paramSpec
 	var sortable []string
 	for _, p := range c.Properties {
 		if p.Filter {
@@ -97,7 +85,7 @@ func itemsParamDocs(c *postgres.Collection) []obj {
 			sortable = append(sortable, p.Name)
 		}
 	}
-	params := []obj{
+	params := []paramSpec{
 		param("bbox", "query", "minLon,minLat,maxLon,maxLat (in bbox-crs's axis order)", obj{"type": "array", "minItems": 4, "maxItems": 4, "items": obj{"type": "number"}}, false),
 		param("bbox-crs", "query", "the CRS of bbox", obj{"type": "string", "enum": crsList, "default": CRS84}, false),
 		param("crs", "query", "the CRS of the response's geometries (Content-Crs says which)", obj{"type": "string", "enum": crsList, "default": CRS84}, false),
@@ -118,7 +106,7 @@ func itemsParamDocs(c *postgres.Collection) []obj {
 	if c.TimeStart != "" {
 		params = append(params, param("datetime", "query", "features whose time (survey date, or round dates) intersects this instant or interval (2026-09-01, 2026-01-01/2026-06-30, ../2026-06-30)", obj{"type": "string"}, false))
 	}
-	return append(params, filters...)
+	return paramDocs(append(params, filters...))
 }
 
 func featureCollectionSchema(c *postgres.Collection) obj {

@@ -58,31 +58,14 @@ type paramError struct {
 
 func (e *paramError) Error() string { return e.param + ": " + e.detail }
 
-// limitParam reads ?limit=: a whole number 1..MaxLimit, def when absent.
-func limitParam(q url.Values, def int) (int, error) {
-	l := q.Get("limit")
-	if l == "" {
-		return def, nil
+// intQuery reads a whole-number query parameter the route's guard has
+// already checked against its spec: def when absent.
+func intQuery(q url.Values, name string, def int) int {
+	n, err := strconv.Atoi(q.Get(name))
+	if err != nil {
+		return def
 	}
-	n, err := strconv.Atoi(l)
-	if err != nil || n < 1 || n > MaxLimit {
-		return 0, badParam("limit", "%q is not a whole number 1..%d", l, MaxLimit)
-	}
-	return n, nil
-}
-
-// topParam reads ?top=: K of a top-K list, a whole number 1..1000, 10
-// when absent.
-func topParam(q url.Values) (int, error) {
-	v := q.Get("top")
-	if v == "" {
-		return 10, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 1000 {
-		return 0, badParam("top", "%q: want a whole number 1..1000, the length of the list p_top is about", v)
-	}
-	return n, nil
+	return n
 }
 
 func badParam(param, format string, args ...any) *paramError {

@@ -24,13 +24,7 @@ func (s *Server) handleLabels() http.HandlerFunc {
 			return
 		}
 		var q postgres.LabelQuery
-		v := r.URL.Query()
-		for k := range v {
-			if k != "bbox" && k != "q" && k != "limit" && k != "f" {
-				s.fail(w, r, badParam(k, "unknown parameter; labels take bbox, q and limit"))
-				return
-			}
-		}
+		v := r.URL.Query() // checked by the route's guard, but for bbox's form
 		if b := v.Get("bbox"); b != "" {
 			box, perr := parseBBox(b, 0) // CRS84: minLon,minLat,maxLon,maxLat
 			if perr != nil {
@@ -40,16 +34,7 @@ func (s *Server) handleLabels() http.HandlerFunc {
 			q.BBox = &box
 		}
 		q.Q = strings.TrimSpace(v.Get("q"))
-		if len(q.Q) > 100 {
-			s.fail(w, r, badParam("q", "at most 100 characters"))
-			return
-		}
-		limit, err := limitParam(v, 0)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		q.Limit = limit
+		q.Limit = intQuery(v, "limit", 0)
 		ls, err := s.db.Labels(r.Context(), chi.URLParam(r, "level"), q)
 		if err != nil {
 			s.fail(w, r, err)
@@ -136,14 +121,7 @@ td,th{border:1px solid #bbb;padding:.6mm 1.5mm;text-align:left} td.n{text-align:
 // as PDF, in Bahasa Indonesia, from published figures only.
 func (s *Server) handleReport() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		month := 8
-		if m := r.URL.Query().Get("month"); m != "" {
-			var err error
-			if month, err = strconv.Atoi(m); err != nil || month < 1 || month > 12 {
-				s.fail(w, r, badParam("month", "%q is not a month 1..12", m))
-				return
-			}
-		}
+		month := intQuery(r.URL.Query(), "month", 8) // checked by the route's guard
 		level, code := chi.URLParam(r, "level"), chi.URLParam(r, "code")
 		rep, err := s.db.Report(r.Context(), level, code, month)
 		if err != nil {

@@ -32,12 +32,6 @@ func (s *Server) handleTile() http.HandlerFunc {
 		if c == nil {
 			return
 		}
-		for k := range r.URL.Query() {
-			if k != "month" {
-				s.fail(w, r, badParam(k, "unknown parameter; tiles take month"))
-				return
-			}
-		}
 		yname, ok := strings.CutSuffix(chi.URLParam(r, "y"), ".mvt")
 		z, errZ := strconv.Atoi(chi.URLParam(r, "z"))
 		x, errX := strconv.Atoi(chi.URLParam(r, "x"))
@@ -50,15 +44,7 @@ func (s *Server) handleTile() http.HandlerFunc {
 			s.fail(w, r, badParam("z/x/y", "%s", err.Error()))
 			return
 		}
-		month := 0
-		if m := r.URL.Query().Get("month"); m != "" {
-			n, err := strconv.Atoi(m)
-			if err != nil || n < 1 || n > 12 {
-				s.fail(w, r, badParam("month", "%q is not a month 1..12", m))
-				return
-			}
-			month = n
-		}
+		month := intQuery(r.URL.Query(), "month", 0) // checked by the route's guard
 		if s.answered(w, r, "mvt") {
 			return
 		}
