@@ -16,22 +16,15 @@ import (
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
-// notFound answers as if the route did not exist: what household-level
-// routes tell anyone who may not see households.
-func notFound(w http.ResponseWriter, r *http.Request) {
-	writeProblem(w, http.StatusNotFound, "no such resource", "no route matches "+r.URL.Path, "")
-}
-
 // handleCases serves GET /cases?status=&due_before=&area=&open=&limit= to
 // staff (their areas) and admins: the work list of CLMRS cases, the most
 // overdue first. Audited; to anyone else the route does not exist.
-func (s *Server) handleCases() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleCases() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		p := principal(r) // staff and admins, area in their areas: the route's guard checked
-		format, err := negotiate(r, "json", "csv", "html")
+		format, err := negotiate(r)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		v := r.URL.Query()
 		q := postgres.CaseQuery{Limit: intQuery(v, "limit", 1000), Today: time.Now(), Open: v.Get("open") == "true", Areas: p.Scope()}
@@ -39,8 +32,7 @@ func (s *Server) handleCases() http.HandlerFunc {
 			for _, x := range strings.Split(st, ",") {
 				x = strings.TrimSpace(x)
 				if !risk.IsChoice(risk.CaseStatuses, x) {
-					s.fail(w, r, badParam("status", "%q is not one of %s", x, strings.Join(risk.CaseStatuses, ", ")))
-					return
+					return badParam("status", "%q is not one of %s", x, strings.Join(risk.CaseStatuses, ", "))
 				}
 				q.Status = append(q.Status, x)
 			}
@@ -53,12 +45,10 @@ func (s *Server) handleCases() http.HandlerFunc {
 		}
 		cs, err := s.db.Cases(r.Context(), q)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		if err := s.audit(r, len(cs)); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Cache-Control", "private, no-store")
 		if format == "csv" {
@@ -80,64 +70,56 @@ func (s *Server) handleCases() http.HandlerFunc {
 			}
 			writeCSV(w, "cases", []string{"case_id", "status", "next_due", "overdue", "village_code", "village", "programme_id",
 				"household", "child_ordinal", "child_age", "child_sex", "classification", "reason", "opened_on", "visits", "last_visit"}, rows)
-			return
+			return nil
 		}
 		s.respond(w, r, format, typeJSON, "Cases", map[string]any{"cases": cs, "count": len(cs)})
+		return nil
 	}
 }
 
 // caseInScope parses {id} and checks the case lies in the principal's
 // areas. A case outside them is answered as one that does not exist.
-func (s *Server) caseInScope(w http.ResponseWriter, r *http.Request, p risk.Principal) (int64, bool) {
+func (s *Server) caseInScope(r *http.Request, p risk.Principal) (int64, error) {
 	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	if err != nil || id < 1 {
-		s.fail(w, r, badParam("id", "%q is not a case number", chi.URLParam(r, "id")))
-		return 0, false
+		return 0, badParam("id", "%q is not a case number", chi.URLParam(r, "id"))
 	}
 	village, err := s.db.CaseVillage(r.Context(), id)
 	if err == nil && !p.Covers(village) {
 		err = risk.Errorf(risk.ENOTFOUND, "no case %d in your areas", id)
 	}
 	if risk.ErrorCode(err) == risk.ENOTFOUND {
-		writeProblem(w, http.StatusNotFound, "no such case", fmt.Sprintf("no case %d in your areas", id), "id")
-		return 0, false
+		return 0, errStatus(http.StatusNotFound, "no such case", fmt.Sprintf("no case %d in your areas", id), "id")
 	}
-	if err != nil {
-		s.fail(w, r, err)
-		return 0, false
-	}
-	return id, true
+	return id, err
 }
 
 // handleCase serves GET /cases/{id}: one case and its visits (audited).
-func (s *Server) handleCase() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleCase() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		p := principal(r) // staff and admins: the route's guard let no one else in
-		format, err := negotiate(r, "json", "html")
+		format, err := negotiate(r)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
-		id, ok := s.caseInScope(w, r, p)
-		if !ok {
-			return
+		id, err := s.caseInScope(r, p)
+		if err != nil {
+			return err
 		}
 		cs, err := s.db.Cases(r.Context(), postgres.CaseQuery{ID: id, Today: time.Now()})
 		if err != nil || len(cs) != 1 {
-			s.fail(w, r, errors.Join(err, risk.Errorf(risk.ENOTFOUND, "no case %d", id)))
-			return
+			return errors.Join(err, risk.Errorf(risk.ENOTFOUND, "no case %d", id))
 		}
 		visits, err := s.db.CaseVisits(r.Context(), id)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		if err := s.audit(r, 1); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Cache-Control", "private, no-store")
 		s.respond(w, r, format, typeJSON, fmt.Sprintf("Case %d", id), map[string]any{"case": cs[0], "visits": visits})
+		return nil
 	}
 }
 
@@ -156,33 +138,29 @@ type visitBody struct {
 // areas (and admins): a visit validated as the visit form's rows are,
 // recorded once per Idempotency-Key, audited, and the case's status
 // recomputed. 201 with the case as it now stands; 200 for a replay.
-func (s *Server) handleAddVisit() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAddVisit() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		p := principal(r) // staff and admins: the route's guard let no one else in
-		id, ok := s.caseInScope(w, r, p)
-		if !ok {
-			return
+		id, err := s.caseInScope(r, p)
+		if err != nil {
+			return err
 		}
 		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-			writeProblem(w, http.StatusUnsupportedMediaType, "unsupported media type", "send the visit as application/json", "")
-			return
+			return errStatus(http.StatusUnsupportedMediaType, "unsupported media type", "send the visit as application/json", "")
 		}
 		var b visitBody
 		dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&b); err != nil {
-			s.fail(w, r, badParam("body", "not a visit: %v (fields: visited_on, kind, outcome, child_working, in_school, actions, action_status; no free text)", err))
-			return
+			return badParam("body", "not a visit: %v (fields: visited_on, kind, outcome, child_working, in_school, actions, action_status; no free text)", err)
 		}
 		on, err := time.Parse(time.DateOnly, b.VisitedOn)
 		if err != nil {
-			s.fail(w, r, badParam("visited_on", "%q is not a date (YYYY-MM-DD)", b.VisitedOn))
-			return
+			return badParam("visited_on", "%q is not a date (YYYY-MM-DD)", b.VisitedOn)
 		}
 		m, err := s.db.CurrentModel(r.Context())
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		v := risk.Visit{CaseID: id, VisitedOn: on, Kind: b.Kind, Outcome: b.Outcome, ChildWorking: b.ChildWorking, InSchool: b.InSchool,
 			Actions: b.Actions, ActionStatus: b.ActionStatus}
@@ -190,11 +168,9 @@ func (s *Server) handleAddVisit() http.HandlerFunc {
 		if err != nil {
 			if risk.ErrorCode(err) == risk.EINVALID {
 				field, reason, _ := strings.Cut(risk.ErrorMessage(err), ": ")
-				s.fail(w, r, badParam(field, "%s", reason))
-				return
+				return badParam(field, "%s", reason)
 			}
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		// AddVisit wrote the audit entry in the visit's transaction (a
 		// replay answers with what that entry already records).
@@ -209,6 +185,7 @@ func (s *Server) handleAddVisit() http.HandlerFunc {
 		}
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(res)
+		return nil
 	}
 }
 
@@ -216,27 +193,23 @@ func (s *Server) handleAddVisit() http.HandlerFunc {
 // by status in each area of the level, published under the rule every
 // public figure follows (risk.PublishTable): areas with too few cases
 // withheld whole, counts rounded, more withheld until none can be narrowed.
-func (s *Server) handlePipeline() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handlePipeline() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		level := chi.URLParam(r, "level")
 		if level != "kecamatan" && level != "kabupaten" {
-			s.fail(w, r, badParam("level", "%q: want kecamatan or kabupaten (a village holds too few cases to publish them release after release)", level))
-			return
+			return badParam("level", "%q: want kecamatan or kabupaten (a village holds too few cases to publish them release after release)", level)
 		}
-		format, err := negotiate(r, "json", "csv", "html")
+		format, err := negotiate(r)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		m, err := s.db.CurrentModel(r.Context())
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		all, err := s.db.Pipeline(r.Context())
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		var out []postgres.PipelineArea
 		parent := r.URL.Query().Get("parent")
@@ -260,36 +233,35 @@ func (s *Server) handlePipeline() http.HandlerFunc {
 				rows = append(rows, row)
 			}
 			writeCSV(w, "pipeline-"+level, append([]string{"code", "name", "status"}, measures...), rows)
-			return
+			return nil
 		}
 		s.respond(w, r, format, typeJSON, "Case pipeline: "+level, map[string]any{
 			"level": level, "areas": out,
 			"note": fmt.Sprintf("children with a case by status as of the release served; a kecamatan's counts change only when at least %d of its cases changed since; counts rounded to %d, an area with fewer than %d cases withheld whole, and further counts withheld where the others would give them away (blank)",
 				m.Publication.ChangeMinChildren, m.Publication.RoundingBase, m.Publication.MinChildren)})
+		return nil
 	}
 }
 
 // handleRounds serves GET /rounds: the survey rounds, their dates and
 // rounded sizes, the design effect their changes use, and the one the map
 // shows.
-func (s *Server) handleRounds() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		format, err := negotiate(r, "json", "html")
+func (s *Server) handleRounds() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		format, err := negotiate(r)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		m, err := s.db.CurrentModel(r.Context())
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		rs, err := s.db.Rounds(r.Context(), m.Publication.RoundingBase)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		s.respond(w, r, format, typeJSON, "Survey rounds", map[string]any{"rounds": rs,
 			"links": []link{{s.base + "/collections/village_rounds/items", "related", typeGeoJSON, "villages by round, with the change since the previous round"}}})
+		return nil
 	}
 }

@@ -16,6 +16,27 @@ import (
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
+// apiHandler is an API route's handler. It returns its error instead of
+// writing it: the route's guard hands it to s.fail, the one place an error
+// becomes a problem response. It returns nil when it has answered, an
+// answer it chose to write itself included (a 404 naming the feature, a
+// 415, a 304).
+type apiHandler func(w http.ResponseWriter, r *http.Request) error
+
+// plain adapts a handler that answers every request itself (operations,
+// static files).
+func plain(h http.Handler) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error { h.ServeHTTP(w, r); return nil }
+}
+
+func (s *Server) serve(h apiHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	}
+}
+
 // paramSpec is one parameter of a route. /api documents it (doc) and the
 // route's guard checks every request against it (check), from the same
 // schema, so what the document promises and what the server accepts
@@ -113,8 +134,14 @@ func (p paramSpec) check(v string) error {
 // even learn which household-level routes there are.
 type access func(risk.Principal) bool
 
+// notFound answers as if the route did not exist.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeProblem(w, http.StatusNotFound, "no such resource", "no route matches "+r.URL.Path, "")
+}
+
+// A route without an access rule is open to anyone (public and planner
+// figures).
 var (
-	anyone       access // nil: public and planner figures
 	householders access = risk.Principal.SeesHouseholds
 	admins       access = risk.Principal.ReadsAudit
 )
@@ -147,6 +174,10 @@ func (s *Server) guard(rt route) http.Handler {
 			query[p.name] = p
 			names = append(names, p.name)
 		}
+	}
+	var formats []string
+	if f, ok := query["f"]; ok {
+		formats, _ = f.schema["enum"].([]string)
 	}
 	takes := "takes no parameters"
 	if len(names) > 0 {
@@ -184,8 +215,11 @@ func (s *Server) guard(rt route) http.Handler {
 				}
 			}
 		}
+		if formats != nil {
+			r = r.WithContext(context.WithValue(r.Context(), formatsKey{}, formats))
+		}
 		if !s.mustAudit(rt.audit, r) {
-			rt.handler.ServeHTTP(w, r)
+			s.serve(rt.handler)(w, r)
 			return
 		}
 		slot := &auditSlot{route: rt.pattern}
@@ -193,7 +227,7 @@ func (s *Server) guard(rt route) http.Handler {
 			slot.route = strings.ReplaceAll(rt.pattern, "{collection}", chi.URLParam(r, "collection"))
 		}
 		g := &auditGuard{ResponseWriter: w, slot: slot, s: s, r: r}
-		rt.handler.ServeHTTP(g, r.WithContext(context.WithValue(r.Context(), auditKey{}, slot)))
+		s.serve(rt.handler)(g, r.WithContext(context.WithValue(r.Context(), auditKey{}, slot)))
 	})
 }
 
@@ -209,6 +243,9 @@ func (s *Server) mustAudit(rule auditRule, r *http.Request) bool {
 }
 
 type auditKey struct{}
+
+// formatsKey carries the route's f enum to negotiate.
+type formatsKey struct{}
 
 // auditSlot is an audited request's record: which route (with the
 // collection filled in) and whether the entry has been written.

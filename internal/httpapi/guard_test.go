@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,14 +25,15 @@ func guarded(t *testing.T, rt route) (*Server, http.Handler, *bool) {
 	reached := false
 	inner := rt.handler
 	if inner == nil {
-		inner = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner = func(w http.ResponseWriter, r *http.Request) error {
 			reached = true
 			w.WriteHeader(http.StatusOK)
-			_, _ = io.WriteString(w, "reached")
-		})
+			_, err := io.WriteString(w, "reached")
+			return err
+		}
 	} else {
 		h := inner
-		inner = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true; h.ServeHTTP(w, r) })
+		inner = func(w http.ResponseWriter, r *http.Request) error { reached = true; return h(w, r) }
 	}
 	rt.handler = inner
 	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: newMetrics(), collections: postgres.Collections()}
@@ -150,15 +152,49 @@ func TestGuardRefusesUnauditedAnswers(t *testing.T) {
 			_, _ = io.WriteString(w, secret)
 			w.(http.Flusher).Flush()
 		}, 500, false},
-		{"forgot to audit, 201", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated); _, _ = io.WriteString(w, secret) }, 500, false},
-		{"audited", func(w http.ResponseWriter, r *http.Request) { auditedInTransaction(r); _, _ = io.WriteString(w, secret) }, 200, true},
+		{"forgot to audit, 201", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusCreated)
+			_, _ = io.WriteString(w, secret)
+		}, 500, false},
+		{"audited", func(w http.ResponseWriter, r *http.Request) {
+			auditedInTransaction(r)
+			_, _ = io.WriteString(w, secret)
+		}, 200, true},
 		{"an error needs no audit", func(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, http.StatusNotFound, "no such case", "no case 3 in your areas", "id")
 		}, 404, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, h, _ := guarded(t, route{method: "GET", pattern: "/x", access: admins, audit: auditAlways, handler: tt.handler})
+			_, h, _ := guarded(t, route{method: "GET", pattern: "/x", access: admins, audit: auditAlways, handler: plain(tt.handler)})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, as(admin, "/x"))
+			if w.Code != tt.status || strings.Contains(w.Body.String(), secret) != tt.leaks {
+				t.Errorf("%d %q, want %d with the body sent: %v", w.Code, w.Body, tt.status, tt.leaks)
+			}
+		})
+	}
+	// A returned error goes to s.fail, audited route or not: a bad
+	// parameter is a 400 naming it, anything else a 500 that shows nothing.
+	for _, tt := range []struct {
+		err    error
+		status int
+		shows  string
+	}{
+		{badParam("id", "%q is not a case number", "x"), 400, `"parameter":"id"`},
+		{risk.Errorf(risk.ENOTFOUND, "no case 3"), 404, "no case 3"},
+		{errors.New("pq: relation \"household\" does not exist"), 500, "internal error"},
+	} {
+		_, h, _ := guarded(t, route{method: "GET", pattern: "/x", access: admins, audit: auditAlways, handler: func(w http.ResponseWriter, r *http.Request) error { return tt.err }})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, as(admin, "/x"))
+		if w.Code != tt.status || !strings.Contains(w.Body.String(), tt.shows) || strings.Contains(w.Body.String(), "relation") {
+			t.Errorf("%v: %d %s", tt.err, w.Code, w.Body)
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, h, _ := guarded(t, route{method: "GET", pattern: "/x", access: admins, audit: auditAlways, handler: plain(tt.handler)})
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, as(admin, "/x"))
 			if w.Code != tt.status || strings.Contains(w.Body.String(), secret) != tt.leaks {
@@ -168,12 +204,13 @@ func TestGuardRefusesUnauditedAnswers(t *testing.T) {
 	}
 	// s.audit on a route the table does not declare audited is an error,
 	// not a silent entry under a made-up route name.
-	_, h, _ := guarded(t, route{method: "GET", pattern: "/x", handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_, h, _ := guarded(t, route{method: "GET", pattern: "/x", handler: func(w http.ResponseWriter, r *http.Request) error {
 		s := &Server{}
 		if err := s.audit(r, 1); err == nil || !strings.Contains(err.Error(), "not declared audited") {
 			t.Errorf("audit outside an audited route: %v", err)
 		}
-	})})
+		return nil
+	}})
 	h.ServeHTTP(httptest.NewRecorder(), as(admin, "/x"))
 }
 

@@ -96,7 +96,7 @@ func renderHTML(w http.ResponseWriter, title string, v any) {
 }
 
 // itemsHTML shows a page of features as a table.
-func (s *Server) itemsHTML(w http.ResponseWriter, r *http.Request, c *postgres.Collection, q *postgres.ItemsQuery, matched int) {
+func (s *Server) itemsHTML(w http.ResponseWriter, r *http.Request, c *postgres.Collection, q *postgres.ItemsQuery, matched int) error {
 	if q.Limit > 1000 {
 		q.Limit = 1000 // a browser table, not a download
 	}
@@ -104,8 +104,7 @@ func (s *Server) itemsHTML(w http.ResponseWriter, r *http.Request, c *postgres.C
 	buf.WriteString("[")
 	n, err := s.db.StreamFeatures(r.Context(), q, func() io.Writer { return &buf })
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	buf.WriteString("]")
 	var features []struct {
@@ -113,8 +112,7 @@ func (s *Server) itemsHTML(w http.ResponseWriter, r *http.Request, c *postgres.C
 		Properties map[string]any `json:"properties"`
 	}
 	if err := json.Unmarshal([]byte(buf.String()), &features); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	cols := tableColumns(c, features)
 	d := pageData{Title: c.Title, Columns: append([]string{"id"}, cols...),
@@ -140,6 +138,7 @@ func (s *Server) itemsHTML(w http.ResponseWriter, r *http.Request, c *postgres.C
 		d.Rows = append(d.Rows, row)
 	}
 	writePage(w, d)
+	return nil
 }
 
 // lead are the properties a person reads first.

@@ -36,8 +36,16 @@ const (
 )
 
 // negotiate picks the response format from ?f= or the Accept header among
-// the ones the resource offers (the first is the default).
+// the ones the resource offers (the first is the default). With no list,
+// the offer is the route's own: its f parameter's enum in the route table
+// (the guard passes it on), so that what /api documents is what is served.
 func negotiate(r *http.Request, offered ...string) (string, error) {
+	if len(offered) == 0 {
+		offered, _ = r.Context().Value(formatsKey{}).([]string)
+		if len(offered) == 0 {
+			offered = []string{"json"}
+		}
+	}
 	if f := r.URL.Query().Get("f"); f != "" {
 		for _, o := range offered {
 			if f == o {
@@ -87,18 +95,6 @@ func (s *Server) notModified(w http.ResponseWriter, r *http.Request, format stri
 	return false, nil
 }
 
-// answered sets the ETag and reports whether the request is already
-// answered: with 304 Not Modified, or with a problem if the data version
-// could not be read.
-func (s *Server) answered(w http.ResponseWriter, r *http.Request, format string) bool {
-	done, err := s.notModified(w, r, format)
-	if err != nil {
-		s.fail(w, r, err)
-		return true
-	}
-	return done
-}
-
 // respond writes v as JSON, or as an HTML page.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, format, contentType, title string, v any) {
 	if format == "html" {
@@ -111,12 +107,11 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, format, content
 	_ = enc.Encode(v)
 }
 
-func (s *Server) handleLanding() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		format, err := negotiate(r, "json", "html")
+func (s *Server) handleLanding() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		format, err := negotiate(r)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		b := s.base
 		s.respond(w, r, format, typeJSON, "riskmap", map[string]any{
@@ -132,6 +127,7 @@ func (s *Server) handleLanding() http.HandlerFunc {
 				{b + "/tiles/villages.json", "tiles", typeJSON, "vector tiles of villages (TileJSON)"},
 			},
 		})
+		return nil
 	}
 }
 
@@ -180,31 +176,32 @@ func queryablesDoc(base string, c *postgres.Collection) map[string]any {
 	}
 }
 
-func (s *Server) handleQueryables() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		c, format, ok := s.collectionRequest(w, r, "json", "html")
-		if !ok {
-			return
+func (s *Server) handleQueryables() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, format, err := s.collectionRequest(r, "json", "html")
+		if err != nil {
+			return err
 		}
-		if s.answered(w, r, format) {
-			return
+		if done, err := s.notModified(w, r, format); done || err != nil {
+			return err
 		}
 		ct := typeJSON
 		if strings.Contains(r.Header.Get("Accept"), "application/schema+json") {
 			ct = "application/schema+json"
 		}
 		s.respond(w, r, format, ct, c.Title+": queryables", queryablesDoc(s.base, c))
+		return nil
 	}
 }
 
-func (s *Server) handleConformance() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		format, err := negotiate(r, "json", "html")
+func (s *Server) handleConformance() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		format, err := negotiate(r)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		s.respond(w, r, format, typeJSON, "Conformance", map[string]any{"conformsTo": conformance})
+		return nil
 	}
 }
 
@@ -234,23 +231,21 @@ func (s *Server) collectionDoc(ctx context.Context, r *http.Request, b string, c
 	return doc, nil
 }
 
-func (s *Server) handleCollections() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		format, err := negotiate(r, "json", "html")
+func (s *Server) handleCollections() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		format, err := negotiate(r)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
-		if s.answered(w, r, format) {
-			return
+		if done, err := s.notModified(w, r, format); done || err != nil {
+			return err
 		}
 		b := s.base
 		var docs []map[string]any
 		for _, c := range s.visible(r) {
 			d, err := s.collectionDoc(r.Context(), r, b, c)
 			if err != nil {
-				s.fail(w, r, err)
-				return
+				return err
 			}
 			docs = append(docs, d)
 		}
@@ -261,52 +256,50 @@ func (s *Server) handleCollections() http.HandlerFunc {
 			},
 			"collections": docs,
 		})
+		return nil
 	}
 }
 
-func (s *Server) findCollection(w http.ResponseWriter, r *http.Request) *postgres.Collection {
+func (s *Server) findCollection(r *http.Request) (*postgres.Collection, error) {
 	id := chi.URLParam(r, "collection")
-	c := s.collection(r, id)
-	if c == nil {
-		visible := s.visible(r)
-		names := make([]string, len(visible))
-		for i, c := range visible {
-			names[i] = c.ID
-		}
-		writeProblem(w, http.StatusNotFound, "no such collection", fmt.Sprintf("collection %q does not exist; collections: %s", id, strings.Join(names, ", ")), "collection")
+	if c := s.collection(r, id); c != nil {
+		return c, nil
 	}
-	return c
+	visible := s.visible(r)
+	names := make([]string, len(visible))
+	for i, c := range visible {
+		names[i] = c.ID
+	}
+	return nil, errStatus(http.StatusNotFound, "no such collection", fmt.Sprintf("collection %q does not exist; collections: %s", id, strings.Join(names, ", ")), "collection")
 }
 
 // collectionRequest finds the request's collection and negotiates its
-// format; when it cannot, it has answered and ok is false.
-func (s *Server) collectionRequest(w http.ResponseWriter, r *http.Request, formats ...string) (c *postgres.Collection, format string, ok bool) {
-	if c = s.findCollection(w, r); c == nil {
-		return nil, "", false
+// format.
+func (s *Server) collectionRequest(r *http.Request, formats ...string) (c *postgres.Collection, format string, err error) {
+	if c, err = s.findCollection(r); err != nil {
+		return nil, "", err
 	}
-	format, err := negotiate(r, formats...)
-	if err != nil {
-		s.fail(w, r, err)
-		return nil, "", false
+	if format, err = negotiate(r, formats...); err != nil {
+		return nil, "", err
 	}
-	return c, format, true
+	return c, format, nil
 }
 
-func (s *Server) handleCollection() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		c, format, ok := s.collectionRequest(w, r, "json", "html")
-		if !ok {
-			return
+func (s *Server) handleCollection() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, format, err := s.collectionRequest(r, "json", "html")
+		if err != nil {
+			return err
 		}
-		if s.answered(w, r, format) {
-			return
+		if done, err := s.notModified(w, r, format); done || err != nil {
+			return err
 		}
 		d, err := s.collectionDoc(r.Context(), r, s.base, c)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		s.respond(w, r, format, typeJSON, c.Title, d)
+		return nil
 	}
 }
 
@@ -327,16 +320,15 @@ func (s *Server) pageURL(r *http.Request, offset int, format string) string {
 	return s.base + r.URL.Path + "?" + q.Encode()
 }
 
-func (s *Server) handleItems() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		c, format, ok := s.collectionRequest(w, r, "json", "html", "csv")
-		if !ok {
-			return
+func (s *Server) handleItems() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, format, err := s.collectionRequest(r, "json", "html", "csv")
+		if err != nil {
+			return err
 		}
 		q, clamped, err := parseItems(c, r.URL.Query())
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		if q.Filter != nil {
 			lang := r.URL.Query().Get("filter-lang")
@@ -346,8 +338,8 @@ func (s *Server) handleItems() http.HandlerFunc {
 			s.metrics.filters.WithLabelValues(c.ID, lang).Inc()
 		}
 		restrict(r, c, q)
-		if s.answered(w, r, format) {
-			return
+		if done, err := s.notModified(w, r, format); done || err != nil {
+			return err
 		}
 		if clamped > 0 {
 			w.Header().Set("X-Limit-Clamped", fmt.Sprintf("requested %d, served at most %d", clamped, MaxLimit))
@@ -356,49 +348,45 @@ func (s *Server) handleItems() http.HandlerFunc {
 		// it was built from, and served again with no query at all.
 		key, err := s.pageKey(r, c, format)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		if key != "" {
 			if gz, ok := s.pages.get(key); ok {
 				w.Header().Set("Content-Crs", "<"+crsURI(q.SRID)+">")
-				s.writeGzipped(w, r, typeGeoJSON, gz)
-				return
+				return s.writeGzipped(w, r, typeGeoJSON, gz)
 			}
 		}
 		matched, err := s.countItems(r.Context(), q)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		// Household-level data is recorded before a byte of it is sent: if
 		// the audit log cannot be written, nothing is sent.
 		if c.Private {
 			n, err := s.db.PageCount(r.Context(), q, matched)
 			if err != nil {
-				s.fail(w, r, err)
-				return
+				return err
 			}
 			if err := s.audit(r, n); err != nil {
-				s.fail(w, r, err)
-				return
+				return err
 			}
 		}
 		switch format {
 		case "csv":
 			s.itemsCSV(w, r, c, q)
 		case "html":
-			s.itemsHTML(w, r, c, q, matched)
+			return s.itemsHTML(w, r, c, q, matched)
 		default:
 			if key == "" {
 				s.itemsGeoJSON(w, r, c, q, matched, clamped)
-				return
+				return nil
 			}
 			cw := &captureWriter{ResponseWriter: w, max: s.pages.max / 4}
 			if s.itemsGeoJSON(cw, r, c, q, matched, clamped) && !cw.over {
 				s.pages.put(key, gzipBytes(cw.buf.Bytes()))
 			}
 		}
+		return nil
 	}
 }
 
@@ -419,26 +407,28 @@ func (s *Server) pageKey(r *http.Request, c *postgres.Collection, format string)
 // writeGzipped writes a kept response: as it is to a client that takes
 // gzip, unpacked to one that does not; nil is an empty response (an empty
 // tile is a valid one).
-func (s *Server) writeGzipped(w http.ResponseWriter, r *http.Request, contentType string, gz []byte) {
+func (s *Server) writeGzipped(w http.ResponseWriter, r *http.Request, contentType string, gz []byte) error {
+	if len(gz) == 0 {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Add("Vary", "Accept-Encoding")
+		w.Header().Set("Content-Length", "0")
+		return nil
+	}
+	body := gz
+	if !acceptsGzip(r) {
+		b, err := gunzipBytes(gz)
+		if err != nil {
+			return err
+		}
+		body = b
+	} else {
+		w.Header().Set("Content-Encoding", "gzip")
+	}
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Add("Vary", "Accept-Encoding")
-	if len(gz) == 0 {
-		w.Header().Set("Content-Length", "0")
-		return
-	}
-	if acceptsGzip(r) {
-		w.Header().Set("Content-Encoding", "gzip")
-		w.Header().Set("Content-Length", strconv.Itoa(len(gz)))
-		_, _ = w.Write(gz)
-		return
-	}
-	b, err := gunzipBytes(gz)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	_, _ = w.Write(b)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
+	return nil
 }
 
 // captureWriter passes a response through and keeps a copy of its body,
@@ -550,11 +540,11 @@ func (s *Server) itemsCSV(w http.ResponseWriter, r *http.Request, c *postgres.Co
 	}
 }
 
-func (s *Server) handleItem() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		c, format, ok := s.collectionRequest(w, r, "json", "html")
-		if !ok {
-			return
+func (s *Server) handleItem() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, format, err := s.collectionRequest(r, "json", "html")
+		if err != nil {
+			return err
 		}
 		fid := chi.URLParam(r, "fid")
 		v := url.Values{}
@@ -565,34 +555,29 @@ func (s *Server) handleItem() http.HandlerFunc {
 		}
 		q, _, err := parseItems(c, v)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		q.ID, q.Limit = fid, 1
 		restrict(r, c, q)
-		if s.answered(w, r, format) {
-			return
+		if done, err := s.notModified(w, r, format); done || err != nil {
+			return err
 		}
 		var buf strings.Builder
 		n, err := s.db.StreamFeatures(r.Context(), q, func() io.Writer { return &buf })
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		if n == 0 {
-			writeProblem(w, http.StatusNotFound, "no such feature", fmt.Sprintf("collection %s has no feature %q", c.ID, fid), "fid")
-			return
+			return errStatus(http.StatusNotFound, "no such feature", fmt.Sprintf("collection %s has no feature %q", c.ID, fid), "fid")
 		}
 		if c.Private {
 			if err := s.audit(r, 1); err != nil {
-				s.fail(w, r, err)
-				return
+				return err
 			}
 		}
 		var feature map[string]any
 		if err := json.Unmarshal([]byte(buf.String()), &feature); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		b := s.base
 		feature["links"] = []link{
@@ -602,10 +587,11 @@ func (s *Server) handleItem() http.HandlerFunc {
 		}
 		if format == "html" {
 			s.featureHTML(w, c, fid, feature, feature["links"].([]link))
-			return
+			return nil
 		}
 		w.Header().Set("Content-Crs", "<"+crsURI(q.SRID)+">")
 		s.respond(w, r, format, typeGeoJSON, c.Title+" "+fid, feature)
+		return nil
 	}
 }
 

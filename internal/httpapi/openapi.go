@@ -131,8 +131,9 @@ func joinNames(ns []string) string {
 	return out
 }
 
-func (s *Server) handleAPI() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAPI() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		s.respond(w, r, "json", typeOpenAPI, "API", s.openAPI(s.base, s.visible(r)))
+		return nil
 	}
 }

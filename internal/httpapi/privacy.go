@@ -14,24 +14,23 @@ import (
 // 27/2022). It runs the same database function as `riskmap households
 // erase`, which records the erasure and an audit entry in the same
 // transaction. To anyone else the route does not exist.
-func (s *Server) handleEraseHousehold() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleEraseHousehold() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		p := principal(r) // an admin: the route's guard let no one else in
 		reason := strings.TrimSpace(r.URL.Query().Get("reason"))
 		if reason == "" {
-			s.fail(w, r, badParam("reason", "required: why the household is erased (e.g. consent withdrawn)"))
-			return
+			return badParam("reason", "required: why the household is erased (e.g. consent withdrawn)")
 		}
 		uuid := chi.URLParam(r, "uuid")
 		village, err := s.db.EraseHousehold(r.Context(), postgres.Erasure{UUID: uuid, By: "api key " + p.Name, Reason: reason,
 			Kind: "request", KeyID: p.KeyID, Role: string(p.Role)})
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Cache-Control", "private, no-store")
 		s.respond(w, r, "json", typeJSON, "Household erased", map[string]any{
 			"erased": uuid, "village_code": village,
 			"note": "the household's data is gone; the published figures count it until the next scoring run"})
+		return nil
 	}
 }

@@ -26,6 +26,20 @@ func writeProblem(w http.ResponseWriter, status int, title, detail, param string
 	_ = json.NewEncoder(w).Encode(problem{Type: "about:blank", Title: title, Status: status, Detail: detail, Parameter: param})
 }
 
+// statusError is an answer a handler returns as an error when it is
+// neither a parameter's 400 nor a domain error: a 404 that names the
+// missing feature or case, a 415.
+type statusError struct {
+	status               int
+	title, detail, param string
+}
+
+func (e *statusError) Error() string { return e.title + ": " + e.detail }
+
+func errStatus(status int, title, detail, param string) error {
+	return &statusError{status: status, title: title, detail: detail, param: param}
+}
+
 // fail is the one place an error becomes a response: a bad parameter is a
 // 400 naming it; a database that cannot be used just now (down, shutting
 // down, failing over, read-only, no connection free in time: see
@@ -36,9 +50,13 @@ func writeProblem(w http.ResponseWriter, status int, title, detail, param string
 // server error.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *paramError
+	var se *statusError
 	switch {
 	case errors.As(err, &pe):
 		writeProblem(w, http.StatusBadRequest, "invalid parameter", pe.detail, pe.param)
+		return
+	case errors.As(err, &se):
+		writeProblem(w, se.status, se.title, se.detail, se.param)
 		return
 	case r.Context().Err() == context.Canceled:
 		s.log.Info("client went away", "method", r.Method, "path", r.URL.Path)

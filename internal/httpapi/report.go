@@ -18,18 +18,17 @@ import (
 
 // handleLabels serves /labels/{level}: a point inside each village or
 // kecamatan with its name, for the map's labels.
-func (s *Server) handleLabels() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.answered(w, r, "json") {
-			return
+func (s *Server) handleLabels() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if done, err := s.notModified(w, r, "json"); done || err != nil {
+			return err
 		}
 		var q postgres.LabelQuery
 		v := r.URL.Query() // checked by the route's guard, but for bbox's form
 		if b := v.Get("bbox"); b != "" {
 			box, perr := parseBBox(b, 0) // CRS84: minLon,minLat,maxLon,maxLat
 			if perr != nil {
-				s.fail(w, r, perr)
-				return
+				return perr
 			}
 			q.BBox = &box
 		}
@@ -37,10 +36,10 @@ func (s *Server) handleLabels() http.HandlerFunc {
 		q.Limit = intQuery(v, "limit", 0)
 		ls, err := s.db.Labels(r.Context(), chi.URLParam(r, "level"), q)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		s.respond(w, r, "json", typeJSON, "Labels", ls)
+		return nil
 	}
 }
 
@@ -119,14 +118,13 @@ td,th{border:1px solid #bbb;padding:.6mm 1.5mm;text-align:left} td.n{text-align:
 // handleReport serves /report/{level}/{code}?month=M: an A4 page of a
 // village (among its kecamatan's villages) or a kecamatan, to print or save
 // as PDF, in Bahasa Indonesia, from published figures only.
-func (s *Server) handleReport() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleReport() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		month := intQuery(r.URL.Query(), "month", 8) // checked by the route's guard
 		level, code := chi.URLParam(r, "level"), chi.URLParam(r, "code")
 		rep, err := s.db.Report(r.Context(), level, code, month)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		var run struct {
 			Model     string  `json:"model_version"`
@@ -166,6 +164,7 @@ func (s *Server) handleReport() http.HandlerFunc {
 			"High": tiers.High, "Medium": tiers.Medium,
 			"Legend": []string{"high", "medium", "low", "insufficient_data", "no_data"},
 		})
+		return nil
 	}
 }
 

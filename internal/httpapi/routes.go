@@ -13,7 +13,7 @@ import (
 // routes and checks each one is in /api).
 type route struct {
 	method, pattern string
-	handler         http.Handler
+	handler         apiHandler
 	group           string // "ops": no key, no limit; "api": timeout, rate limit, keys; "page": static
 	summary, id     string
 	params          []paramSpec
@@ -49,11 +49,11 @@ func (s *Server) routeTable() []route {
 	limit := param("limit", "query", "how many", obj{"type": "integer", "minimum": 1, "maximum": MaxLimit, "default": 20}, false)
 	return []route{
 		// Operations.
-		{method: "GET", pattern: "/healthz", handler: handleHealthz(), group: "ops", summary: "the process is alive", id: "getHealth",
+		{method: "GET", pattern: "/healthz", handler: plain(handleHealthz()), group: "ops", summary: "the process is alive", id: "getHealth",
 			responses: obj{"200": jsonResponse("alive", typeJSON, obj{"type": "object"})}},
-		{method: "GET", pattern: "/readyz", handler: s.handleReadyz(), group: "ops", summary: "the database answers and the schema is current", id: "getReady",
+		{method: "GET", pattern: "/readyz", handler: plain(s.handleReadyz()), group: "ops", summary: "the database answers and the schema is current", id: "getReady",
 			responses: obj{"200": jsonResponse("ready", typeJSON, obj{"type": "object"}), "503": problemResponse}},
-		{method: "GET", pattern: "/metrics", handler: s.metrics.handler(s.db), group: "ops", summary: "Prometheus metrics", id: "getMetrics",
+		{method: "GET", pattern: "/metrics", handler: plain(s.metrics.handler(s.pool)), group: "ops", summary: "Prometheus metrics", id: "getMetrics",
 			responses: obj{"200": obj{"description": "metrics", "content": obj{"text/plain": obj{"schema": obj{"type": "string"}}}}}},
 
 		// OGC API - Features: Part 1 (core, GeoJSON, HTML, OpenAPI), Part 2 (CRS), Part 3 (filtering).
@@ -84,7 +84,7 @@ func (s *Server) routeTable() []route {
 			params: []paramSpec{param("code", "path", "desa code, e.g. 35.13.13.2003", obj{"type": "string"}, true), fParam("json", "html")}, responses: okNotFound},
 		{method: "GET", pattern: "/targets/villages", handler: s.handleVillageTargets(), group: "api", summary: "villages ranked by seasonal risk", id: "getVillageTargets",
 			params: []paramSpec{monthParam(true), param("area", "query", "kabupaten, kecamatan or desa code", obj{"type": "string"}, false), limit,
-				param("top", "query", "the length of the list whose membership p_top gives (default 10)", obj{"type": "integer", "minimum": 1, "maximum": 1000}, false), fParam("json", "html")},
+				param("top", "query", "the length of the list whose membership p_top gives (default 10)", obj{"type": "integer", "minimum": 1, "maximum": 1000}, false), fParam("json", "html", "csv")},
 			responses: okJSON},
 		{method: "GET", pattern: "/targets/survey-plan", handler: s.handleSurveyPlan(), group: "api", summary: "where to survey next so that the top-K villages become more certain", id: "getSurveyPlan",
 			params: []paramSpec{monthParam(true), param("households", "query", "households to survey (10-1000000)", obj{"type": "integer", "minimum": 10, "maximum": 1000000}, true),
@@ -155,9 +155,9 @@ func (s *Server) routeTable() []route {
 				param("x", "path", "column", obj{"type": "integer", "minimum": 0}, true),
 				param("y", "path", "row (y.mvt or y.pbf)", obj{"type": "string"}, true), monthParam(false)},
 			responses: obj{"200": obj{"description": "a tile", "content": obj{"application/vnd.mapbox-vector-tile": obj{"schema": obj{"type": "string", "format": "binary"}}}}, "204": obj{"description": "an empty tile"}, "400": problemResponse}},
-		{method: "GET", pattern: "/map", handler: s.handleMap(), group: "page", summary: "the risk map (HTML)", id: "getMap",
+		{method: "GET", pattern: "/map", handler: plain(s.handleMap()), group: "page", summary: "the risk map (HTML)", id: "getMap",
 			responses: obj{"200": obj{"description": "the map page", "content": obj{"text/html": obj{"schema": obj{"type": "string"}}}}}},
-		{method: "GET", pattern: "/static/*", handler: s.handleStatic(), group: "page", summary: "the map page's scripts, styles and fonts", id: "getStatic",
+		{method: "GET", pattern: "/static/*", handler: plain(s.handleStatic()), group: "page", summary: "the map page's scripts, styles and fonts", id: "getStatic",
 			params:    []paramSpec{param("path", "path", "file", obj{"type": "string"}, true)},
 			responses: obj{"200": obj{"description": "a file"}, "404": problemResponse}},
 	}
@@ -187,7 +187,7 @@ func (s *Server) routes() chi.Router {
 			if group == "api" {
 				r.Method(rt.method, rt.pattern, s.guard(rt))
 			} else {
-				r.Method(rt.method, rt.pattern, rt.handler)
+				r.Method(rt.method, rt.pattern, s.serve(rt.handler))
 			}
 		}
 	}

@@ -57,7 +57,8 @@ const DefaultTileCacheBytes = 64 << 20
 
 // Server holds the dependencies of the handlers.
 type Server struct {
-	db          *postgres.DB
+	db          Store
+	pool        *postgres.DB // for the pool's metrics; nil over a fake store
 	log         *slog.Logger
 	opt         Options
 	collections []*postgres.Collection
@@ -78,6 +79,13 @@ type Server struct {
 
 // NewServer returns a server over db that logs to log.
 func NewServer(db *postgres.DB, log *slog.Logger, opt ...Options) *Server {
+	s := newServer(db, log, opt...)
+	s.pool = db
+	return s
+}
+
+// newServer returns a server over any store: the fast tests give a fake.
+func newServer(db Store, log *slog.Logger, opt ...Options) *Server {
 	s := &Server{db: db, log: log, metrics: newMetrics()}
 	if len(opt) > 0 {
 		s.opt = opt[0]

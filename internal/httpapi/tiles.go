@@ -14,66 +14,60 @@ import (
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
-// tileCollection returns a collection served as tiles, or writes a 404.
-func (s *Server) tileCollection(w http.ResponseWriter, r *http.Request, id string) *postgres.Collection {
+// tileCollection returns a collection served as tiles, or a 404.
+func (s *Server) tileCollection(r *http.Request, id string) (*postgres.Collection, error) {
 	if _, ok := postgres.TileLayers[id]; ok {
 		if c := s.collection(r, id); c != nil {
-			return c
+			return c, nil
 		}
 	}
-	writeProblem(w, http.StatusNotFound, "no such tile layer", "tile layers: kabupaten, kecamatan, villages, plantations, hotspots", "collection")
-	return nil
+	return nil, errStatus(http.StatusNotFound, "no such tile layer", "tile layers: kabupaten, kecamatan, villages, plantations, hotspots", "collection")
 }
 
 // handleTile serves /tiles/{collection}/{z}/{x}/{y}.mvt?month=M.
-func (s *Server) handleTile() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		c := s.tileCollection(w, r, chi.URLParam(r, "collection"))
-		if c == nil {
-			return
+func (s *Server) handleTile() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := s.tileCollection(r, chi.URLParam(r, "collection"))
+		if err != nil {
+			return err
 		}
 		yname, ok := strings.CutSuffix(chi.URLParam(r, "y"), ".mvt")
 		z, errZ := strconv.Atoi(chi.URLParam(r, "z"))
 		x, errX := strconv.Atoi(chi.URLParam(r, "x"))
 		y, errY := strconv.Atoi(yname)
 		if !ok || errZ != nil || errX != nil || errY != nil {
-			s.fail(w, r, badParam("z/x/y", "want whole numbers, as /tiles/%s/8/213/134.mvt", c.ID))
-			return
+			return badParam("z/x/y", "want whole numbers, as /tiles/%s/8/213/134.mvt", c.ID)
 		}
 		if err := postgres.CheckTile(z, x, y); err != nil {
-			s.fail(w, r, badParam("z/x/y", "%s", err.Error()))
-			return
+			return badParam("z/x/y", "%s", err.Error())
 		}
 		month := intQuery(r.URL.Query(), "month", 0) // checked by the route's guard
-		if s.answered(w, r, "mvt") {
-			return
+		if done, err := s.notModified(w, r, "mvt"); done || err != nil {
+			return err
 		}
 		// Tiles are public and change only with the data version: the
 		// encoded tile is kept, compressed, under the version it was built
 		// from, and served again with no query at all.
 		v, err := s.version.get(r.Context())
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		// A tile away from every area (the sea, most of a country's map) is
 		// empty without a query: the layer's coverage says so.
 		if !s.coverage.covered(s, v, c, z, x, y) {
-			s.writeGzipped(w, r, "application/vnd.mapbox-vector-tile", nil)
-			return
+			return s.writeGzipped(w, r, "application/vnd.mapbox-vector-tile", nil)
 		}
 		key := v + "|" + c.ID + "|" + strconv.Itoa(z) + "/" + strconv.Itoa(x) + "/" + strconv.Itoa(y) + "|" + strconv.Itoa(month)
 		gz, ok := s.tiles.get(key)
 		if !ok {
 			b, err := s.db.Tile(r.Context(), c, z, x, y, month)
 			if err != nil {
-				s.fail(w, r, err)
-				return
+				return err
 			}
 			gz = gzipBytes(b)
 			s.tiles.put(key, gz)
 		}
-		s.writeGzipped(w, r, "application/vnd.mapbox-vector-tile", gz)
+		return s.writeGzipped(w, r, "application/vnd.mapbox-vector-tile", gz)
 	}
 }
 
@@ -91,20 +85,19 @@ func acceptsGzip(r *http.Request) bool {
 }
 
 // handleTileJSON serves /tiles/{collection}.json (TileJSON 3.0.0).
-func (s *Server) handleTileJSON() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleTileJSON() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		id, ok := strings.CutSuffix(chi.URLParam(r, "file"), ".json")
 		if !ok {
-			writeProblem(w, http.StatusNotFound, "no such resource", "TileJSON is at /tiles/{collection}.json, the OGC API - Tiles tileset at /tiles/{collection}.tileset.json", "")
-			return
+			return errStatus(http.StatusNotFound, "no such resource", "TileJSON is at /tiles/{collection}.json, the OGC API - Tiles tileset at /tiles/{collection}.tileset.json", "")
 		}
 		id, tileset := strings.CutSuffix(id, ".tileset")
-		c := s.tileCollection(w, r, id)
-		if c == nil {
-			return
+		c, err := s.tileCollection(r, id)
+		if err != nil {
+			return err
 		}
-		if s.answered(w, r, "tilejson") {
-			return
+		if done, err := s.notModified(w, r, "tilejson"); done || err != nil {
+			return err
 		}
 		zooms := postgres.TileLayers[c.ID]
 		fields := map[string]string{"id": "String"}
@@ -124,8 +117,7 @@ func (s *Server) handleTileJSON() http.HandlerFunc {
 		}
 		bbox, has, err := s.db.Extent(r.Context(), &postgres.ItemsQuery{Collection: c})
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		if has {
 			doc["bounds"] = bbox
@@ -154,26 +146,26 @@ func (s *Server) handleTileJSON() http.HandlerFunc {
 			}
 			w.Header().Set("Content-Type", typeJSON)
 			_ = json.NewEncoder(w).Encode(ts)
-			return
+			return nil
 		}
 		w.Header().Set("Content-Type", typeJSON)
 		_ = json.NewEncoder(w).Encode(doc)
+		return nil
 	}
 }
 
 // handleCalendar serves the labour-demand index per variety that the latest
 // scoring run used, for the map's month slider.
-func (s *Server) handleCalendar() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.answered(w, r, "json") {
-			return
+func (s *Server) handleCalendar() apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if done, err := s.notModified(w, r, "json"); done || err != nil {
+			return err
 		}
 		b, err := s.db.Calendar(r.Context())
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
-		s.writeRawJSON(w, r, "Labour calendar", b)
+		return s.writeRawJSON(w, r, "Labour calendar", b)
 	}
 }
 
