@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"text/tabwriter"
 
 	"github.com/kesempatan/riskmap/internal/risk"
@@ -15,6 +17,7 @@ func evaluateCmd(ctx context.Context, e *env, args []string) error {
 	seed := fs.Uint64("seed", 1, "random seed")
 	top := fs.Int("top", 10, "K of the top-K list whose p_top is checked")
 	fitTails := fs.Bool("fit-tails", false, "instead: fit the rank draws' tail scales (estimation.rank_tails) to p_top's calibration over a grid, and print the grid best first")
+	fitCurve := fs.Bool("fit-curve", false, "instead: fit p_top's calibration curve (estimation.p_top_curve) to the truth, with no curve, and print it (fit on one seed, check on another)")
 	modelFile := fs.String("model", "", "risk model JSON (default: the embedded one)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -38,6 +41,23 @@ func evaluateCmd(ctx context.Context, e *env, args []string) error {
 	villages := make([]risk.EvalVillage, len(shapes))
 	for i, s := range shapes {
 		villages[i] = risk.EvalVillage{Code: s.Code, Kecamatan: s.KecamatanCode, Kabupaten: s.Code[:5]}
+	}
+	if *fitCurve {
+		fits := risk.FitPTopCurve(villages, m, risk.EvalOptions{Replications: *reps, Households: *households, Seed: *seed}, *top)
+		fmt.Fprintf(e.stdout, "%d villages, %d simulated surveys of %d households each (synthetic): p_top as drawn (no curve), by decile (mean p_top / share truly top %d / villages), and the curve through them (estimation.p_top_curve)\n", len(villages), *reps, *households, *top)
+		for _, rule := range []string{"published", "estimated"} {
+			f := fits[rule]
+			fmt.Fprintf(e.stdout, "%s:", rule)
+			for _, d := range f.Raw {
+				fmt.Fprintf(e.stdout, " %.2f/%.2f/%.0f", d.P, d.Hit, d.N)
+			}
+			b, err := json.Marshal(f.Curve)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "\n  curve: %s\n", b)
+		}
+		return nil
 	}
 	if *fitTails {
 		fits := risk.FitRankTails(villages, m, risk.EvalOptions{Replications: *reps, Households: *households, Seed: *seed}, *top,
@@ -90,13 +110,17 @@ func evaluateCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, "\np_top calibration (villages pooled by p_top: mean p_top / share truly top K / villages):")
-	fmt.Fprintln(w, "rule\t0-.1\t.1-.2\t.2-.3\t.3-.4\t.4-.5\t.5-.6\t.6-.7\t.7-.8\t.8-.9\t.9-1")
+	fmt.Fprintln(w, "rule\t0-.1\t.1-.2\t.2-.3\t.3-.4\t.4-.5\t.5-.6\t.6-.7\t.7-.8\t.8-.9\t.9-1\tworst gap")
 	for _, c := range cal {
 		fmt.Fprint(w, c.Rule)
+		var worst float64
 		for _, d := range c.Deciles {
 			fmt.Fprintf(w, "\t%.2f/%.2f/%.0f", d.P, d.Hit, d.N)
+			if d.N > 0 {
+				worst = max(worst, math.Abs(d.P-d.Hit))
+			}
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "\t%.3f\n", worst)
 	}
 	if err := w.Flush(); err != nil {
 		return err

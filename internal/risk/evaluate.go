@@ -417,6 +417,7 @@ func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []Ran
 	rng := rand.New(rand.NewPCG(o.Seed, 0x72616e6b))
 	rules := []string{"published", "estimated"}
 	tails := []RankTails{m.RankTailsFor(Published), m.RankTailsFor(Exact)}
+	curves := []PTopCurve{m.PTopCurveFor(Published), m.PTopCurveFor(Exact)}
 	out := make([]RankCalibration, len(rules))
 	sizeHit, sizeN := make([]map[string]float64, len(rules)), make([]map[string]float64, len(rules))
 	var n, sureReps, nTop [2]float64
@@ -432,7 +433,7 @@ func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []Ran
 		for i, rule := range rules {
 			iv := intervals[rule]
 			codes, in, trueRank := simulatedRanking(iv, truth)
-			bands := RankUncertainty(in, RankOptions{Top: k, Level: m.Estimation.Level, Draws: 2000, Seed: uint64(rep), Tails: tails[i]})
+			bands := RankUncertainty(in, RankOptions{Top: k, Level: m.Estimation.Level, Draws: 2000, Seed: uint64(rep), Tails: tails[i], Curve: curves[i]})
 			c := &out[i]
 			var sure, sureRight float64
 			every := 1.0
@@ -626,4 +627,90 @@ func FitRankTails(villages []EvalVillage, m *Model, o EvalOptions, k int, lowers
 		out[rule] = fits
 	}
 	return out
+}
+
+// FitPTopCurve runs the simulation of EvaluateRanks with the model's tail
+// scales and no calibration curve, pools each ranking's villages by p_top
+// as drawn into deciles, and returns, per ranking ("published",
+// "estimated"), the deciles and the curve through them (PTopCurve): a knot
+// at each decile's mean p_top and the share of its villages truly among
+// the top K, made non-decreasing by pooling adjacent violators (weighted by
+// villages). The model carries the curve (estimation.p_top_curve); fit it
+// on one seed and check it on another (riskmap evaluate).
+func FitPTopCurve(villages []EvalVillage, m *Model, o EvalOptions, k int) map[string]CurveFit {
+	rng := rand.New(rand.NewPCG(o.Seed, 0x72616e6b))
+	rules := []string{"published", "estimated"}
+	bases := []Basis{Published, Exact}
+	out := map[string]CurveFit{}
+	for rep := 0; rep < o.Replications; rep++ {
+		truth, _, intervals := simulate(villages, m, o, rng)
+		for i, rule := range rules {
+			codes, in, trueRank := simulatedRanking(intervals[rule], truth)
+			bands := RankUncertainty(in, RankOptions{Top: k, Level: m.Estimation.Level, Draws: 2000, Seed: uint64(rep), Tails: m.RankTailsFor(bases[i])})
+			f := out[rule]
+			for j, c := range codes {
+				d := &f.Raw[min(int(bands[j].PTop*10), 9)]
+				d.P += bands[j].PTop
+				d.N++
+				if trueRank[c] <= k {
+					d.Hit++
+				}
+			}
+			out[rule] = f
+		}
+	}
+	for _, rule := range rules {
+		f := out[rule]
+		for d := range f.Raw {
+			if x := &f.Raw[d]; x.N > 0 {
+				x.P /= x.N
+				x.Hit /= x.N
+			}
+		}
+		f.Curve = curveThrough(f.Raw)
+		out[rule] = f
+	}
+	return out
+}
+
+// curveThrough is the calibration curve through deciles of p_top (mean
+// p_top, share truly top K, villages): a knot at each decile inside (0, 1),
+// its share made non-decreasing by pooling adjacent violators, weighted by
+// villages (isotonic regression), to three decimals.
+func curveThrough(deciles [10]Decile) PTopCurve {
+	type block struct {
+		hit, n  float64 // villages truly top K, villages
+		deciles int
+	}
+	var blocks []block
+	var ps []float64
+	for _, x := range deciles {
+		if x.N == 0 || x.P <= 0 || x.P >= 1 {
+			continue
+		}
+		ps = append(ps, x.P)
+		blocks = append(blocks, block{x.Hit * x.N, x.N, 1})
+		for len(blocks) > 1 {
+			a, b := blocks[len(blocks)-2], blocks[len(blocks)-1]
+			if a.hit/a.n <= b.hit/b.n {
+				break
+			}
+			blocks = append(blocks[:len(blocks)-2], block{a.hit + b.hit, a.n + b.n, a.deciles + b.deciles})
+		}
+	}
+	var c PTopCurve
+	for _, b := range blocks {
+		for range b.deciles {
+			c = append(c, [2]float64{math.Round(ps[len(c)]*1000) / 1000, math.Round(b.hit/b.n*1000) / 1000})
+		}
+	}
+	return c
+}
+
+// CurveFit is FitPTopCurve's answer for one ranking: p_top's deciles as
+// drawn (mean p_top, share truly top K, villages) and the curve through
+// them.
+type CurveFit struct {
+	Raw   [10]Decile
+	Curve PTopCurve
 }

@@ -1,7 +1,9 @@
 package risk
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -76,6 +78,48 @@ func TestEvaluateRanks(t *testing.T) {
 		// villages), and is never shorter than the list.
 		if c.TopSetCoverage < 0.7 || c.TopSetSize < 10 {
 			t.Errorf("%s: the top-10 set (%.1f villages) holds the true top 10 in %.2f of the rankings", c.Rule, c.TopSetSize, c.TopSetCoverage)
+		}
+	}
+}
+
+// TestCurveThrough: the curve has a knot per decile inside (0, 1), and
+// where a decile's share is below the one before, the two are pooled with
+// their villages as weights.
+func TestCurveThrough(t *testing.T) {
+	var d [10]Decile
+	d[0] = Decile{P: 0, Hit: 0, N: 1000}      // no knot at 0
+	d[1] = Decile{P: 0.15, Hit: 0.2, N: 100}  // pooled with the next:
+	d[2] = Decile{P: 0.25, Hit: 0.1, N: 300}  // (20+30)/400 = 0.125
+	d[5] = Decile{P: 0.55, Hit: 0.6, N: 50}   // deciles 3, 4 empty
+	d[7] = Decile{P: 0.75, Hit: 0.8, N: 50}   // kept
+	d[8] = Decile{P: 0.85, Hit: 0.78, N: 150} // pooled: (40+117)/200
+	d[9] = Decile{P: 1, Hit: 1, N: 10}        // no knot at 1
+	got := curveThrough(d)
+	want := PTopCurve{{0.15, 0.125}, {0.25, 0.125}, {0.55, 0.6}, {0.75, 0.785}, {0.85, 0.785}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("curve %v, want %v", got, want)
+	}
+}
+
+// TestFitPTopCurve: the fitted curves are valid model curves.
+func TestFitPTopCurve(t *testing.T) {
+	m, err := DefaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fits := FitPTopCurve(syntheticRegion(2, 10, 13), m, EvalOptions{Replications: 3, Households: 8000, Seed: 2}, 10)
+	for _, rule := range []string{"published", "estimated"} {
+		f := fits[rule]
+		var n float64
+		for _, d := range f.Raw {
+			n += d.N
+		}
+		if n == 0 || len(f.Curve) == 0 {
+			t.Fatalf("%s: %v villages, curve %v", rule, n, f.Curve)
+		}
+		b, _ := json.Marshal(f.Curve)
+		if _, err := ParseModel([]byte(`{"estimation": {"p_top_curve": {"exact": `+string(b)+`}}}`), "fit.json"); err != nil && strings.Contains(err.Error(), "p_top_curve") {
+			t.Errorf("%s: the fitted curve %s is refused: %v", rule, b, err)
 		}
 	}
 }

@@ -71,6 +71,14 @@ func (m *Model) errorCorrelation(b Basis) float64 {
 }
 
 // RankTailsFor is the model's rank draws' tail scales for basis b.
+// PTopCurveFor is the p_top calibration curve of a ranking on basis b.
+func (m *Model) PTopCurveFor(b Basis) PTopCurve {
+	if b == Exact {
+		return m.Estimation.PTopCurve.Exact
+	}
+	return m.Estimation.PTopCurve.Published
+}
+
 func (m *Model) RankTailsFor(b Basis) RankTails {
 	if b == Exact {
 		return m.Estimation.RankTails.Exact

@@ -85,6 +85,13 @@ type Model struct {
 			Published *float64 `json:"published"`
 			Exact     *float64 `json:"exact"`
 		} `json:"error_correlation"`
+		// PTopCurve recalibrates p_top for the published and the exact
+		// ranking (CalibratePTop; absent: the draws' shares as they are),
+		// fitted by riskmap evaluate --fit-curve.
+		PTopCurve struct {
+			Published PTopCurve `json:"published"`
+			Exact     PTopCurve `json:"exact"`
+		} `json:"p_top_curve"`
 	} `json:"estimation"`
 	// Retention: how long a household's data is kept after the last
 	// contact with it (the survey, or a follow-up), before `riskmap
@@ -266,6 +273,14 @@ func (m *Model) Validate() error {
 	for basis, t := range map[string]RankTails{"published": m.Estimation.RankTails.Published, "exact": m.Estimation.RankTails.Exact} {
 		if !(t.Lower == 0 || 0.5 <= t.Lower && t.Lower <= 2) || !(t.Upper == 0 || 0.5 <= t.Upper && t.Upper <= 2) {
 			bad("estimation.rank_tails.%s: lower and upper must be in [0.5, 2] (or absent: 1)", basis)
+		}
+	}
+	for basis, c := range map[string]PTopCurve{"published": m.Estimation.PTopCurve.Published, "exact": m.Estimation.PTopCurve.Exact} {
+		for i, k := range c {
+			if !(0 < k[0] && k[0] < 1 && 0 <= k[1] && k[1] <= 1) || i > 0 && !(k[0] > c[i-1][0] && k[1] >= c[i-1][1]) {
+				bad("estimation.p_top_curve.%s: knot %d %v: want p in (0, 1) strictly increasing and q in [0, 1] not decreasing", basis, i+1, k)
+				break
+			}
 		}
 	}
 	for basis, c := range map[string]*float64{"published": m.Estimation.ErrorCorrelation.Published, "exact": m.Estimation.ErrorCorrelation.Exact} {

@@ -49,6 +49,9 @@ type RankOptions struct {
 	Draws int
 	Seed  uint64
 	Tails RankTails
+	// Curve recalibrates p_top (CalibratePTop; none: the draws' shares
+	// as they are): the model's estimation.p_top_curve.
+	Curve PTopCurve
 }
 
 // RankTails scale the lower and upper halves of each village's draws
@@ -150,6 +153,11 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 		slices.Sort(ranks[i])
 	}
 	pos, set := topSet(in, lo0, hi0, top, min(o.Top, n), draws, o)
+	p := make([]float64, n)
+	for i := range in {
+		p[i] = float64(top[i]) / float64(draws)
+	}
+	CalibratePTop(p, o.Curve, min(o.Top, n))
 	for i := range in {
 		rs := ranks[i]
 		at := func(q float64) int {
@@ -158,11 +166,81 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 		out[i] = RankBand{
 			RankLow:  min(at(qlo), i+1),
 			RankHigh: max(at(qhi), i+1),
-			PTop:     float64(top[i]) / float64(draws),
+			PTop:     p[i],
 			InTopSet: pos[i] < set,
 		}
 	}
 	return out
+}
+
+// PTopCurve is a calibration curve of p_top: knots [p, q] that say the
+// villages the draws give p are truly among the top K with probability q,
+// measured by the simulation study (riskmap evaluate --fit-curve). Between
+// knots, and from (0, 0) and to (1, 1), it is linear. The p are strictly
+// increasing in (0, 1), the q non-decreasing in [0, 1] (ParseModel checks).
+type PTopCurve [][2]float64
+
+// at maps p through the curve.
+func (c PTopCurve) at(p float64) float64 {
+	x0, y0 := 0.0, 0.0
+	for _, k := range append(c, [2]float64{1, 1}) {
+		if p <= k[0] {
+			if k[0] == x0 {
+				return k[1]
+			}
+			return y0 + (p-x0)*(k[1]-y0)/(k[0]-x0)
+		}
+		x0, y0 = k[0], k[1]
+	}
+	return 1
+}
+
+// CalibratePTop recalibrates the probabilities p of being among the top k,
+// in place: each p through the curve, then logit(p') = logit(curve(p)) +
+// b, with b such that the p' add up to k again (found by bisection). 0 and
+// 1 stay as they are (a village in, or out of, the top K in every draw).
+// The map is monotone, so the order of p, and the top-K set taken in it,
+// is unchanged. An empty curve leaves p alone.
+func CalibratePTop(p []float64, c PTopCurve, k int) {
+	if len(c) == 0 || k <= 0 {
+		return
+	}
+	var fixed float64 // the mass of the p at 0 or 1
+	var logits []float64
+	var idx []int
+	for i, x := range p {
+		if x <= 0 || x >= 1 {
+			fixed += max(x, 0)
+			continue
+		}
+		q := math.Min(math.Max(c.at(x), 1e-6), 1-1e-6)
+		logits = append(logits, math.Log(q/(1-q)))
+		idx = append(idx, i)
+	}
+	want := float64(k) - fixed
+	if len(idx) == 0 || want <= 0 || want >= float64(len(idx)) {
+		return
+	}
+	sum := func(b float64) float64 {
+		var s float64
+		for _, l := range logits {
+			s += 1 / (1 + math.Exp(-(l + b)))
+		}
+		return s
+	}
+	lo, hi := -50.0, 50.0
+	for range 100 {
+		mid := (lo + hi) / 2
+		if sum(mid) < want {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	b := (lo + hi) / 2
+	for j, i := range idx {
+		p[i] = 1 / (1 + math.Exp(-(logits[j] + b)))
+	}
 }
 
 // topSet finds the top-K set (RankBand.InTopSet): villages in the order

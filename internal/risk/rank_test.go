@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -212,6 +213,84 @@ func TestRankTails(t *testing.T) {
 	}
 	if _, err := ParseModel([]byte(`{"estimation": {"rank_tails": {"exact": {"lower": 3}}}}`), "tails.json"); err == nil || !strings.Contains(err.Error(), "rank_tails.exact") {
 		t.Errorf("rank_tails.lower 3 accepted or not named: %v", err)
+	}
+}
+
+// TestCalibratePTop: the curve maps p_top and the result still adds up to
+// K, keeps the order and the villages in (or out of) the top K in every
+// draw; no curve changes nothing; a curve that says the middle is under-
+// confident raises it.
+func TestCalibratePTop(t *testing.T) {
+	base := []float64{1, 0.93, 0.7, 0.55, 0.4, 0.25, 0.1, 0.05, 0.02, 0, 0} // adds up to 4
+	curves := map[string]PTopCurve{
+		"none":     nil,
+		"identity": {{0.25, 0.25}, {0.75, 0.75}},
+		"sharper":  {{0.1, 0.08}, {0.35, 0.3}, {0.65, 0.72}, {0.85, 0.9}},
+		"flatter":  {{0.1, 0.12}, {0.9, 0.85}},
+	}
+	for name, c := range curves {
+		p := slices.Clone(base)
+		CalibratePTop(p, c, 4)
+		var sum float64
+		for i, x := range p {
+			sum += x
+			if i > 0 && x > p[i-1] {
+				t.Errorf("%s: order broken at %d: %v", name, i, p)
+			}
+			if (base[i] == 0 || base[i] == 1) && x != base[i] {
+				t.Errorf("%s: p %v moved to %v", name, base[i], x)
+			}
+		}
+		if math.Abs(sum-4) > 1e-9 {
+			t.Errorf("%s: sum %v, want 4", name, sum)
+		}
+		switch name {
+		case "none", "identity":
+			for i := range p {
+				if math.Abs(p[i]-base[i]) > 1e-6 {
+					t.Errorf("%s changed p: %v", name, p)
+					break
+				}
+			}
+		case "sharper":
+			if !(p[2] > base[2] && p[6] < base[6]) {
+				t.Errorf("%s: %v", name, p)
+			}
+		case "flatter":
+			if !(p[1] < base[1] && p[7] > base[7]) {
+				t.Errorf("%s: %v", name, p)
+			}
+		}
+	}
+	for _, c := range []struct {
+		p, want float64
+	}{{0, 0}, {0.05, 0.04}, {0.1, 0.08}, {0.5, 0.51}, {0.85, 0.9}, {0.95, 0.9 + 0.1*2/3}, {1, 1}} {
+		if got := curves["sharper"].at(c.p); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("curve at %v = %v, want %v", c.p, got, c.want)
+		}
+	}
+	// Through RankUncertainty: the same draws, p_top recalibrated, the
+	// rank intervals and the top-K set unchanged.
+	in := []RankInput{{50, 44, 56}, {48, 42, 54}, {46, 40, 52}, {40, 34, 46}, {38, 32, 44}}
+	o := RankOptions{Top: 2, Level: 0.9, Draws: 4000, Seed: 5}
+	plain := RankUncertainty(in, o)
+	o.Curve = curves["sharper"]
+	sharp := RankUncertainty(in, o)
+	var sum float64
+	for i := range in {
+		sum += sharp[i].PTop
+		if sharp[i].RankLow != plain[i].RankLow || sharp[i].RankHigh != plain[i].RankHigh || sharp[i].InTopSet != plain[i].InTopSet {
+			t.Errorf("village %d: %+v calibrated, %+v plain: only p_top may change", i, sharp[i], plain[i])
+		}
+	}
+	if math.Abs(sum-2) > 1e-9 || slicesEqual(sharp, plain) {
+		t.Errorf("calibrated p_top %v (sum %v), plain %v", sharp, sum, plain)
+	}
+	for _, bad := range []string{`[[0.5, 0.5], [0.4, 0.6]]`, `[[0, 0.1]]`, `[[0.3, 0.5], [0.6, 0.4]]`, `[[0.3, 1.2]]`} {
+		_, err := ParseModel([]byte(`{"estimation": {"p_top_curve": {"published": `+bad+`}}}`), "curve.json")
+		if err == nil || !strings.Contains(err.Error(), "p_top_curve.published") {
+			t.Errorf("curve %s accepted or not named: %v", bad, err)
+		}
 	}
 }
 
