@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/kesempatan/riskmap/internal/postgres"
+	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 // link is an OGC API link.
@@ -596,9 +597,18 @@ func (s *Server) handleItem() apiHandler {
 }
 
 // restrict confines a query of household-level data to the principal's
-// scope (risk.Principal.Scope): items, counts and extents alike.
+// scope: items, counts and extents alike. A staff key reads its areas
+// (risk.Principal.Scope); anyone else who reached a private collection
+// reads all of it: admins, and planners, whom visible() shows only the
+// geomasked households. A query left without a scope reads nothing
+// (postgres.Scope).
 func restrict(r *http.Request, c *postgres.Collection, q *postgres.ItemsQuery) {
-	if c.Private {
-		q.Areas = principal(r).Scope()
+	if !c.Private {
+		return
+	}
+	if p := principal(r); p.Role == risk.RoleStaff {
+		q.Scope = &postgres.Scope{Areas: p.Scope()}
+	} else {
+		q.Scope = &postgres.Scope{All: true}
 	}
 }

@@ -300,6 +300,17 @@ func roundCollection(id, title, level, join, alias string) *Collection {
 
 var hotspotClasses = []string{"hot_99", "hot_95", "hot_90", "cold_99", "cold_95", "cold_90", "not_significant", "no_neighbours"}
 
+// Scope is whom a query of household-level data (a private collection)
+// reads for: every area (All: an admin; a planner's geomasked points) or a
+// staff key's areas (kecamatan or village codes). It must be said: a query
+// of a private collection with no Scope, or an empty one, matches nothing
+// rather than everything, so a handler that forgets it leaks nothing.
+// Public collections ignore it.
+type Scope struct {
+	All   bool
+	Areas []string
+}
+
 // ItemsQuery is a validated request for a page of features.
 type ItemsQuery struct {
 	Collection *Collection
@@ -324,9 +335,9 @@ type ItemsQuery struct {
 	// CSVGeometry adds the geometry (WKT) to CSV rows; without it a CSV is
 	// the table a spreadsheet opens, not 30 KB polygons per cell.
 	CSVGeometry bool
-	// Areas, when not nil, restricts a private collection to villages in
-	// these kecamatan or village codes (a staff key's areas).
-	Areas []string
+	// Scope is whom a query of a private collection reads for. A private
+	// query without one reads nothing (see Scope).
+	Scope *Scope
 	// TimeFrom and TimeTo are OGC datetime's interval (nil: open ends):
 	// features whose time intersects it.
 	TimeFrom, TimeTo *time.Time
@@ -436,9 +447,14 @@ func (q *ItemsQuery) where() (string, []any) {
 			conds = append(conds, "("+c.TimeStart+")::timestamptz <= "+arg(*q.TimeTo))
 		}
 	}
-	if q.Areas != nil && c.AreaExpr != "" {
-		a := arg(q.Areas)
-		conds = append(conds, "EXISTS (SELECT 1 FROM unnest("+a+"::text[]) area WHERE "+c.AreaExpr+" = area OR "+c.AreaExpr+" LIKE area || '.%')")
+	if c.Private {
+		switch s := q.Scope; {
+		case s == nil || !s.All && len(s.Areas) == 0:
+			conds = append(conds, "false") // no scope said: nothing
+		case !s.All:
+			a := arg(s.Areas)
+			conds = append(conds, "EXISTS (SELECT 1 FROM unnest("+a+"::text[]) area WHERE "+c.AreaExpr+" = area OR "+c.AreaExpr+" LIKE area || '.%')")
+		}
 	}
 	if len(conds) == 0 {
 		return "", args
@@ -758,7 +774,7 @@ func textOf(v any) string {
 }
 
 // Extent returns the bounding box of the features of q's collection that q
-// may see (its Areas), ignoring paging.
+// may see (its Scope), ignoring paging.
 func (db *DB) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, error) {
 	var b [4]*float64
 	where, args := q.where()

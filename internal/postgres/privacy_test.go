@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -266,4 +267,54 @@ func collectStrings(rows interface {
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// TestPrivateQueriesNeedAScope: a query of household-level data reads for
+// a scope that was said: none, or an empty one, reads nothing; a staff
+// key's areas read only them; all reads every household. Items, counts,
+// pages and extents alike.
+func TestPrivateQueriesNeedAScope(t *testing.T) {
+	db, _ := dbtest.NewDemo(t)
+	ctx := context.Background()
+	var hh *postgres.Collection
+	for _, c := range postgres.Collections() {
+		if c.ID == "households" {
+			hh = c
+		}
+	}
+	var all, pakuniran int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE village_code LIKE '35.13.13.%') FROM household`).Scan(&all, &pakuniran); err != nil {
+		t.Fatal(err)
+	}
+	if pakuniran == 0 || pakuniran == all {
+		t.Fatalf("the demo has %d households, %d in Pakuniran: the test needs some in and some out", all, pakuniran)
+	}
+	for _, c := range []struct {
+		name  string
+		scope *postgres.Scope
+		want  int
+	}{
+		{"no scope", nil, 0},
+		{"an empty scope", &postgres.Scope{}, 0},
+		{"a staff key's kecamatan", &postgres.Scope{Areas: []string{"35.13.13"}}, pakuniran},
+		{"every area", &postgres.Scope{All: true}, all},
+	} {
+		q := &postgres.ItemsQuery{Collection: hh, Limit: 1 << 30, Scope: c.scope}
+		n, err := db.CountItems(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf strings.Builder
+		streamed, err := db.StreamFeatures(ctx, q, func() io.Writer { return &buf })
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, hasExtent, err := db.Extent(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != c.want || streamed != c.want || hasExtent != (c.want > 0) {
+			t.Errorf("%s: counted %d, streamed %d, extent %v; want %d", c.name, n, streamed, hasExtent, c.want)
+		}
+	}
 }
