@@ -152,32 +152,34 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit,
 
 // estimationLevel is the credible level of the latest run's intervals.
 func (db *DB) estimationLevel(ctx context.Context) (float64, error) {
-	level, _, _, err := db.rankEstimation(ctx, false)
-	return level, err
+	o, err := db.rankEstimation(ctx, false)
+	return o.Level, err
 }
 
-// rankEstimation reads the credible level, the rank draws' tail scales and
-// the p_top calibration curve for the exact or the published ranking of
-// the model the figures were scored with (before any run: 0.9 and the intervals as they are; there
-// is then nothing to rank).
-func (db *DB) rankEstimation(ctx context.Context, exact bool) (float64, risk.RankTails, risk.PTopCurve, error) {
-	var level float64
-	var t risk.RankTails
+// rankEstimation reads the rank simulation's settings for the exact or the
+// published ranking from the model the figures were scored with: the
+// credible level, the draws' tail scales, the rank intervals' level and
+// the p_top calibration curve (before any run: 0.9 and the intervals as
+// they are; there is then nothing to rank). Top, Draws and Seed are the
+// caller's.
+func (db *DB) rankEstimation(ctx context.Context, exact bool) (risk.RankOptions, error) {
+	var o risk.RankOptions
 	var curve []byte
 	basis := map[bool]string{true: "exact", false: "published"}[exact]
 	err := db.reader().QueryRow(ctx, `SELECT coalesce((model->'estimation'->>'level')::float8, 0.9),
 			coalesce((model->'estimation'->'rank_tails'->$1->>'lower')::float8, 0),
 			coalesce((model->'estimation'->'rank_tails'->$1->>'upper')::float8, 0),
+			coalesce((model->'estimation'->'rank_interval_level'->>$1)::float8, 0),
 			coalesce(model->'estimation'->'p_top_curve'->$1, '[]')::text
-		FROM (SELECT (SELECT model FROM score_run ORDER BY id DESC LIMIT 1) AS model) m`, basis).Scan(&level, &t.Lower, &t.Upper, &curve)
+		FROM (SELECT (SELECT model FROM score_run ORDER BY id DESC LIMIT 1) AS model) m`, basis).
+		Scan(&o.Level, &o.Tails.Lower, &o.Tails.Upper, &o.RankLevel, &curve)
 	if err != nil {
-		return 0, t, nil, err
+		return o, err
 	}
-	var c risk.PTopCurve
-	if err := json.Unmarshal(curve, &c); err != nil {
-		return 0, t, nil, fmt.Errorf("the scoring run's model: estimation.p_top_curve.%s: %w", basis, err)
+	if err := json.Unmarshal(curve, &o.Curve); err != nil {
+		return o, fmt.Errorf("the scoring run's model: estimation.p_top_curve.%s: %w", basis, err)
 	}
-	return level, t, c, nil
+	return o, nil
 }
 
 // SurveyPlan proposes where to survey households next so that the top-K
@@ -279,7 +281,7 @@ func (c *bandCache) put(key string, b []risk.RankBand) {
 // simulateBands reads the whole ranking's scores and intervals and
 // simulates its rank bands.
 func (db *DB) simulateBands(ctx context.Context, query string, month int, area string, top int, exact bool) ([]risk.RankBand, error) {
-	level, tails, curve, err := db.rankEstimation(ctx, exact)
+	o, err := db.rankEstimation(ctx, exact)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +310,8 @@ func (db *DB) simulateBands(ctx context.Context, query string, month int, area s
 	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d|%s|%d|%v", month, area, top, exact)
-	return risk.RankUncertainty(in, risk.RankOptions{Top: top, Level: level, Draws: RankDraws, Seed: h.Sum64(), Tails: tails, Curve: curve}), nil
+	o.Top, o.Draws, o.Seed = top, RankDraws, h.Sum64()
+	return risk.RankUncertainty(in, o), nil
 }
 
 const villageTargetsExact = `

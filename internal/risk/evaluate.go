@@ -418,6 +418,7 @@ func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []Ran
 	rules := []string{"published", "estimated"}
 	tails := []RankTails{m.RankTailsFor(Published), m.RankTailsFor(Exact)}
 	curves := []PTopCurve{m.PTopCurveFor(Published), m.PTopCurveFor(Exact)}
+	rankLevels := []float64{m.RankLevelFor(Published), m.RankLevelFor(Exact)}
 	out := make([]RankCalibration, len(rules))
 	sizeHit, sizeN := make([]map[string]float64, len(rules)), make([]map[string]float64, len(rules))
 	var n, sureReps, nTop [2]float64
@@ -433,7 +434,7 @@ func EvaluateRanks(villages []EvalVillage, m *Model, o EvalOptions, k int) []Ran
 		for i, rule := range rules {
 			iv := intervals[rule]
 			codes, in, trueRank := simulatedRanking(iv, truth)
-			bands := RankUncertainty(in, RankOptions{Top: k, Level: m.Estimation.Level, Draws: 2000, Seed: uint64(rep), Tails: tails[i], Curve: curves[i]})
+			bands := RankUncertainty(in, RankOptions{Top: k, Level: m.Estimation.Level, Draws: 2000, Seed: uint64(rep), Tails: tails[i], Curve: curves[i], RankLevel: rankLevels[i]})
 			c := &out[i]
 			var sure, sureRight float64
 			every := 1.0

@@ -71,6 +71,15 @@ func (m *Model) errorCorrelation(b Basis) float64 {
 }
 
 // RankTailsFor is the model's rank draws' tail scales for basis b.
+// RankLevelFor is the level the rank intervals of a ranking on basis b are
+// read at (0: the estimation level).
+func (m *Model) RankLevelFor(b Basis) float64 {
+	if b == Exact {
+		return m.Estimation.RankIntervalLevel.Exact
+	}
+	return m.Estimation.RankIntervalLevel.Published
+}
+
 // PTopCurveFor is the p_top calibration curve of a ranking on basis b.
 func (m *Model) PTopCurveFor(b Basis) PTopCurve {
 	if b == Exact {

@@ -85,6 +85,13 @@ type Model struct {
 			Published *float64 `json:"published"`
 			Exact     *float64 `json:"exact"`
 		} `json:"error_correlation"`
+		// RankIntervalLevel is the level the rank intervals are read at
+		// for the published and the exact ranking (absent: Level), so that
+		// they cover Level of true ranks (riskmap evaluate measures it).
+		RankIntervalLevel struct {
+			Published float64 `json:"published"`
+			Exact     float64 `json:"exact"`
+		} `json:"rank_interval_level"`
 		// PTopCurve recalibrates p_top for the published and the exact
 		// ranking (CalibratePTop; absent: the draws' shares as they are),
 		// fitted by riskmap evaluate --fit-curve.
@@ -273,6 +280,11 @@ func (m *Model) Validate() error {
 	for basis, t := range map[string]RankTails{"published": m.Estimation.RankTails.Published, "exact": m.Estimation.RankTails.Exact} {
 		if !(t.Lower == 0 || 0.5 <= t.Lower && t.Lower <= 2) || !(t.Upper == 0 || 0.5 <= t.Upper && t.Upper <= 2) {
 			bad("estimation.rank_tails.%s: lower and upper must be in [0.5, 2] (or absent: 1)", basis)
+		}
+	}
+	for basis, l := range map[string]float64{"published": m.Estimation.RankIntervalLevel.Published, "exact": m.Estimation.RankIntervalLevel.Exact} {
+		if l != 0 && !(m.Estimation.Level <= l && l < 1) {
+			bad("estimation.rank_interval_level.%s must be in [level, 1) (or absent: level)", basis)
 		}
 	}
 	for basis, c := range map[string]PTopCurve{"published": m.Estimation.PTopCurve.Published, "exact": m.Estimation.PTopCurve.Exact} {

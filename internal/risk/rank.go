@@ -52,6 +52,11 @@ type RankOptions struct {
 	// Curve recalibrates p_top (CalibratePTop; none: the draws' shares
 	// as they are): the model's estimation.p_top_curve.
 	Curve PTopCurve
+	// RankLevel is the level the rank intervals are read at, as draw
+	// quantiles (0: Level): the model's estimation.rank_interval_level,
+	// fitted so that the intervals cover Level of true ranks in the
+	// simulation study.
+	RankLevel float64
 }
 
 // RankTails scale the lower and upper halves of each village's draws
@@ -148,7 +153,11 @@ func RankUncertainty(in []RankInput, o RankOptions) []RankBand {
 			top[i] += x
 		}
 	}
-	qlo, qhi := (1-o.Level)/2, (1+o.Level)/2
+	rl := o.RankLevel
+	if rl == 0 {
+		rl = o.Level
+	}
+	qlo, qhi := (1-rl)/2, (1+rl)/2
 	for i := range in {
 		slices.Sort(ranks[i])
 	}

@@ -294,6 +294,33 @@ func TestCalibratePTop(t *testing.T) {
 	}
 }
 
+// TestRankLevel: the rank intervals read at a wider level are at least as
+// wide, from the same draws, with p_top and the set unchanged.
+func TestRankLevel(t *testing.T) {
+	in := []RankInput{{50, 44, 56}, {48, 42, 54}, {46, 40, 52}, {45, 39, 51}, {40, 34, 46}, {38, 32, 44}, {37, 31, 43}}
+	o := RankOptions{Top: 3, Level: 0.9, Draws: 4000, Seed: 9}
+	plain := RankUncertainty(in, o)
+	o.RankLevel = 0.9
+	if same := RankUncertainty(in, o); !slicesEqual(same, plain) {
+		t.Errorf("rank level 0.9 = level 0.9 should change nothing: %v, %v", same, plain)
+	}
+	o.RankLevel = 0.96
+	wide := RankUncertainty(in, o)
+	wider := false
+	for i := range in {
+		if wide[i].RankLow > plain[i].RankLow || wide[i].RankHigh < plain[i].RankHigh || wide[i].PTop != plain[i].PTop || wide[i].InTopSet != plain[i].InTopSet {
+			t.Errorf("village %d: %+v at 0.96, %+v at 0.9", i, wide[i], plain[i])
+		}
+		wider = wider || wide[i].RankHigh-wide[i].RankLow > plain[i].RankHigh-plain[i].RankLow
+	}
+	if !wider {
+		t.Errorf("no interval got wider at 0.96: %v", wide)
+	}
+	if _, err := ParseModel([]byte(`{"estimation": {"level": 0.9, "rank_interval_level": {"exact": 0.8}}}`), "rl.json"); err == nil || !strings.Contains(err.Error(), "rank_interval_level.exact") {
+		t.Errorf("rank_interval_level 0.8 under level 0.9 accepted or not named: %v", err)
+	}
+}
+
 func slicesEqual(a, b []RankBand) bool {
 	if len(a) != len(b) {
 		return false
