@@ -90,7 +90,7 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	srv := serve(t, &postgres.DB{Pool: pool})
+	srv := serve(t, postgres.FromPool(pool))
 
 	check := func(path string, status int) {
 		t.Helper()

@@ -17,11 +17,11 @@ func (db *DB) Aggregates(ctx context.Context, level, parent string) ([]byte, err
 	if table == "" {
 		return nil, risk.Errorf(risk.EINVALID, "level %q: want desa, kecamatan or kabupaten", level)
 	}
-	if parent != "" && !areaCode.MatchString(parent) {
+	if parent != "" && !risk.IsAreaCode(parent) {
 		return nil, risk.Errorf(risk.EINVALID, "parent %q is not a Kemendagri code", parent)
 	}
 	var out []byte
-	err := db.reader().QueryRow(ctx, `
+	err := db.Reader().QueryRow(ctx, `
 		SELECT coalesce(json_agg(json_build_object(
 			'code', s.code, 'name', n.name, 'parent_code', s.parent_code, 'households', s.households,
 			'children', s.children, 'hazardous', s.hazardous, 'child_labour', s.child_labour,
@@ -46,11 +46,11 @@ func (db *DB) Aggregates(ctx context.Context, level, parent string) ([]byte, err
 // components, seasonal curve, counts by classification, institutions and
 // hotspot class.
 func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
-	if !areaCode.MatchString(code) || len(code) != len("35.13.13.2003") {
+	if !risk.IsAreaCode(code) || len(code) != len("35.13.13.2003") {
 		return nil, risk.Errorf(risk.EINVALID, "%q is not a village code such as 35.13.13.2003", code)
 	}
 	var out []byte
-	err := db.reader().QueryRow(ctx, `
+	err := db.Reader().QueryRow(ctx, `
 		SELECT json_build_object(
 			'code', v.code, 'name', v.name, 'kecamatan_code', v.kecamatan_code, 'kecamatan', k.name,
 			'kabupaten_code', v.kabupaten_code, 'area_km2', round((v.area_m2 / 1e6)::numeric, 3),
@@ -80,7 +80,7 @@ func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
 // with which model, over what, and whether the survey data is synthetic.
 func (db *DB) LatestRun(ctx context.Context) ([]byte, error) {
 	var out []byte
-	err := db.reader().QueryRow(ctx, `
+	err := db.Reader().QueryRow(ctx, `
 		SELECT coalesce((SELECT json_build_object('run', r.id, 'model_version', r.model_version, 'finished_at', r.finished_at,
 			'release', r.release_id,
 			-- sizes of the release's bases, rounded as every published count
@@ -100,7 +100,7 @@ func (db *DB) LatestRun(ctx context.Context) ([]byte, error) {
 
 func (db *DB) Calendar(ctx context.Context) ([]byte, error) {
 	var out []byte
-	err := db.reader().QueryRow(ctx, `
+	err := db.Reader().QueryRow(ctx, `
 		SELECT json_build_object(
 			'default_variety', (SELECT model->>'default_variety' FROM score_run ORDER BY id DESC LIMIT 1),
 			'varieties', coalesce((SELECT json_object_agg(variety, labour_index ORDER BY variety) FROM score_calendar), '{}'))::text`).Scan(&out)

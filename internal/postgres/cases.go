@@ -189,7 +189,7 @@ type CaseQuery struct {
 
 // Cases returns cases, the most overdue first, then by village and id.
 func (db *DB) Cases(ctx context.Context, q CaseQuery) ([]Case, error) {
-	return cases(ctx, db.reader(), q)
+	return cases(ctx, db.Reader(), q)
 }
 
 func cases(ctx context.Context, pool querier, q CaseQuery) ([]Case, error) {
@@ -541,7 +541,7 @@ type PipelineArea struct {
 // kabupaten: the table the latest release built (publishPipeline) from the
 // kecamatan bases, under the rule every public count follows.
 func (db *DB) Pipeline(ctx context.Context) ([]PipelineArea, error) {
-	rows, err := db.reader().Query(ctx, `
+	rows, err := db.Reader().Query(ctx, `
 		SELECT p.level, p.code, coalesce(k.name, b.name, ''), coalesce(p.parent_code, ''), p.status, p.counts
 		FROM pipeline_public p
 		LEFT JOIN kecamatan k ON p.level = 'kecamatan' AND k.code = p.code
@@ -578,7 +578,7 @@ type CaseVisit struct {
 
 // CaseVisits returns a case's visits, oldest first.
 func (db *DB) CaseVisits(ctx context.Context, id int64) ([]CaseVisit, error) {
-	rows, err := db.reader().Query(ctx, `SELECT id, visited_on, kind, outcome, child_working, in_school, actions, action_status, source, recorded_at
+	rows, err := db.Reader().Query(ctx, `SELECT id, visited_on, kind, outcome, child_working, in_school, actions, action_status, source, recorded_at
 		FROM case_visit WHERE case_id = $1 ORDER BY visited_on, id`, id)
 	if err != nil {
 		return nil, wrapDB(err)
@@ -610,7 +610,7 @@ type Round struct {
 
 // Rounds lists the survey rounds, oldest first, with counts rounded to base.
 func (db *DB) Rounds(ctx context.Context, base int) ([]Round, error) {
-	rows, err := db.reader().Query(ctx, `SELECT r.id, r.label, r.starts_on, r.ends_on, s.households, s.children, s.design_effect, s.panel_overlap, s.panel_correlation, r.id = scored_round()
+	rows, err := db.Reader().Query(ctx, `SELECT r.id, r.label, r.starts_on, r.ends_on, s.households, s.children, s.design_effect, s.panel_overlap, s.panel_correlation, r.id = scored_round()
 		FROM survey_round r LEFT JOIN round_summary s ON s.round_id = r.id ORDER BY r.starts_on, r.id`)
 	if err != nil {
 		return nil, wrapDB(err)
@@ -635,7 +635,7 @@ func (db *DB) Rounds(ctx context.Context, base int) ([]Round, error) {
 // is an error, as in LatestModel, never silently replaced by the default:
 // cases would then move by rules nobody chose.
 func (db *DB) CurrentModel(ctx context.Context) (*risk.Model, error) {
-	m, err := latestModel(ctx, db.reader())
+	m, err := latestModel(ctx, db.Reader())
 	if risk.ErrorCode(err) == risk.ENOTFOUND {
 		return risk.DefaultModel()
 	}
@@ -661,7 +661,7 @@ func (db *DB) FieldCases(ctx context.Context, areas []string, today time.Time) (
 	if len(areas) == 0 {
 		return nil, risk.Errorf(risk.EINVALID, "a work list needs an area: a kabupaten, kecamatan or village code")
 	}
-	cs, err := cases(ctx, db.reader(), CaseQuery{Open: true, Areas: areas, Limit: 1 << 30, Today: today})
+	cs, err := cases(ctx, db.Reader(), CaseQuery{Open: true, Areas: areas, Limit: 1 << 30, Today: today})
 	if err != nil {
 		return nil, err
 	}
@@ -669,7 +669,7 @@ func (db *DB) FieldCases(ctx context.Context, areas []string, today time.Time) (
 	for i, c := range cs {
 		ids[i] = c.ID
 	}
-	rows, err := db.reader().Query(ctx, `
+	rows, err := db.Reader().Query(ctx, `
 		SELECT k.id, ST_X(h.geom), ST_Y(h.geom), coalesce(v.kind, ''), coalesce(v.outcome, ''), coalesce(v.actions, '{}'), coalesce(v.action_status, '')
 		FROM child_case k JOIN household h ON h.id = k.household_id
 		LEFT JOIN LATERAL (SELECT kind, outcome, actions, action_status FROM case_visit cv

@@ -377,7 +377,7 @@ func (db *DB) startAt(ctx context.Context, q *ItemsQuery) (*ItemsQuery, error) {
 		return q, nil
 	}
 	var k any
-	if err := db.reader().QueryRow(ctx, sql, args...).Scan(&k); err == pgx.ErrNoRows {
+	if err := db.Reader().QueryRow(ctx, sql, args...).Scan(&k); err == pgx.ErrNoRows {
 		return nil, nil
 	} else if err != nil {
 		return nil, wrapDB(err)
@@ -603,7 +603,7 @@ func (q *ItemsQuery) FeatureSQL() (string, []any) { return q.featureSQL(false) }
 func (db *DB) CountItems(ctx context.Context, q *ItemsQuery) (int, error) {
 	sql, args := q.CountSQL()
 	var n int
-	err := db.reader().QueryRow(ctx, sql, args...).Scan(&n)
+	err := db.Reader().QueryRow(ctx, sql, args...).Scan(&n)
 	return n, wrapDB(err)
 }
 
@@ -629,7 +629,7 @@ func (db *DB) PageCount(ctx context.Context, q *ItemsQuery, matched int) (int, e
 	where = andWhere(where, c.key()+" > $"+strconv.Itoa(len(args)))
 	args = append(args, q.Limit)
 	var n int
-	err := db.reader().QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+c.From+where+" LIMIT $"+strconv.Itoa(len(args))+") page", args...).Scan(&n)
+	err := db.Reader().QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+c.From+where+" LIMIT $"+strconv.Itoa(len(args))+") page", args...).Scan(&n)
 	return n, wrapDB(err)
 }
 
@@ -668,7 +668,7 @@ func (db *DB) StreamPage(ctx context.Context, q *ItemsQuery, start func() io.Wri
 		return pg, nil
 	}
 	sql, args := q.featureSQL(false)
-	rows, err := db.reader().Query(ctx, sql, args...)
+	rows, err := db.Reader().Query(ctx, sql, args...)
 	if err != nil {
 		return pg, wrapDB(err)
 	}
@@ -723,7 +723,7 @@ func (db *DB) StreamRows(ctx context.Context, q *ItemsQuery, header func([]strin
 	}
 	q = from
 	sql, args := q.featureSQL(true)
-	rows, err := db.reader().Query(ctx, sql, args...)
+	rows, err := db.Reader().Query(ctx, sql, args...)
 	if err != nil {
 		return wrapDB(err)
 	}
@@ -778,7 +778,7 @@ func textOf(v any) string {
 func (db *DB) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, error) {
 	var b [4]*float64
 	where, args := q.where()
-	err := db.reader().QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(`+q.Collection.Geom+`) AS e FROM `+q.Collection.From+where+`) x`, args...).
+	err := db.Reader().QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(`+q.Collection.Geom+`) AS e FROM `+q.Collection.From+where+`) x`, args...).
 		Scan(&b[0], &b[1], &b[2], &b[3])
 	if err != nil {
 		return [4]float64{}, false, wrapDB(err)
@@ -793,7 +793,7 @@ func (db *DB) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, erro
 // commits: the basis of the API's ETags and of what the service caches.
 func (db *DB) DataVersion(ctx context.Context) (string, error) {
 	var imp, score, erased, release int64
-	err := db.reader().QueryRow(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM import_run), (SELECT coalesce(max(id), 0) FROM score_run),
+	err := db.Reader().QueryRow(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM import_run), (SELECT coalesce(max(id), 0) FROM score_run),
 		(SELECT coalesce(max(id), 0) FROM erasure), (SELECT coalesce(max(id), 0) FROM release)`).Scan(&imp, &score, &erased, &release)
 	if err != nil {
 		return "", wrapDB(err)

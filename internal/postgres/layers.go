@@ -17,7 +17,7 @@ type VillageShape struct {
 
 // VillageShapes returns every village with its polygon, in code order.
 func (db *DB) VillageShapes(ctx context.Context) ([]VillageShape, error) {
-	rows, err := db.reader().Query(ctx, `SELECT code, name, kecamatan_code, ST_AsEWKB(geom) FROM village ORDER BY code`)
+	rows, err := db.Reader().Query(ctx, `SELECT code, name, kecamatan_code, ST_AsEWKB(geom) FROM village ORDER BY code`)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func (db *DB) Counts(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}
 	for _, t := range []string{"kabupaten", "kecamatan", "village", "household", "child", "plantation", "labour_calendar"} {
 		var n int
-		if err := db.reader().QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{t}.Sanitize()).Scan(&n); err != nil {
+		if err := db.Reader().QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{t}.Sanitize()).Scan(&n); err != nil {
 			return nil, err
 		}
 		out[t] = n
@@ -75,7 +75,7 @@ func (db *DB) AreaFeatures(ctx context.Context, c *Collection) ([]Property, []Ar
 	if c.Where != "" {
 		where = " WHERE " + c.Where
 	}
-	rows, err := db.reader().Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+c.From+where+" ORDER BY "+c.key())
+	rows, err := db.Reader().Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+c.From+where+" ORDER BY "+c.key())
 	if err != nil {
 		return nil, nil, wrapDB(err)
 	}

@@ -614,7 +614,7 @@ func recordRelease(ctx context.Context, tx pgx.Tx, m *risk.Model, run *ScoreRun,
 
 // Releases lists the ledger, the newest first.
 func (db *DB) Releases(ctx context.Context, limit int) ([]Release, error) {
-	rows, err := db.reader().Query(ctx, `
+	rows, err := db.Reader().Query(ctx, `
 		SELECT id, published_at, score_run_id, last_run_id, runs, data_version, coalesce(round_id, ''), model_version, basis_key,
 			rule, tables, hash, refreshed, changed_areas, held, synthetic
 		FROM release ORDER BY id DESC LIMIT $1`, limit)
@@ -637,6 +637,6 @@ func (db *DB) Releases(ctx context.Context, limit int) ([]Release, error) {
 // CurrentRelease returns the id of the release being served (0: none yet).
 func (db *DB) CurrentRelease(ctx context.Context) (int64, error) {
 	var id int64
-	err := db.reader().QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM release`).Scan(&id)
+	err := db.Reader().QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM release`).Scan(&id)
 	return id, wrapDB(err)
 }

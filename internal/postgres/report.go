@@ -52,7 +52,7 @@ func (db *DB) Labels(ctx context.Context, level string, q LabelQuery) ([]Label, 
 	// The point inside each area is found only for the areas the name, code
 	// and box already select (it costs about 10 µs an area: a second for
 	// every village of the country).
-	rows, err := db.reader().Query(ctx, `
+	rows, err := db.Reader().Query(ctx, `
 		SELECT l.code, l.name, l.kecamatan, ST_X(l.p), ST_Y(l.p)
 		FROM (SELECT a.code, a.name, a.kecamatan, ST_PointOnSurface(a.geom) AS p
 			FROM (`+from+`) a
@@ -110,7 +110,7 @@ func (db *DB) Report(ctx context.Context, level, code string, month int) (*Repor
 	var kec string
 	switch level {
 	case "desa":
-		err := db.reader().QueryRow(ctx, `SELECT v.name, v.kecamatan_code, coalesce(k.name, '') FROM village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code WHERE v.code = $1`, code).
+		err := db.Reader().QueryRow(ctx, `SELECT v.name, v.kecamatan_code, coalesce(k.name, '') FROM village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code WHERE v.code = $1`, code).
 			Scan(&rep.Name, &kec, &rep.Parent)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, risk.Errorf(risk.ENOTFOUND, "no village %s", code)
@@ -119,7 +119,7 @@ func (db *DB) Report(ctx context.Context, level, code string, month int) (*Repor
 			return nil, wrapDB(err)
 		}
 	case "kecamatan":
-		err := db.reader().QueryRow(ctx, `SELECT k.name, coalesce(b.name, '') FROM kecamatan k LEFT JOIN kabupaten b ON b.code = k.kabupaten_code WHERE k.code = $1`, code).
+		err := db.Reader().QueryRow(ctx, `SELECT k.name, coalesce(b.name, '') FROM kecamatan k LEFT JOIN kabupaten b ON b.code = k.kabupaten_code WHERE k.code = $1`, code).
 			Scan(&rep.Name, &rep.Parent)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, risk.Errorf(risk.ENOTFOUND, "no kecamatan %s", code)
@@ -131,13 +131,13 @@ func (db *DB) Report(ctx context.Context, level, code string, month int) (*Repor
 	default:
 		return nil, risk.Errorf(risk.EINVALID, "level %q: want desa or kecamatan", level)
 	}
-	err := db.reader().QueryRow(ctx, `SELECT ST_XMin(e), -ST_YMax(e), ST_XMax(e) - ST_XMin(e), ST_YMax(e) - ST_YMin(e)
+	err := db.Reader().QueryRow(ctx, `SELECT ST_XMin(e), -ST_YMax(e), ST_XMax(e) - ST_XMin(e), ST_YMax(e) - ST_YMin(e)
 		FROM (SELECT ST_Extent(geom) AS e FROM village WHERE kecamatan_code = $1) x`, kec).
 		Scan(&rep.ViewBox[0], &rep.ViewBox[1], &rep.ViewBox[2], &rep.ViewBox[3])
 	if err != nil {
 		return nil, wrapDB(err)
 	}
-	rows, err := db.reader().Query(ctx, `
+	rows, err := db.Reader().Query(ctx, `
 		SELECT v.code, v.name, coalesce(s.tier, 'no_data'), coalesce(s.status, 'no_data'), round(s.score::numeric, 1)::float8,
 			round(s.monthly[$2]::numeric, 1)::float8, s.households, s.children, s.hazardous, s.child_labour,
 			ST_AsSVG(ST_SimplifyPreserveTopology(v.geom, 0.0001), 0, 5), v.code = $3,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
-	"regexp"
 	"sync"
 
 	"github.com/kesempatan/riskmap/internal/risk"
@@ -56,13 +55,11 @@ const RankDraws = 2000
 // why: insufficient_data (under the minimum sample), withheld, no_data.
 type NotRanked map[string]int
 
-var areaCode = regexp.MustCompile(`^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$`)
-
 func checkTargetArgs(month int, area string, limit int) error {
 	if month < 1 || month > 12 {
 		return risk.Errorf(risk.EINVALID, "month %d: want 1..12", month)
 	}
-	if area != "" && !areaCode.MatchString(area) {
+	if area != "" && !risk.IsAreaCode(area) {
 		return risk.Errorf(risk.EINVALID, "area %q: want a kabupaten, kecamatan or desa code such as 35.13 or 35.13.13", area)
 	}
 	if limit < 1 || limit > 10000 {
@@ -92,7 +89,7 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit,
 	if exact {
 		query = villageTargetsExact
 	}
-	rows, err := db.reader().Query(ctx, query, month, area, limit, risk.VillageIndicators)
+	rows, err := db.Reader().Query(ctx, query, month, area, limit, risk.VillageIndicators)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -134,7 +131,7 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit,
 		notQuery = `SELECT CASE WHEN a.households = 0 THEN 'no_data' ELSE 'no_children' END, count(*) FROM area_score a
 			WHERE a.level = 'desa' AND a.est_score IS NULL AND (a.code = $1 OR a.code LIKE $1 || '.%' OR $1 = '') GROUP BY 1`
 	}
-	rows, err = db.reader().Query(ctx, notQuery, area)
+	rows, err = db.Reader().Query(ctx, notQuery, area)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -166,7 +163,7 @@ func (db *DB) rankEstimation(ctx context.Context, exact bool) (risk.RankOptions,
 	var o risk.RankOptions
 	var curve []byte
 	basis := map[bool]string{true: "exact", false: "published"}[exact]
-	err := db.reader().QueryRow(ctx, `SELECT coalesce((model->'estimation'->>'level')::float8, 0.9),
+	err := db.Reader().QueryRow(ctx, `SELECT coalesce((model->'estimation'->>'level')::float8, 0.9),
 			coalesce((model->'estimation'->'rank_tails'->$1->>'lower')::float8, 0),
 			coalesce((model->'estimation'->'rank_tails'->$1->>'upper')::float8, 0),
 			coalesce((model->'estimation'->'rank_interval_level'->>$1)::float8, 0),
@@ -285,7 +282,7 @@ func (db *DB) simulateBands(ctx context.Context, query string, month int, area s
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.reader().Query(ctx, query, month, area)
+	rows, err := db.Reader().Query(ctx, query, month, area)
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +350,7 @@ func (db *DB) HouseholdTargets(ctx context.Context, month int, areas []string, l
 	if err := checkTargetArgs(month, "", limit); err != nil {
 		return nil, err
 	}
-	rows, err := db.reader().Query(ctx, `
+	rows, err := db.Reader().Query(ctx, `
 		SELECT h.survey_uuid, v.name, h.village_code, s.score, round((s.score * c.labour_index[$1])::numeric, 2)::float8, s.tier,
 			array(SELECT format('%s (%s)', k.name, round(k.points::numeric, 1)) FROM score_component k
 			      WHERE (s.indicators::int & (1 << k.bit)) <> 0 AND k.points > 0 ORDER BY k.points DESC, k.name LIMIT 3),

@@ -134,7 +134,7 @@ func (db *DB) Tile(ctx context.Context, c *Collection, z, x, y, month int) ([]by
 		return nil, nil
 	}
 	var b []byte
-	err := db.tileReader().QueryRow(ctx, TileSQL(c), z, x, y, month).Scan(&b)
+	err := db.TileReader().QueryRow(ctx, TileSQL(c), z, x, y, month).Scan(&b)
 	return b, wrapDB(err)
 }
 
@@ -160,7 +160,7 @@ const CoverageZoom = 10
 // tile outside the coverage holds nothing at any zoom: the service answers
 // it without a query (most tiles of a country's map are sea).
 func (db *DB) TileCoverage(ctx context.Context, layer string) (map[uint32]struct{}, error) {
-	rows, err := db.tileReader().Query(ctx, `
+	rows, err := db.TileReader().Query(ctx, `
 		SELECT DISTINCT tx, ty
 		FROM tile_geom tg,
 			LATERAL (SELECT box2d(tg.geom) AS b, 40075016.68557849 / 1024 AS w, 20037508.342789244 AS o) e,
@@ -210,10 +210,10 @@ func Covered(cov map[uint32]struct{}, z, x, y int) bool {
 // ask for it (most of a country's bounding box is sea).
 func (db *DB) PieceTiles(ctx context.Context, layer string, z int) ([][2]int, bool, error) {
 	var cut bool
-	if err := db.tileReader().QueryRow(ctx, `SELECT tile_cut($1, $2)`, layer, z).Scan(&cut); err != nil || !cut {
+	if err := db.TileReader().QueryRow(ctx, `SELECT tile_cut($1, $2)`, layer, z).Scan(&cut); err != nil || !cut {
 		return nil, false, wrapDB(err)
 	}
-	rows, err := db.tileReader().Query(ctx, `SELECT DISTINCT x, y FROM tile_piece WHERE layer = $1 AND z = $2 ORDER BY x, y`, layer, z)
+	rows, err := db.TileReader().Query(ctx, `SELECT DISTINCT x, y FROM tile_piece WHERE layer = $1 AND z = $2 ORDER BY x, y`, layer, z)
 	if err != nil {
 		return nil, false, wrapDB(err)
 	}
@@ -230,7 +230,7 @@ func (db *DB) PieceTiles(ctx context.Context, layer string, z int) ([][2]int, bo
 func (db *DB) AreaExtent(ctx context.Context, code string) ([4]float64, string, error) {
 	var b [4]float64
 	var name string
-	err := db.reader().QueryRow(ctx, `
+	err := db.Reader().QueryRow(ctx, `
 		SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g), name FROM (
 			SELECT geom::box2d AS g, name FROM kabupaten WHERE code = $1
 			UNION ALL SELECT geom::box2d, name FROM kecamatan WHERE code = $1
@@ -262,7 +262,7 @@ func (db *DB) HouseholdTile(ctx context.Context, areas []string, z, x, y int) ([
 		return nil, risk.Errorf(risk.EINVALID, "household points need an area")
 	}
 	var b []byte
-	err := db.reader().QueryRow(ctx, `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
+	err := db.Reader().QueryRow(ctx, `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
 		f AS (SELECT ST_AsMVTGeom(ST_Transform(h.geom, 3857), t.env, 4096, 64, true) AS geom, h.survey_uuid AS id,
 			coalesce(h.programme_id, '') AS programme_id, h.village_code,
 			(SELECT count(*) FROM child_case k WHERE k.identity_id = h.identity_id AND k.status NOT IN ('closed', 'lost'))::int8 AS open_cases
@@ -275,6 +275,6 @@ func (db *DB) HouseholdTile(ctx context.Context, areas []string, z, x, y int) ([
 // areas: what an export of them is audited as.
 func (db *DB) HouseholdPoints(ctx context.Context, areas []string) (int, error) {
 	var n int
-	err := db.reader().QueryRow(ctx, `SELECT count(*) FROM `+householdsNow("$1"), areas).Scan(&n)
+	err := db.Reader().QueryRow(ctx, `SELECT count(*) FROM `+householdsNow("$1"), areas).Scan(&n)
 	return n, wrapDB(err)
 }

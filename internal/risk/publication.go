@@ -2,6 +2,7 @@ package risk
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -79,6 +80,13 @@ const (
 // "desa:35.13.13.2003", unique across levels. Build and read keys only
 // with AreaID and SplitAreaID.
 func AreaID(level, code string) string { return level + ":" + code }
+
+// areaCodeRE is a Kemendagri area code: a province (35), kabupaten
+// (35.13), kecamatan (35.13.13) or village (35.13.13.2003).
+var areaCodeRE = regexp.MustCompile(`^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$`)
+
+// IsAreaCode reports whether code is a Kemendagri area code of any level.
+func IsAreaCode(code string) bool { return areaCodeRE.MatchString(code) }
 
 // SplitAreaID is AreaID's inverse; ok is false for a key with no level.
 func SplitAreaID(id string) (level, code string, ok bool) { return strings.Cut(id, ":") }

@@ -1,4 +1,8 @@
-package postgres
+// Package access holds who may read riskmap's data and what was read: API
+// keys, the audit log with its hash chain, erasure and retention of
+// households (UU 27/2022), and a household's export. The policy (roles,
+// scopes) is the domain's (risk.Principal); this package stores it.
+package access
 
 import (
 	"bytes"
@@ -12,8 +16,20 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
+
+// Store is the access subject of riskmap's storage: API keys and who they
+// are (Authenticate), the audit log of household-level reads and its hash
+// chain, erasure of a household on request or at the end of retention,
+// and a household's own record (ExportHousehold). All of it runs on the
+// primary's write pool: a key revoked there is revoked at once, and an
+// audit entry is written before the answer it records.
+type Store struct{ db *core.DB }
+
+// New returns the access store over a core.
+func New(db *core.DB) *Store { return &Store{db: db} }
 
 // Key is a stored API key (without the key itself).
 type Key struct {
@@ -28,7 +44,7 @@ type Key struct {
 }
 
 // CreateKey stores a new key's hash and returns the key, to be shown once.
-func (db *DB) CreateKey(ctx context.Context, name, roleName string, areas []string, expires *time.Time) (string, Key, error) {
+func (st *Store) CreateKey(ctx context.Context, name, roleName string, areas []string, expires *time.Time) (string, Key, error) {
 	role, err := risk.ParseRole(roleName)
 	k := Key{Name: name, Role: role, Areas: areas, ExpiresAt: expires}
 	if err != nil {
@@ -38,7 +54,7 @@ func (db *DB) CreateKey(ctx context.Context, name, roleName string, areas []stri
 		return "", k, risk.Errorf(risk.EINVALID, "a staff key needs --area (kecamatan or village codes)")
 	}
 	for _, a := range areas {
-		if !areaCode.MatchString(a) {
+		if !risk.IsAreaCode(a) {
 			return "", k, risk.Errorf(risk.EINVALID, "area %q is not a Kemendagri code", a)
 		}
 	}
@@ -52,14 +68,14 @@ func (db *DB) CreateKey(ctx context.Context, name, roleName string, areas []stri
 	if areas == nil {
 		areas = []string{}
 	}
-	err = db.Pool.QueryRow(ctx, `INSERT INTO api_key (name, role, areas, key_hash, expires_at) VALUES ($1, $2, $3, $4, $5)
+	err = st.db.Pool.QueryRow(ctx, `INSERT INTO api_key (name, role, areas, key_hash, expires_at) VALUES ($1, $2, $3, $4, $5)
 		RETURNING id, created_at`, name, string(role), areas, hash, expires).Scan(&k.ID, &k.CreatedAt)
 	return key, k, err
 }
 
 // Keys lists every key, newest first.
-func (db *DB) Keys(ctx context.Context) ([]Key, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT id, name, role, areas, created_at, expires_at, revoked_at, last_used_at FROM api_key ORDER BY id DESC`)
+func (st *Store) Keys(ctx context.Context) ([]Key, error) {
+	rows, err := st.db.Pool.Query(ctx, `SELECT id, name, role, areas, created_at, expires_at, revoked_at, last_used_at FROM api_key ORDER BY id DESC`)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +89,8 @@ func (db *DB) Keys(ctx context.Context) ([]Key, error) {
 }
 
 // RevokeKey revokes a key at once.
-func (db *DB) RevokeKey(ctx context.Context, id int64) error {
-	tag, err := db.Pool.Exec(ctx, `UPDATE api_key SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
+func (st *Store) RevokeKey(ctx context.Context, id int64) error {
+	tag, err := st.db.Pool.Exec(ctx, `UPDATE api_key SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
 	if err != nil {
 		return err
 	}
@@ -88,11 +104,11 @@ func (db *DB) RevokeKey(ctx context.Context, id int64) error {
 // when the key is unknown, expired or revoked. It reads; it notes when a key
 // was last used at most once a minute, so a flood of requests (or of bad
 // keys) is not a flood of writes.
-func (db *DB) Authenticate(ctx context.Context, key string) (risk.Principal, error) {
+func (st *Store) Authenticate(ctx context.Context, key string) (risk.Principal, error) {
 	var p risk.Principal
 	var role string
 	var stale bool
-	err := db.Pool.QueryRow(ctx, `
+	err := st.db.Pool.QueryRow(ctx, `
 		SELECT id, name, role, areas, last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
 		FROM api_key WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
 		risk.HashKey(key)).Scan(&p.KeyID, &p.Name, &role, &p.Areas, &stale)
@@ -100,12 +116,12 @@ func (db *DB) Authenticate(ctx context.Context, key string) (risk.Principal, err
 		return risk.Public, risk.Errorf(ErrUnauthorized, "the API key is unknown, expired or revoked")
 	}
 	if err != nil {
-		return risk.Public, wrapDB(err)
+		return risk.Public, core.Wrap(err)
 	}
 	p.Role = risk.Role(role)
 	if stale {
-		if _, err := db.Pool.Exec(ctx, `UPDATE api_key SET last_used_at = now() WHERE id = $1`, p.KeyID); err != nil {
-			return risk.Public, wrapDB(err)
+		if _, err := st.db.Pool.Exec(ctx, `UPDATE api_key SET last_used_at = now() WHERE id = $1`, p.KeyID); err != nil {
+			return risk.Public, core.Wrap(err)
 		}
 	}
 	return p, nil
@@ -125,7 +141,7 @@ type AuditEntry struct {
 }
 
 // Audit appends an entry to the audit log.
-func (db *DB) Audit(ctx context.Context, p risk.Principal, route string, params map[string][]string, records int) error {
+func (st *Store) Audit(ctx context.Context, p risk.Principal, route string, params map[string][]string, records int) error {
 	var key *int64
 	if p.KeyID != 0 {
 		key = &p.KeyID
@@ -134,14 +150,14 @@ func (db *DB) Audit(ctx context.Context, p risk.Principal, route string, params 
 	if err != nil {
 		return err
 	}
-	_, err = db.Pool.Exec(ctx, `INSERT INTO audit_log (key_id, role, route, params, records) VALUES ($1, $2, $3, $4, $5)`,
+	_, err = st.db.Pool.Exec(ctx, `INSERT INTO audit_log (key_id, role, route, params, records) VALUES ($1, $2, $3, $4, $5)`,
 		key, string(p.Role), route, b, records)
-	return wrapDB(err)
+	return core.Wrap(err)
 }
 
 // AuditSince returns the audit log since a time, oldest first.
-func (db *DB) AuditSince(ctx context.Context, since time.Time) ([]AuditEntry, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT at, key_id, role, route, params, records FROM audit_log WHERE at >= $1 ORDER BY id`, since)
+func (st *Store) AuditSince(ctx context.Context, since time.Time) ([]AuditEntry, error) {
+	rows, err := st.db.Pool.Query(ctx, `SELECT at, key_id, role, route, params, records FROM audit_log WHERE at >= $1 ORDER BY id`, since)
 	if err != nil {
 		return nil, err
 	}
@@ -167,14 +183,14 @@ type AuditChain struct {
 // function, written out here so that a changed function is caught too.
 // With expect (a hex head printed by an earlier run), that hash must still
 // be one of the row hashes.
-func (db *DB) VerifyAudit(ctx context.Context, expect string) (AuditChain, error) {
+func (st *Store) VerifyAudit(ctx context.Context, expect string) (AuditChain, error) {
 	found := expect == ""
 	var c AuditChain
-	rows, err := db.Pool.Query(ctx, `SELECT id, prev_hash, hash, convert_to(concat_ws('|', id,
+	rows, err := st.db.Pool.Query(ctx, `SELECT id, prev_hash, hash, convert_to(concat_ws('|', id,
 		to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), coalesce(key_id::text, ''), role, route, params::text, records), 'UTF8')
 		FROM audit_log ORDER BY id`)
 	if err != nil {
-		return c, wrapDB(err)
+		return c, core.Wrap(err)
 	}
 	defer rows.Close()
 	prev := sha256.Sum256(nil)
@@ -206,8 +222,8 @@ func (db *DB) VerifyAudit(ctx context.Context, expect string) (AuditChain, error
 		c.Broken = "the expected head " + expect + " is no longer in the chain (rows were removed or rewritten)"
 	}
 	var head []byte
-	if err := db.Pool.QueryRow(ctx, `SELECT hash FROM audit_head`).Scan(&head); err != nil {
-		return c, wrapDB(err)
+	if err := st.db.Pool.QueryRow(ctx, `SELECT hash FROM audit_head`).Scan(&head); err != nil {
+		return c, core.Wrap(err)
 	}
 	if c.Broken == "" && !bytes.Equal(head, c.Head) {
 		c.Broken = "the head hash is not the newest row's hash (rows were removed from the end)"

@@ -1,4 +1,4 @@
-package postgres
+package access
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -27,7 +28,7 @@ type Erasure struct {
 // 009's erase_household), leaving an erasure record and an audit entry
 // without its uuid. It returns the household's village, whose published
 // figures still count it until the next scoring run.
-func (db *DB) EraseHousehold(ctx context.Context, e Erasure) (string, error) {
+func (st *Store) EraseHousehold(ctx context.Context, e Erasure) (string, error) {
 	if e.Kind == "" {
 		e.Kind = "request"
 	}
@@ -39,7 +40,7 @@ func (db *DB) EraseHousehold(ctx context.Context, e Erasure) (string, error) {
 		key = &e.KeyID
 	}
 	var village string
-	err := db.Pool.QueryRow(ctx, `SELECT erase_household($1, $2, $3, $4, $5, $6)`, e.UUID, e.By, e.Reason, e.Kind, key, e.Role).Scan(&village)
+	err := st.db.Pool.QueryRow(ctx, `SELECT erase_household($1, $2, $3, $4, $5, $6)`, e.UUID, e.By, e.Reason, e.Kind, key, e.Role).Scan(&village)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -49,7 +50,7 @@ func (db *DB) EraseHousehold(ctx context.Context, e Erasure) (string, error) {
 			return "", risk.Errorf(risk.EINVALID, "a reason for the erasure is required")
 		}
 	}
-	return village, wrapDB(err)
+	return village, core.Wrap(err)
 }
 
 // HouseholdRecord is everything riskmap holds about one household: its row,
@@ -80,11 +81,11 @@ func householdTables(ctx context.Context, q interface {
 }
 
 // ExportHousehold gathers a household's record, for an access request.
-func (db *DB) ExportHousehold(ctx context.Context, uuid string) (HouseholdRecord, error) {
+func (st *Store) ExportHousehold(ctx context.Context, uuid string) (HouseholdRecord, error) {
 	rec := HouseholdRecord{SurveyUUID: uuid, ExportedAt: time.Now().UTC(), Tables: map[string][]json.RawMessage{}}
-	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := st.db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return rec, wrapDB(err)
+		return rec, core.Wrap(err)
 	}
 	defer tx.Rollback(ctx)
 	var id int64
@@ -94,7 +95,7 @@ func (db *DB) ExportHousehold(ctx context.Context, uuid string) (HouseholdRecord
 		return rec, risk.Errorf(risk.ENOTFOUND, "no household with survey uuid %q", uuid)
 	}
 	if err != nil {
-		return rec, wrapDB(err)
+		return rec, core.Wrap(err)
 	}
 	tables, err := householdTables(ctx, tx)
 	if err != nil {
@@ -142,11 +143,11 @@ type RetentionItem struct {
 // A household is all its rounds: its last contact is its latest survey,
 // follow-up or case visit, it is kept while it has an open case, and it is
 // listed once (erasing one submission erases every round).
-func (db *DB) RetentionDue(ctx context.Context, months int, asOf time.Time) ([]RetentionItem, error) {
+func (st *Store) RetentionDue(ctx context.Context, months int, asOf time.Time) ([]RetentionItem, error) {
 	if months < 1 {
 		return nil, risk.Errorf(risk.EINVALID, "retention of %d months: want at least 1", months)
 	}
-	rows, err := db.Pool.Query(ctx, `
+	rows, err := st.db.Pool.Query(ctx, `
 		SELECT * FROM (SELECT DISTINCT ON (h.identity_id) h.survey_uuid, h.village_code, c.last
 		FROM household h
 		CROSS JOIN LATERAL (SELECT greatest(
@@ -158,7 +159,7 @@ func (db *DB) RetentionDue(ctx context.Context, months int, asOf time.Time) ([]R
 		  AND NOT EXISTS (SELECT 1 FROM child_case k WHERE k.identity_id = h.identity_id AND k.status NOT IN ('closed', 'lost'))
 		ORDER BY h.identity_id, h.id) d ORDER BY last, survey_uuid`, asOf, months)
 	if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (RetentionItem, error) {
 		var it RetentionItem
@@ -185,14 +186,14 @@ type KeyReach struct {
 
 // AuditReads returns the household-level reads of a period, by key (keyID 0:
 // every key), and with households the uuids each key could reach.
-func (db *DB) AuditReads(ctx context.Context, from, to time.Time, keyID int64, households bool) ([]KeyReach, error) {
-	rows, err := db.Pool.Query(ctx, `
+func (st *Store) AuditReads(ctx context.Context, from, to time.Time, keyID int64, households bool) ([]KeyReach, error) {
+	rows, err := st.db.Pool.Query(ctx, `
 		SELECT k.id, k.name, k.role, k.areas, count(*), sum(a.records), min(a.at), max(a.at)
 		FROM audit_log a JOIN api_key k ON k.id = a.key_id
 		WHERE a.at >= $1 AND a.at < $2 AND ($3 = 0 OR k.id = $3) AND a.route <> 'erase household'
 		GROUP BY k.id ORDER BY k.id`, from, to, keyID)
 	if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	reach, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (KeyReach, error) {
 		var k KeyReach
@@ -208,7 +209,7 @@ func (db *DB) AuditReads(ctx context.Context, from, to time.Time, keyID int64, h
 		if k.Role == string(risk.RoleStaff) {
 			areas = k.Areas
 		}
-		rows, err := db.Pool.Query(ctx, `SELECT survey_uuid FROM household h
+		rows, err := st.db.Pool.Query(ctx, `SELECT survey_uuid FROM household h
 			WHERE h.imported_at <= $1 AND ($2::text[] IS NULL OR EXISTS (
 				SELECT 1 FROM unnest($2::text[]) a WHERE h.village_code = a OR h.village_code LIKE a || '.%'))
 			ORDER BY survey_uuid`, k.Last, areas)
@@ -228,12 +229,12 @@ func (db *DB) AuditReads(ctx context.Context, from, to time.Time, keyID int64, h
 func PrepareRestore(ctx context.Context, url string) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return wrapDB(err)
+		return core.Wrap(err)
 	}
 	defer conn.Close(ctx)
 	var tables int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'spatial_ref_sys'`).Scan(&tables); err != nil {
-		return wrapDB(err)
+		return core.Wrap(err)
 	}
 	if tables > 0 {
 		return risk.Errorf(risk.ECONFLICT, "the target database is not empty (%d tables): restore into a new database (createdb NAME, then DATABASE_URL=.../NAME riskmap restore FILE)", tables)
@@ -244,5 +245,5 @@ func PrepareRestore(ctx context.Context, url string) error {
 				CREATE ROLE riskmap_serve LOGIN; -- as migration 006 leaves it; its password is set as for any install
 			END IF;
 		END $$`)
-	return wrapDB(err)
+	return core.Wrap(err)
 }

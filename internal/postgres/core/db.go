@@ -1,8 +1,11 @@
-// Package postgres is riskmap's storage: a pgx pool over PostGIS, the
-// migrations runner, the importers' set-based SQL and the queries that build
-// GeoJSON in the database. go-geom is used here, and only here, for the
-// PostGIS wire format (EWKB in and out).
-package postgres
+// Package core is the small core of riskmap's storage that every subject
+// shares: the pgx pools over PostGIS (writes, served reads, tiles, and a
+// read replica), the migrations runner, and the errors that mark an
+// unavailable database while keeping the driver's error in the chain.
+// The subjects (access and audit in internal/postgres/access; scoring,
+// import, cases and the served catalogue still in internal/postgres) build
+// on it.
+package core
 
 import (
 	"context"
@@ -34,23 +37,20 @@ type DB struct {
 	// --read-database-url). Writes (audit, visits, erasures) and API keys
 	// stay on Pool, the primary: a key revoked there is revoked at once.
 	replica *DB
-	// bands keeps rank bands (RankUncertainty) per data version and
-	// request: simulating a national ranking takes seconds.
-	bands bandCache
 }
 
-// reader is the pool for served reads.
-func (db *DB) reader() *pgxpool.Pool {
+// Reader is the pool for served reads.
+func (db *DB) Reader() *pgxpool.Pool {
 	if db.replica != nil {
-		return db.replica.reader()
+		return db.replica.Reader()
 	}
 	return orPool(db.served, db.Pool)
 }
 
-// tileReader is the pool for served tiles.
-func (db *DB) tileReader() *pgxpool.Pool {
+// TileReader is the pool for served tiles.
+func (db *DB) TileReader() *pgxpool.Pool {
 	if db.replica != nil {
-		return db.replica.tileReader()
+		return db.replica.TileReader()
 	}
 	return orPool(db.tiles, db.Pool)
 }

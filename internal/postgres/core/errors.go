@@ -1,8 +1,7 @@
-package postgres
+package core
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -80,16 +79,12 @@ func (e errUnavailable) Unwrap() []error {
 	return []error{risk.Errorf(risk.EUNAVAILABLE, "the database is unavailable; try again shortly"), e.cause}
 }
 
-// wrapDB marks errors that mean "the database cannot be used just now"
+// Wrap marks errors that mean "the database cannot be used just now"
 // (Unavailable) as EUNAVAILABLE, so that the API answers 503 and the
 // command line says to try again, keeping the cause in the chain.
-func wrapDB(err error) error {
+func Wrap(err error) error {
 	if err == nil || !Unavailable(err) || risk.ErrorCode(err) == risk.EUNAVAILABLE {
 		return err
 	}
 	return errUnavailable{cause: err}
 }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
