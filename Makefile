@@ -60,7 +60,7 @@ check: vet
 
 # The fuzz run comes first so that the last lines are the whole test run's.
 test: db tools vet fuzz
-	TEST_DATABASE_URL="$$(./$(BIN) db url)" $(GO) test -count=1 ./...
+	TEST_DATABASE_URL="$$(./$(BIN) db url)" $(GO) test -count=1 -parallel 4 ./...
 
 vet:
 	@unformatted=$$(gofmt -l cmd internal migrations geodata); \

@@ -22,6 +22,7 @@ import (
 // differencing, and planners counting masked household points. None may
 // recover a withheld count or a count of 1-4.
 func TestAttackPublishedTables(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("loads the real boundaries")
 	}

@@ -18,6 +18,7 @@ import (
 // `make test` installs chromium and the page's npm packages. With
 // RISKMAP_SCREENSHOT=1 the screenshot goes to docs/screenshot.png.
 func TestMapInBrowser(t *testing.T) {
+	t.Parallel()
 	dbtest.NeedsClients(t)
 	root := dbtest.RepoRoot(t)
 	if _, err := exec.LookPath("node"); err != nil {

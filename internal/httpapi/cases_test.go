@@ -21,6 +21,7 @@ func post(t *testing.T, url, body string, header ...string) (*http.Response, []b
 // with its Idempotency-Key is recorded once, and bad visits are refused
 // with a problem naming the field.
 func TestCasesOverHTTP(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	var inside, outside int64
@@ -191,6 +192,7 @@ func TestCasesOverHTTP(t *testing.T) {
 // per-round collections by the round's dates, households by their survey
 // date; a collection without time refuses it with a 400 naming it.
 func TestDatetime(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	var round string

@@ -16,6 +16,7 @@ import (
 // lists every collection and copies every village into a GeoPackage,
 // paging through a small page size. `make test` installs gdal-bin.
 func TestGDALClient(t *testing.T) {
+	t.Parallel()
 	dbtest.NeedsClients(t)
 	for _, tool := range []string{"ogrinfo", "ogr2ogr"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -15,6 +15,7 @@ import (
 // TestFilterCQL2: filter= selects exactly what PostGIS selects for the same
 // condition, and every bad filter is a 400 that says what is wrong.
 func TestFilterCQL2(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	base := srv.URL + "/collections/villages/items?limit=1000&filter="
@@ -82,6 +83,7 @@ func TestFilterCQL2(t *testing.T) {
 // TestQueryables: a JSON Schema per collection, with types and the values
 // of enumerated properties, and no nested property.
 func TestQueryables(t *testing.T) {
+	t.Parallel()
 	srv, _ := newServer(t)
 	resp, body := get(t, srv.URL+"/collections/villages/queryables", "Accept", "application/schema+json")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/schema+json" {
@@ -145,6 +147,7 @@ func firstCoord(t *testing.T, body []byte) (float64, float64) {
 // TestCRS: Part 2. EPSG:4326 is latitude first, UTM 49S in metres, and a
 // bbox in any of them selects the same villages.
 func TestCRS(t *testing.T) {
+	t.Parallel()
 	srv, _ := newServer(t)
 	u := srv.URL + "/collections/villages/items?sortby=code&limit=5"
 	_, b84 := get(t, u)
@@ -218,6 +221,7 @@ func utm49s(lon, lat float64) (float64, float64) {
 // TestHEADAndBasicAuth: HEAD answers like GET without a body; a key sent
 // as the Basic password works as a Bearer key does.
 func TestHEADAndBasicAuth(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	staff, _, err := db.CreateKey(context.Background(), "Besuk facilitator", "staff", []string{"35.13.13"}, nil)
 	if err != nil {
@@ -253,6 +257,7 @@ func TestHEADAndBasicAuth(t *testing.T) {
 // TestTileSetBounds: the vector tiles say where the data is (TileJSON and
 // the OGC API - Tiles tileset), so clients do not zoom to the world.
 func TestTileSetBounds(t *testing.T) {
+	t.Parallel()
 	srv, _ := newServer(t)
 	for _, u := range []string{"/tiles/villages.json", "/tiles/villages.tileset.json"} {
 		resp, body := get(t, srv.URL+u)

@@ -46,6 +46,7 @@ func as(p risk.Principal, target string) *http.Request {
 }
 
 func TestGuardParameters(t *testing.T) {
+	t.Parallel()
 	staff := risk.Principal{Role: risk.RoleStaff, Name: "s", KeyID: 7, Areas: []string{"35.13.13"}}
 	public := risk.Principal{Role: risk.RolePublic}
 	rt := route{method: "GET", pattern: "/x", access: householders, params: []paramSpec{
@@ -112,6 +113,7 @@ func TestGuardParameters(t *testing.T) {
 }
 
 func TestGuardUnknownParameterNamesWhatIsTaken(t *testing.T) {
+	t.Parallel()
 	_, h, _ := guarded(t, route{method: "GET", pattern: "/x", params: []paramSpec{fParam("json"), monthParam(false)}})
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, as(risk.Principal{Role: risk.RolePublic}, "/x?colour=red"))
@@ -137,6 +139,7 @@ func TestGuardUnknownParameterNamesWhatIsTaken(t *testing.T) {
 // to audit sends nothing of its body; one that audited (here in the
 // store's transaction) is sent; errors pass, audited or not.
 func TestGuardRefusesUnauditedAnswers(t *testing.T) {
+	t.Parallel()
 	admin := risk.Principal{Role: risk.RoleAdmin, Name: "a", KeyID: 1}
 	secret := "household 5f2c, child aged 12"
 	tests := []struct {
@@ -219,6 +222,7 @@ func TestGuardRefusesUnauditedAnswers(t *testing.T) {
 // audit says so in its summary (which /api shows), so that the table, the
 // document and the guard agree.
 func TestRouteTableDeclaresWhatItSays(t *testing.T) {
+	t.Parallel()
 	s := &Server{metrics: newMetrics(), collections: postgres.Collections()}
 	var private, audited int
 	for _, rt := range s.routeTable() {

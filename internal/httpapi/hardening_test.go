@@ -46,6 +46,7 @@ func TestRateLimit(t *testing.T) {
 // are 400s, free-text filters match nothing, nothing is a 5xx, and the
 // database is unchanged.
 func TestInjectionProbes(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	state := func() string {
@@ -129,6 +130,7 @@ func TestGuessingKeysIsThrottled(t *testing.T) {
 // TestNoFiveHundreds: every path goes through the same guard, static files
 // included, and links never come from the Host header.
 func TestNoFiveHundreds(t *testing.T) {
+	t.Parallel()
 	srv, _ := newServer(t)
 	for _, path := range []string{"/static/%FF", "/static/%00", "/map?x=%FF", "/collections/%FF/items", "/tiles/%FF", "/static/a%2F..%2F..%2Fgo.mod", "/?%zz"} {
 		resp, body := get(t, srv.URL+path)
@@ -145,6 +147,7 @@ func TestNoFiveHundreds(t *testing.T) {
 // TestStaffExtentIsTheirs: a staff key's collection extent covers its own
 // households only, not the corners of other kabupaten.
 func TestStaffExtentIsTheirs(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	staff, _, err := db.CreateKey(ctx, "Besuk facilitator", "staff", []string{"35.13.13"}, nil)

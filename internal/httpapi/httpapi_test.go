@@ -211,6 +211,7 @@ func items(t *testing.T, url string) featureCollection {
 }
 
 func TestRoutes(t *testing.T) {
+	t.Parallel()
 	srv, _ := newServer(t)
 	cases := []struct {
 		path, contentType string
@@ -274,6 +275,7 @@ func TestRoutes(t *testing.T) {
 
 // TestPaging follows the next links with a small limit and gets every village once.
 func TestPaging(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	seen := map[string]bool{}
 	next, pages := srv.URL+"/collections/villages/items?limit=10", 0
@@ -415,6 +417,7 @@ func TestPaging(t *testing.T) {
 }
 
 func TestFiltersSortAndSeason(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	fc := items(t, srv.URL+"/collections/villages/items?kecamatan_code=35.13.13&sortby=-score&month=8&properties=name,score,tier,monthly")
 	var besuk int
@@ -465,6 +468,7 @@ func TestFiltersSortAndSeason(t *testing.T) {
 func must(_ *http.Response, b []byte) []byte { return b }
 
 func TestFormatsCachingAndCompression(t *testing.T) {
+	t.Parallel()
 	srv, _ := newServer(t, httpapi.Options{CORSOrigins: []string{"https://maps.example"}})
 	resp, body := get(t, srv.URL+"/collections/villages/items?f=csv&properties=name,tier&geometry=wkt")
 	recs, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
@@ -523,6 +527,7 @@ func TestFormatsCachingAndCompression(t *testing.T) {
 // TestHouseholdAccess: household records reach only staff (within their
 // areas) and admins, and every household-level response is audited.
 func TestHouseholdAccess(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	key := func(name, role string, areas []string, expires *time.Time) string {
@@ -708,6 +713,7 @@ func TestReadyzSchemaBehind(t *testing.T) {
 // request; neither the point nor the id can be worked out from the survey
 // uuid without the database's secret, and a new secret moves every point.
 func TestGeomasking(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	planner, _, err := db.CreateKey(ctx, "bappeda", "planner", nil, nil)
@@ -749,6 +755,7 @@ func TestGeomasking(t *testing.T) {
 }
 
 func TestGeomaskNeedsTheSecret(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	planner, _, err := db.CreateKey(ctx, "bappeda", "planner", nil, nil)
@@ -850,6 +857,7 @@ func maskedPoints(t *testing.T, base, key string) map[string][2]float64 {
 // megabytes at national size, so the map asks for its view (bbox) and
 // search asks by name (q); both are checked against the database.
 func TestLabelsByViewAndName(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	labels := func(q string) []postgres.Label {
@@ -909,6 +917,7 @@ func TestLabelsByViewAndName(t *testing.T) {
 // entry records the households that page holds: the last, short page
 // included (it was recorded as a full page).
 func TestAuditCountsWhatIsSent(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	staff, _, err := db.CreateKey(ctx, "Besuk facilitator", "staff", []string{"35.13.13"}, nil)

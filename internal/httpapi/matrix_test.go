@@ -12,6 +12,7 @@ import (
 // coordinate reaches the public or a planner, and a staff key for Besuk
 // never sees a household of Pakuniran.
 func TestRoleMatrix(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	keys := map[string]string{"public": ""}

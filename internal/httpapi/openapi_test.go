@@ -18,6 +18,7 @@ import (
 // OpenAPI 3.0 schema and the specification's rules. Client generators and
 // conformance tools refuse a document it refuses. `make test` installs it.
 func TestAPIDocumentIsValidOpenAPI(t *testing.T) {
+	t.Parallel()
 	dbtest.NeedsClients(t)
 	root := dbtest.RepoRoot(t)
 	if _, err := exec.LookPath("node"); err != nil {

@@ -21,6 +21,7 @@ func del(t *testing.T, u, key string) (*http.Response, []byte) {
 // restricted database role; staff and the public cannot, and cannot tell
 // the route exists.
 func TestEraseOverHTTP(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	admin, _, err := db.CreateKey(ctx, "programme admin", "admin", nil, nil)

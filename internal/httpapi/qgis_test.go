@@ -18,6 +18,7 @@ import (
 // saves them as a GeoPackage with every field, and loads the households of
 // their kecamatan with the API key as a Basic password.
 func TestQGISClient(t *testing.T) {
+	t.Parallel()
 	dbtest.NeedsClients(t)
 	python := "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import qgis.core").Run(); err != nil {

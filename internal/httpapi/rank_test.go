@@ -12,6 +12,7 @@ import (
 // the p_top of the whole ranking add up to K, top= is validated, and the
 // CSV and the A4 report carry the same.
 func TestRankUncertaintyOverHTTP(t *testing.T) {
+	t.Parallel()
 	srv, _ := newServer(t)
 	for _, top := range []int{10, 3} {
 		resp, b := get(t, srv.URL+"/targets/villages?month=8&limit=1000&top="+map[int]string{10: "10", 3: "3"}[top])

@@ -21,6 +21,7 @@ import (
 )
 
 func TestTiles(t *testing.T) {
+	t.Parallel()
 	srv, _ := newServer(t)
 	x, y := postgres.LonLatToTile(113.4998, -7.8094, 12) // Alasnyiur
 	cases := []struct {
@@ -79,6 +80,7 @@ func TestTiles(t *testing.T) {
 
 // TestTilesWithGDAL decodes a tile with a real MVT reader, GDAL's driver.
 func TestTilesWithGDAL(t *testing.T) {
+	t.Parallel()
 	dbtest.NeedsClients(t)
 	if _, err := exec.LookPath("ogrinfo"); err != nil {
 		t.Fatal("ogrinfo is not installed: install gdal-bin (make test does so as root)")
@@ -143,6 +145,7 @@ func TestTilesWithGDAL(t *testing.T) {
 // the region and a ring of tiles around it, at zooms 5-14, every tile
 // served equals the tile PostGIS builds.
 func TestTileCoverage(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	metric := func(name string) float64 { return metricValue(t, srv.URL, name) }
@@ -211,6 +214,7 @@ func TestTileCoverage(t *testing.T) {
 // makes the next request build the tile again, with the new figures; and
 // a small cache stays within its bound.
 func TestTileCache(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	x, y := postgres.LonLatToTile(113.4998, -7.8094, 12)
 	path := fmt.Sprintf("%s/tiles/villages/12/%d/%d.mvt?month=8", srv.URL, x, y)
@@ -279,6 +283,7 @@ func TestTileCache(t *testing.T) {
 // same bytes plain and gzip; a new data version builds it again; household
 // pages are never kept, and every one of them is audited.
 func TestPageCache(t *testing.T) {
+	t.Parallel()
 	srv, db := newServer(t)
 	ctx := context.Background()
 	metric := func(name string) float64 { return metricValue(t, srv.URL, name) }

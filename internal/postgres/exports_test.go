@@ -561,6 +561,7 @@ func importExport(t *testing.T, db *postgres.DB, file string, opt ingest.SurveyO
 // must load, with the same values as from plain XML names, and the
 // household that did not consent must be skipped and counted.
 func TestEveryExportLoads(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := func(n string) string { return filepath.Join(dir, n) }
 	type files struct {
@@ -656,6 +657,7 @@ func TestEveryExportLoads(t *testing.T) {
 // TestExportsRefusedLoudly: what must be refused, with a message a field
 // coordinator can act on, and with the database unchanged.
 func TestExportsRefusedLoudly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := func(n string) string { return filepath.Join(dir, n) }
 	db := dbtest.New(t)

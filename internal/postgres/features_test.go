@@ -12,6 +12,7 @@ import (
 // names unique in their first 10 characters (Shapefile's limit), so a
 // Shapefile keeps every field under a predictable name.
 func TestGISSafeFields(t *testing.T) {
+	t.Parallel()
 	for _, c := range append(postgres.Collections(), postgres.MaskedHouseholds()) {
 		seen := map[string]string{"id": "id"}
 		names := map[string]bool{}

@@ -72,6 +72,7 @@ func loadBoundaries(t *testing.T, db *postgres.DB, level, file string) ingest.Su
 }
 
 func TestImportSharedGeodata(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	dir := dbtest.SharedGeodata(t)
 	cases := []struct {
@@ -198,6 +199,7 @@ func checkProblems(t *testing.T, got ingest.Problems, want []wantProblem) {
 }
 
 func TestImportSurveyFixtures(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, households, children   string
 		wantHouseholds, wantChildren int // loaded with --reject-file
@@ -275,6 +277,7 @@ func TestImportSurveyFixtures(t *testing.T) {
 }
 
 func TestSurveyVillageFromPoint(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	demoVillages(t, db)
 	if _, err := importSurvey(t, db, "testdata/kobo_households.csv", "testdata/kobo_children.csv", true); err != nil {
@@ -308,6 +311,7 @@ func TestSurveyVillageFromPoint(t *testing.T) {
 // TestServeRoleCannotChangeAnything: the role the HTTP service works as
 // reads and appends to the audit log, and can do nothing else.
 func TestServeRoleCannotChangeAnything(t *testing.T) {
+	t.Parallel()
 	url := dbtest.URL(t)
 	db, err := postgres.OpenAs(context.Background(), url, postgres.ServeRole, "")
 	if err != nil {
@@ -354,6 +358,7 @@ func TestServeRoleCannotChangeAnything(t *testing.T) {
 // log, and a row changed or removed behind the triggers' back breaks its
 // hash chain, which VerifyAudit finds.
 func TestAuditLogIsTamperEvident(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
@@ -405,6 +410,7 @@ func TestAuditLogIsTamperEvident(t *testing.T) {
 // that matches households to earlier rounds; an import without one is
 // refused before anything is read.
 func TestSurveyImportNeedsTheIdentityRule(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	_, err := db.ImportSurvey(context.Background(), postgres.SurveyImport{HouseholdFile: "h.csv", MaxVillageDistance: 1000}, postgres.ImportOptions{})
 	if risk.ErrorCode(err) != risk.EINVALID || !strings.Contains(err.Error(), "identity") {

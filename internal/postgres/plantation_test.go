@@ -14,6 +14,7 @@ import (
 )
 
 func TestImportPlantationsAndCalendar(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
 	demoVillages(t, db)
@@ -75,6 +76,7 @@ func TestImportPlantationsAndCalendar(t *testing.T) {
 // TestFailedBoundaryImportChangesNothing: a duplicate code rejects the file;
 // the villages already loaded stay exactly as they were.
 func TestFailedBoundaryImportChangesNothing(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
 	demoVillages(t, db)
@@ -104,6 +106,7 @@ func TestFailedBoundaryImportChangesNothing(t *testing.T) {
 }
 
 func TestOpenRingIsClosedAndListed(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	in := `{"type":"FeatureCollection","features":[
 		{"type":"Feature","properties":{"code":"35.13.13.9999","name":"Open"},"geometry":{"type":"Polygon","coordinates":[[[113.4,-7.8],[113.5,-7.8],[113.5,-7.7],[113.4,-7.7]]]}},
@@ -128,6 +131,7 @@ func TestOpenRingIsClosedAndListed(t *testing.T) {
 // TestInstitutionsAndFollowUpsRejectUnknownKeys: rows naming a village or a
 // household that is not in the database are reported, the others load.
 func TestInstitutionsAndFollowUpsRejectUnknownKeys(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
 	demoVillages(t, db)

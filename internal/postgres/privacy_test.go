@@ -60,6 +60,7 @@ func aHousehold(t *testing.T, db *postgres.DB) (id int64, uuid, village string) 
 }
 
 func TestEraseHouseholdEverywhere(t *testing.T) {
+	t.Parallel()
 	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	id, uuid, village := aHousehold(t, db)
@@ -156,6 +157,7 @@ func TestEraseHouseholdEverywhere(t *testing.T) {
 }
 
 func TestExportHousehold(t *testing.T) {
+	t.Parallel()
 	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	id, uuid, _ := aHousehold(t, db)
@@ -202,6 +204,7 @@ func TestExportHousehold(t *testing.T) {
 }
 
 func TestRetentionDryRunEqualsApply(t *testing.T) {
+	t.Parallel()
 	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	// Three households without a case surveyed long ago; one of them is
@@ -274,6 +277,7 @@ func collectStrings(rows interface {
 // key's areas read only them; all reads every household. Items, counts,
 // pages and extents alike.
 func TestPrivateQueriesNeedAScope(t *testing.T) {
+	t.Parallel()
 	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	var hh *postgres.Collection

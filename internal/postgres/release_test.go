@@ -195,6 +195,7 @@ func eraseAndAttack(t *testing.T, db *postgres.DB, m *risk.Model, uuids []string
 // the rule switched off (a basis refreshed by any single change) must
 // succeed.
 func TestDifferencingAttack(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
 	gen := dbtest.GenerateRealSurvey(t, db, 8000, 7)
@@ -471,6 +472,7 @@ func holdOut(t *testing.T, dir string, n int) []lateHousehold {
 // households), a move the history check refused and that said a household
 // had just been surveyed there.
 func TestLateArrivalsInAnUnsurveyedVillageWait(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := dbtest.New(t)
 	dbtest.LoadRealRegion(t, db, 20000, 1)

@@ -27,6 +27,7 @@ import (
 // (checked in SQL, apart from the Go rule), follow-ups due, and the
 // change between rounds published under the rule (audited again).
 func TestFollowUpCycle(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
 	today := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -323,6 +324,7 @@ func roundTruth(t *testing.T, db *postgres.DB, round string) []risk.AreaCounts {
 // older), and another household once: the two are reported ambiguous and
 // kept new, never guessed; the third is matched.
 func TestIdentityAmbiguous(t *testing.T) {
+	t.Parallel()
 	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	type hh struct {
@@ -417,6 +419,7 @@ func atoi(s string) int {
 // two rows, is refused with those rows named (the unique index used to fail
 // the whole file with a bare SQL error), and loads nothing.
 func TestProgrammeIDOneHouseholdARound(t *testing.T) {
+	t.Parallel()
 	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	var card, round, village string

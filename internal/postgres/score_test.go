@@ -48,6 +48,7 @@ func scoredDemo(t *testing.T) (*postgres.DB, *risk.Model) {
 // TestClassificationMatchesDomain holds the scoring SQL to the domain rule:
 // every demo child, and a grid of children on every boundary of the rule.
 func TestClassificationMatchesDomain(t *testing.T) {
+	t.Parallel()
 	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	// The grid: one household holds children on every boundary.
@@ -101,6 +102,7 @@ func TestClassificationMatchesDomain(t *testing.T) {
 }
 
 func TestScoresAreSumsOfComponents(t *testing.T) {
+	t.Parallel()
 	db, m := scoredDemo(t)
 	ctx := context.Background()
 	var bad, forcedNotHigh, households int
@@ -164,6 +166,7 @@ func TestScoresAreSumsOfComponents(t *testing.T) {
 // and its kecamatan's, and within a kecamatan a village with fewer children
 // is pulled further toward the kecamatan rate.
 func TestSmoothing(t *testing.T) {
+	t.Parallel()
 	db, _ := scoredDemo(t)
 	rows, err := db.Pool.Query(context.Background(), `
 		SELECT a.parent_code, a.children, a.prevalence, a.prevalence_smoothed,
@@ -211,6 +214,7 @@ func TestSmoothing(t *testing.T) {
 }
 
 func TestSeasonalCurvePeaksAtHarvest(t *testing.T) {
+	t.Parallel()
 	db, _ := scoredDemo(t)
 	var offPeak int
 	err := db.Pool.QueryRow(context.Background(), `
@@ -242,6 +246,7 @@ func TestSeasonalCurvePeaksAtHarvest(t *testing.T) {
 // scores 1..9 and checks PostGIS's queen neighbours and Gi* against the
 // values worked out by hand in internal/risk/hotspot_test.go.
 func TestHotspotsOnLattice(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
 	_, err := db.Pool.Exec(ctx, `
@@ -283,6 +288,7 @@ func TestHotspotsOnLattice(t *testing.T) {
 }
 
 func TestScoreIsIdempotentAndAtomic(t *testing.T) {
+	t.Parallel()
 	db, m := scoredDemo(t)
 	ctx := context.Background()
 	state := func() string {
@@ -325,6 +331,7 @@ func TestScoreIsIdempotentAndAtomic(t *testing.T) {
 }
 
 func TestTargets(t *testing.T) {
+	t.Parallel()
 	db, _ := scoredDemo(t)
 	ctx := context.Background()
 	vs, _, err := db.VillageTargets(ctx, 8, "35.13.13", 100, 10, false)
@@ -399,6 +406,7 @@ func TestTargets(t *testing.T) {
 // TestClassesFixture: a household whose children sit on the rule's
 // boundaries, each with the class a person expects written beside it.
 func TestClassesFixture(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	demoVillages(t, db)
 	ctx := context.Background()
@@ -448,6 +456,7 @@ func TestClassesFixture(t *testing.T) {
 // TestScoreRealBoundaries scores households generated in the 783 real
 // villages of ../shared/geodata.
 func TestScoreRealBoundaries(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
 	dir := dbtest.SharedGeodata(t)
@@ -565,6 +574,7 @@ func TestScoreRealBoundaries(t *testing.T) {
 // both all-hazardous. The ranking puts Alasnyiur first and leaves the two
 // tiny samples out as insufficient_data instead of ranking them by chance.
 func TestSmallSamplesDoNotOutrankLargeOnes(t *testing.T) {
+	t.Parallel()
 	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	_, err := db.Pool.Exec(ctx, `
@@ -645,6 +655,7 @@ func TestSmallSamplesDoNotOutrankLargeOnes(t *testing.T) {
 // every village has as many as libpysal 4.7 finds (the fixture was made
 // with Queen.from_dataframe on ../shared/geodata/jatim-desa.geojson).
 func TestQueenMatchesLibpysal(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
 	loadBoundaries(t, db, "desa", filepath.Join(dbtest.SharedGeodata(t), "jatim-desa.geojson"))
@@ -719,6 +730,7 @@ func TestQueenMatchesLibpysal(t *testing.T) {
 // dropout (no school points), and a household's school points come from a
 // child of school age.
 func TestMissingIsNotZero(t *testing.T) {
+	t.Parallel()
 	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	_, err := db.Pool.Exec(ctx, `
@@ -750,6 +762,7 @@ func TestMissingIsNotZero(t *testing.T) {
 // for the next, but a household that moved, or any change to the fields,
 // is found again: the kept result always equals a fresh one.
 func TestProximityKeptButFresh(t *testing.T) {
+	t.Parallel()
 	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	snapshot := func() map[int64]float64 {
@@ -825,6 +838,7 @@ func TestProximityKeptButFresh(t *testing.T) {
 // the default model's (the first run will use it); a stored model that no
 // longer parses is an error naming the cause, not the default in disguise.
 func TestCurrentModelNeverGuesses(t *testing.T) {
+	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
 	def, _ := risk.DefaultModel()

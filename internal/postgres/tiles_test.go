@@ -21,6 +21,7 @@ import (
 // collection that reads them. Then it moves one village and deletes
 // another, and checks the pieces followed.
 func TestTilePieces(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := dbtest.New(t)
 	dbtest.LoadRealBoundaries(t, db)

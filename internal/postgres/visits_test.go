@@ -25,6 +25,7 @@ import (
 // loads every visit; a second import of the same file adds nothing; a bad
 // row is rejected with its file, row, column and reason and loads nothing.
 func TestImportVisitsLayouts(t *testing.T) {
+	t.Parallel()
 	db, _ := dbtest.NewDemo(t)
 	ctx := context.Background()
 	m, _ := risk.DefaultModel()
