@@ -11,39 +11,6 @@ import (
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
-// ImportOptions control every import.
-type ImportOptions struct {
-	// Partial loads the good rows and returns the bad ones in the summary;
-	// without it any bad row makes the import change nothing.
-	Partial  bool
-	Progress ingest.Progress
-	// Synthetic marks generated (demo) data: the scoring runs over it, and
-	// every figure served from them, say so.
-	Synthetic bool
-}
-
-func (o ImportOptions) progress(stage string, n int64) {
-	if o.Progress != nil {
-		o.Progress(stage, n)
-	}
-}
-
-// finish decides the fate of an import's transaction: with rejected rows and
-// no Partial it rolls back and returns them as the error.
-func finish(ctx context.Context, tx pgx.Tx, sum *ingest.Summary, opt ImportOptions, started time.Time) error {
-	if len(sum.Rejected) > 0 && !opt.Partial {
-		return sum.Rejected
-	}
-	if sum.Inserted+sum.Updated == 0 {
-		return &ingest.NothingLoaded{File: sum.File, Read: sum.Read, Rejected: len(sum.Rejected), Skipped: sum.Skipped}
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO import_run (kind, file, started_at, inserted, updated, repaired, rejected, synthetic)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, sum.Kind, sum.File, started, sum.Inserted, sum.Updated, len(sum.Repaired), len(sum.Rejected), opt.Synthetic); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
-}
-
 // upsertBoundary holds, per level, the statement that moves the staged
 // areas into their table. Table names come from this allow-list only.
 var upsertBoundary = map[string]string{
@@ -87,7 +54,7 @@ func (db *DB) ImportBoundaries(ctx context.Context, level, file string, areas []
 	if err := stageAreas(ctx, tx, file, []string{"name", "parent"}, staged, &sum); err != nil {
 		return sum, err
 	}
-	opt.progress(sum.Kind, int64(len(staged)))
+	opt.Step(sum.Kind, int64(len(staged)))
 	if err := countUpserts(ctx, tx, upsert, &sum); err != nil {
 		return sum, err
 	}
@@ -151,7 +118,7 @@ func (db *DB) ImportPlantations(ctx context.Context, file string, fields []inges
 	if err := stageAreas(ctx, tx, file, []string{"variety", "planted"}, staged, &sum); err != nil {
 		return sum, err
 	}
-	opt.progress(sum.Kind, int64(len(staged)))
+	opt.Step(sum.Kind, int64(len(staged)))
 	err = countUpserts(ctx, tx, `
 		INSERT INTO plantation (id, variety, planting_date, village_code, geom)
 		SELECT s.key, s.variety, s.planted::date,

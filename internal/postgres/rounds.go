@@ -17,9 +17,8 @@ import (
 
 var roundIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
 
-// Submission dates are read as dates in East Java (WIB, UTC+7): a
-// submission at 23:30 local time on the last day of a round belongs to it.
-const localZone = "Asia/Jakarta"
+// Submission dates are read as dates in East Java (WIB, UTC+7, localZone):
+// a submission at 23:30 local time on the last day of a round belongs to it.
 
 // assignRounds fills stage_round (line -> round) for the staged
 // households: the import's round, or each submission's round by its date.

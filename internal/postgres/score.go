@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kesempatan/riskmap/internal/postgres/cases"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -121,7 +122,10 @@ func (db *DB) ScoreRound(ctx context.Context, m *risk.Model, month int, round st
 		{"geomask households", func() error { return maskHouseholds(ctx, tx) }},
 		{"disclosure check", func() error { return checkPublication(ctx, tx, m, &shown) }},
 		{"rounds and change", func() error { return publishRounds(ctx, tx, m, round, &shown) }},
-		{"cases", func() error { return openAndRefreshCases(ctx, tx, m, &run) }},
+		{"cases", func() (err error) {
+			run.CasesOpened, run.CasesOpen, err = cases.OpenAndRefresh(ctx, tx, m)
+			return err
+		}},
 		{"case pipeline", func() error {
 			if err := refreshCaseBases(ctx, tx, m, &rel); err != nil {
 				return err

@@ -37,13 +37,6 @@ type SurveyImport struct {
 	Identity risk.Identity
 }
 
-// PullState is where a server pull stopped.
-type PullState struct {
-	Source      string
-	Cursor      string
-	Submissions int
-}
-
 // PullCursor returns where the last pull from source stopped ("" for never).
 func (db *DB) PullCursor(ctx context.Context, source string) (string, error) {
 	var c string
@@ -154,7 +147,7 @@ func (l *surveyLoad) stage() error {
 			"livelihoods", "poverty", "education", "single_parent", "members", "working_adults"}, hs); err != nil {
 		return err
 	}
-	opt.progress("households", hs.n)
+	opt.Step("households", hs.n)
 	sum.Read = hs.read + in.Households.Skipped()
 	sum.Skipped = in.Households.Skipped()
 	return nil
@@ -343,7 +336,7 @@ func (l *surveyLoad) stageChildren() error {
 				"hours_day", "school_hours", "tasks", "gts", "disability", "special_needs", "orphan"}, cs); err != nil {
 			return err
 		}
-		opt.progress("children", cs.n)
+		opt.Step("children", cs.n)
 		sum.Children.Skipped = in.Children.Skipped()
 	}
 	return nil
@@ -476,7 +469,7 @@ func (s *rowSource[T]) Next() bool {
 		}
 		s.row = row
 		if s.n++; s.n%20000 == 0 {
-			s.opt.progress(s.stage, s.n)
+			s.opt.Step(s.stage, s.n)
 		}
 		return true
 	}

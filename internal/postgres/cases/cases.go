@@ -1,4 +1,9 @@
-package postgres
+// Package cases is the CLMRS cycle's storage: cases opened for children
+// found in hazardous work or child labour, their status recomputed from
+// every round's observation and every visit (risk.Cases decides), visits
+// recorded once per Idempotency-Key or imported from the visit form, the
+// work list, the phone's field cases and the pipeline per area.
+package cases
 
 import (
 	"context"
@@ -9,23 +14,22 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kesempatan/riskmap/internal/ingest"
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
-// querier is what both a pool and a transaction can do.
-type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
+// Store is the cases subject of riskmap's storage.
+type Store struct{ db *core.DB }
 
-// openAndRefreshCases opens a case for every child the run classifies
+// New returns the cases store over a core.
+func New(db *core.DB) *Store { return &Store{db: db} }
+
+// OpenAndRefresh opens a case for every child the run classifies
 // hazardous or child_labour who has none (in any round: a child is one
 // case however often found), then recomputes every case's status.
-func openAndRefreshCases(ctx context.Context, tx pgx.Tx, m *risk.Model, run *ScoreRun) error {
+func OpenAndRefresh(ctx context.Context, tx pgx.Tx, m *risk.Model) (opened, open int, err error) {
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO child_case (household_id, identity_id, person, ordinal, village_code, round_id, classification, reason, opened_on, status, status_on, next_due)
 		SELECT DISTINCT ON (h.identity_id, c.person) h.id, h.identity_id, c.person, c.ordinal, h.village_code, h.round_id,
@@ -42,11 +46,11 @@ func openAndRefreshCases(ctx context.Context, tx pgx.Tx, m *risk.Model, run *Sco
 		WHERE k.classification IN ('hazardous', 'child_labour') AND h.identity_id IS NOT NULL AND c.person IS NOT NULL
 		  AND NOT EXISTS (SELECT 1 FROM child_case x WHERE x.identity_id = h.identity_id AND x.person = c.person)
 		ORDER BY h.identity_id, c.person, d.on, h.id
-		ON CONFLICT (identity_id, person) DO NOTHING`, localZone, m.Cases.FirstVisitDays)
+		ON CONFLICT (identity_id, person) DO NOTHING`, core.LocalZone, m.Cases.FirstVisitDays)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	run.CasesOpened = int(tag.RowsAffected())
+	opened = int(tag.RowsAffected())
 	// A new case's state is its opening (identified, due in first_visit_days:
 	// set above), and visits refresh their case when recorded; what a run
 	// can change is a later round's observation of the child. So only the
@@ -55,25 +59,26 @@ func openAndRefreshCases(ctx context.Context, tx pgx.Tx, m *risk.Model, run *Sco
 	rows, err := tx.Query(ctx, `SELECT k.id FROM child_case k
 		JOIN (SELECT identity_id FROM household GROUP BY identity_id HAVING count(*) > 1) again USING (identity_id)`)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	again, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if len(again) > 0 {
 		if err := refreshCases(ctx, tx, m.Cases, "child_class_next", again); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
-	return tx.QueryRow(ctx, `SELECT count(*) FROM child_case WHERE status NOT IN ('closed', 'lost')`).Scan(&run.CasesOpen)
+	err = tx.QueryRow(ctx, `SELECT count(*) FROM child_case WHERE status NOT IN ('closed', 'lost')`).Scan(&open)
+	return opened, open, err
 }
 
 // refreshCases recomputes the status, next due date and check counts of
 // the given cases (nil: all) from their events: every round's observation
 // of the child from the opening on (classes from the given table:
 // child_class, or child_class_next inside a run) and every visit.
-func refreshCases(ctx context.Context, q querier, c risk.Cases, classes string, ids []int64) error {
+func refreshCases(ctx context.Context, q core.Querier, c risk.Cases, classes string, ids []int64) error {
 	if classes != "child_class" && classes != "child_class_next" {
 		return fmt.Errorf("cases: unknown classification table %q", classes)
 	}
@@ -87,7 +92,7 @@ func refreshCases(ctx context.Context, q querier, c risk.Cases, classes string, 
 		JOIN `+classes+` cc ON cc.household_id = ch.household_id AND cc.ordinal = ch.ordinal
 		CROSS JOIN LATERAL (SELECT coalesce((h.submitted_at AT TIME ZONE $2)::date, r.starts_on) AS on) d
 		WHERE ($1::bigint[] IS NULL OR k.id = ANY ($1)) AND d.on >= k.opened_on
-		ORDER BY k.id, d.on`, ids, localZone)
+		ORDER BY k.id, d.on`, ids, core.LocalZone)
 	if err != nil {
 		return err
 	}
@@ -188,11 +193,11 @@ type CaseQuery struct {
 }
 
 // Cases returns cases, the most overdue first, then by village and id.
-func (db *DB) Cases(ctx context.Context, q CaseQuery) ([]Case, error) {
-	return cases(ctx, db.Reader(), q)
+func (st *Store) Cases(ctx context.Context, q CaseQuery) ([]Case, error) {
+	return cases(ctx, st.db.Reader(), q)
 }
 
-func cases(ctx context.Context, pool querier, q CaseQuery) ([]Case, error) {
+func cases(ctx context.Context, pool core.Querier, q CaseQuery) ([]Case, error) {
 	for _, s := range q.Status {
 		if !risk.IsChoice(risk.CaseStatuses, s) {
 			return nil, risk.Errorf(risk.EINVALID, "status: %q is not one of %s", s, strings.Join(risk.CaseStatuses, ", "))
@@ -256,13 +261,13 @@ func nilIfEmpty(ss []string) []string {
 
 // CaseVillage returns the village of a case, to check a staff key's areas
 // before anything else is read or written; ENOTFOUND when there is none.
-func (db *DB) CaseVillage(ctx context.Context, id int64) (string, error) {
+func (st *Store) CaseVillage(ctx context.Context, id int64) (string, error) {
 	var v string
-	err := db.Pool.QueryRow(ctx, `SELECT village_code FROM child_case WHERE id = $1`, id).Scan(&v)
+	err := st.db.Pool.QueryRow(ctx, `SELECT village_code FROM child_case WHERE id = $1`, id).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", risk.Errorf(risk.ENOTFOUND, "no case %d", id)
 	}
-	return v, wrapDB(err)
+	return v, core.Wrap(err)
 }
 
 // VisitResult is what recording a visit did.
@@ -278,7 +283,7 @@ type VisitResult struct {
 // imported one, audited, and idempotent on the key's Idempotency-Key (the
 // same key and body return the first result; the same key with another
 // body is a conflict).
-func (db *DB) AddVisit(ctx context.Context, p risk.Principal, c risk.Cases, v risk.Visit, idempotencyKey string, today time.Time) (VisitResult, error) {
+func (st *Store) AddVisit(ctx context.Context, p risk.Principal, c risk.Cases, v risk.Visit, idempotencyKey string, today time.Time) (VisitResult, error) {
 	var res VisitResult
 	if err := v.Validate(c, today); err != nil {
 		return res, err
@@ -287,7 +292,7 @@ func (db *DB) AddVisit(ctx context.Context, p risk.Principal, c risk.Cases, v ri
 		return res, risk.Errorf(risk.EINVALID, "Idempotency-Key: a header of 1-200 characters is required, so that a visit sent twice (a lost connection in the field) is recorded once")
 	}
 	v.SubmissionID = fmt.Sprintf("http:%d:%s", p.KeyID, idempotencyKey)
-	err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, st.db.Pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		var prev risk.Visit
 		var prevID int64
 		err := tx.QueryRow(ctx, `SELECT id, case_id, visited_on, kind, outcome, child_working, in_school, actions, coalesce(action_status, '')
@@ -321,9 +326,9 @@ func (db *DB) AddVisit(ctx context.Context, p risk.Principal, c risk.Cases, v ri
 		return err
 	})
 	if err != nil {
-		return res, wrapDB(err)
+		return res, core.Wrap(err)
 	}
-	cs, err := cases(ctx, db.Pool, CaseQuery{ID: v.CaseID, Today: today}) // the primary: a replica may not have the visit yet
+	cs, err := cases(ctx, st.db.Pool, CaseQuery{ID: v.CaseID, Today: today}) // the primary: a replica may not have the visit yet
 	if err != nil {
 		return res, err
 	}
@@ -420,18 +425,18 @@ func insertVisits(ctx context.Context, tx pgx.Tx, vs []risk.Visit, source string
 // before the case opened); a submission loaded before is skipped, not
 // doubled; the cases' statuses are recomputed. Any bad row changes
 // nothing, unless opt.Partial.
-func (db *DB) ImportVisits(ctx context.Context, vr *ingest.VisitReader, c risk.Cases, opt ImportOptions, today time.Time) (ingest.Summary, error) {
-	return db.importVisits(ctx, vr, c, opt, today, nil)
+func (st *Store) ImportVisits(ctx context.Context, vr *ingest.VisitReader, c risk.Cases, opt core.ImportOptions, today time.Time) (ingest.Summary, error) {
+	return st.importVisits(ctx, vr, c, opt, today, nil)
 }
 
 // ImportPulledVisits is ImportVisits for visits pulled from a server: where
 // the pull stopped is stored in the same transaction, so the next pull
 // starts there, and never past a visit that did not load.
-func (db *DB) ImportPulledVisits(ctx context.Context, vr *ingest.VisitReader, c risk.Cases, opt ImportOptions, today time.Time, pull PullState) (ingest.Summary, error) {
-	return db.importVisits(ctx, vr, c, opt, today, &pull)
+func (st *Store) ImportPulledVisits(ctx context.Context, vr *ingest.VisitReader, c risk.Cases, opt core.ImportOptions, today time.Time, pull core.PullState) (ingest.Summary, error) {
+	return st.importVisits(ctx, vr, c, opt, today, &pull)
 }
 
-func (db *DB) importVisits(ctx context.Context, vr *ingest.VisitReader, c risk.Cases, opt ImportOptions, today time.Time, pull *PullState) (ingest.Summary, error) {
+func (st *Store) importVisits(ctx context.Context, vr *ingest.VisitReader, c risk.Cases, opt core.ImportOptions, today time.Time, pull *core.PullState) (ingest.Summary, error) {
 	started := time.Now()
 	sum := ingest.Summary{Kind: "visits", File: vr.File, Warnings: vr.Warnings()}
 	var rows []ingest.VisitRow
@@ -451,7 +456,7 @@ func (db *DB) importVisits(ctx context.Context, vr *ingest.VisitReader, c risk.C
 		rows = append(rows, row)
 	}
 	sum.Warnings = vr.Warnings()
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := st.db.Pool.Begin(ctx)
 	if err != nil {
 		return sum, err
 	}
@@ -523,7 +528,7 @@ func (db *DB) importVisits(ctx context.Context, vr *ingest.VisitReader, c risk.C
 	if err := refreshCases(ctx, tx, c, "child_class", cases); err != nil {
 		return sum, err
 	}
-	return sum, finish(ctx, tx, &sum, opt, started)
+	return sum, core.FinishImport(ctx, tx, &sum, opt, started)
 }
 
 // PipelineArea is one area's published case pipeline: children with a case
@@ -540,26 +545,26 @@ type PipelineArea struct {
 // Pipeline returns the published case pipeline of every kecamatan and
 // kabupaten: the table the latest release built (publishPipeline) from the
 // kecamatan bases, under the rule every public count follows.
-func (db *DB) Pipeline(ctx context.Context) ([]PipelineArea, error) {
-	rows, err := db.Reader().Query(ctx, `
+func (st *Store) Pipeline(ctx context.Context) ([]PipelineArea, error) {
+	rows, err := st.db.Reader().Query(ctx, `
 		SELECT p.level, p.code, coalesce(k.name, b.name, ''), coalesce(p.parent_code, ''), p.status, p.counts
 		FROM pipeline_public p
 		LEFT JOIN kecamatan k ON p.level = 'kecamatan' AND k.code = p.code
 		LEFT JOIN kabupaten b ON p.level = 'kabupaten' AND b.code = p.code
 		ORDER BY p.level, p.code`)
 	if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	defer rows.Close()
 	var out []PipelineArea
 	for rows.Next() {
 		var a PipelineArea
 		if err := rows.Scan(&a.Level, &a.Code, &a.Name, &a.Parent, &a.Status, &a.Counts); err != nil {
-			return nil, wrapDB(err)
+			return nil, core.Wrap(err)
 		}
 		out = append(out, a)
 	}
-	return out, wrapDB(rows.Err())
+	return out, core.Wrap(rows.Err())
 }
 
 // CaseVisit is one recorded visit, as staff see it.
@@ -577,69 +582,17 @@ type CaseVisit struct {
 }
 
 // CaseVisits returns a case's visits, oldest first.
-func (db *DB) CaseVisits(ctx context.Context, id int64) ([]CaseVisit, error) {
-	rows, err := db.Reader().Query(ctx, `SELECT id, visited_on, kind, outcome, child_working, in_school, actions, action_status, source, recorded_at
+func (st *Store) CaseVisits(ctx context.Context, id int64) ([]CaseVisit, error) {
+	rows, err := st.db.Reader().Query(ctx, `SELECT id, visited_on, kind, outcome, child_working, in_school, actions, action_status, source, recorded_at
 		FROM case_visit WHERE case_id = $1 ORDER BY visited_on, id`, id)
 	if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CaseVisit, error) {
 		var v CaseVisit
 		err := r.Scan(&v.ID, &v.VisitedOn, &v.Kind, &v.Outcome, &v.ChildWorking, &v.InSchool, &v.Actions, &v.ActionStatus, &v.Source, &v.RecordedAt)
 		return v, err
 	})
-}
-
-// Round is a survey round with its published size.
-type Round struct {
-	ID           string    `json:"id"`
-	Label        string    `json:"label"`
-	StartsOn     time.Time `json:"starts_on"`
-	EndsOn       time.Time `json:"ends_on"`
-	Households   *int      `json:"households"` // rounded to the publication's base; nil before a scoring run
-	Children     *int      `json:"children"`   // aged 5-17, rounded
-	DesignEffect *float64  `json:"design_effect"`
-	// The panel with the round before: the share of this round's children
-	// surveyed in both and the correlation of a child's status between
-	// them (nil: under risk.MinPanelPairs shared, changes as from
-	// independent rounds).
-	PanelOverlap     *float64 `json:"panel_overlap"`
-	PanelCorrelation *float64 `json:"panel_correlation"`
-	Shown            bool     `json:"shown_on_map"` // the round the map, aggregates and targets show
-}
-
-// Rounds lists the survey rounds, oldest first, with counts rounded to base.
-func (db *DB) Rounds(ctx context.Context, base int) ([]Round, error) {
-	rows, err := db.Reader().Query(ctx, `SELECT r.id, r.label, r.starts_on, r.ends_on, s.households, s.children, s.design_effect, s.panel_overlap, s.panel_correlation, r.id = scored_round()
-		FROM survey_round r LEFT JOIN round_summary s ON s.round_id = r.id ORDER BY r.starts_on, r.id`)
-	if err != nil {
-		return nil, wrapDB(err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Round, error) {
-		var x Round
-		var shown *bool
-		err := r.Scan(&x.ID, &x.Label, &x.StartsOn, &x.EndsOn, &x.Households, &x.Children, &x.DesignEffect, &x.PanelOverlap, &x.PanelCorrelation, &shown)
-		for _, n := range []*int{x.Households, x.Children} {
-			if n != nil {
-				*n = risk.RoundCount(*n, base)
-			}
-		}
-		x.Shown = shown != nil && *shown
-		return x, err
-	})
-}
-
-// CurrentModel returns the model of the latest scoring run (its case rules
-// and publication rule), or the default model when nothing was scored yet
-// (the model the first run will use). A stored model that no longer parses
-// is an error, as in LatestModel, never silently replaced by the default:
-// cases would then move by rules nobody chose.
-func (db *DB) CurrentModel(ctx context.Context) (*risk.Model, error) {
-	m, err := latestModel(ctx, db.Reader())
-	if risk.ErrorCode(err) == risk.ENOTFOUND {
-		return risk.DefaultModel()
-	}
-	return m, err
 }
 
 // FieldCase is a case as the field officer's phone needs it: the case, the
@@ -657,11 +610,11 @@ type FieldCase struct {
 // (village codes or their kecamatan or kabupaten prefixes; at least one),
 // with the household's point and the latest visit: the work list pushed to
 // the phones (riskmap cases push).
-func (db *DB) FieldCases(ctx context.Context, areas []string, today time.Time) ([]FieldCase, error) {
+func (st *Store) FieldCases(ctx context.Context, areas []string, today time.Time) ([]FieldCase, error) {
 	if len(areas) == 0 {
 		return nil, risk.Errorf(risk.EINVALID, "a work list needs an area: a kabupaten, kecamatan or village code")
 	}
-	cs, err := cases(ctx, db.Reader(), CaseQuery{Open: true, Areas: areas, Limit: 1 << 30, Today: today})
+	cs, err := cases(ctx, st.db.Reader(), CaseQuery{Open: true, Areas: areas, Limit: 1 << 30, Today: today})
 	if err != nil {
 		return nil, err
 	}
@@ -669,14 +622,14 @@ func (db *DB) FieldCases(ctx context.Context, areas []string, today time.Time) (
 	for i, c := range cs {
 		ids[i] = c.ID
 	}
-	rows, err := db.Reader().Query(ctx, `
+	rows, err := st.db.Reader().Query(ctx, `
 		SELECT k.id, ST_X(h.geom), ST_Y(h.geom), coalesce(v.kind, ''), coalesce(v.outcome, ''), coalesce(v.actions, '{}'), coalesce(v.action_status, '')
 		FROM child_case k JOIN household h ON h.id = k.household_id
 		LEFT JOIN LATERAL (SELECT kind, outcome, actions, action_status FROM case_visit cv
 			WHERE cv.case_id = k.id ORDER BY visited_on DESC, id DESC LIMIT 1) v ON true
 		WHERE k.id = ANY ($1)`, ids)
 	if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	type extra struct {
 		lon, lat                     float64
@@ -689,12 +642,12 @@ func (db *DB) FieldCases(ctx context.Context, areas []string, today time.Time) (
 		var x extra
 		if err := rows.Scan(&id, &x.lon, &x.lat, &x.kind, &x.outcome, &x.actions, &x.actionsStatus); err != nil {
 			rows.Close()
-			return nil, wrapDB(err)
+			return nil, core.Wrap(err)
 		}
 		more[id] = x
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	out := make([]FieldCase, len(cs))
 	for i, c := range cs {
