@@ -1,35 +1,41 @@
 // Package postgres is riskmap's storage, composed of subjects over a small
-// core: internal/postgres/core (pools, migrations, errors) and
-// internal/postgres/access (API keys, the audit log, erasure and
-// retention) and internal/postgres/cases (the CLMRS cycle) are packages of
-// their own; scoring and publication, survey import with rounds and
-// identity and the served catalogue and tiles are still files of this
-// package, each to move out the same way
-// (docs/architecture.md). DB puts them together, so a caller holds one
+// core. These are packages of their own:
+//   - core: the pools, migrations, errors, what every import shares, and
+//     EWKB (go-geom is used in core/wkb.go, and only there);
+//   - access: API keys, the audit log, erasure and retention;
+//   - cases: the CLMRS cycle;
+//   - catalog: what is served (features, tiles, aggregates, rankings,
+//     reports).
+//
+// Scoring and publication, and survey import with rounds and identity, are
+// still files of this package, to move out the same way
+// (docs/architecture.md). DB puts them all together, so a caller holds one
 // value and calls db.Score, db.Authenticate or db.Tile alike.
-// go-geom is used here, and only here, for the PostGIS wire format (EWKB
-// in and out).
 package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/paulmach/orb"
 
+	"github.com/kesempatan/riskmap/internal/cql2"
 	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres/access"
 	"github.com/kesempatan/riskmap/internal/postgres/cases"
+	"github.com/kesempatan/riskmap/internal/postgres/catalog"
 	"github.com/kesempatan/riskmap/internal/postgres/core"
+	"github.com/kesempatan/riskmap/internal/risk"
 )
 
-// The subjects' stores, under names of their own (both are Store in
-// their packages).
+// The subjects' stores, under names of their own (each is Store in its
+// package).
 type (
-	accessStore = access.Store
-	casesStore  = cases.Store
+	accessStore  = access.Store
+	casesStore   = cases.Store
+	catalogStore = catalog.Store
 )
 
 // DB is riskmap's database: the core's pools and each subject's store.
@@ -37,14 +43,12 @@ type DB struct {
 	*core.DB
 	*accessStore
 	*casesStore
-	// bands keeps rank bands (RankUncertainty) per data version and
-	// request: simulating a national ranking takes seconds.
-	bands bandCache
+	*catalogStore
 }
 
 // New puts the subjects together over a core.
 func New(c *core.DB) *DB {
-	return &DB{DB: c, accessStore: access.New(c), casesStore: cases.New(c)}
+	return &DB{DB: c, accessStore: access.New(c), casesStore: cases.New(c), catalogStore: catalog.New(c)}
 }
 
 // FromPool is a DB over one pool (its served reads and tiles use it too).
@@ -112,6 +116,54 @@ func PrepareRestore(ctx context.Context, url string) error { return access.Prepa
 
 func wrapDB(err error) error { return core.Wrap(err) }
 
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+func latestModel(ctx context.Context, q querier) (*risk.Model, error) {
+	return core.LatestModel(ctx, q)
+}
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+func encodeMultiPolygon(mp orb.MultiPolygon) ([]byte, error) { return core.EncodeMultiPolygon(mp) }
+
+func encodePoint(lon, lat float64) ([]byte, error) { return core.EncodePoint(lon, lat) }
+
+// The geomasking distances of the planners' household points, computed at
+// scoring time and described by the catalogue.
+const (
+	MaskMinMetres = catalog.MaskMinMetres
+	MaskMaxMetres = catalog.MaskMaxMetres
+)
+
+// The catalogue's names, where callers know them from this package.
+type (
+	Collection = catalog.Collection
+	ItemsQuery = catalog.ItemsQuery
+	Scope      = catalog.Scope
+	SortKey    = catalog.SortKey
+	Page       = catalog.Page
+	Label      = catalog.Label
+	LabelQuery = catalog.LabelQuery
+	Target     = catalog.Target
+	NotRanked  = catalog.NotRanked
+	Report     = catalog.Report
+	ReportArea = catalog.ReportArea
+	Round      = catalog.Round
+)
+
+const (
+	GeometryQueryable = catalog.GeometryQueryable
+	ReportTop         = catalog.ReportTop
+)
+
+// TileLayers are the layers served as tiles, with their zooms.
+var TileLayers = catalog.TileLayers
+
+func Collections() []*Collection                        { return catalog.Collections() }
+func MaskedHouseholds() *Collection                     { return catalog.MaskedHouseholds() }
+func CheckTile(z, x, y int) error                       { return catalog.CheckTile(z, x, y) }
+func Covered(cov map[uint32]struct{}, z, x, y int) bool { return catalog.Covered(cov, z, x, y) }
+func LonLatToTile(lon, lat float64, z int) (x, y int)   { return catalog.LonLatToTile(lon, lat, z) }
+func ReleaseOf(version string) string                   { return catalog.ReleaseOf(version) }
+func TileFields(c *Collection) []catalog.Property       { return catalog.TileFields(c) }
+func TileSQL(c *Collection) string                      { return catalog.TileSQL(c) }
+func UncutTileSQL(c *Collection) string                 { return catalog.UncutTileSQL(c) }
+func CompileFilter(c *Collection, e cql2.Expr) (catalog.Filter, error) {
+	return catalog.CompileFilter(c, e)
+}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -726,22 +725,6 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores strin
 // LatestModel returns the model of the latest scoring run.
 func (db *DB) LatestModel(ctx context.Context) (*risk.Model, error) {
 	return latestModel(ctx, db.Pool)
-}
-
-func latestModel(ctx context.Context, q querier) (*risk.Model, error) {
-	var b []byte
-	err := q.QueryRow(ctx, `SELECT model FROM score_run ORDER BY id DESC LIMIT 1`).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, risk.Errorf(risk.ENOTFOUND, "nothing is published yet: run riskmap score first")
-	}
-	if err != nil {
-		return nil, wrapDB(err)
-	}
-	m, err := risk.ParseModel(b, "the latest scoring run's model")
-	if err != nil {
-		return nil, risk.Errorf(risk.EINVALID, "%v (the run predates this version of riskmap: run riskmap score again, or pass --model)", err)
-	}
-	return m, nil
 }
 
 // storeEstimates keeps in area_score the small-area estimates of every

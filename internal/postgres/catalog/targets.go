@@ -1,4 +1,4 @@
-package postgres
+package catalog
 
 import (
 	"context"
@@ -78,7 +78,7 @@ func checkTargetArgs(month int, area string, limit int) error {
 // With exact, the ranking is the small-area estimates on exact counts, every
 // surveyed village ranked, small samples flagged: for callers who may see
 // exact figures (risk.Principal.ExactRanking).
-func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit, top int, exact bool) ([]Target, NotRanked, error) {
+func (st *Store) VillageTargets(ctx context.Context, month int, area string, limit, top int, exact bool) ([]Target, NotRanked, error) {
 	if err := checkTargetArgs(month, area, limit); err != nil {
 		return nil, nil, err
 	}
@@ -89,7 +89,7 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit,
 	if exact {
 		query = villageTargetsExact
 	}
-	rows, err := db.Reader().Query(ctx, query, month, area, limit, risk.VillageIndicators)
+	rows, err := st.db.Reader().Query(ctx, query, month, area, limit, risk.VillageIndicators)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -105,7 +105,7 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit,
 			return nil, nil, err
 		}
 		if comps != nil {
-			if err := jsonUnmarshal(comps, &t.Components); err != nil {
+			if err := json.Unmarshal(comps, &t.Components); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -121,7 +121,7 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit,
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
-	if err := rankBands(ctx, db, out, month, area, top, exact); err != nil {
+	if err := rankBands(ctx, st, out, month, area, top, exact); err != nil {
 		return nil, nil, err
 	}
 	not := NotRanked{}
@@ -131,7 +131,7 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit,
 		notQuery = `SELECT CASE WHEN a.households = 0 THEN 'no_data' ELSE 'no_children' END, count(*) FROM area_score a
 			WHERE a.level = 'desa' AND a.est_score IS NULL AND (a.code = $1 OR a.code LIKE $1 || '.%' OR $1 = '') GROUP BY 1`
 	}
-	rows, err = db.Reader().Query(ctx, notQuery, area)
+	rows, err = st.db.Reader().Query(ctx, notQuery, area)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -148,8 +148,8 @@ func (db *DB) VillageTargets(ctx context.Context, month int, area string, limit,
 }
 
 // estimationLevel is the credible level of the latest run's intervals.
-func (db *DB) estimationLevel(ctx context.Context) (float64, error) {
-	o, err := db.rankEstimation(ctx, false)
+func (st *Store) estimationLevel(ctx context.Context) (float64, error) {
+	o, err := st.rankEstimation(ctx, false)
 	return o.Level, err
 }
 
@@ -159,11 +159,11 @@ func (db *DB) estimationLevel(ctx context.Context) (float64, error) {
 // the p_top calibration curve (before any run: 0.9 and the intervals as
 // they are; there is then nothing to rank). Top, Draws and Seed are the
 // caller's.
-func (db *DB) rankEstimation(ctx context.Context, exact bool) (risk.RankOptions, error) {
+func (st *Store) rankEstimation(ctx context.Context, exact bool) (risk.RankOptions, error) {
 	var o risk.RankOptions
 	var curve []byte
 	basis := map[bool]string{true: "exact", false: "published"}[exact]
-	err := db.Reader().QueryRow(ctx, `SELECT coalesce((model->'estimation'->>'level')::float8, 0.9),
+	err := st.db.Reader().QueryRow(ctx, `SELECT coalesce((model->'estimation'->>'level')::float8, 0.9),
 			coalesce((model->'estimation'->'rank_tails'->$1->>'lower')::float8, 0),
 			coalesce((model->'estimation'->'rank_tails'->$1->>'upper')::float8, 0),
 			coalesce((model->'estimation'->'rank_interval_level'->>$1)::float8, 0),
@@ -183,15 +183,15 @@ func (db *DB) rankEstimation(ctx context.Context, exact bool) (risk.RankOptions,
 // list of the ranking (exact, or published) becomes as certain as it can
 // for that effort (risk.PlanSurvey), in steps of 10 households. It returns
 // the plan and the ranked villages by code.
-func (db *DB) SurveyPlan(ctx context.Context, month int, area string, top, households int, exact bool) (risk.Plan, map[string]Target, error) {
+func (st *Store) SurveyPlan(ctx context.Context, month int, area string, top, households int, exact bool) (risk.Plan, map[string]Target, error) {
 	if households < 10 || households > 1_000_000 {
 		return risk.Plan{}, nil, risk.Errorf(risk.EINVALID, "households %d: want 10..1000000", households)
 	}
-	ts, _, err := db.VillageTargets(ctx, month, area, 10000, top, exact)
+	ts, _, err := st.VillageTargets(ctx, month, area, 10000, top, exact)
 	if err != nil {
 		return risk.Plan{}, nil, err
 	}
-	level, err := db.estimationLevel(ctx)
+	level, err := st.estimationLevel(ctx)
 	if err != nil {
 		return risk.Plan{}, nil, err
 	}
@@ -216,7 +216,7 @@ func (db *DB) SurveyPlan(ctx context.Context, month int, area string, top, house
 // ranking ranks in the area (not only the first limit): the seasonal score
 // in month and its interval, the score's interval scaled by the month's
 // share of the score, in the ranking's order.
-func rankBands(ctx context.Context, db *DB, ts []Target, month int, area string, top int, exact bool) error {
+func rankBands(ctx context.Context, st *Store, ts []Target, month int, area string, top int, exact bool) error {
 	query := `SELECT a.monthly[$1], a.score, a.score_lo, a.score_hi
 		FROM area_public a WHERE a.level = 'desa' AND a.score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
 		ORDER BY a.monthly[$1] DESC, a.score DESC, a.code`
@@ -225,17 +225,17 @@ func rankBands(ctx context.Context, db *DB, ts []Target, month int, area string,
 		FROM area_score a WHERE a.level = 'desa' AND a.est_score IS NOT NULL AND (a.code = $2 OR a.code LIKE $2 || '.%' OR $2 = '')
 		ORDER BY a.est_monthly[$1] DESC, a.est_score DESC, a.code`
 	}
-	version, err := db.DataVersion(ctx)
+	version, err := st.DataVersion(ctx)
 	if err != nil {
 		return err
 	}
 	key := fmt.Sprintf("%s|%d|%s|%d|%v", version, month, area, top, exact)
-	bands, ok := db.bands.get(key)
+	bands, ok := st.bands.get(key)
 	if !ok {
-		if bands, err = db.simulateBands(ctx, query, month, area, top, exact); err != nil {
+		if bands, err = st.simulateBands(ctx, query, month, area, top, exact); err != nil {
 			return err
 		}
-		db.bands.put(key, bands)
+		st.bands.put(key, bands)
 	}
 	for i := range ts {
 		if i >= len(bands) {
@@ -277,12 +277,12 @@ func (c *bandCache) put(key string, b []risk.RankBand) {
 
 // simulateBands reads the whole ranking's scores and intervals and
 // simulates its rank bands.
-func (db *DB) simulateBands(ctx context.Context, query string, month int, area string, top int, exact bool) ([]risk.RankBand, error) {
-	o, err := db.rankEstimation(ctx, exact)
+func (st *Store) simulateBands(ctx context.Context, query string, month int, area string, top int, exact bool) ([]risk.RankBand, error) {
+	o, err := st.rankEstimation(ctx, exact)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.Reader().Query(ctx, query, month, area)
+	rows, err := st.db.Reader().Query(ctx, query, month, area)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +341,7 @@ const villageTargetsPublished = `
 // record): staff already visit them on the case's schedule (GET /cases).
 // Only households of the round the map shows are ranked. It returns household-level data:
 // callers must restrict it to authorised staff.
-func (db *DB) HouseholdTargets(ctx context.Context, month int, areas []string, limit int) ([]Target, error) {
+func (st *Store) HouseholdTargets(ctx context.Context, month int, areas []string, limit int) ([]Target, error) {
 	for _, a := range areas {
 		if err := checkTargetArgs(month, a, limit); err != nil {
 			return nil, err
@@ -350,7 +350,7 @@ func (db *DB) HouseholdTargets(ctx context.Context, month int, areas []string, l
 	if err := checkTargetArgs(month, "", limit); err != nil {
 		return nil, err
 	}
-	rows, err := db.Reader().Query(ctx, `
+	rows, err := st.db.Reader().Query(ctx, `
 		SELECT h.survey_uuid, v.name, h.village_code, s.score, round((s.score * c.labour_index[$1])::numeric, 2)::float8, s.tier,
 			array(SELECT format('%s (%s)', k.name, round(k.points::numeric, 1)) FROM score_component k
 			      WHERE (s.indicators::int & (1 << k.bit)) <> 0 AND k.points > 0 ORDER BY k.points DESC, k.name LIMIT 3),

@@ -1,7 +1,14 @@
-package postgres
+// Package catalog is what riskmap serves: the collections of OGC API -
+// Features (Collection, ItemsQuery and the SQL they assemble), vector
+// tiles built by PostGIS, the area layers' pieces, aggregates, rankings
+// with their rank uncertainty, reports, labels, survey rounds and the
+// latest run. Reads go to the served pools (and a read replica when one is
+// attached); household-level queries read for a Scope that must be said.
+package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -12,8 +19,20 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
+
+// Store is the served catalogue over a core.
+type Store struct {
+	db *core.DB
+	// bands keeps rank bands (RankUncertainty) per data version and
+	// request: simulating a national ranking takes seconds.
+	bands bandCache
+}
+
+// New returns the catalogue over a core.
+func New(db *core.DB) *Store { return &Store{db: db} }
 
 // Property is one property of a feature collection. Expr is SQL from this
 // file's allow-list, never from a request.
@@ -371,16 +390,16 @@ func (q *ItemsQuery) StartKeySQL() (string, []any, bool) {
 // a subquery's value only when it runs, the planner took a merge join of
 // households and their scores for 101 rows and walked 900,000 scores to
 // reach the page (1.4 s; 25 ms with the key known).
-func (db *DB) startAt(ctx context.Context, q *ItemsQuery) (*ItemsQuery, error) {
+func (st *Store) startAt(ctx context.Context, q *ItemsQuery) (*ItemsQuery, error) {
 	sql, args, ok := q.StartKeySQL()
 	if !ok {
 		return q, nil
 	}
 	var k any
-	if err := db.Reader().QueryRow(ctx, sql, args...).Scan(&k); err == pgx.ErrNoRows {
+	if err := st.db.Reader().QueryRow(ctx, sql, args...).Scan(&k); err == pgx.ErrNoRows {
 		return nil, nil
 	} else if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	return q.StartingAt(k), nil
 }
@@ -600,18 +619,18 @@ func (q *ItemsQuery) digits() string {
 func (q *ItemsQuery) FeatureSQL() (string, []any) { return q.featureSQL(false) }
 
 // CountItems returns how many features match q, ignoring paging.
-func (db *DB) CountItems(ctx context.Context, q *ItemsQuery) (int, error) {
+func (st *Store) CountItems(ctx context.Context, q *ItemsQuery) (int, error) {
 	sql, args := q.CountSQL()
 	var n int
-	err := db.Reader().QueryRow(ctx, sql, args...).Scan(&n)
-	return n, wrapDB(err)
+	err := st.db.Reader().QueryRow(ctx, sql, args...).Scan(&n)
+	return n, core.Wrap(err)
 }
 
 // PageCount returns how many features the page q asks for holds: for a
 // page by key (After), those after the key, at most Limit; otherwise
 // Limit bounded by what matched past Offset. It is what a household
 // page's audit entry records, before a byte of the page is sent.
-func (db *DB) PageCount(ctx context.Context, q *ItemsQuery, matched int) (int, error) {
+func (st *Store) PageCount(ctx context.Context, q *ItemsQuery, matched int) (int, error) {
 	if q.After == "" {
 		return max(0, min(q.Limit, matched-q.Offset)), nil
 	}
@@ -629,8 +648,8 @@ func (db *DB) PageCount(ctx context.Context, q *ItemsQuery, matched int) (int, e
 	where = andWhere(where, c.key()+" > $"+strconv.Itoa(len(args)))
 	args = append(args, q.Limit)
 	var n int
-	err := db.Reader().QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+c.From+where+" LIMIT $"+strconv.Itoa(len(args))+") page", args...).Scan(&n)
-	return n, wrapDB(err)
+	err := st.db.Reader().QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+c.From+where+" LIMIT $"+strconv.Itoa(len(args))+") page", args...).Scan(&n)
+	return n, core.Wrap(err)
 }
 
 // CountSQL is the query CountItems runs, and its arguments: what a count
@@ -643,8 +662,8 @@ func (q *ItemsQuery) CountSQL() (string, []any) {
 // StreamFeatures writes the matching features, comma-separated, as PostGIS
 // builds them. start is called once the query has answered, before any byte
 // is written; it returns the writer to use. It returns how many it wrote.
-func (db *DB) StreamFeatures(ctx context.Context, q *ItemsQuery, start func() io.Writer) (int, error) {
-	p, err := db.StreamPage(ctx, q, start)
+func (st *Store) StreamFeatures(ctx context.Context, q *ItemsQuery, start func() io.Writer) (int, error) {
+	p, err := st.StreamPage(ctx, q, start)
 	return p.N, err
 }
 
@@ -658,9 +677,9 @@ type Page struct {
 
 // StreamPage is StreamFeatures that also reports the page's last id and,
 // when q.Peek, whether another page follows.
-func (db *DB) StreamPage(ctx context.Context, q *ItemsQuery, start func() io.Writer) (Page, error) {
+func (st *Store) StreamPage(ctx context.Context, q *ItemsQuery, start func() io.Writer) (Page, error) {
 	var pg Page
-	q, err := db.startAt(ctx, q)
+	q, err := st.startAt(ctx, q)
 	if err != nil {
 		return pg, err
 	}
@@ -668,9 +687,9 @@ func (db *DB) StreamPage(ctx context.Context, q *ItemsQuery, start func() io.Wri
 		return pg, nil
 	}
 	sql, args := q.featureSQL(false)
-	rows, err := db.Reader().Query(ctx, sql, args...)
+	rows, err := st.db.Reader().Query(ctx, sql, args...)
 	if err != nil {
-		return pg, wrapDB(err)
+		return pg, core.Wrap(err)
 	}
 	defer rows.Close()
 	var w io.Writer
@@ -700,7 +719,7 @@ func (db *DB) StreamPage(ctx context.Context, q *ItemsQuery, start func() io.Wri
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return pg, wrapDB(err)
+		return pg, core.Wrap(err)
 	}
 	if w == nil {
 		w = start()
@@ -711,8 +730,8 @@ func (db *DB) StreamPage(ctx context.Context, q *ItemsQuery, start func() io.Wri
 
 // StreamRows yields each matching feature as text columns (id, properties...,
 // WKT geometry) for CSV; header names the columns.
-func (db *DB) StreamRows(ctx context.Context, q *ItemsQuery, header func([]string), row func([]string) error) error {
-	from, err := db.startAt(ctx, q)
+func (st *Store) StreamRows(ctx context.Context, q *ItemsQuery, header func([]string), row func([]string) error) error {
+	from, err := st.startAt(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -723,9 +742,9 @@ func (db *DB) StreamRows(ctx context.Context, q *ItemsQuery, header func([]strin
 	}
 	q = from
 	sql, args := q.featureSQL(true)
-	rows, err := db.Reader().Query(ctx, sql, args...)
+	rows, err := st.db.Reader().Query(ctx, sql, args...)
 	if err != nil {
-		return wrapDB(err)
+		return core.Wrap(err)
 	}
 	defer rows.Close()
 	names := []string{"id"}
@@ -752,7 +771,7 @@ func (db *DB) StreamRows(ctx context.Context, q *ItemsQuery, header func([]strin
 			return err
 		}
 	}
-	return wrapDB(rows.Err())
+	return core.Wrap(rows.Err())
 }
 
 func textOf(v any) string {
@@ -764,7 +783,7 @@ func textOf(v any) string {
 	case []byte:
 		return string(v)
 	default:
-		b, err := jsonMarshal(v)
+		b, err := json.Marshal(v)
 		if err != nil {
 			return fmt.Sprint(v)
 		}
@@ -775,13 +794,13 @@ func textOf(v any) string {
 
 // Extent returns the bounding box of the features of q's collection that q
 // may see (its Scope), ignoring paging.
-func (db *DB) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, error) {
+func (st *Store) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, error) {
 	var b [4]*float64
 	where, args := q.where()
-	err := db.Reader().QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(`+q.Collection.Geom+`) AS e FROM `+q.Collection.From+where+`) x`, args...).
+	err := st.db.Reader().QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(`+q.Collection.Geom+`) AS e FROM `+q.Collection.From+where+`) x`, args...).
 		Scan(&b[0], &b[1], &b[2], &b[3])
 	if err != nil {
-		return [4]float64{}, false, wrapDB(err)
+		return [4]float64{}, false, core.Wrap(err)
 	}
 	if b[0] == nil {
 		return [4]float64{}, false, nil
@@ -791,12 +810,12 @@ func (db *DB) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, erro
 
 // DataVersion changes whenever an import, a scoring run or an erasure
 // commits: the basis of the API's ETags and of what the service caches.
-func (db *DB) DataVersion(ctx context.Context) (string, error) {
+func (st *Store) DataVersion(ctx context.Context) (string, error) {
 	var imp, score, erased, release int64
-	err := db.Reader().QueryRow(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM import_run), (SELECT coalesce(max(id), 0) FROM score_run),
+	err := st.db.Reader().QueryRow(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM import_run), (SELECT coalesce(max(id), 0) FROM score_run),
 		(SELECT coalesce(max(id), 0) FROM erasure), (SELECT coalesce(max(id), 0) FROM release)`).Scan(&imp, &score, &erased, &release)
 	if err != nil {
-		return "", wrapDB(err)
+		return "", core.Wrap(err)
 	}
 	return fmt.Sprintf("i%d.s%d.e%d.r%d", imp, score, erased, release), nil
 }

@@ -1,4 +1,4 @@
-package postgres
+package catalog
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/paulmach/orb"
 )
 
@@ -16,8 +17,8 @@ type VillageShape struct {
 }
 
 // VillageShapes returns every village with its polygon, in code order.
-func (db *DB) VillageShapes(ctx context.Context) ([]VillageShape, error) {
-	rows, err := db.Reader().Query(ctx, `SELECT code, name, kecamatan_code, ST_AsEWKB(geom) FROM village ORDER BY code`)
+func (st *Store) VillageShapes(ctx context.Context) ([]VillageShape, error) {
+	rows, err := st.db.Reader().Query(ctx, `SELECT code, name, kecamatan_code, ST_AsEWKB(geom) FROM village ORDER BY code`)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +30,7 @@ func (db *DB) VillageShapes(ctx context.Context) ([]VillageShape, error) {
 		if err := rows.Scan(&v.Code, &v.Name, &v.KecamatanCode, &b); err != nil {
 			return nil, err
 		}
-		if v.Geom, err = decodeMultiPolygon(b); err != nil {
+		if v.Geom, err = core.DecodeMultiPolygon(b); err != nil {
 			return nil, fmt.Errorf("village %s: %w", v.Code, err)
 		}
 		out = append(out, v)
@@ -38,11 +39,11 @@ func (db *DB) VillageShapes(ctx context.Context) ([]VillageShape, error) {
 }
 
 // Counts returns the number of rows in riskmap's main tables.
-func (db *DB) Counts(ctx context.Context) (map[string]int, error) {
+func (st *Store) Counts(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}
 	for _, t := range []string{"kabupaten", "kecamatan", "village", "household", "child", "plantation", "labour_calendar"} {
 		var n int
-		if err := db.Reader().QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{t}.Sanitize()).Scan(&n); err != nil {
+		if err := st.db.Reader().QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{t}.Sanitize()).Scan(&n); err != nil {
 			return nil, err
 		}
 		out[t] = n
@@ -61,7 +62,7 @@ type AreaFeature struct {
 // AreaFeatures returns every feature of a public area collection (villages,
 // kecamatan, kabupaten) with the scalar properties its tiles carry, in id
 // order: what a static export writes in binary formats.
-func (db *DB) AreaFeatures(ctx context.Context, c *Collection) ([]Property, []AreaFeature, error) {
+func (st *Store) AreaFeatures(ctx context.Context, c *Collection) ([]Property, []AreaFeature, error) {
 	if c.Private || c.GeometryType != "MultiPolygon" {
 		return nil, nil, fmt.Errorf("%s: not a public area collection", c.ID)
 	}
@@ -75,9 +76,9 @@ func (db *DB) AreaFeatures(ctx context.Context, c *Collection) ([]Property, []Ar
 	if c.Where != "" {
 		where = " WHERE " + c.Where
 	}
-	rows, err := db.Reader().Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+c.From+where+" ORDER BY "+c.key())
+	rows, err := st.db.Reader().Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+c.From+where+" ORDER BY "+c.key())
 	if err != nil {
-		return nil, nil, wrapDB(err)
+		return nil, nil, core.Wrap(err)
 	}
 	defer rows.Close()
 	var out []AreaFeature
@@ -86,11 +87,11 @@ func (db *DB) AreaFeatures(ctx context.Context, c *Collection) ([]Property, []Ar
 		if err != nil {
 			return nil, nil, err
 		}
-		g, err := decodeMultiPolygon(vals[0].([]byte))
+		g, err := core.DecodeMultiPolygon(vals[0].([]byte))
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", c.ID, err)
 		}
 		out = append(out, AreaFeature{Geom: g, Values: vals[1:]})
 	}
-	return props, out, wrapDB(rows.Err())
+	return props, out, core.Wrap(rows.Err())
 }

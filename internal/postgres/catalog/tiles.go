@@ -1,4 +1,4 @@
-package postgres
+package catalog
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -126,7 +127,7 @@ func CheckTile(z, x, y int) error {
 }
 
 // Tile returns one Mapbox Vector Tile; an empty tile is empty bytes.
-func (db *DB) Tile(ctx context.Context, c *Collection, z, x, y, month int) ([]byte, error) {
+func (st *Store) Tile(ctx context.Context, c *Collection, z, x, y, month int) ([]byte, error) {
 	if err := CheckTile(z, x, y); err != nil {
 		return nil, err
 	}
@@ -134,8 +135,8 @@ func (db *DB) Tile(ctx context.Context, c *Collection, z, x, y, month int) ([]by
 		return nil, nil
 	}
 	var b []byte
-	err := db.TileReader().QueryRow(ctx, TileSQL(c), z, x, y, month).Scan(&b)
-	return b, wrapDB(err)
+	err := st.db.TileReader().QueryRow(ctx, TileSQL(c), z, x, y, month).Scan(&b)
+	return b, core.Wrap(err)
 }
 
 // LonLatToTile returns the tile at zoom z holding a point, for tests and
@@ -159,8 +160,8 @@ const CoverageZoom = 10
 // with the same buffer a tile keeps, grown by a z10 tile's buffer, so a
 // tile outside the coverage holds nothing at any zoom: the service answers
 // it without a query (most tiles of a country's map are sea).
-func (db *DB) TileCoverage(ctx context.Context, layer string) (map[uint32]struct{}, error) {
-	rows, err := db.TileReader().Query(ctx, `
+func (st *Store) TileCoverage(ctx context.Context, layer string) (map[uint32]struct{}, error) {
+	rows, err := st.db.TileReader().Query(ctx, `
 		SELECT DISTINCT tx, ty
 		FROM tile_geom tg,
 			LATERAL (SELECT box2d(tg.geom) AS b, 40075016.68557849 / 1024 AS w, 20037508.342789244 AS o) e,
@@ -170,7 +171,7 @@ func (db *DB) TileCoverage(ctx context.Context, layer string) (map[uint32]struct
 			                        least(1023, floor((e.o - ST_YMin(e.b)) / e.w + 129.0 / 4096)::int)) AS ty
 		WHERE tg.layer = $1 AND tg.band = 99`, layer)
 	if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	defer rows.Close()
 	out := map[uint32]struct{}{}
@@ -181,7 +182,7 @@ func (db *DB) TileCoverage(ctx context.Context, layer string) (map[uint32]struct
 		}
 		out[uint32(x)<<16|uint32(y)] = struct{}{}
 	}
-	return out, wrapDB(rows.Err())
+	return out, core.Wrap(rows.Err())
 }
 
 // Covered reports whether tile z/x/y may hold something of a layer whose
@@ -208,29 +209,29 @@ func Covered(cov map[uint32]struct{}, z, x, y int) bool {
 // (desa, kecamatan, kabupaten), and whether z is a zoom the layer is cut at
 // (tile_cut): then every other tile of z is empty, and an export need not
 // ask for it (most of a country's bounding box is sea).
-func (db *DB) PieceTiles(ctx context.Context, layer string, z int) ([][2]int, bool, error) {
+func (st *Store) PieceTiles(ctx context.Context, layer string, z int) ([][2]int, bool, error) {
 	var cut bool
-	if err := db.TileReader().QueryRow(ctx, `SELECT tile_cut($1, $2)`, layer, z).Scan(&cut); err != nil || !cut {
-		return nil, false, wrapDB(err)
+	if err := st.db.TileReader().QueryRow(ctx, `SELECT tile_cut($1, $2)`, layer, z).Scan(&cut); err != nil || !cut {
+		return nil, false, core.Wrap(err)
 	}
-	rows, err := db.TileReader().Query(ctx, `SELECT DISTINCT x, y FROM tile_piece WHERE layer = $1 AND z = $2 ORDER BY x, y`, layer, z)
+	rows, err := st.db.TileReader().Query(ctx, `SELECT DISTINCT x, y FROM tile_piece WHERE layer = $1 AND z = $2 ORDER BY x, y`, layer, z)
 	if err != nil {
-		return nil, false, wrapDB(err)
+		return nil, false, core.Wrap(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]int, error) {
 		var x, y int32
 		err := r.Scan(&x, &y)
 		return [2]int{int(x), int(y)}, err
 	})
-	return out, true, wrapDB(err)
+	return out, true, core.Wrap(err)
 }
 
 // AreaExtent returns the bounding box of a kabupaten, kecamatan or village
 // (min lon, min lat, max lon, max lat); ENOTFOUND when there is none.
-func (db *DB) AreaExtent(ctx context.Context, code string) ([4]float64, string, error) {
+func (st *Store) AreaExtent(ctx context.Context, code string) ([4]float64, string, error) {
 	var b [4]float64
 	var name string
-	err := db.Reader().QueryRow(ctx, `
+	err := st.db.Reader().QueryRow(ctx, `
 		SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g), name FROM (
 			SELECT geom::box2d AS g, name FROM kabupaten WHERE code = $1
 			UNION ALL SELECT geom::box2d, name FROM kecamatan WHERE code = $1
@@ -239,7 +240,7 @@ func (db *DB) AreaExtent(ctx context.Context, code string) ([4]float64, string, 
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, "", risk.Errorf(risk.ENOTFOUND, "no kabupaten, kecamatan or village has the code %s", code)
 	}
-	return b, name, wrapDB(err)
+	return b, name, core.Wrap(err)
 }
 
 // householdsNow is the latest survey of each household (a household
@@ -254,7 +255,7 @@ func householdsNow(areas string) string {
 // HouseholdTile returns one tile of a staff area's household points: the
 // programme card number, the village and the household's open cases. It is
 // personal data: the caller checks the principal and audits.
-func (db *DB) HouseholdTile(ctx context.Context, areas []string, z, x, y int) ([]byte, error) {
+func (st *Store) HouseholdTile(ctx context.Context, areas []string, z, x, y int) ([]byte, error) {
 	if err := CheckTile(z, x, y); err != nil {
 		return nil, err
 	}
@@ -262,19 +263,19 @@ func (db *DB) HouseholdTile(ctx context.Context, areas []string, z, x, y int) ([
 		return nil, risk.Errorf(risk.EINVALID, "household points need an area")
 	}
 	var b []byte
-	err := db.Reader().QueryRow(ctx, `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
+	err := st.db.Reader().QueryRow(ctx, `WITH t AS (SELECT ST_TileEnvelope($1::int, $2::int, $3::int) AS env),
 		f AS (SELECT ST_AsMVTGeom(ST_Transform(h.geom, 3857), t.env, 4096, 64, true) AS geom, h.survey_uuid AS id,
 			coalesce(h.programme_id, '') AS programme_id, h.village_code,
 			(SELECT count(*) FROM child_case k WHERE k.identity_id = h.identity_id AND k.status NOT IN ('closed', 'lost'))::int8 AS open_cases
 			FROM t, `+householdsNow("$4")+` AND h.geom && ST_Transform(t.env, 4326))
 		SELECT coalesce(ST_AsMVT(f.*, 'households', 4096, 'geom'), '') FROM f WHERE f.geom IS NOT NULL`, z, x, y, areas).Scan(&b)
-	return b, wrapDB(err)
+	return b, core.Wrap(err)
 }
 
 // HouseholdPoints counts the household points HouseholdTile draws in the
 // areas: what an export of them is audited as.
-func (db *DB) HouseholdPoints(ctx context.Context, areas []string) (int, error) {
+func (st *Store) HouseholdPoints(ctx context.Context, areas []string) (int, error) {
 	var n int
-	err := db.Reader().QueryRow(ctx, `SELECT count(*) FROM `+householdsNow("$1"), areas).Scan(&n)
-	return n, wrapDB(err)
+	err := st.db.Reader().QueryRow(ctx, `SELECT count(*) FROM `+householdsNow("$1"), areas).Scan(&n)
+	return n, core.Wrap(err)
 }

@@ -1,11 +1,13 @@
-package postgres
+package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -32,7 +34,7 @@ type LabelQuery struct {
 // leaves the service). The map asks for the labels in its view, and
 // search asks by name: at national size every village's label is
 // megabytes.
-func (db *DB) Labels(ctx context.Context, level string, q LabelQuery) ([]Label, error) {
+func (st *Store) Labels(ctx context.Context, level string, q LabelQuery) ([]Label, error) {
 	from := map[string]string{
 		"desa": `SELECT v.code, v.name, coalesce(k.name, '') AS kecamatan, v.geom FROM village v
 			LEFT JOIN kecamatan k ON k.code = v.kecamatan_code`,
@@ -52,7 +54,7 @@ func (db *DB) Labels(ctx context.Context, level string, q LabelQuery) ([]Label, 
 	// The point inside each area is found only for the areas the name, code
 	// and box already select (it costs about 10 µs an area: a second for
 	// every village of the country).
-	rows, err := db.Reader().Query(ctx, `
+	rows, err := st.db.Reader().Query(ctx, `
 		SELECT l.code, l.name, l.kecamatan, ST_X(l.p), ST_Y(l.p)
 		FROM (SELECT a.code, a.name, a.kecamatan, ST_PointOnSurface(a.geom) AS p
 			FROM (`+from+`) a
@@ -61,7 +63,7 @@ func (db *DB) Labels(ctx context.Context, level string, q LabelQuery) ([]Label, 
 		WHERE $1::float8[] IS NULL OR ST_Intersects(l.p, ST_MakeEnvelope($1[1], $1[2], $1[3], $1[4], 4326))
 		ORDER BY l.code LIMIT $3`, bbox, q.Q, limit)
 	if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Label, error) {
 		var l Label
@@ -102,7 +104,7 @@ type Report struct {
 // Report gathers a village's report (the village among its kecamatan's
 // villages) or a kecamatan's (its villages ranked by the month's score),
 // from the published figures only.
-func (db *DB) Report(ctx context.Context, level, code string, month int) (*Report, error) {
+func (st *Store) Report(ctx context.Context, level, code string, month int) (*Report, error) {
 	if month < 1 || month > 12 {
 		return nil, risk.Errorf(risk.EINVALID, "month %d: want 1..12", month)
 	}
@@ -110,34 +112,34 @@ func (db *DB) Report(ctx context.Context, level, code string, month int) (*Repor
 	var kec string
 	switch level {
 	case "desa":
-		err := db.Reader().QueryRow(ctx, `SELECT v.name, v.kecamatan_code, coalesce(k.name, '') FROM village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code WHERE v.code = $1`, code).
+		err := st.db.Reader().QueryRow(ctx, `SELECT v.name, v.kecamatan_code, coalesce(k.name, '') FROM village v LEFT JOIN kecamatan k ON k.code = v.kecamatan_code WHERE v.code = $1`, code).
 			Scan(&rep.Name, &kec, &rep.Parent)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, risk.Errorf(risk.ENOTFOUND, "no village %s", code)
 		}
 		if err != nil {
-			return nil, wrapDB(err)
+			return nil, core.Wrap(err)
 		}
 	case "kecamatan":
-		err := db.Reader().QueryRow(ctx, `SELECT k.name, coalesce(b.name, '') FROM kecamatan k LEFT JOIN kabupaten b ON b.code = k.kabupaten_code WHERE k.code = $1`, code).
+		err := st.db.Reader().QueryRow(ctx, `SELECT k.name, coalesce(b.name, '') FROM kecamatan k LEFT JOIN kabupaten b ON b.code = k.kabupaten_code WHERE k.code = $1`, code).
 			Scan(&rep.Name, &rep.Parent)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, risk.Errorf(risk.ENOTFOUND, "no kecamatan %s", code)
 		}
 		if err != nil {
-			return nil, wrapDB(err)
+			return nil, core.Wrap(err)
 		}
 		kec = code
 	default:
 		return nil, risk.Errorf(risk.EINVALID, "level %q: want desa or kecamatan", level)
 	}
-	err := db.Reader().QueryRow(ctx, `SELECT ST_XMin(e), -ST_YMax(e), ST_XMax(e) - ST_XMin(e), ST_YMax(e) - ST_YMin(e)
+	err := st.db.Reader().QueryRow(ctx, `SELECT ST_XMin(e), -ST_YMax(e), ST_XMax(e) - ST_XMin(e), ST_YMax(e) - ST_YMin(e)
 		FROM (SELECT ST_Extent(geom) AS e FROM village WHERE kecamatan_code = $1) x`, kec).
 		Scan(&rep.ViewBox[0], &rep.ViewBox[1], &rep.ViewBox[2], &rep.ViewBox[3])
 	if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
-	rows, err := db.Reader().Query(ctx, `
+	rows, err := st.db.Reader().Query(ctx, `
 		SELECT v.code, v.name, coalesce(s.tier, 'no_data'), coalesce(s.status, 'no_data'), round(s.score::numeric, 1)::float8,
 			round(s.monthly[$2]::numeric, 1)::float8, s.households, s.children, s.hazardous, s.child_labour,
 			ST_AsSVG(ST_SimplifyPreserveTopology(v.geom, 0.0001), 0, 5), v.code = $3,
@@ -146,7 +148,7 @@ func (db *DB) Report(ctx context.Context, level, code string, month int) (*Repor
 		WHERE v.kecamatan_code = $1
 		ORDER BY s.monthly[$2] DESC NULLS LAST, v.name`, kec, month, code, risk.VillageIndicators)
 	if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -157,16 +159,16 @@ func (db *DB) Report(ctx context.Context, level, code string, month int) (*Repor
 			return nil, err
 		}
 		if comps != nil && a.Score != nil {
-			if err := jsonUnmarshal(comps, &a.Components); err != nil {
+			if err := json.Unmarshal(comps, &a.Components); err != nil {
 				return nil, err
 			}
 		}
 		rep.Areas = append(rep.Areas, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
-	ranked, _, err := db.VillageTargets(ctx, month, kec, 10000, ReportTop, false)
+	ranked, _, err := st.VillageTargets(ctx, month, kec, 10000, ReportTop, false)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +182,7 @@ func (db *DB) Report(ctx context.Context, level, code string, month int) (*Repor
 			a.RankLow, a.RankHigh, a.PTop, a.TopCertainty = t.RankLow, t.RankHigh, t.PTop, t.TopCertainty
 		}
 	}
-	if rep.Run, err = db.LatestRun(ctx); err != nil {
+	if rep.Run, err = st.LatestRun(ctx); err != nil {
 		return nil, err
 	}
 	return rep, nil

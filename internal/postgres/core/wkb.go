@@ -1,4 +1,4 @@
-package postgres
+package core
 
 import (
 	"fmt"
@@ -12,8 +12,8 @@ import (
 // through the rest of the code as orb values; they become EWKB here on the way
 // into PostGIS and come back from EWKB here on the way out.
 
-// encodeMultiPolygon encodes mp as EWKB with SRID 4326.
-func encodeMultiPolygon(mp orb.MultiPolygon) ([]byte, error) {
+// EncodeMultiPolygon encodes mp as EWKB with SRID 4326.
+func EncodeMultiPolygon(mp orb.MultiPolygon) ([]byte, error) {
 	g := geom.NewMultiPolygon(geom.XY).SetSRID(4326)
 	for _, poly := range mp {
 		coords := make([][]geom.Coord, len(poly))
@@ -34,8 +34,8 @@ func encodeMultiPolygon(mp orb.MultiPolygon) ([]byte, error) {
 	return ewkb.Marshal(g, ewkb.NDR)
 }
 
-// decodeMultiPolygon decodes EWKB of a Polygon or MultiPolygon.
-func decodeMultiPolygon(b []byte) (orb.MultiPolygon, error) {
+// DecodeMultiPolygon decodes EWKB of a Polygon or MultiPolygon.
+func DecodeMultiPolygon(b []byte) (orb.MultiPolygon, error) {
 	g, err := ewkb.Unmarshal(b)
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func decodeMultiPolygon(b []byte) (orb.MultiPolygon, error) {
 	return mp, nil
 }
 
-// encodePoint encodes a lon/lat point as EWKB with SRID 4326.
-func encodePoint(lon, lat float64) ([]byte, error) {
+// EncodePoint encodes a lon/lat point as EWKB with SRID 4326.
+func EncodePoint(lon, lat float64) ([]byte, error) {
 	return ewkb.Marshal(geom.NewPointFlat(geom.XY, []float64{lon, lat}).SetSRID(4326), ewkb.NDR)
 }

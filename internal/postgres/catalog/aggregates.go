@@ -1,4 +1,4 @@
-package postgres
+package catalog
 
 import (
 	"context"
@@ -6,13 +6,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 // Aggregates returns the area scores of one level (desa, kecamatan or
 // kabupaten), optionally within a parent code, as a JSON array built by
 // PostgreSQL. Only aggregate counts: no household or child appears.
-func (db *DB) Aggregates(ctx context.Context, level, parent string) ([]byte, error) {
+func (st *Store) Aggregates(ctx context.Context, level, parent string) ([]byte, error) {
 	table := map[string]string{"desa": "village", "kecamatan": "kecamatan", "kabupaten": "kabupaten"}[level]
 	if table == "" {
 		return nil, risk.Errorf(risk.EINVALID, "level %q: want desa, kecamatan or kabupaten", level)
@@ -21,7 +22,7 @@ func (db *DB) Aggregates(ctx context.Context, level, parent string) ([]byte, err
 		return nil, risk.Errorf(risk.EINVALID, "parent %q is not a Kemendagri code", parent)
 	}
 	var out []byte
-	err := db.Reader().QueryRow(ctx, `
+	err := st.db.Reader().QueryRow(ctx, `
 		SELECT coalesce(json_agg(json_build_object(
 			'code', s.code, 'name', n.name, 'parent_code', s.parent_code, 'households', s.households,
 			'children', s.children, 'hazardous', s.hazardous, 'child_labour', s.child_labour,
@@ -39,18 +40,18 @@ func (db *DB) Aggregates(ctx context.Context, level, parent string) ([]byte, err
 		LEFT JOIN (SELECT code, name FROM village UNION ALL SELECT code, name FROM kecamatan
 		           UNION ALL SELECT code, name FROM kabupaten) n ON n.code = s.code
 		WHERE s.level = $1 AND ($2 = '' OR s.parent_code = $2 OR s.parent_code LIKE $2 || '.%')`, level, parent).Scan(&out)
-	return out, wrapDB(err)
+	return out, core.Wrap(err)
 }
 
 // VillageProfile returns one village's profile as JSON: its score and
 // components, seasonal curve, counts by classification, institutions and
 // hotspot class.
-func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
+func (st *Store) VillageProfile(ctx context.Context, code string) ([]byte, error) {
 	if !risk.IsAreaCode(code) || len(code) != len("35.13.13.2003") {
 		return nil, risk.Errorf(risk.EINVALID, "%q is not a village code such as 35.13.13.2003", code)
 	}
 	var out []byte
-	err := db.Reader().QueryRow(ctx, `
+	err := st.db.Reader().QueryRow(ctx, `
 		SELECT json_build_object(
 			'code', v.code, 'name', v.name, 'kecamatan_code', v.kecamatan_code, 'kecamatan', k.name,
 			'kabupaten_code', v.kabupaten_code, 'area_km2', round((v.area_m2 / 1e6)::numeric, 3),
@@ -71,16 +72,16 @@ func (db *DB) VillageProfile(ctx context.Context, code string) ([]byte, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, risk.Errorf(risk.ENOTFOUND, "no village %s", code)
 	}
-	return out, wrapDB(err)
+	return out, core.Wrap(err)
 }
 
 // Calendar returns the labour index by variety and month of the latest
 // scoring run, as JSON: {"default_variety": ..., "varieties": {name: [12]}}.
 // LatestRun describes the scoring run the served figures come from: when,
 // with which model, over what, and whether the survey data is synthetic.
-func (db *DB) LatestRun(ctx context.Context) ([]byte, error) {
+func (st *Store) LatestRun(ctx context.Context) ([]byte, error) {
 	var out []byte
-	err := db.Reader().QueryRow(ctx, `
+	err := st.db.Reader().QueryRow(ctx, `
 		SELECT coalesce((SELECT json_build_object('run', r.id, 'model_version', r.model_version, 'finished_at', r.finished_at,
 			'release', r.release_id,
 			-- sizes of the release's bases, rounded as every published count
@@ -95,14 +96,14 @@ func (db *DB) LatestRun(ctx context.Context) ([]byte, error) {
 			CROSS JOIN LATERAL (SELECT greatest(coalesce((r.model->'publication'->>'rounding_base')::numeric, 1), 1) AS base) b
 			LEFT JOIN round_summary s ON s.round_id = r.round_id
 			ORDER BY r.id DESC LIMIT 1), json_build_object('run', null, 'synthetic', false))::text`).Scan(&out)
-	return out, wrapDB(err)
+	return out, core.Wrap(err)
 }
 
-func (db *DB) Calendar(ctx context.Context) ([]byte, error) {
+func (st *Store) Calendar(ctx context.Context) ([]byte, error) {
 	var out []byte
-	err := db.Reader().QueryRow(ctx, `
+	err := st.db.Reader().QueryRow(ctx, `
 		SELECT json_build_object(
 			'default_variety', (SELECT model->>'default_variety' FROM score_run ORDER BY id DESC LIMIT 1),
 			'varieties', coalesce((SELECT json_object_agg(variety, labour_index ORDER BY variety) FROM score_calendar), '{}'))::text`).Scan(&out)
-	return out, wrapDB(err)
+	return out, core.Wrap(err)
 }

@@ -1,4 +1,4 @@
-package postgres
+package catalog
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -28,11 +29,11 @@ type Round struct {
 }
 
 // Rounds lists the survey rounds, oldest first, with counts rounded to base.
-func (db *DB) Rounds(ctx context.Context, base int) ([]Round, error) {
-	rows, err := db.Reader().Query(ctx, `SELECT r.id, r.label, r.starts_on, r.ends_on, s.households, s.children, s.design_effect, s.panel_overlap, s.panel_correlation, r.id = scored_round()
+func (st *Store) Rounds(ctx context.Context, base int) ([]Round, error) {
+	rows, err := st.db.Reader().Query(ctx, `SELECT r.id, r.label, r.starts_on, r.ends_on, s.households, s.children, s.design_effect, s.panel_overlap, s.panel_correlation, r.id = scored_round()
 		FROM survey_round r LEFT JOIN round_summary s ON s.round_id = r.id ORDER BY r.starts_on, r.id`)
 	if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Round, error) {
 		var x Round
@@ -53,8 +54,8 @@ func (db *DB) Rounds(ctx context.Context, base int) ([]Round, error) {
 // (the model the first run will use). A stored model that no longer parses
 // is an error, as in LatestModel, never silently replaced by the default:
 // cases would then move by rules nobody chose.
-func (db *DB) CurrentModel(ctx context.Context) (*risk.Model, error) {
-	m, err := latestModel(ctx, db.Reader())
+func (st *Store) CurrentModel(ctx context.Context) (*risk.Model, error) {
+	m, err := core.LatestModel(ctx, st.db.Reader())
 	if risk.ErrorCode(err) == risk.ENOTFOUND {
 		return risk.DefaultModel()
 	}
