@@ -5,28 +5,26 @@
 //   - access: API keys, the audit log, erasure and retention;
 //   - cases: the CLMRS cycle;
 //   - catalog: what is served (features, tiles, aggregates, rankings,
-//     reports).
+//     reports);
+//   - imports: boundaries, plantations, calendars and the survey with its
+//     rounds and identity.
 //
-// Scoring and publication, and survey import with rounds and identity, are
-// still files of this package, to move out the same way
-// (docs/architecture.md). DB puts them all together, so a caller holds one
+// Scoring and publication (the run, releases, the audit of what is
+// published) are still files of this package (docs/architecture.md). DB puts them all together, so a caller holds one
 // value and calls db.Score, db.Authenticate or db.Tile alike.
 package postgres
 
 import (
 	"context"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/paulmach/orb"
 
 	"github.com/kesempatan/riskmap/internal/cql2"
-	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres/access"
 	"github.com/kesempatan/riskmap/internal/postgres/cases"
 	"github.com/kesempatan/riskmap/internal/postgres/catalog"
 	"github.com/kesempatan/riskmap/internal/postgres/core"
+	"github.com/kesempatan/riskmap/internal/postgres/imports"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -36,6 +34,7 @@ type (
 	accessStore  = access.Store
 	casesStore   = cases.Store
 	catalogStore = catalog.Store
+	importsStore = imports.Store
 )
 
 // DB is riskmap's database: the core's pools and each subject's store.
@@ -44,11 +43,13 @@ type DB struct {
 	*accessStore
 	*casesStore
 	*catalogStore
+	*importsStore
 }
 
 // New puts the subjects together over a core.
 func New(c *core.DB) *DB {
-	return &DB{DB: c, accessStore: access.New(c), casesStore: cases.New(c), catalogStore: catalog.New(c)}
+	return &DB{DB: c, accessStore: access.New(c), casesStore: cases.New(c), catalogStore: catalog.New(c),
+		importsStore: imports.New(c)}
 }
 
 // FromPool is a DB over one pool (its served reads and tiles use it too).
@@ -73,12 +74,6 @@ type (
 	PullState     = core.PullState
 	querier       = core.Querier
 )
-
-const localZone = core.LocalZone
-
-func finish(ctx context.Context, tx pgx.Tx, sum *ingest.Summary, opt ImportOptions, started time.Time) error {
-	return core.FinishImport(ctx, tx, sum, opt, started)
-}
 
 // The cases subject's types, where callers know them from this package.
 type (
@@ -120,16 +115,15 @@ func latestModel(ctx context.Context, q querier) (*risk.Model, error) {
 	return core.LatestModel(ctx, q)
 }
 
-func encodeMultiPolygon(mp orb.MultiPolygon) ([]byte, error) { return core.EncodeMultiPolygon(mp) }
-
-func encodePoint(lon, lat float64) ([]byte, error) { return core.EncodePoint(lon, lat) }
-
 // The geomasking distances of the planners' household points, computed at
 // scoring time and described by the catalogue.
 const (
 	MaskMinMetres = catalog.MaskMinMetres
 	MaskMaxMetres = catalog.MaskMaxMetres
 )
+
+// SurveyImport is one survey file's import (imports.SurveyImport).
+type SurveyImport = imports.SurveyImport
 
 // The catalogue's names, where callers know them from this package.
 type (

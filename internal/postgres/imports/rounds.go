@@ -1,4 +1,4 @@
-package postgres
+package imports
 
 import (
 	"context"
@@ -12,12 +12,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kesempatan/riskmap/internal/ingest"
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
 var roundIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
 
-// Submission dates are read as dates in East Java (WIB, UTC+7, localZone):
+// Submission dates are read as dates in East Java (WIB, UTC+7, core.LocalZone):
 // a submission at 23:30 local time on the last day of a round belongs to it.
 
 // assignRounds fills stage_round (line -> round) for the staged
@@ -40,7 +41,7 @@ func assignRounds(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest.S
 			FROM stage_household
 			ON CONFLICT (id) DO UPDATE SET starts_on = least(survey_round.starts_on, excluded.starts_on),
 				ends_on = greatest(survey_round.ends_on, excluded.ends_on);
-			`, in.Round, label, localZone)
+			`, in.Round, label, core.LocalZone)
 		if err != nil {
 			return err
 		}
@@ -62,7 +63,7 @@ func assignRounds(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest.S
 				FROM (SELECT extract(year FROM now() AT TIME ZONE $1)::int AS y) d
 				WHERE NOT EXISTS (SELECT 1 FROM latest)
 				ON CONFLICT (id) DO NOTHING RETURNING id)
-			SELECT coalesce((SELECT id FROM latest), (SELECT id FROM made), extract(year FROM now() AT TIME ZONE $1)::int::text)`, localZone).Scan(&r)
+			SELECT coalesce((SELECT id FROM latest), (SELECT id FROM made), extract(year FROM now() AT TIME ZONE $1)::int::text)`, core.LocalZone).Scan(&r)
 		if err != nil {
 			return err
 		}
@@ -79,7 +80,7 @@ func assignRounds(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest.S
 			SELECT 1 FROM survey_round r WHERE (s.submitted_at AT TIME ZONE $1)::date BETWEEN r.starts_on AND r.ends_on)
 		ON CONFLICT (id) DO UPDATE SET starts_on = least(survey_round.starts_on, excluded.starts_on),
 			ends_on = greatest(survey_round.ends_on, excluded.ends_on);
-		`, localZone)
+		`, core.LocalZone)
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func assignRounds(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest.S
 		INSERT INTO stage_round
 		SELECT DISTINCT ON (s.line) s.line, r.id
 		FROM stage_household s JOIN survey_round r ON (s.submitted_at AT TIME ZONE $1)::date BETWEEN r.starts_on AND r.ends_on
-		ORDER BY s.line, r.starts_on DESC`, localZone)
+		ORDER BY s.line, r.starts_on DESC`, core.LocalZone)
 	return err
 }
 

@@ -1,4 +1,10 @@
-package postgres
+// Package imports is how data comes into riskmap's storage: boundaries
+// (and the tile pieces cut from them), plantations, calendars, and the
+// household survey with its rounds and the identity that links a household
+// across rounds (risk.Identity decides; this package finds the candidates
+// and stores the links). Every import is one transaction: all of a file or
+// none of it, with the rejected rows reported.
+package imports
 
 import (
 	"context"
@@ -8,8 +14,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kesempatan/riskmap/internal/ingest"
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
+
+// Store is the imports subject over a core.
+type Store struct{ db *core.DB }
+
+// New returns the imports store over a core.
+func New(db *core.DB) *Store { return &Store{db: db} }
 
 // upsertBoundary holds, per level, the statement that moves the staged
 // areas into their table. Table names come from this allow-list only.
@@ -35,14 +48,14 @@ var upsertBoundary = map[string]string{
 // ImportBoundaries loads one level of administrative areas in one
 // transaction. Invalid shapes are repaired with ST_MakeValid and listed;
 // problems found while reading (rejected) are added to the summary.
-func (db *DB) ImportBoundaries(ctx context.Context, level, file string, areas []ingest.BoundaryFeature, rejected ingest.Problems, opt ImportOptions) (ingest.Summary, error) {
+func (st *Store) ImportBoundaries(ctx context.Context, level, file string, areas []ingest.BoundaryFeature, rejected ingest.Problems, opt core.ImportOptions) (ingest.Summary, error) {
 	started := time.Now()
 	sum := ingest.Summary{Kind: "boundaries/" + level, File: file, Read: len(areas) + len(rejected), Rejected: rejected}
 	upsert, ok := upsertBoundary[level]
 	if !ok {
 		return sum, risk.Errorf(risk.EINVALID, "level %q: want kabupaten, kecamatan or desa", level)
 	}
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := st.db.Pool.Begin(ctx)
 	if err != nil {
 		return sum, err
 	}
@@ -58,7 +71,7 @@ func (db *DB) ImportBoundaries(ctx context.Context, level, file string, areas []
 	if err := countUpserts(ctx, tx, upsert, &sum); err != nil {
 		return sum, err
 	}
-	return sum, finish(ctx, tx, &sum, opt, started)
+	return sum, core.FinishImport(ctx, tx, &sum, opt, started)
 }
 
 // countUpserts runs an INSERT ... ON CONFLICT ... RETURNING (xmax = 0) and
@@ -71,12 +84,12 @@ func countUpserts(ctx context.Context, tx pgx.Tx, upsert string, sum *ingest.Sum
 // DeriveParents builds kecamatan and kabupaten areas by dissolving the
 // villages (ST_Union) of every parent code that has no boundary of its own.
 // Names come from names, keyed by code.
-func (db *DB) DeriveParents(ctx context.Context, names map[string]string) error {
+func (st *Store) DeriveParents(ctx context.Context, names map[string]string) error {
 	codes, labels := make([]string, 0, len(names)), make([]string, 0, len(names))
 	for c, n := range names {
 		codes, labels = append(codes, c), append(labels, n)
 	}
-	return pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, st.db.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO kecamatan (code, name, kabupaten_code, geom)
 			SELECT v.kecamatan_code, coalesce(n.name, 'Kecamatan ' || v.kecamatan_code), min(v.kabupaten_code),
@@ -99,10 +112,10 @@ func (db *DB) DeriveParents(ctx context.Context, names map[string]string) error 
 
 // ImportPlantations loads tobacco fields; each field's village is the one
 // that covers a point on its surface.
-func (db *DB) ImportPlantations(ctx context.Context, file string, fields []ingest.PlantationFeature, rejected ingest.Problems, opt ImportOptions) (ingest.Summary, error) {
+func (st *Store) ImportPlantations(ctx context.Context, file string, fields []ingest.PlantationFeature, rejected ingest.Problems, opt core.ImportOptions) (ingest.Summary, error) {
 	started := time.Now()
 	sum := ingest.Summary{Kind: "plantations", File: file, Read: len(fields) + len(rejected), Rejected: rejected}
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := st.db.Pool.Begin(ctx)
 	if err != nil {
 		return sum, err
 	}
@@ -130,14 +143,14 @@ func (db *DB) ImportPlantations(ctx context.Context, file string, fields []inges
 	if err != nil {
 		return sum, err
 	}
-	return sum, finish(ctx, tx, &sum, opt, started)
+	return sum, core.FinishImport(ctx, tx, &sum, opt, started)
 }
 
 // ImportCalendar loads labour-index rows, replacing those of the same variety and month.
-func (db *DB) ImportCalendar(ctx context.Context, file string, entries []risk.CalendarEntry, rejected ingest.Problems, opt ImportOptions) (ingest.Summary, error) {
+func (st *Store) ImportCalendar(ctx context.Context, file string, entries []risk.CalendarEntry, rejected ingest.Problems, opt core.ImportOptions) (ingest.Summary, error) {
 	started := time.Now()
 	sum := ingest.Summary{Kind: "calendar", File: file, Read: len(entries) + len(rejected), Rejected: rejected}
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := st.db.Pool.Begin(ctx)
 	if err != nil {
 		return sum, err
 	}
@@ -156,7 +169,7 @@ func (db *DB) ImportCalendar(ctx context.Context, file string, entries []risk.Ca
 	if err != nil {
 		return sum, err
 	}
-	return sum, finish(ctx, tx, &sum, opt, started)
+	return sum, core.FinishImport(ctx, tx, &sum, opt, started)
 }
 
 // stagedArea is one polygon feature on its way into stage_area.
@@ -181,7 +194,7 @@ func stageAreas(ctx context.Context, tx pgx.Tx, file string, extra []string, are
 	rows := make([][]any, len(areas))
 	raw := make(map[int]string, len(areas))
 	for i, a := range areas {
-		b, err := encodeMultiPolygon(a.Geom)
+		b, err := core.EncodeMultiPolygon(a.Geom)
 		if err != nil {
 			return fmt.Errorf("%s: feature %d: %w", file, a.Index, err)
 		}
@@ -228,10 +241,10 @@ func stageAreas(ctx context.Context, tx pgx.Tx, file string, extra []string, are
 
 // ImportInstitutions loads villages' protective institutions; a village code
 // that is not in the database rejects the row.
-func (db *DB) ImportInstitutions(ctx context.Context, file string, ins []ingest.Institution, rejected ingest.Problems, opt ImportOptions) (ingest.Summary, error) {
+func (st *Store) ImportInstitutions(ctx context.Context, file string, ins []ingest.Institution, rejected ingest.Problems, opt core.ImportOptions) (ingest.Summary, error) {
 	started := time.Now()
 	sum := ingest.Summary{Kind: "institutions", File: file, Read: len(ins) + len(rejected), Rejected: rejected}
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := st.db.Pool.Begin(ctx)
 	if err != nil {
 		return sum, err
 	}
@@ -269,14 +282,14 @@ func (db *DB) ImportInstitutions(ctx context.Context, file string, ins []ingest.
 	if err != nil {
 		return sum, err
 	}
-	return sum, finish(ctx, tx, &sum, opt, started)
+	return sum, core.FinishImport(ctx, tx, &sum, opt, started)
 }
 
 // ImportFollowUps loads households under follow-up, found by survey uuid.
-func (db *DB) ImportFollowUps(ctx context.Context, file string, fus []ingest.FollowUp, rejected ingest.Problems, opt ImportOptions) (ingest.Summary, error) {
+func (st *Store) ImportFollowUps(ctx context.Context, file string, fus []ingest.FollowUp, rejected ingest.Problems, opt core.ImportOptions) (ingest.Summary, error) {
 	started := time.Now()
 	sum := ingest.Summary{Kind: "follow-ups", File: file, Read: len(fus) + len(rejected), Rejected: rejected}
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := st.db.Pool.Begin(ctx)
 	if err != nil {
 		return sum, err
 	}
@@ -327,7 +340,7 @@ func (db *DB) ImportFollowUps(ctx context.Context, file string, fus []ingest.Fol
 	if err != nil {
 		return sum, err
 	}
-	return sum, finish(ctx, tx, &sum, opt, started)
+	return sum, core.FinishImport(ctx, tx, &sum, opt, started)
 }
 
 // lookup runs a query of (1-based ordinal, found) over its argument and

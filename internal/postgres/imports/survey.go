@@ -1,4 +1,4 @@
-package postgres
+package imports
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kesempatan/riskmap/internal/ingest"
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -25,7 +26,7 @@ type SurveyImport struct {
 	MaxVillageDistance float64
 	// Pull, for a server pull, is where it stopped: stored with the
 	// submissions, in the same transaction.
-	Pull *PullState
+	Pull *core.PullState
 	// Round names the survey round of every submission (created if new,
 	// its dates widened to cover them). Empty: each submission goes to the
 	// declared round whose dates cover its submission date, else to the
@@ -38,9 +39,9 @@ type SurveyImport struct {
 }
 
 // PullCursor returns where the last pull from source stopped ("" for never).
-func (db *DB) PullCursor(ctx context.Context, source string) (string, error) {
+func (st *Store) PullCursor(ctx context.Context, source string) (string, error) {
 	var c string
-	err := db.Pool.QueryRow(ctx, `SELECT cursor FROM pull_state WHERE source = $1`, source).Scan(&c)
+	err := st.db.Pool.QueryRow(ctx, `SELECT cursor FROM pull_state WHERE source = $1`, source).Scan(&c)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -52,13 +53,13 @@ func (db *DB) PullCursor(ctx context.Context, source string) (string, error) {
 // then upsert households on their survey uuid and replace their children.
 // A household whose point lies outside every village, or too far from the
 // village it names, is rejected with its children.
-func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptions) (ingest.Summary, error) {
+func (st *Store) ImportSurvey(ctx context.Context, in SurveyImport, opt core.ImportOptions) (ingest.Summary, error) {
 	started := time.Now()
 	sum := ingest.Summary{Kind: "survey", File: in.HouseholdFile}
 	if in.Identity.MaxDistanceM <= 0 {
 		return sum, risk.Errorf(risk.EINVALID, "survey import: no identity rule: pass the model's identity section (Model.Identity)")
 	}
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := st.db.Pool.Begin(ctx)
 	if err != nil {
 		return sum, err
 	}
@@ -90,7 +91,7 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 			return sum, err
 		}
 	}
-	if err := finish(ctx, tx, &sum, opt, started); err != nil {
+	if err := core.FinishImport(ctx, tx, &sum, opt, started); err != nil {
 		return sum, err
 	}
 	// The loaded rows are committed. A vacuum marks their pages all-visible
@@ -98,7 +99,7 @@ func (db *DB) ImportSurvey(ctx context.Context, in SurveyImport, opt ImportOptio
 	// count is a sequential scan, and an offset page's key walk a scan and
 	// sort of the whole table (100 households 2,700,000 deep: 5.4 s right
 	// after importing 3,000,000). It cannot fail the import.
-	if _, err := db.Pool.Exec(ctx, `VACUUM (ANALYZE) household, child`); err != nil {
+	if _, err := st.db.Pool.Exec(ctx, `VACUUM (ANALYZE) household, child`); err != nil {
 		sum.Notes = append(sum.Notes, ingest.Problem{File: sum.File, Reason: "loaded; the tables were not vacuumed after the import (" + err.Error() + "): autovacuum will"})
 	}
 	return sum, nil
@@ -112,7 +113,7 @@ type surveyLoad struct {
 	ctx context.Context
 	tx  pgx.Tx
 	in  SurveyImport
-	opt ImportOptions
+	opt core.ImportOptions
 	sum *ingest.Summary
 
 	flagLines    []int32
@@ -445,7 +446,7 @@ type rowSource[T any] struct {
 	values func(T) ([]any, error)
 	stage  string
 	sum    *ingest.Summary
-	opt    ImportOptions
+	opt    core.ImportOptions
 	row    T
 	read   int   // rows read
 	n      int64 // rows passed to COPY
@@ -488,7 +489,7 @@ func householdValues(row ingest.HouseholdRow) ([]any, error) {
 	if h.CaregiverEducation != "" {
 		education = h.CaregiverEducation
 	}
-	pt, err := encodePoint(h.Lon, h.Lat)
+	pt, err := core.EncodePoint(h.Lon, h.Lat)
 	if err != nil {
 		return nil, err
 	}
