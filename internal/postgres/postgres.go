@@ -1,17 +1,20 @@
 // Package postgres is riskmap's storage, composed of subjects over a small
-// core. These are packages of their own:
-//   - core: the pools, migrations, errors, what every import shares, and
-//     EWKB (go-geom is used in core/wkb.go, and only there);
+// core. Each is a package of its own:
+//   - core: the pools, migrations, errors that keep the driver's error,
+//     what every import shares, the latest run's model, and EWKB (go-geom
+//     is used in core/wkb.go, and only there);
 //   - access: API keys, the audit log, erasure and retention;
 //   - cases: the CLMRS cycle;
 //   - catalog: what is served (features, tiles, aggregates, rankings,
 //     reports);
 //   - imports: boundaries, plantations, calendars and the survey with its
-//     rounds and identity.
+//     rounds and identity;
+//   - scoring: the scoring run, what it publishes and the release ledger.
 //
-// Scoring and publication (the run, releases, the audit of what is
-// published) are still files of this package (docs/architecture.md). DB puts them all together, so a caller holds one
-// value and calls db.Score, db.Authenticate or db.Tile alike.
+// This package only composes them (docs/architecture.md): DB embeds the
+// core and every subject's store, so a caller holds one value and calls
+// db.Score, db.Authenticate or db.Tile alike, and the names below let
+// callers keep saying postgres.Collection or postgres.Case.
 package postgres
 
 import (
@@ -25,7 +28,7 @@ import (
 	"github.com/kesempatan/riskmap/internal/postgres/catalog"
 	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/postgres/imports"
-	"github.com/kesempatan/riskmap/internal/risk"
+	"github.com/kesempatan/riskmap/internal/postgres/scoring"
 )
 
 // The subjects' stores, under names of their own (each is Store in its
@@ -35,6 +38,7 @@ type (
 	casesStore   = cases.Store
 	catalogStore = catalog.Store
 	importsStore = imports.Store
+	scoringStore = scoring.Store
 )
 
 // DB is riskmap's database: the core's pools and each subject's store.
@@ -44,12 +48,13 @@ type DB struct {
 	*casesStore
 	*catalogStore
 	*importsStore
+	*scoringStore
 }
 
 // New puts the subjects together over a core.
 func New(c *core.DB) *DB {
 	return &DB{DB: c, accessStore: access.New(c), casesStore: cases.New(c), catalogStore: catalog.New(c),
-		importsStore: imports.New(c)}
+		importsStore: imports.New(c), scoringStore: scoring.New(c)}
 }
 
 // FromPool is a DB over one pool (its served reads and tiles use it too).
@@ -67,24 +72,14 @@ func OpenAs(ctx context.Context, url, user, password string) (*DB, error) {
 	return New(c), nil
 }
 
-// The core's names, where callers know them from this package.
+// The core's names.
 type (
 	Migration     = core.Migration
 	ImportOptions = core.ImportOptions
 	PullState     = core.PullState
-	querier       = core.Querier
 )
 
-// The cases subject's types, where callers know them from this package.
-type (
-	Case         = cases.Case
-	CaseQuery    = cases.CaseQuery
-	CaseVisit    = cases.CaseVisit
-	VisitResult  = cases.VisitResult
-	PipelineArea = cases.PipelineArea
-	FieldCase    = cases.FieldCase
-)
-
+// ServeRole is the database role the HTTP service logs in as.
 const ServeRole = core.ServeRole
 
 // Migrations returns the embedded migrations in order.
@@ -94,8 +89,7 @@ func Migrations() ([]Migration, error) { return core.Migrations() }
 // used just now (core.Unavailable).
 func Unavailable(err error) bool { return core.Unavailable(err) }
 
-// The access subject's types and functions, where callers know them from
-// this package.
+// The access subject's names.
 type (
 	Key             = access.Key
 	AuditEntry      = access.AuditEntry
@@ -109,23 +103,26 @@ type (
 // PrepareRestore readies a restored database (access.PrepareRestore).
 func PrepareRestore(ctx context.Context, url string) error { return access.PrepareRestore(ctx, url) }
 
-func wrapDB(err error) error { return core.Wrap(err) }
-
-func latestModel(ctx context.Context, q querier) (*risk.Model, error) {
-	return core.LatestModel(ctx, q)
-}
-
-// The geomasking distances of the planners' household points, computed at
-// scoring time and described by the catalogue.
-const (
-	MaskMinMetres = catalog.MaskMinMetres
-	MaskMaxMetres = catalog.MaskMaxMetres
+// The cases subject's names.
+type (
+	Case         = cases.Case
+	CaseQuery    = cases.CaseQuery
+	CaseVisit    = cases.CaseVisit
+	VisitResult  = cases.VisitResult
+	PipelineArea = cases.PipelineArea
+	FieldCase    = cases.FieldCase
 )
 
-// SurveyImport is one survey file's import (imports.SurveyImport).
+// The imports subject's names.
 type SurveyImport = imports.SurveyImport
 
-// The catalogue's names, where callers know them from this package.
+// The scoring subject's names.
+type (
+	ScoreRun = scoring.ScoreRun
+	Release  = scoring.Release
+)
+
+// The catalogue's names.
 type (
 	Collection = catalog.Collection
 	ItemsQuery = catalog.ItemsQuery

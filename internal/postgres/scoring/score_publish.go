@@ -1,4 +1,4 @@
-package postgres
+package scoring
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kesempatan/riskmap/internal/postgres/catalog"
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -403,7 +405,7 @@ func maskHouseholds(ctx context.Context, tx pgx.Tx) error {
 					r.dist * cos(r.az) / (111132.92 - 559.82 * cos(2 * r.lat) + 1.175 * cos(4 * r.lat))), 6)), 4326) AS g
 				FROM r)
 			SELECT p.*, ST_Covers(v.geom, p.g) AS inside FROM p JOIN village v ON v.code = p.village_code`,
-				[]any{pgx.NamedArgs{"draw": k, "min": MaskMinMetres, "max": MaskMaxMetres}}},
+				[]any{pgx.NamedArgs{"draw": k, "min": catalog.MaskMinMetres, "max": catalog.MaskMaxMetres}}},
 			{`INSERT INTO ` + target + ` (household_id, mask_id, village_code, geom, digest, shown)
 			SELECT d.id, encode(substr(hmac(convert_to('id:' || d.survey_uuid, 'UTF8'), s.secret, 'sha256'), 1, 16), 'hex'),
 				d.village_code, d.g, d.digest, d.published
@@ -469,9 +471,9 @@ func checkPublication(ctx context.Context, tx pgx.Tx, m *risk.Model, shown *publ
 // interval under the rule, planners' household points per village against
 // the published counts, and every derived figure against the published
 // counts it must come from. It returns one line per problem.
-func (db *DB) DisclosureCheck(ctx context.Context, m *risk.Model) ([]string, error) {
+func (st *Store) DisclosureCheck(ctx context.Context, m *risk.Model) ([]string, error) {
 	var out []string
-	err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, st.db.Pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		var err error
 		out, err = disclosureCheck(ctx, tx, m, "household_score", nil)
 		if err != nil {
@@ -723,8 +725,8 @@ func disclosureCheck(ctx context.Context, tx pgx.Tx, m *risk.Model, scores strin
 }
 
 // LatestModel returns the model of the latest scoring run.
-func (db *DB) LatestModel(ctx context.Context) (*risk.Model, error) {
-	return latestModel(ctx, db.Pool)
+func (st *Store) LatestModel(ctx context.Context) (*risk.Model, error) {
+	return core.LatestModel(ctx, st.db.Pool)
 }
 
 // storeEstimates keeps in area_score the small-area estimates of every

@@ -1,4 +1,4 @@
-package postgres
+package scoring
 
 import (
 	"context"
@@ -90,9 +90,9 @@ type HotspotRow struct {
 
 // Hotspots recomputes the hotspots alone from the current village scores,
 // in its own transaction, and returns them in code order.
-func (db *DB) Hotspots(ctx context.Context, m *risk.Model, month int) ([]HotspotRow, error) {
+func (st *Store) Hotspots(ctx context.Context, m *risk.Model, month int) ([]HotspotRow, error) {
 	var out []HotspotRow
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return hotspots(ctx, tx, m, month, &out) })
+	err := pgx.BeginFunc(ctx, st.db.Pool, func(tx pgx.Tx) error { return hotspots(ctx, tx, m, month, &out) })
 	return out, err
 }
 
@@ -155,9 +155,9 @@ func contiguity(ctx context.Context, tx pgx.Tx, grid float64) error {
 
 // QueenNeighbours returns every village's neighbours by the model's
 // contiguity rule, for tests and diagnostics.
-func (db *DB) QueenNeighbours(ctx context.Context, m *risk.Model) (map[string][]string, error) {
+func (st *Store) QueenNeighbours(ctx context.Context, m *risk.Model) (map[string][]string, error) {
 	out := map[string][]string{}
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, st.db.Pool, func(tx pgx.Tx) error {
 		if err := neighbourTable(ctx, tx, m, `SELECT code FROM village`); err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package postgres
+package scoring
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
 
@@ -613,13 +614,13 @@ func recordRelease(ctx context.Context, tx pgx.Tx, m *risk.Model, run *ScoreRun,
 }
 
 // Releases lists the ledger, the newest first.
-func (db *DB) Releases(ctx context.Context, limit int) ([]Release, error) {
-	rows, err := db.Reader().Query(ctx, `
+func (st *Store) Releases(ctx context.Context, limit int) ([]Release, error) {
+	rows, err := st.db.Reader().Query(ctx, `
 		SELECT id, published_at, score_run_id, last_run_id, runs, data_version, coalesce(round_id, ''), model_version, basis_key,
 			rule, tables, hash, refreshed, changed_areas, held, synthetic
 		FROM release ORDER BY id DESC LIMIT $1`, limit)
 	if err != nil {
-		return nil, wrapDB(err)
+		return nil, core.Wrap(err)
 	}
 	defer rows.Close()
 	var out []Release
@@ -627,16 +628,16 @@ func (db *DB) Releases(ctx context.Context, limit int) ([]Release, error) {
 		var r Release
 		if err := rows.Scan(&r.ID, &r.PublishedAt, &r.ScoreRun, &r.LastRun, &r.Runs, &r.DataVersion, &r.Round, &r.ModelVersion,
 			&r.BasisKey, &r.Rule, &r.Tables, &r.Hash, &r.Refreshed, &r.ChangedAreas, &r.Held, &r.Synthetic); err != nil {
-			return nil, wrapDB(err)
+			return nil, core.Wrap(err)
 		}
 		out = append(out, r)
 	}
-	return out, wrapDB(rows.Err())
+	return out, core.Wrap(rows.Err())
 }
 
 // CurrentRelease returns the id of the release being served (0: none yet).
-func (db *DB) CurrentRelease(ctx context.Context) (int64, error) {
+func (st *Store) CurrentRelease(ctx context.Context) (int64, error) {
 	var id int64
-	err := db.Reader().QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM release`).Scan(&id)
-	return id, wrapDB(err)
+	err := st.db.Reader().QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM release`).Scan(&id)
+	return id, core.Wrap(err)
 }

@@ -1,4 +1,10 @@
-package postgres
+// Package scoring is the scoring run and what it publishes: one
+// transaction of named steps (classify children, score households,
+// aggregate and roll up, the release bases, publish with the audit that
+// withholds until no count is narrowed, hotspots, geomasks, the disclosure
+// check, rounds and change, cases, the swap), and the ledger of releases.
+// The rules are the domain's (risk); this package fetches and stores.
+package scoring
 
 import (
 	"context"
@@ -9,8 +15,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kesempatan/riskmap/internal/postgres/cases"
+	"github.com/kesempatan/riskmap/internal/postgres/core"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
+
+// Store is the scoring subject over a core.
+type Store struct{ db *core.DB }
+
+// New returns the scoring store over a core.
+func New(db *core.DB) *Store { return &Store{db: db} }
 
 // Stage is one timed step of a scoring run.
 type Stage struct {
@@ -53,19 +66,19 @@ type ScoreRun struct {
 // aggregate villages and roll them up to kecamatan and kabupaten, and find
 // hotspots. Readers see the previous run until it commits. Every step but the
 // hotspot statistic is set-based SQL; the model reaches SQL as parameters.
-func (db *DB) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, error) {
-	return db.ScoreRound(ctx, m, month, "")
+func (st *Store) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, error) {
+	return st.ScoreRound(ctx, m, month, "")
 }
 
 // ScoreRound is Score with the round the map shows named ("": the latest
 // round with households).
-func (db *DB) ScoreRound(ctx context.Context, m *risk.Model, month int, round string) (ScoreRun, error) {
+func (st *Store) ScoreRound(ctx context.Context, m *risk.Model, month int, round string) (ScoreRun, error) {
 	run := ScoreRun{ModelVersion: m.Version, Month: month, Classes: map[string]int{}, Tiers: map[string]int{}, Hotspots: map[string]int{}}
 	if month < 0 || month > 12 {
 		return run, risk.Errorf(risk.EINVALID, "month %d: want 1..12, or 0 for the annual score", month)
 	}
 	started := time.Now()
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := st.db.Pool.Begin(ctx)
 	if err != nil {
 		return run, err
 	}
@@ -185,7 +198,7 @@ func (db *DB) ScoreRound(ctx context.Context, m *risk.Model, month int, round st
 // as a value to pass as a parameter: the planner estimates a comparison
 // with a function call as matching few rows, and chose nested loops over a
 // million households for it (aggregate villages: 7 s became 16 s).
-func shownRound(ctx context.Context, q querier) (string, error) {
+func shownRound(ctx context.Context, q core.Querier) (string, error) {
 	var r string
 	err := q.QueryRow(ctx, `SELECT coalesce(scored_round(), '')`).Scan(&r)
 	return r, err
