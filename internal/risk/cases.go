@@ -498,3 +498,66 @@ func (id Identity) Decide(children []ChildAge, cands []IdentityCandidate) Identi
 	}
 	return d
 }
+
+// RoundIdentity is one identity in one survey round.
+type RoundIdentity struct {
+	Round    string
+	Identity int64
+}
+
+// IdentityClaims are the (round, identity) pairs that decisions claim, to
+// find which of them the round already holds from another submission
+// (what ResolveIdentityConflicts's present needs). roundOf is each decided
+// household's round.
+func IdentityClaims(decided map[int64]*IdentityDecision, roundOf map[int64]string) []RoundIdentity {
+	seen := map[RoundIdentity]bool{}
+	var out []RoundIdentity
+	for hid, d := range decided {
+		if d.Identity == 0 {
+			continue
+		}
+		k := RoundIdentity{roundOf[hid], d.Identity}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Round != out[j].Round {
+			return out[i].Round < out[j].Round
+		}
+		return out[i].Identity < out[j].Identity
+	})
+	return out
+}
+
+// ResolveIdentityConflicts applies "one submission per household and
+// round" to the decisions of one import, in place: an identity that two
+// of the import's households of a round claim, or that the round already
+// holds from another submission (present), fits neither claim, and each
+// becomes ambiguous (kept as a new household, the submission it was
+// matched from as its candidate), except a lone claim by the programme
+// card: the card decides, and the submission already there is the one to
+// question.
+func ResolveIdentityConflicts(decided map[int64]*IdentityDecision, roundOf map[int64]string, present map[RoundIdentity]bool) {
+	claims := map[RoundIdentity][]int64{}
+	for hid, d := range decided {
+		if d.Identity != 0 {
+			k := RoundIdentity{roundOf[hid], d.Identity}
+			claims[k] = append(claims[k], hid)
+		}
+	}
+	for k, hids := range claims {
+		if len(hids) == 1 && !present[k] {
+			continue
+		}
+		for _, hid := range hids {
+			d := decided[hid]
+			if d.Rule == IdentityByCard && len(hids) == 1 {
+				continue
+			}
+			d.Candidates = []int64{d.From}
+			d.Rule, d.Identity, d.Pair = IdentityAmbiguous, 0, nil
+		}
+	}
+}

@@ -370,3 +370,49 @@ func TestIdentityDecide(t *testing.T) {
 		}
 	}
 }
+
+// TestResolveIdentityConflicts: one submission per household and round.
+// An identity claimed once, and not yet in its round, stands; claimed
+// twice in a round, both claims fall to ambiguous (with the submission each
+// was matched from as its candidate); a lone card claim stands even where
+// the round already holds the identity; the same identity in two rounds is
+// no conflict.
+func TestResolveIdentityConflicts(t *testing.T) {
+	dec := func(rule string, ident, from int64) *IdentityDecision {
+		return &IdentityDecision{Rule: rule, Identity: ident, From: from, Pair: map[int]int{1: 1}}
+	}
+	decided := map[int64]*IdentityDecision{
+		1: dec(IdentityByPlace, 100, 10), // alone in 2026b: stands
+		2: dec(IdentityByPlace, 200, 20), // 2 and 3 claim 200 in 2026b
+		3: dec(IdentityByCard, 200, 21),
+		4: dec(IdentityByPlace, 300, 30), // 300 already in 2026b
+		5: dec(IdentityByCard, 400, 40),  // 400 already in 2026b, by card: stands
+		6: dec(IdentityByPlace, 100, 11), // 100 again, but in 2027a: stands
+		7: {Rule: IdentityNew},
+	}
+	roundOf := map[int64]string{1: "2026b", 2: "2026b", 3: "2026b", 4: "2026b", 5: "2026b", 6: "2027a", 7: "2026b"}
+	claims := IdentityClaims(decided, roundOf)
+	want := []RoundIdentity{{"2026b", 100}, {"2026b", 200}, {"2026b", 300}, {"2026b", 400}, {"2027a", 100}}
+	if fmt.Sprint(claims) != fmt.Sprint(want) {
+		t.Errorf("claims %v, want %v", claims, want)
+	}
+	ResolveIdentityConflicts(decided, roundOf, map[RoundIdentity]bool{{"2026b", 300}: true, {"2026b", 400}: true})
+	for hid, w := range map[int64]struct {
+		rule  string
+		ident int64
+		cands []int64
+	}{
+		1: {IdentityByPlace, 100, nil},
+		2: {IdentityAmbiguous, 0, []int64{20}},
+		3: {IdentityAmbiguous, 0, []int64{21}},
+		4: {IdentityAmbiguous, 0, []int64{30}},
+		5: {IdentityByCard, 400, nil},
+		6: {IdentityByPlace, 100, nil},
+		7: {IdentityNew, 0, nil},
+	} {
+		d := decided[hid]
+		if d.Rule != w.rule || d.Identity != w.ident || fmt.Sprint(d.Candidates) != fmt.Sprint(w.cands) || (d.Rule == IdentityAmbiguous) != (d.Pair == nil && d.Rule != IdentityNew) {
+			t.Errorf("household %d: %+v, want rule %s identity %d candidates %v", hid, *d, w.rule, w.ident, w.cands)
+		}
+	}
+}

@@ -211,30 +211,24 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 		return err
 	}
 	decided := map[int64]*risk.IdentityDecision{}
-	claims := map[string][]int64{} // round/identity -> targets
+	roundOf := map[int64]string{}
 	for hid, t := range targets {
 		cands := make([]risk.IdentityCandidate, len(t.cands))
 		for i, c := range t.cands {
 			cands[i] = risk.IdentityCandidate{Submission: c.e, Identity: c.ident, Card: c.card, Years: c.years, At: c.at, Children: kids[c.e]}
 		}
 		d := id.Decide(kids[hid], cands)
-		decided[hid] = &d
-		if d.Identity != 0 {
-			k := fmt.Sprintf("%s/%d", t.round, d.Identity)
-			claims[k] = append(claims[k], hid)
-		}
+		decided[hid], roundOf[hid] = &d, t.round
 	}
-	// One submission per household and round: an identity fitted by two
-	// households of the round (or already present in it) fits neither.
-	var claimRounds []string
-	var claimIdents []int64
-	for k := range claims {
-		round, ident, _ := strings.Cut(k, "/")
-		var id int64
-		fmt.Sscan(ident, &id)
-		claimRounds, claimIdents = append(claimRounds, round), append(claimIdents, id)
+	// One submission per household and round (risk.ResolveIdentityConflicts):
+	// which of the claimed (round, identity) pairs the rounds already hold
+	// from submissions outside this import.
+	claimed := risk.IdentityClaims(decided, roundOf)
+	claimRounds, claimIdents := make([]string, len(claimed)), make([]int64, len(claimed))
+	for i, c := range claimed {
+		claimRounds[i], claimIdents[i] = c.Round, c.Identity
 	}
-	present := map[string]bool{}
+	present := map[risk.RoundIdentity]bool{}
 	prows, err := tx.Query(ctx, `SELECT DISTINCT h.round_id, h.identity_id FROM household h
 		JOIN unnest($1::text[], $2::bigint[]) AS c(round, ident) ON h.round_id = c.round AND h.identity_id = c.ident
 		WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.id = h.id)`, claimRounds, claimIdents)
@@ -242,29 +236,16 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 		return err
 	}
 	for prows.Next() {
-		var r string
-		var i int64
-		if err := prows.Scan(&r, &i); err != nil {
+		var k risk.RoundIdentity
+		if err := prows.Scan(&k.Round, &k.Identity); err != nil {
 			return err
 		}
-		present[fmt.Sprintf("%s/%d", r, i)] = true
+		present[k] = true
 	}
 	if err := prows.Err(); err != nil {
 		return err
 	}
-	for k, hids := range claims {
-		if len(hids) == 1 && !present[k] {
-			continue
-		}
-		for _, hid := range hids {
-			d := decided[hid]
-			if d.Rule == risk.IdentityByCard && len(hids) == 1 {
-				continue // the card decides; the other submission is the one to question
-			}
-			d.Candidates = []int64{d.From}
-			d.Rule, d.Identity, d.Pair = risk.IdentityAmbiguous, 0, nil
-		}
-	}
+	risk.ResolveIdentityConflicts(decided, roundOf, present)
 	var (
 		hids, idents      []int64
 		rules             []string
