@@ -379,8 +379,8 @@ func (q *ItemsQuery) StartKeySQL() (string, []any, bool) {
 		from = c.Base
 	}
 	key := c.key()
-	args = append(args, q.Offset)
-	return "SELECT " + key + " FROM " + from + where + " ORDER BY " + key + " OFFSET $" + strconv.Itoa(len(args)) + " LIMIT 1", args, true
+	offset := args.add(q.Offset)
+	return "SELECT " + key + " FROM " + from + where + " ORDER BY " + key + " OFFSET " + offset + " LIMIT 1", args, true
 }
 
 // startAt resolves an offset page to the key it starts at: a copy of q
@@ -419,13 +419,10 @@ type SortKey struct {
 }
 
 // build returns the WHERE clause and its arguments, and the select list.
-func (q *ItemsQuery) where() (string, []any) {
+func (q *ItemsQuery) where() (string, sqlArgs) {
 	var conds []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
+	var args sqlArgs
+	arg := args.add
 	c := q.Collection
 	if c.Where != "" {
 		conds = append(conds, c.Where)
@@ -520,8 +517,7 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 	c := q.Collection
 	month := ""
 	if q.Month > 0 && c.Month != "" {
-		args = append(args, q.Month)
-		month = strings.ReplaceAll(c.Month, "$m", "$"+strconv.Itoa(len(args)))
+		month = strings.ReplaceAll(c.Month, "$m", args.add(q.Month))
 	}
 	var sel []string
 	var named []string
@@ -545,16 +541,15 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 	key := c.key()
 	order = append(order, key)
 	if q.After != "" {
+		var after any = q.After
 		if c.KeyInt {
 			n, err := strconv.ParseInt(q.After, 10, 64)
 			if err != nil {
 				n = math.MaxInt64 // not a key of ours (params.go refuses it first): nothing follows it
 			}
-			args = append(args, n)
-		} else {
-			args = append(args, q.After)
+			after = n
 		}
-		where = andWhere(where, key+" > $"+strconv.Itoa(len(args)))
+		where = andWhere(where, key+" > "+args.add(after))
 	}
 	offset := q.Offset
 	if q.start != nil {
@@ -563,16 +558,14 @@ func (q *ItemsQuery) featureSQL(csv bool) (string, []any) {
 		// its index instead (startAt), and the page is read by key from
 		// there: a page 900,000 deep then costs what the first does, plus
 		// walking the key index.
-		args = append(args, q.start)
-		where = andWhere(where, key+" >= $"+strconv.Itoa(len(args)))
+		where = andWhere(where, key+" >= "+args.add(q.start))
 		offset = 0
 	}
 	limit := q.Limit
 	if q.Peek {
 		limit++
 	}
-	args = append(args, limit, offset)
-	page := fmt.Sprintf(" ORDER BY %s LIMIT $%d OFFSET $%d", strings.Join(order, ", "), len(args)-1, len(args))
+	page := " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + args.add(limit) + " OFFSET " + args.add(offset)
 	if csv {
 		cols := append([]string{"(" + c.IDExpr + ")::text"}, sel...)
 		if q.CSVGeometry {
@@ -636,19 +629,18 @@ func (st *Store) PageCount(ctx context.Context, q *ItemsQuery, matched int) (int
 	}
 	where, args := q.where()
 	c := q.Collection
+	var after any = q.After
 	if c.KeyInt {
 		n, err := strconv.ParseInt(q.After, 10, 64)
 		if err != nil {
 			return 0, nil // not a key of ours: nothing follows it (as in featureSQL)
 		}
-		args = append(args, n)
-	} else {
-		args = append(args, q.After)
+		after = n
 	}
-	where = andWhere(where, c.key()+" > $"+strconv.Itoa(len(args)))
-	args = append(args, q.Limit)
+	where = andWhere(where, c.key()+" > "+args.add(after))
+	limit := args.add(q.Limit)
 	var n int
-	err := st.db.Reader().QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+c.From+where+" LIMIT $"+strconv.Itoa(len(args))+") page", args...).Scan(&n)
+	err := st.db.Reader().QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+c.From+where+" LIMIT "+limit+") page", args...).Scan(&n)
 	return n, core.Wrap(err)
 }
 
