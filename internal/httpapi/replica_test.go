@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +39,12 @@ func TestReadReplica(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pg_basebackup -R standby: %v", err)
 	}
+	// Cleanups run last first: the standby stops, then its slot goes.
+	t.Cleanup(func() {
+		if _, err := owner.Pool.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, standby.Slot); err != nil {
+			t.Errorf("drop the standby's replication slot %s: %v", standby.Slot, err)
+		}
+	})
 	t.Cleanup(func() { standby.Stop(context.Background()) })
 	su := *u
 	su.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -68,7 +76,7 @@ func TestReadReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait until the standby has the keys, then freeze it.
-	waitFor(t, func() bool {
+	waitFor(t, standby.Dir, func() bool {
 		var n int
 		superStandby.Pool.QueryRow(ctx, `SELECT count(*) FROM api_key`).Scan(&n)
 		return n >= 2
@@ -124,16 +132,24 @@ func TestReadReplica(t *testing.T) {
 	if _, err := superStandby.Pool.Exec(ctx, `SELECT pg_wal_replay_resume()`); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return score() == 99.5 })
+	waitFor(t, standby.Dir, func() bool { return score() == 99.5 })
 }
 
-func waitFor(t *testing.T, ok func() bool) {
+// waitFor waits up to two minutes for the standby: it replays the WAL of
+// the whole test cluster, and while other packages' tests run in parallel
+// (make test) their scoring runs write a great deal of it (a 15-second
+// wait once ran out under that load).
+func waitFor(t *testing.T, dir string, ok func() bool) {
 	t.Helper()
-	for i := 0; i < 100; i++ {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
 		if ok() {
 			return
 		}
 		time.Sleep(150 * time.Millisecond)
 	}
-	t.Fatal("timed out waiting for the standby")
+	b, _ := os.ReadFile(filepath.Join(dir, "standby.log"))
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	t.Fatalf("timed out waiting for the standby; its log ends:\n%s", b)
 }

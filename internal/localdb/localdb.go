@@ -266,8 +266,15 @@ func install(ctx context.Context, log io.Writer) error {
 
 // Standby is a streaming-replication hot standby of a local cluster.
 type Standby struct {
-	Dir   string
-	Port  int
+	Dir  string
+	Port int
+	// Slot is the physical replication slot on the primary that keeps the
+	// WAL the standby has not yet received: without it, a primary busy
+	// enough (make test's parallel scoring runs) recycles the segments
+	// between the base backup and the standby's start, and the standby
+	// waits for them forever. The caller drops it once the standby is
+	// stopped (pg_drop_replication_slot), or the primary keeps its WAL.
+	Slot  string
 	owner *user.User
 	bin   string
 }
@@ -289,7 +296,8 @@ func StartStandby(ctx context.Context, primaryPort, port int) (*Standby, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Standby{Dir: filepath.Join(parent, "pg"), Port: port, owner: owner, bin: bin}
+	s := &Standby{Dir: filepath.Join(parent, "pg"), Port: port, owner: owner, bin: bin,
+		Slot: fmt.Sprintf("riskmap_standby_%d_%d", port, time.Now().UnixNano()%1_000_000_000)}
 	if owner != nil {
 		if err := exec.CommandContext(ctx, "chown", "-R", owner.Username, parent).Run(); err != nil {
 			return nil, fmt.Errorf("localdb: chown %s: %w", parent, err)
@@ -297,7 +305,7 @@ func StartStandby(ctx context.Context, primaryPort, port int) (*Standby, error) 
 	}
 	c := Cluster{Dir: s.Dir, Port: port}
 	if err := c.run(ctx, owner, filepath.Join(bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(primaryPort), "-U", "postgres",
-		"-D", s.Dir, "-R", "-X", "stream", "-c", "fast"); err != nil {
+		"-D", s.Dir, "-R", "-X", "stream", "-c", "fast", "-C", "-S", s.Slot); err != nil {
 		os.RemoveAll(parent)
 		return nil, err
 	}
