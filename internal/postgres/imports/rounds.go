@@ -101,6 +101,45 @@ func assignRounds(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest.S
 // reported and kept as a new household, never guessed. Children are
 // numbered across rounds (person) by the pairing.
 func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest.Summary) error {
+	earlier, err := resetIdentities(ctx, tx, sum)
+	if err != nil || !earlier { // a first round: every household is new
+		return err
+	}
+	id := in.Identity
+	targets, involved, err := identityTargets(ctx, tx, id.MaxDistanceM)
+	if err != nil {
+		return err
+	}
+	kids, personOf, err := childAges(ctx, tx, involved)
+	if err != nil {
+		return err
+	}
+	decided := map[int64]*risk.IdentityDecision{}
+	roundOf := map[int64]string{}
+	for hid, t := range targets {
+		cands := make([]risk.IdentityCandidate, len(t.cands))
+		for i, c := range t.cands {
+			cands[i] = risk.IdentityCandidate{Submission: c.e, Identity: c.ident, Card: c.card, Years: c.years, At: c.at, Children: kids[c.e]}
+		}
+		d := id.Decide(kids[hid], cands)
+		decided[hid], roundOf[hid] = &d, t.round
+	}
+	// One submission per household and round: which of the claimed
+	// (round, identity) pairs the rounds already hold from submissions
+	// outside this import decides with the claims themselves.
+	present, err := claimsPresent(ctx, tx, risk.IdentityClaims(decided, roundOf))
+	if err != nil {
+		return err
+	}
+	risk.ResolveIdentityConflicts(decided, roundOf, present)
+	return storeIdentities(ctx, tx, in, sum, targets, decided, kids, personOf)
+}
+
+// resetIdentities makes every household this import loaded again its own
+// identity until it is decided again (new ones were inserted so), counts
+// the loaded households by round, and reports whether any earlier round
+// holds households to match them to; with none, every household is new.
+func resetIdentities(ctx context.Context, tx pgx.Tx, sum *ingest.Summary) (earlier bool, err error) {
 	// New households were inserted as their own identity, and every loaded
 	// household's children afresh with person = ordinal; a household loaded
 	// again is decided again.
@@ -108,67 +147,76 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 		UPDATE household h SET identity_id = h.id, identity_rule = 'new' FROM upserted u
 		WHERE u.id = h.id AND NOT u.inserted AND (h.identity_id, h.identity_rule) IS DISTINCT FROM (h.id, 'new');
 		DELETE FROM identity_review r USING upserted u WHERE u.id = r.household_id AND NOT u.inserted`); err != nil {
-		return err
+		return false, err
 	}
 	sum.Rounds = map[string]int{}
 	rows, err := tx.Query(ctx, `SELECT h.round_id, count(*) FROM household h JOIN upserted u USING (id) GROUP BY 1`)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for rows.Next() {
 		var r string
 		var n int
 		if err := rows.Scan(&r, &n); err != nil {
-			return err
+			return false, err
 		}
 		sum.Rounds[r] = n
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return false, err
 	}
-	var earlier bool
+	// earlier: does a round before the latest loaded one hold households?
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM survey_round e WHERE e.starts_on < (
 		SELECT max(r.starts_on) FROM survey_round r WHERE r.id = ANY ($1::text[])) AND EXISTS (SELECT 1 FROM household h WHERE h.round_id = e.id))`,
 		keys(sum.Rounds)).Scan(&earlier); err != nil {
-		return err
+		return false, err
 	}
-	if !earlier { // a first round: every household is new
+	if !earlier {
 		sum.Identity.New = sum.Inserted + sum.Updated
-		return nil
 	}
-	id := in.Identity
-	// Candidates: earlier-round households with the same card, or in the
-	// same village within the distance (a box in degrees first, for the
-	// index, then the distance on the spheroid).
-	type cand struct {
-		e, ident int64
-		card     bool
-		years    float64
-		at       time.Time
-	}
-	type target struct {
-		round, uuid string
-		line        int
-		hid         int64
-		hasCard     bool
-		cands       []cand
-	}
-	targets := map[int64]*target{}
+	return earlier, nil
+}
+
+// idCandidate is an earlier-round household a loaded one may be: found by
+// the same programme card, or in the same village within the distance.
+type idCandidate struct {
+	e, ident int64
+	card     bool
+	years    float64
+	at       time.Time
+}
+
+// idTarget is a loaded household to decide, with its candidates.
+type idTarget struct {
+	round, uuid string
+	line        int
+	hid         int64
+	hasCard     bool
+	cands       []idCandidate
+}
+
+// identityTargets reads the loaded households and their candidates:
+// earlier-round households with the same card, or in the same village
+// within maxDistanceM (a box in degrees first, for the index, then the
+// distance on the spheroid). involved holds every household whose
+// children the decisions need.
+func identityTargets(ctx context.Context, tx pgx.Tx, maxDistanceM float64) (targets map[int64]*idTarget, involved map[int64]bool, err error) {
+	targets = map[int64]*idTarget{}
 	trows, err := tx.Query(ctx, `
 		SELECT h.id, h.round_id, h.survey_uuid, coalesce(s.line, 0), h.programme_id IS NOT NULL
 		FROM household h JOIN upserted u USING (id) LEFT JOIN stage_household s ON s.survey_uuid = h.survey_uuid`)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	for trows.Next() {
-		t := &target{}
+		t := &idTarget{}
 		if err := trows.Scan(&t.hid, &t.round, &t.uuid, &t.line, &t.hasCard); err != nil {
-			return err
+			return nil, nil, err
 		}
 		targets[t.hid] = t
 	}
 	if err := trows.Err(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	crows, err := tx.Query(ctx, `
 		WITH t AS (
@@ -189,41 +237,29 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 			coalesce(e.submitted_at, re.starts_on::timestamptz)
 		FROM c JOIN t ON t.id = c.t JOIN household e ON e.id = c.e JOIN survey_round re ON re.id = e.round_id
 		WHERE re.starts_on < t.rs
-		GROUP BY c.t, c.e, e.identity_id, t.at, e.submitted_at, re.starts_on`, id.MaxDistanceM)
+		GROUP BY c.t, c.e, e.identity_id, t.at, e.submitted_at, re.starts_on`, maxDistanceM)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	involved := map[int64]bool{}
+	involved = map[int64]bool{}
 	for crows.Next() {
 		var t int64
-		var c cand
+		var c idCandidate
 		if err := crows.Scan(&t, &c.e, &c.ident, &c.card, &c.years, &c.at); err != nil {
-			return err
+			return nil, nil, err
 		}
 		targets[t].cands = append(targets[t].cands, c)
 		involved[t], involved[c.e] = true, true
 	}
 	if err := crows.Err(); err != nil {
-		return err
+		return nil, nil, err
 	}
-	kids, personOf, err := childAges(ctx, tx, involved)
-	if err != nil {
-		return err
-	}
-	decided := map[int64]*risk.IdentityDecision{}
-	roundOf := map[int64]string{}
-	for hid, t := range targets {
-		cands := make([]risk.IdentityCandidate, len(t.cands))
-		for i, c := range t.cands {
-			cands[i] = risk.IdentityCandidate{Submission: c.e, Identity: c.ident, Card: c.card, Years: c.years, At: c.at, Children: kids[c.e]}
-		}
-		d := id.Decide(kids[hid], cands)
-		decided[hid], roundOf[hid] = &d, t.round
-	}
-	// One submission per household and round (risk.ResolveIdentityConflicts):
-	// which of the claimed (round, identity) pairs the rounds already hold
-	// from submissions outside this import.
-	claimed := risk.IdentityClaims(decided, roundOf)
+	return targets, involved, nil
+}
+
+// claimsPresent reports which claimed (round, identity) pairs their rounds
+// already hold from submissions outside this import.
+func claimsPresent(ctx context.Context, tx pgx.Tx, claimed []risk.RoundIdentity) (map[risk.RoundIdentity]bool, error) {
 	claimRounds, claimIdents := make([]string, len(claimed)), make([]int64, len(claimed))
 	for i, c := range claimed {
 		claimRounds[i], claimIdents[i] = c.Round, c.Identity
@@ -233,19 +269,28 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 		JOIN unnest($1::text[], $2::bigint[]) AS c(round, ident) ON h.round_id = c.round AND h.identity_id = c.ident
 		WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.id = h.id)`, claimRounds, claimIdents)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for prows.Next() {
 		var k risk.RoundIdentity
 		if err := prows.Scan(&k.Round, &k.Identity); err != nil {
-			return err
+			return nil, err
 		}
 		present[k] = true
 	}
 	if err := prows.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	risk.ResolveIdentityConflicts(decided, roundOf, present)
+	return present, nil
+}
+
+// storeIdentities writes the decisions: each household's identity and
+// rule, its children's person numbers (the paired ones keep the earlier
+// person's, the others get new ones), and a review row and a note for
+// each ambiguous one; and counts them in the summary.
+func storeIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest.Summary, targets map[int64]*idTarget,
+	decided map[int64]*risk.IdentityDecision, kids map[int64][]risk.ChildAge, personOf map[int64]map[int]int) error {
+	id := in.Identity
 	var (
 		hids, idents      []int64
 		rules             []string
@@ -298,9 +343,8 @@ func linkIdentities(ctx context.Context, tx pgx.Tx, in SurveyImport, sum *ingest
 		}
 	}
 	sum.Identity.New = sum.Inserted + sum.Updated - sum.Identity.ProgrammeID - sum.Identity.PlaceAndChildren - sum.Identity.Ambiguous
-	_, err = tx.Exec(ctx, `UPDATE household h SET identity_id = u.ident, identity_rule = u.rule
-		FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(id, ident, rule) WHERE h.id = u.id`, hids, idents, rules)
-	if err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE household h SET identity_id = u.ident, identity_rule = u.rule
+		FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(id, ident, rule) WHERE h.id = u.id`, hids, idents, rules); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE child c SET person = u.person
