@@ -1,8 +1,8 @@
 package risk
 
 import (
-	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -88,11 +88,9 @@ type CalendarEntry struct {
 	Note      string
 }
 
-var areaCode = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?$`)
-
 // ValidAreaCode reports whether code is a Kemendagri kabupaten (35.13),
 // kecamatan (35.13.13) or desa (35.13.13.2003) code.
-func ValidAreaCode(code string) bool { return areaCode.MatchString(code) }
+func ValidAreaCode(code string) bool { return IsAreaCode(code) && strings.Contains(code, ".") }
 
 // ParentCode returns the code one level up: 35.13.13.2003 -> 35.13.13.
 func ParentCode(code string) string {
