@@ -220,6 +220,9 @@ func demoLoadReal(ctx context.Context, e *env, households int, ifEmpty bool) err
 	if err != nil {
 		return err
 	}
+	if err := renderTiles(ctx, e, db); err != nil {
+		return err
+	}
 	fmt.Fprintln(e.stdout, "the survey is synthetic: generated households over the real villages, in two rounds with case visits, for demonstration only")
 	return nil
 }

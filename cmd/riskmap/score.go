@@ -12,7 +12,7 @@ import (
 )
 
 func scoreCmd(ctx context.Context, e *env, args []string) error {
-	fs := e.flags("score", "score [--model FILE] [--month M] [--round ID]\n\nClassifies every child, scores every household and village with the risk model,\nrolls villages up to kecamatan and kabupaten and finds hotspots, in one\ntransaction. --month computes hotspots on that month's seasonal scores.\nEvery round's households are scored and every round's figures published;\nthe map, the aggregates and the targets show --round (default: the latest).\nThe run also opens a case for every child newly found in hazardous work or\nchild labour and recomputes every case's status.")
+	fs := e.flags("score", "score [--model FILE] [--month M] [--round ID]\n\nClassifies every child, scores every household and village with the risk model,\nrolls villages up to kecamatan and kabupaten and finds hotspots, in one\ntransaction, then renders the map's low-zoom tiles. --month computes hotspots on that month's seasonal scores.\nEvery round's households are scored and every round's figures published;\nthe map, the aggregates and the targets show --round (default: the latest).\nThe run also opens a case for every child newly found in hazardous work or\nchild labour and recomputes every case's status.")
 	modelFile := fs.String("model", "", "risk model JSON (default: the embedded "+risk.DefaultModelFile+")")
 	month := fs.Int("month", 0, "month 1-12 for seasonal hotspots (default: the annual score)")
 	round := fs.String("round", "", "the survey round the map shows (default: the latest round with households)")
@@ -33,6 +33,20 @@ func scoreCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	printScore(e, run)
+	return renderTiles(ctx, e, db)
+}
+
+// renderTiles renders the published map's low-zoom tiles (catalog.
+// RenderTiles) after a scoring run has committed, and says what it did.
+// The run's figures are served already; until its tiles are rendered the
+// service builds them on request.
+func renderTiles(ctx context.Context, e *env, db *postgres.DB) error {
+	st, err := db.RenderTiles(ctx, 2)
+	if err != nil {
+		return fmt.Errorf("render tiles: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "  tiles:      %d of zooms up to %d rendered ahead in %.1f s (%.1f MB compressed, largest %d KB)\n",
+		st.Tiles, postgres.RenderedMaxZoom, st.Seconds, float64(st.Bytes)/1e6, st.Largest/1024)
 	return nil
 }
 

@@ -60,11 +60,21 @@ func (s *Server) handleTile() apiHandler {
 		key := v + "|" + c.ID + "|" + strconv.Itoa(z) + "/" + strconv.Itoa(x) + "/" + strconv.Itoa(y) + "|" + strconv.Itoa(month)
 		gz, ok := s.tiles.get(key)
 		if !ok {
-			b, err := s.db.Tile(r.Context(), c, z, x, y, month)
-			if err != nil {
-				return err
+			// A low-zoom tile of an area layer was rendered when the
+			// release was published (postgres.RenderTiles): read back by
+			// key, if it was rendered from the state this version names.
+			if postgres.Rendered(c, z, month) {
+				if gz, ok, err = s.db.RenderedTile(r.Context(), c, z, x, y, postgres.GenerationOf(v)); err != nil {
+					return err
+				}
 			}
-			gz = gzipBytes(b)
+			if !ok {
+				b, err := s.db.Tile(r.Context(), c, z, x, y, month)
+				if err != nil {
+					return err
+				}
+				gz = gzipBytes(b)
+			}
 			s.tiles.put(key, gz)
 		}
 		return s.writeGzipped(w, r, "application/vnd.mapbox-vector-tile", gz)

@@ -357,3 +357,121 @@ func metricValue(t *testing.T, base, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// TestRenderedTiles: the low-zoom tiles a scoring run renders ahead
+// (RenderTiles) are the tiles the service would build, byte for byte; the
+// service serves them from the render table; and a rendered tile is never
+// served once what it was built from changes (the map generation) or once
+// the code that builds it changes (the recipe).
+func TestRenderedTiles(t *testing.T) {
+	t.Parallel()
+	srv, db := newServer(t, httpapi.Options{TileCacheBytes: -1})
+	ctx := context.Background()
+	type tile struct {
+		layer   string
+		z, x, y int
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT CASE layer WHEN 'desa' THEN 'villages' ELSE layer END, z, x, y FROM (SELECT DISTINCT layer, z, x, y FROM tile_piece
+		WHERE layer IN ('desa', 'kecamatan', 'kabupaten') AND z <= $1) p ORDER BY 1, 2, 3, 4`, postgres.RenderedMaxZoom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tiles []tile
+	for rows.Next() {
+		var tl tile
+		if err := rows.Scan(&tl.layer, &tl.z, &tl.x, &tl.y); err != nil {
+			t.Fatal(err)
+		}
+		if tl.z >= postgres.TileLayers[tl.layer].MinZoom {
+			tiles = append(tiles, tl)
+		}
+	}
+	if rows.Err() != nil || len(tiles) < 20 {
+		t.Fatalf("%d tiles to render (%v)", len(tiles), rows.Err())
+	}
+	path := func(tl tile) string {
+		return fmt.Sprintf("%s/tiles/%s/%d/%d/%d.mvt", srv.URL, tl.layer, tl.z, tl.x, tl.y)
+	}
+	built := map[tile][]byte{}
+	for _, tl := range tiles {
+		_, built[tl] = get(t, path(tl))
+	}
+	st, err := db.RenderTiles(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Tiles != len(tiles) || st.Bytes == 0 {
+		t.Fatalf("rendered %d tiles (%d bytes); the layers hold %d at zooms up to %d", st.Tiles, st.Bytes, len(tiles), postgres.RenderedMaxZoom)
+	}
+	time.Sleep(httpapi.VersionTTL + 100*time.Millisecond)
+	for _, tl := range tiles {
+		if _, b := get(t, path(tl)); !bytes.Equal(b, built[tl]) {
+			t.Errorf("rendered %v: %d bytes, built on request %d", tl, len(b), len(built[tl]))
+		}
+	}
+	// Served from the table: a marked row comes back as it is.
+	at := tiles[len(tiles)/2]
+	c := collection(t, at.layer)
+	marker := []byte("\x1a\x00marker")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(marker)
+	zw.Close()
+	if _, err := db.Pool.Exec(ctx, `UPDATE tile_render SET gz = $5 WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4`, at.layer, at.z, at.x, at.y, gz.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if _, b := get(t, path(at)); !bytes.Equal(b, marker) {
+		t.Fatalf("the tile %v was not read from tile_render (%d bytes)", at, len(b))
+	}
+	// Another recipe (a release of riskmap that builds tiles otherwise):
+	// built on request.
+	if _, err := db.Pool.Exec(ctx, `UPDATE tile_render SET recipe = 'older' WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4`, at.layer, at.z, at.x, at.y); err != nil {
+		t.Fatal(err)
+	}
+	if _, b := get(t, path(at)); !bytes.Equal(b, built[at]) {
+		t.Errorf("a tile of another recipe was served (%d bytes)", len(b))
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE tile_render SET recipe = $5 WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4`, at.layer, at.z, at.x, at.y, postgres.Recipe(c)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b := get(t, path(at)); !bytes.Equal(b, marker) {
+		t.Fatalf("the restored recipe's tile was not served")
+	}
+	// The published figures change (as a scoring run changes them): the
+	// rendered tile is stale and the service builds the new one.
+	if _, err := db.Pool.Exec(ctx, `UPDATE area_public SET score = coalesce(score, 0) + 1 WHERE level = CASE $1 WHEN 'villages' THEN 'desa' ELSE $1 END`, at.layer); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(httpapi.VersionTTL + 100*time.Millisecond)
+	want, err := db.Tile(ctx, c, at.z, at.x, at.y, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, b := get(t, path(at)); !bytes.Equal(b, want) || bytes.Equal(b, built[at]) {
+		t.Errorf("after the figures changed the tile %v is %d bytes; built now %d, before %d", at, len(b), len(want), len(built[at]))
+	}
+	// Rendering again serves the new figures from the table, and leaves no
+	// row of an older generation.
+	if _, err := db.RenderTiles(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	var stale int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM tile_render WHERE generation <> (SELECT generation FROM map_state)`).Scan(&stale); err != nil || stale != 0 {
+		t.Errorf("%d rows of an older generation kept (%v)", stale, err)
+	}
+	time.Sleep(httpapi.VersionTTL + 100*time.Millisecond)
+	if _, b := get(t, path(at)); !bytes.Equal(b, want) {
+		t.Errorf("the tile rendered again is not the tile built now")
+	}
+}
+
+func collection(t *testing.T, id string) *postgres.Collection {
+	t.Helper()
+	for _, c := range postgres.Collections() {
+		if c.ID == id {
+			return c
+		}
+	}
+	t.Fatalf("no collection %q", id)
+	return nil
+}

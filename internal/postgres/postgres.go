@@ -140,6 +140,7 @@ type (
 
 const (
 	GeometryQueryable = catalog.GeometryQueryable
+	RenderedMaxZoom   = catalog.RenderedMaxZoom
 	ReportTop         = catalog.ReportTop
 )
 
@@ -152,6 +153,9 @@ func CheckTile(z, x, y int) error                       { return catalog.CheckTi
 func Covered(cov map[uint32]struct{}, z, x, y int) bool { return catalog.Covered(cov, z, x, y) }
 func LonLatToTile(lon, lat float64, z int) (x, y int)   { return catalog.LonLatToTile(lon, lat, z) }
 func ReleaseOf(version string) string                   { return catalog.ReleaseOf(version) }
+func GenerationOf(version string) int64                 { return catalog.GenerationOf(version) }
+func Rendered(c *Collection, z, month int) bool         { return catalog.Rendered(c, z, month) }
+func Recipe(c *Collection) string                       { return catalog.Recipe(c) }
 func TileFields(c *Collection) []catalog.Property       { return catalog.TileFields(c) }
 func TileSQL(c *Collection) string                      { return catalog.TileSQL(c) }
 func UncutTileSQL(c *Collection) string                 { return catalog.UncutTileSQL(c) }

@@ -803,13 +803,28 @@ func (st *Store) Extent(ctx context.Context, q *ItemsQuery) ([4]float64, bool, e
 // DataVersion changes whenever an import, a scoring run or an erasure
 // commits: the basis of the API's ETags and of what the service caches.
 func (st *Store) DataVersion(ctx context.Context) (string, error) {
-	var imp, score, erased, release int64
+	var imp, score, erased, generation, release int64
 	err := st.db.Reader().QueryRow(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM import_run), (SELECT coalesce(max(id), 0) FROM score_run),
-		(SELECT coalesce(max(id), 0) FROM erasure), (SELECT coalesce(max(id), 0) FROM release)`).Scan(&imp, &score, &erased, &release)
+		(SELECT coalesce(max(id), 0) FROM erasure), (SELECT generation FROM map_state), (SELECT coalesce(max(id), 0) FROM release)`).Scan(&imp, &score, &erased, &generation, &release)
 	if err != nil {
 		return "", core.Wrap(err)
 	}
-	return fmt.Sprintf("i%d.s%d.e%d.r%d", imp, score, erased, release), nil
+	return fmt.Sprintf("i%d.s%d.e%d.g%d.r%d", imp, score, erased, generation, release), nil
+}
+
+// GenerationOf returns the map generation (map_state, migration 022) a
+// data version (DataVersion) was read at; 0 when it names none.
+func GenerationOf(version string) int64 {
+	i := strings.LastIndex(version, ".g")
+	if i < 0 {
+		return 0
+	}
+	rest, _, _ := strings.Cut(version[i+2:], ".")
+	g, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return g
 }
 
 // ReleaseOf returns the release a data version (DataVersion) serves.

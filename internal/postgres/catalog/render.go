@@ -1,0 +1,187 @@
+package catalog
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kesempatan/riskmap/internal/postgres/core"
+)
+
+// RenderedMaxZoom is the deepest zoom whose tiles of the area layers
+// (RenderedLayers) are rendered when a scoring run publishes and read back
+// by key (migration 022). Under it a tile holds hundreds to thousands of
+// areas and costs 10-40 ms to build cold; from it on a tile holds a few
+// dozen and is built on request in about a millisecond, and there are far
+// more of them (466,000 village tiles of zooms 6-14 for the country).
+const RenderedMaxZoom = 10
+
+// RenderedLayers are the collections whose low-zoom tiles are rendered
+// ahead: the areas the map colours. Plantations and hotspots are built on
+// request.
+var RenderedLayers = []string{"kabupaten", "kecamatan", "villages"}
+
+// Rendered reports whether tile z of collection c for month is one
+// RenderTiles renders: the annual tile of an area layer at a zoom from the
+// layer's first to RenderedMaxZoom.
+func Rendered(c *Collection, z, month int) bool {
+	if month != 0 || z > RenderedMaxZoom || z < TileLayers[c.ID].MinZoom {
+		return false
+	}
+	for _, id := range RenderedLayers {
+		if id == c.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// Recipe names how a collection's tiles are built: a hash of their SQL. A
+// rendered tile is served only under the recipe it was built with, so a
+// release of riskmap that changes a layer's properties or geometry never
+// serves tiles the previous one rendered.
+func Recipe(c *Collection) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(TileSQL(c)))
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// RenderedTile returns the rendered tile z/x/y of collection c, gzip-
+// compressed (nil: an empty tile), if one was rendered at map generation
+// generation (GenerationOf the data version the caller serves) with the
+// collection's current recipe; ok is false otherwise, and the caller
+// builds the tile (Tile).
+func (st *Store) RenderedTile(ctx context.Context, c *Collection, z, x, y int, generation int64) (gz []byte, ok bool, err error) {
+	err = st.db.TileReader().QueryRow(ctx, `SELECT gz FROM tile_render
+		WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4 AND generation = $5 AND recipe = $6`,
+		c.ID, z, x, y, generation, Recipe(c)).Scan(&gz)
+	if err == pgx.ErrNoRows {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, core.Wrap(err)
+	}
+	if len(gz) == 0 {
+		gz = nil
+	}
+	return gz, true, nil
+}
+
+// RenderStats says what RenderTiles did.
+type RenderStats struct {
+	Tiles      int     // tiles rendered
+	Bytes      int64   // their gzip-compressed bytes
+	Largest    int     // the largest tile, uncompressed bytes
+	Generation int64   // the map generation they were read at (the last, if a commit came during the run)
+	Seconds    float64 // wall time
+}
+
+// RenderTiles renders every tile of the area layers (RenderedLayers) from
+// each layer's first zoom to RenderedMaxZoom that holds a piece of an area,
+// with workers connections at once, and drops rendered tiles of earlier
+// generations. Each tile is read in one statement together with the
+// generation it is tagged with, so a tile and its tag always agree: a
+// scoring run or import that commits during the rendering leaves the tiles
+// read before it tagged with a generation no longer served.
+func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, error) {
+	start := time.Now()
+	type job struct {
+		c       *Collection
+		recipe  string
+		sql     string
+		z, x, y int
+	}
+	var jobs []job
+	byID := map[string]*Collection{}
+	for _, c := range Collections() {
+		byID[c.ID] = c
+	}
+	for _, id := range RenderedLayers {
+		c := byID[id]
+		recipe, sql := Recipe(c), `SELECT (SELECT generation FROM map_state), (`+TileSQL(c)+`)`
+		for z := TileLayers[id].MinZoom; z <= RenderedMaxZoom; z++ {
+			tiles, cut, err := st.PieceTiles(ctx, c.TileLayer, z)
+			if err != nil {
+				return RenderStats{}, err
+			}
+			if !cut {
+				continue
+			}
+			for _, t := range tiles {
+				jobs = append(jobs, job{c, recipe, sql, z, t[0], t[1]})
+			}
+		}
+	}
+	var (
+		mu    sync.Mutex
+		stats RenderStats
+		first error
+		next  int
+		wg    sync.WaitGroup
+	)
+	take := func() (job, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil || next == len(jobs) {
+			return job{}, false
+		}
+		next++
+		return jobs[next-1], true
+	}
+	for range max(workers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+			for {
+				j, ok := take()
+				if !ok {
+					return
+				}
+				var gen int64
+				var mvt []byte
+				err := st.db.Pool.QueryRow(ctx, j.sql, j.z, j.x, j.y, 0).Scan(&gen, &mvt)
+				gz := []byte{}
+				if err == nil && len(mvt) > 0 {
+					buf.Reset()
+					zw.Reset(&buf)
+					_, _ = zw.Write(mvt)
+					_ = zw.Close()
+					gz = bytes.Clone(buf.Bytes())
+				}
+				if err == nil {
+					_, err = st.db.Pool.Exec(ctx, `INSERT INTO tile_render (layer, z, x, y, generation, recipe, gz) VALUES ($1, $2, $3, $4, $5, $6, $7)
+						ON CONFLICT (layer, z, x, y) DO UPDATE SET generation = excluded.generation, recipe = excluded.recipe, gz = excluded.gz
+						WHERE tile_render.generation <= excluded.generation`, j.c.ID, j.z, j.x, j.y, gen, j.recipe, gz)
+				}
+				mu.Lock()
+				if err != nil && first == nil {
+					first = fmt.Errorf("render tile %s %d/%d/%d: %w", j.c.ID, j.z, j.x, j.y, err)
+				}
+				stats.Tiles++
+				stats.Bytes += int64(len(gz))
+				stats.Largest = max(stats.Largest, len(mvt))
+				stats.Generation = max(stats.Generation, gen)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return stats, core.Wrap(first)
+	}
+	// Rows of an earlier generation (tiles no longer holding any area, or
+	// read before a commit) are never served again.
+	if _, err := st.db.Pool.Exec(ctx, `DELETE FROM tile_render WHERE generation < (SELECT generation FROM map_state)`); err != nil {
+		return stats, core.Wrap(err)
+	}
+	stats.Seconds = time.Since(start).Seconds()
+	return stats, nil
+}
