@@ -53,8 +53,18 @@ CREATE TABLE tile_render (
 -- Already compressed: kept out of line without a second compression.
 ALTER TABLE tile_render ALTER COLUMN gz SET STORAGE EXTERNAL;
 
+-- A layer whose every tile holding a piece was rendered at one generation
+-- with one recipe: a tile of its rendered zooms missing from tile_render
+-- is then empty (a tile inside the layer's coverage but between its
+-- areas, the sea inside a kabupaten's bounding box), and needs no query.
+CREATE TABLE tile_render_layer (
+    layer      text PRIMARY KEY,
+    generation bigint NOT NULL,
+    recipe     text NOT NULL
+);
+
 DO $$ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'riskmap_serve') THEN
-        GRANT SELECT ON map_state, tile_render TO riskmap_serve;
+        GRANT SELECT ON map_state, tile_render, tile_render_layer TO riskmap_serve;
     END IF;
 END $$;

@@ -409,6 +409,21 @@ func TestRenderedTiles(t *testing.T) {
 			t.Errorf("rendered %v: %d bytes, built on request %d", tl, len(b), len(built[tl]))
 		}
 	}
+	// Every layer was rendered in full at one generation: a tile of its
+	// rendered zooms with no row holds no area and is answered empty from
+	// the layer's row, with no query of its own (seen here by taking a
+	// rendered tile's row away).
+	var complete int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM tile_render_layer WHERE generation = (SELECT generation FROM map_state)`).Scan(&complete); err != nil || complete != 3 {
+		t.Fatalf("%d layers rendered in full at the current generation (%v), want 3", complete, err)
+	}
+	gone := tiles[0]
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM tile_render WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4`, gone.layer, gone.z, gone.x, gone.y); err != nil {
+		t.Fatal(err)
+	}
+	if _, b := get(t, path(gone)); len(b) != 0 || len(built[gone]) == 0 {
+		t.Errorf("a tile missing from a complete layer: %d bytes (built %d), want it answered empty", len(b), len(built[gone]))
+	}
 	// Served from the table: a marked row comes back as it is.
 	at := tiles[len(tiles)/2]
 	c := collection(t, at.layer)

@@ -53,13 +53,19 @@ func Recipe(c *Collection) string {
 }
 
 // RenderedTile returns the rendered tile z/x/y of collection c, gzip-
-// compressed (nil: an empty tile), if one was rendered at map generation
+// compressed (nil: an empty tile), if it was rendered at map generation
 // generation (GenerationOf the data version the caller serves) with the
-// collection's current recipe; ok is false otherwise, and the caller
-// builds the tile (Tile).
+// collection's current recipe, or if it has no row at all and the layer
+// was rendered in full then (it holds no area); ok is false otherwise, and the caller builds the
+// tile (Tile). One query either way.
 func (st *Store) RenderedTile(ctx context.Context, c *Collection, z, x, y int, generation int64) (gz []byte, ok bool, err error) {
-	err = st.db.TileReader().QueryRow(ctx, `SELECT gz FROM tile_render
-		WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4 AND generation = $5 AND recipe = $6`,
+	err = st.db.TileReader().QueryRow(ctx, `SELECT gz FROM (
+			SELECT gz, 0 AS o FROM tile_render
+			WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4 AND generation = $5 AND recipe = $6
+			UNION ALL
+			SELECT ''::bytea, 1 FROM tile_render_layer WHERE layer = $1 AND generation = $5 AND recipe = $6
+				AND NOT EXISTS (SELECT 1 FROM tile_render WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4)
+		) r ORDER BY o LIMIT 1`,
 		c.ID, z, x, y, generation, Recipe(c)).Scan(&gz)
 	if err == pgx.ErrNoRows {
 		return nil, false, nil
@@ -98,6 +104,7 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 		z, x, y int
 	}
 	var jobs []job
+	listed := map[string]int64{} // the generation each layer's tiles were listed at
 	byID := map[string]*Collection{}
 	for _, c := range Collections() {
 		byID[c.ID] = c
@@ -105,22 +112,34 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 	for _, id := range RenderedLayers {
 		c := byID[id]
 		recipe, sql := Recipe(c), `SELECT (SELECT generation FROM map_state), (`+TileSQL(c)+`)`
-		for z := TileLayers[id].MinZoom; z <= RenderedMaxZoom; z++ {
-			tiles, cut, err := st.PieceTiles(ctx, c.TileLayer, z)
-			if err != nil {
-				return RenderStats{}, err
+		// The tiles holding a piece, listed with the generation in one
+		// snapshot: the layer is complete at that generation only if
+		// every one of them is rendered at it too.
+		rows, err := st.db.Pool.Query(ctx, `SELECT m.generation, p.z, p.x, p.y FROM map_state m,
+			(SELECT DISTINCT z, x, y FROM tile_piece WHERE layer = $1 AND z BETWEEN $2 AND $3 AND tile_cut($1, z)) p
+			ORDER BY p.z, p.x, p.y`, c.TileLayer, TileLayers[id].MinZoom, RenderedMaxZoom)
+		if err != nil {
+			return RenderStats{}, core.Wrap(err)
+		}
+		for rows.Next() {
+			var g int64
+			var z int16
+			var x, y int32
+			if err := rows.Scan(&g, &z, &x, &y); err != nil {
+				rows.Close()
+				return RenderStats{}, core.Wrap(err)
 			}
-			if !cut {
-				continue
-			}
-			for _, t := range tiles {
-				jobs = append(jobs, job{c, recipe, sql, z, t[0], t[1]})
-			}
+			listed[id] = g
+			jobs = append(jobs, job{c, recipe, sql, int(z), int(x), int(y)})
+		}
+		if err := rows.Err(); err != nil {
+			return RenderStats{}, core.Wrap(err)
 		}
 	}
 	var (
 		mu    sync.Mutex
 		stats RenderStats
+		seen  = map[string]map[int64]bool{} // the generations each layer's tiles were read at
 		first error
 		next  int
 		wg    sync.WaitGroup
@@ -169,6 +188,10 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 				stats.Bytes += int64(len(gz))
 				stats.Largest = max(stats.Largest, len(mvt))
 				stats.Generation = max(stats.Generation, gen)
+				if seen[j.c.ID] == nil {
+					seen[j.c.ID] = map[int64]bool{}
+				}
+				seen[j.c.ID][gen] = true
 				mu.Unlock()
 			}
 		}()
@@ -176,6 +199,19 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 	wg.Wait()
 	if first != nil {
 		return stats, core.Wrap(first)
+	}
+	// A layer is complete when all its tiles were read at the generation
+	// they were listed at: a missing tile of it is then empty.
+	for _, id := range RenderedLayers {
+		g, ok := listed[id]
+		if !ok || len(seen[id]) != 1 || !seen[id][g] {
+			continue
+		}
+		if _, err := st.db.Pool.Exec(ctx, `INSERT INTO tile_render_layer (layer, generation, recipe) VALUES ($1, $2, $3)
+			ON CONFLICT (layer) DO UPDATE SET generation = excluded.generation, recipe = excluded.recipe
+			WHERE tile_render_layer.generation <= excluded.generation`, id, g, Recipe(byID[id])); err != nil {
+			return stats, core.Wrap(err)
+		}
 	}
 	// Rows of an earlier generation (tiles no longer holding any area, or
 	// read before a commit) are never served again.
