@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"audit":            {"print or verify the log of responses that held household- or child-level data", auditCmd},
 		"evaluate":         {"simulate surveys and measure how well each ranking rule finds the worst villages", evaluateCmd},
 		"plan-survey":      {"propose where to survey next so that the top-K villages become more certain", planSurveyCmd},
+		"render-tiles":     {"render the published map's low-zoom tiles again (after boundaries are imported, or riskmap upgraded)", renderTilesCmd},
 		"disclosure-check": {"audit what the public and planners are served: can any withheld or small count be recovered?", disclosureCheckCmd},
 		"form":             {"write the household survey XLSForm for KoBoToolbox or ODK Central", formCmd},
 		"cases":            {"list the CLMRS cases, or the follow-up visits due and overdue", casesCmd},

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -177,6 +178,20 @@ func TestDemoLoadAndServe(t *testing.T) {
 	}
 	if !strings.Contains(out, "audit passed in") {
 		t.Errorf("score does not report its publication:\n%s", out)
+	}
+	// The scoring run renders the map's low-zoom tiles; render-tiles does
+	// it again on its own.
+	rendered, _, err := runCmd(t, getenv, "render-tiles")
+	if err != nil {
+		t.Fatalf("render-tiles: %v", err)
+	}
+	for _, o := range []string{out, rendered} {
+		var n int
+		if i := strings.Index(o, "  tiles:      "); i < 0 {
+			t.Errorf("no tiles rendered:\n%s", o)
+		} else if fmt.Sscanf(o[i+len("  tiles:      "):], "%d of zooms", &n); n < 20 {
+			t.Errorf("%d tiles rendered:\n%s", n, o)
+		}
 	}
 	check, _, err := runCmd(t, getenv, "disclosure-check")
 	if err != nil || !strings.Contains(check, "disclosure check passed") {

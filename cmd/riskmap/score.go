@@ -36,6 +36,19 @@ func scoreCmd(ctx context.Context, e *env, args []string) error {
 	return renderTiles(ctx, e, db)
 }
 
+func renderTilesCmd(ctx context.Context, e *env, args []string) error {
+	fs := e.flags("render-tiles", "render-tiles\n\nRenders the area layers' tiles of zooms up to 10 (kabupaten, kecamatan, villages)\nfrom what is published now, for the service to read back by key. A scoring run does\nthis itself; run it after importing boundaries without scoring, or after upgrading\nriskmap (a tile rendered by another version is never served; until it is rendered\nagain the service builds it on request).")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return renderTiles(ctx, e, db)
+}
+
 // renderTiles renders the published map's low-zoom tiles (catalog.
 // RenderTiles) after a scoring run has committed, and says what it did.
 // The run's figures are served already; until its tiles are rendered the
