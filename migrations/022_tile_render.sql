@@ -5,7 +5,9 @@
 -- province and national size, every time a server starts. The figures
 -- they carry change only when a scoring run publishes, the outlines only
 -- when boundaries are imported, so the scoring command renders these tiles
--- once (riskmap score, demo load) and the service reads them back by key.
+-- once (riskmap score, demo load) and the service reads them back by key:
+-- the annual tiles, and those of the month the map page opens on (the
+-- default variety's peak month, where the map's seasonal colours start).
 --
 -- map_state.generation identifies the committed state of everything a
 -- tile of the area layers is built from: a statement that writes an area,
@@ -45,10 +47,11 @@ CREATE TABLE tile_render (
     z          smallint NOT NULL,
     x          integer NOT NULL,
     y          integer NOT NULL,
+    month      smallint NOT NULL,  -- 0: the annual tile; 1-12: with that month's seasonal score
     generation bigint NOT NULL,    -- map_state.generation it was read at
     recipe     text NOT NULL,      -- a hash of the SQL that built it
     gz         bytea NOT NULL,     -- the tile, gzip-compressed; empty for an empty tile
-    PRIMARY KEY (layer, z, x, y)
+    PRIMARY KEY (layer, z, x, y, month)
 );
 -- Already compressed: kept out of line without a second compression.
 ALTER TABLE tile_render ALTER COLUMN gz SET STORAGE EXTERNAL;
@@ -58,9 +61,11 @@ ALTER TABLE tile_render ALTER COLUMN gz SET STORAGE EXTERNAL;
 -- is then empty (a tile inside the layer's coverage but between its
 -- areas, the sea inside a kabupaten's bounding box), and needs no query.
 CREATE TABLE tile_render_layer (
-    layer      text PRIMARY KEY,
+    layer      text NOT NULL,
+    month      smallint NOT NULL,
     generation bigint NOT NULL,
-    recipe     text NOT NULL
+    recipe     text NOT NULL,
+    PRIMARY KEY (layer, month)
 );
 
 DO $$ BEGIN

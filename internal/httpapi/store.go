@@ -24,7 +24,7 @@ type Store interface {
 	StreamPage(ctx context.Context, q *postgres.ItemsQuery, start func() io.Writer) (postgres.Page, error)
 	StreamRows(ctx context.Context, q *postgres.ItemsQuery, header func([]string), row func([]string) error) error
 	Tile(ctx context.Context, c *postgres.Collection, z, x, y, month int) ([]byte, error)
-	RenderedTile(ctx context.Context, c *postgres.Collection, z, x, y int, generation int64) ([]byte, bool, error)
+	RenderedTile(ctx context.Context, c *postgres.Collection, z, x, y, month int, generation int64) ([]byte, bool, error)
 	TileCoverage(ctx context.Context, layer string) (map[uint32]struct{}, error)
 	Labels(ctx context.Context, level string, q postgres.LabelQuery) ([]postgres.Label, error)
 

@@ -63,8 +63,8 @@ func (s *Server) handleTile() apiHandler {
 			// A low-zoom tile of an area layer was rendered when the
 			// release was published (postgres.RenderTiles): read back by
 			// key, if it was rendered from the state this version names.
-			if postgres.Rendered(c, z, month) {
-				if gz, ok, err = s.db.RenderedTile(r.Context(), c, z, x, y, postgres.GenerationOf(v)); err != nil {
+			if postgres.Rendered(c, z) {
+				if gz, ok, err = s.db.RenderedTile(r.Context(), c, z, x, y, month, postgres.GenerationOf(v)); err != nil {
 					return err
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -368,8 +369,18 @@ func TestRenderedTiles(t *testing.T) {
 	srv, db := newServer(t, httpapi.Options{TileCacheBytes: -1})
 	ctx := context.Background()
 	type tile struct {
-		layer   string
-		z, x, y int
+		layer          string
+		z, x, y, month int
+	}
+	// The annual tiles and the map page's opening month (the calendar's
+	// peak) are rendered; another month is not.
+	months, err := db.RenderedMonths(ctx)
+	if err != nil || len(months) < 2 || months[0] != 0 {
+		t.Fatalf("months rendered: %v (%v), want 0 and the peak", months, err)
+	}
+	other := 1
+	for slices.Contains(months, other) {
+		other++
 	}
 	rows, err := db.Pool.Query(ctx, `SELECT CASE layer WHEN 'desa' THEN 'villages' ELSE layer END, z, x, y FROM (SELECT DISTINCT layer, z, x, y FROM tile_piece
 		WHERE layer IN ('desa', 'kecamatan', 'kabupaten') AND z <= $1) p ORDER BY 1, 2, 3, 4`, postgres.RenderedMaxZoom)
@@ -383,19 +394,33 @@ func TestRenderedTiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		if tl.z >= postgres.TileLayers[tl.layer].MinZoom {
-			tiles = append(tiles, tl)
+			for _, m := range months {
+				tl.month = m
+				tiles = append(tiles, tl)
+			}
 		}
 	}
-	if rows.Err() != nil || len(tiles) < 20 {
+	if rows.Err() != nil || len(tiles) < 40 {
 		t.Fatalf("%d tiles to render (%v)", len(tiles), rows.Err())
 	}
 	path := func(tl tile) string {
-		return fmt.Sprintf("%s/tiles/%s/%d/%d/%d.mvt", srv.URL, tl.layer, tl.z, tl.x, tl.y)
+		p := fmt.Sprintf("%s/tiles/%s/%d/%d/%d.mvt", srv.URL, tl.layer, tl.z, tl.x, tl.y)
+		if tl.month > 0 {
+			p += fmt.Sprintf("?month=%d", tl.month)
+		}
+		return p
 	}
 	built := map[tile][]byte{}
 	for _, tl := range tiles {
-		_, built[tl] = get(t, path(tl))
+		resp, b := get(t, path(tl))
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/vnd.mapbox-vector-tile" {
+			t.Fatalf("GET %s = %d %s", path(tl), resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		built[tl] = b
 	}
+	notRendered := tiles[len(tiles)-1]
+	notRendered.month = other
+	_, built[notRendered] = get(t, path(notRendered))
 	st, err := db.RenderTiles(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -404,18 +429,22 @@ func TestRenderedTiles(t *testing.T) {
 		t.Fatalf("rendered %d tiles (%d bytes); the layers hold %d at zooms up to %d", st.Tiles, st.Bytes, len(tiles), postgres.RenderedMaxZoom)
 	}
 	time.Sleep(httpapi.VersionTTL + 100*time.Millisecond)
-	for _, tl := range tiles {
+	for _, tl := range append(tiles, notRendered) {
 		if _, b := get(t, path(tl)); !bytes.Equal(b, built[tl]) {
 			t.Errorf("rendered %v: %d bytes, built on request %d", tl, len(b), len(built[tl]))
 		}
+	}
+	var rendered int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM tile_render WHERE month = $1`, other).Scan(&rendered); err != nil || rendered != 0 {
+		t.Errorf("%d tiles rendered for month %d, not the peak (%v)", rendered, other, err)
 	}
 	// Every layer was rendered in full at one generation: a tile of its
 	// rendered zooms with no row holds no area and is answered empty from
 	// the layer's row, with no query of its own (seen here by taking a
 	// rendered tile's row away).
 	var complete int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM tile_render_layer WHERE generation = (SELECT generation FROM map_state)`).Scan(&complete); err != nil || complete != 3 {
-		t.Fatalf("%d layers rendered in full at the current generation (%v), want 3", complete, err)
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM tile_render_layer WHERE generation = (SELECT generation FROM map_state)`).Scan(&complete); err != nil || complete != 3*len(months) {
+		t.Fatalf("%d layers and months rendered in full at the current generation (%v), want %d", complete, err, 3*len(months))
 	}
 	gone := tiles[0]
 	if _, err := db.Pool.Exec(ctx, `DELETE FROM tile_render WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4`, gone.layer, gone.z, gone.x, gone.y); err != nil {
@@ -458,7 +487,7 @@ func TestRenderedTiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(httpapi.VersionTTL + 100*time.Millisecond)
-	want, err := db.Tile(ctx, c, at.z, at.x, at.y, 0)
+	want, err := db.Tile(ctx, c, at.z, at.x, at.y, at.month)
 	if err != nil {
 		t.Fatal(err)
 	}

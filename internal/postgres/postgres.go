@@ -154,7 +154,7 @@ func Covered(cov map[uint32]struct{}, z, x, y int) bool { return catalog.Covered
 func LonLatToTile(lon, lat float64, z int) (x, y int)   { return catalog.LonLatToTile(lon, lat, z) }
 func ReleaseOf(version string) string                   { return catalog.ReleaseOf(version) }
 func GenerationOf(version string) int64                 { return catalog.GenerationOf(version) }
-func Rendered(c *Collection, z, month int) bool         { return catalog.Rendered(c, z, month) }
+func Rendered(c *Collection, z int) bool                { return catalog.Rendered(c, z) }
 func Recipe(c *Collection) string                       { return catalog.Recipe(c) }
 func TileFields(c *Collection) []catalog.Property       { return catalog.TileFields(c) }
 func TileSQL(c *Collection) string                      { return catalog.TileSQL(c) }

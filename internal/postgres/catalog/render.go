@@ -27,11 +27,12 @@ const RenderedMaxZoom = 10
 // request.
 var RenderedLayers = []string{"kabupaten", "kecamatan", "villages"}
 
-// Rendered reports whether tile z of collection c for month is one
-// RenderTiles renders: the annual tile of an area layer at a zoom from the
-// layer's first to RenderedMaxZoom.
-func Rendered(c *Collection, z, month int) bool {
-	if month != 0 || z > RenderedMaxZoom || z < TileLayers[c.ID].MinZoom {
+// Rendered reports whether tile z of collection c may have been rendered
+// ahead (RenderTiles), for some month: an area layer at a zoom from the
+// layer's first to RenderedMaxZoom. Which months were rendered the lookup
+// (RenderedTile) tells.
+func Rendered(c *Collection, z int) bool {
+	if z > RenderedMaxZoom || z < TileLayers[c.ID].MinZoom {
 		return false
 	}
 	for _, id := range RenderedLayers {
@@ -52,21 +53,22 @@ func Recipe(c *Collection) string {
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 
-// RenderedTile returns the rendered tile z/x/y of collection c, gzip-
-// compressed (nil: an empty tile), if it was rendered at map generation
-// generation (GenerationOf the data version the caller serves) with the
-// collection's current recipe, or if it has no row at all and the layer
-// was rendered in full then (it holds no area); ok is false otherwise, and the caller builds the
-// tile (Tile). One query either way.
-func (st *Store) RenderedTile(ctx context.Context, c *Collection, z, x, y int, generation int64) (gz []byte, ok bool, err error) {
+// RenderedTile returns the rendered tile z/x/y of collection c for month
+// (0: annual), gzip-compressed (nil: an empty tile), if it was rendered at
+// map generation generation (GenerationOf the data version the caller
+// serves) with the collection's current recipe, or if it has no row at all
+// and the layer was rendered in full for that month then (the tile holds
+// no area). ok is false otherwise, and the caller builds the tile (Tile).
+// One query either way.
+func (st *Store) RenderedTile(ctx context.Context, c *Collection, z, x, y, month int, generation int64) (gz []byte, ok bool, err error) {
 	err = st.db.TileReader().QueryRow(ctx, `SELECT gz FROM (
 			SELECT gz, 0 AS o FROM tile_render
-			WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4 AND generation = $5 AND recipe = $6
+			WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4 AND month = $5 AND generation = $6 AND recipe = $7
 			UNION ALL
-			SELECT ''::bytea, 1 FROM tile_render_layer WHERE layer = $1 AND generation = $5 AND recipe = $6
-				AND NOT EXISTS (SELECT 1 FROM tile_render WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4)
+			SELECT ''::bytea, 1 FROM tile_render_layer WHERE layer = $1 AND month = $5 AND generation = $6 AND recipe = $7
+				AND NOT EXISTS (SELECT 1 FROM tile_render WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4 AND month = $5)
 		) r ORDER BY o LIMIT 1`,
-		c.ID, z, x, y, generation, Recipe(c)).Scan(&gz)
+		c.ID, z, x, y, month, generation, Recipe(c)).Scan(&gz)
 	if err == pgx.ErrNoRows {
 		return nil, false, nil
 	}
@@ -79,9 +81,34 @@ func (st *Store) RenderedTile(ctx context.Context, c *Collection, z, x, y int, g
 	return gz, true, nil
 }
 
+// RenderedMonths are the months RenderTiles renders: 0 (the annual tiles,
+// what GIS clients ask for) and the month the map page opens on, the peak
+// of the default variety's labour calendar (every month at the peak, if
+// several are; the page picks the first of them from today on). Another
+// month is built on request.
+func (st *Store) RenderedMonths(ctx context.Context) ([]int, error) {
+	var peaks []int32
+	err := st.db.Pool.QueryRow(ctx, `
+		SELECT coalesce(array_agg(m ORDER BY m) FILTER (WHERE v >= top - 1e-9), '{}')
+		FROM (SELECT u.m::int AS m, u.v, max(u.v) OVER () AS top
+			FROM score_calendar c, unnest(c.labour_index) WITH ORDINALITY AS u(v, m)
+			WHERE c.variety = (SELECT model->>'default_variety' FROM score_run ORDER BY id DESC LIMIT 1)) x`).Scan(&peaks)
+	if err != nil {
+		return nil, core.Wrap(err)
+	}
+	months := []int{0}
+	for _, m := range peaks {
+		if m >= 1 && m <= 12 {
+			months = append(months, int(m))
+		}
+	}
+	return months, nil
+}
+
 // RenderStats says what RenderTiles did.
 type RenderStats struct {
 	Tiles      int     // tiles rendered
+	Months     []int   // for these months (0: annual)
 	Bytes      int64   // their gzip-compressed bytes
 	Largest    int     // the largest tile, uncompressed bytes
 	Generation int64   // the map generation they were read at (the last, if a commit came during the run)
@@ -90,18 +117,26 @@ type RenderStats struct {
 
 // RenderTiles renders every tile of the area layers (RenderedLayers) from
 // each layer's first zoom to RenderedMaxZoom that holds a piece of an area,
-// with workers connections at once, and drops rendered tiles of earlier
-// generations. Each tile is read in one statement together with the
-// generation it is tagged with, so a tile and its tag always agree: a
-// scoring run or import that commits during the rendering leaves the tiles
-// read before it tagged with a generation no longer served.
+// for each of RenderedMonths, with workers connections at once, and drops
+// rendered tiles of earlier generations. Each tile is read in one
+// statement together with the generation it is tagged with, so a tile and
+// its tag always agree: a scoring run or import that commits during the
+// rendering leaves the tiles read before it tagged with a generation no
+// longer served.
 func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, error) {
 	start := time.Now()
+	months, err := st.RenderedMonths(ctx)
+	if err != nil {
+		return RenderStats{}, err
+	}
 	type job struct {
-		c       *Collection
-		recipe  string
-		sql     string
-		z, x, y int
+		c              *Collection
+		recipe, sql    string
+		z, x, y, month int
+	}
+	type part struct {
+		layer string
+		month int
 	}
 	var jobs []job
 	listed := map[string]int64{} // the generation each layer's tiles were listed at
@@ -130,7 +165,9 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 				return RenderStats{}, core.Wrap(err)
 			}
 			listed[id] = g
-			jobs = append(jobs, job{c, recipe, sql, int(z), int(x), int(y)})
+			for _, m := range months {
+				jobs = append(jobs, job{c, recipe, sql, int(z), int(x), int(y), m})
+			}
 		}
 		if err := rows.Err(); err != nil {
 			return RenderStats{}, core.Wrap(err)
@@ -138,8 +175,8 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 	}
 	var (
 		mu    sync.Mutex
-		stats RenderStats
-		seen  = map[string]map[int64]bool{} // the generations each layer's tiles were read at
+		stats = RenderStats{Months: months}
+		seen  = map[part]map[int64]bool{} // the generations each layer's tiles of a month were read at
 		first error
 		next  int
 		wg    sync.WaitGroup
@@ -166,7 +203,7 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 				}
 				var gen int64
 				var mvt []byte
-				err := st.db.Pool.QueryRow(ctx, j.sql, j.z, j.x, j.y, 0).Scan(&gen, &mvt)
+				err := st.db.Pool.QueryRow(ctx, j.sql, j.z, j.x, j.y, j.month).Scan(&gen, &mvt)
 				gz := []byte{}
 				if err == nil && len(mvt) > 0 {
 					buf.Reset()
@@ -176,22 +213,23 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 					gz = bytes.Clone(buf.Bytes())
 				}
 				if err == nil {
-					_, err = st.db.Pool.Exec(ctx, `INSERT INTO tile_render (layer, z, x, y, generation, recipe, gz) VALUES ($1, $2, $3, $4, $5, $6, $7)
-						ON CONFLICT (layer, z, x, y) DO UPDATE SET generation = excluded.generation, recipe = excluded.recipe, gz = excluded.gz
-						WHERE tile_render.generation <= excluded.generation`, j.c.ID, j.z, j.x, j.y, gen, j.recipe, gz)
+					_, err = st.db.Pool.Exec(ctx, `INSERT INTO tile_render (layer, z, x, y, month, generation, recipe, gz) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+						ON CONFLICT (layer, z, x, y, month) DO UPDATE SET generation = excluded.generation, recipe = excluded.recipe, gz = excluded.gz
+						WHERE tile_render.generation <= excluded.generation`, j.c.ID, j.z, j.x, j.y, j.month, gen, j.recipe, gz)
 				}
 				mu.Lock()
 				if err != nil && first == nil {
-					first = fmt.Errorf("render tile %s %d/%d/%d: %w", j.c.ID, j.z, j.x, j.y, err)
+					first = fmt.Errorf("render tile %s %d/%d/%d month %d: %w", j.c.ID, j.z, j.x, j.y, j.month, err)
 				}
 				stats.Tiles++
 				stats.Bytes += int64(len(gz))
 				stats.Largest = max(stats.Largest, len(mvt))
 				stats.Generation = max(stats.Generation, gen)
-				if seen[j.c.ID] == nil {
-					seen[j.c.ID] = map[int64]bool{}
+				p := part{j.c.ID, j.month}
+				if seen[p] == nil {
+					seen[p] = map[int64]bool{}
 				}
-				seen[j.c.ID][gen] = true
+				seen[p][gen] = true
 				mu.Unlock()
 			}
 		}()
@@ -200,21 +238,24 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 	if first != nil {
 		return stats, core.Wrap(first)
 	}
-	// A layer is complete when all its tiles were read at the generation
-	// they were listed at: a missing tile of it is then empty.
+	// A layer is complete for a month when all its tiles were read at the
+	// generation they were listed at: a missing tile of it is then empty.
 	for _, id := range RenderedLayers {
 		g, ok := listed[id]
-		if !ok || len(seen[id]) != 1 || !seen[id][g] {
-			continue
-		}
-		if _, err := st.db.Pool.Exec(ctx, `INSERT INTO tile_render_layer (layer, generation, recipe) VALUES ($1, $2, $3)
-			ON CONFLICT (layer) DO UPDATE SET generation = excluded.generation, recipe = excluded.recipe
-			WHERE tile_render_layer.generation <= excluded.generation`, id, g, Recipe(byID[id])); err != nil {
-			return stats, core.Wrap(err)
+		for _, m := range months {
+			if s := seen[part{id, m}]; !ok || len(s) != 1 || !s[g] {
+				continue
+			}
+			if _, err := st.db.Pool.Exec(ctx, `INSERT INTO tile_render_layer (layer, month, generation, recipe) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (layer, month) DO UPDATE SET generation = excluded.generation, recipe = excluded.recipe
+				WHERE tile_render_layer.generation <= excluded.generation`, id, m, g, Recipe(byID[id])); err != nil {
+				return stats, core.Wrap(err)
+			}
 		}
 	}
-	// Rows of an earlier generation (tiles no longer holding any area, or
-	// read before a commit) are never served again.
+	// Rows of an earlier generation (tiles no longer holding any area, a
+	// month no longer the peak, or read before a commit) are never served
+	// again.
 	if _, err := st.db.Pool.Exec(ctx, `DELETE FROM tile_render WHERE generation < (SELECT generation FROM map_state)`); err != nil {
 		return stats, core.Wrap(err)
 	}
