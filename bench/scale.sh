@@ -12,11 +12,12 @@
 # Steps: boundaries import, survey import, a first scoring run and a
 # re-score (with every step's time), the disclosure check, then cold tiles
 # of zooms 5-14 through `riskmap serve` (tile cache off) against
-# pg_tileserv on the same database when PG_TILESERV names its binary
-# (bench/tiles.py), and the size of the largest tile; the PMTiles export;
+# pg_tileserv and tegola on the same database when PG_TILESERV and TEGOLA
+# name their binaries (bench/tiles.py), and the size of the largest tile; the PMTiles export;
 # the map page's first draw, headless (web/test/first-draw.mjs). The database
 # (riskmap_<scale>) is kept for looking around; HOUSEHOLDS=N overrides the
-# survey's size.
+# survey's size; TILES_ONLY=1 keeps the database of an earlier run and
+# only renders its tiles again and measures from the tile race on.
 #
 #   TEST_DATABASE_URL=... bash bench/scale.sh province|national
 set -euo pipefail
@@ -43,8 +44,15 @@ esac
 DBNAME=riskmap_$SCALE
 URL=$(echo "$ADMIN" | sed -E "s#/[^/?]+(\?|$)#/$DBNAME\1#")
 secs() { local t0=$(date +%s.%N); "$@" >/dev/null; printf "%.1f" "$(echo "$(date +%s.%N) - $t0" | bc)"; }
-psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" -c "CREATE DATABASE $DBNAME" 2>/dev/null
 export DATABASE_URL=$URL
+if [ -n "${TILES_ONLY:-}" ]; then
+  # The database of an earlier run, as it is: render its tiles with this
+  # build, then race them.
+  echo "== $SCALE (tiles only): $(date -u +%F), $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(psql -At "$URL" -c 'SELECT version()' | cut -d' ' -f1-2)"
+  $BIN migrate >/dev/null
+  $BIN render-tiles
+else
+psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" -c "CREATE DATABASE $DBNAME" 2>/dev/null
 $BIN migrate >/dev/null
 echo "== $SCALE: $(date -u +%F), $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(psql -At "$URL" -c 'SELECT version()' | cut -d' ' -f1-2)"
 echo "boundaries import: $(secs bash -c "$BIN import boundaries --level kabupaten $KAB && $BIN import boundaries --level kecamatan $KEC && $BIN import boundaries --level desa $DESA") s"
@@ -55,17 +63,35 @@ echo "survey import ($N households): $(secs $BIN import survey "$WORK/households
 echo "-- first scoring run"; $BIN score | sed -n '/^  [a-z]/p' | grep -E "published|release|total|publish |disclosure|hotspots  "
 echo "-- re-score"; $BIN score | sed -n '/^  [a-z]/p'
 echo "disclosure check: $(secs $BIN disclosure-check) s"
+fi
 $BIN serve --rate-limit 0 --tile-cache-mb 0 --addr 127.0.0.1:$PORT >/dev/null 2>&1 &
 SPID=$!
-PEER=-
+PEERS=""
 if [ -n "${PG_TILESERV:-}" ]; then
   TS_HTTPHOST=127.0.0.1 TS_HTTPPORT=$((PORT + 1)) "$PG_TILESERV" >/dev/null 2>&1 &
   TPID=$!
-  PEER=http://127.0.0.1:$((PORT + 1))
+  PEERS="pg_tileserv=http://127.0.0.1:$((PORT + 1))"
+  for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$((PORT + 1))/index.json" && break; sleep 0.2; done
 fi
-trap 'kill $SPID ${TPID:-} 2>/dev/null || true' EXIT
+if [ -n "${TEGOLA:-}" ]; then
+  # tegola's PostGIS provider over the same tables and columns pg_tileserv
+  # serves (tegola clips and simplifies in Go), no cache.
+  {
+    printf '[webserver]\nport = "127.0.0.1:%s"\n\n[[providers]]\nname = "pg"\ntype = "postgis"\nuri = "%s"\nsrid = 4326\n' $((PORT + 2)) "$URL"
+    for l in "village:code, name, kecamatan_code, kabupaten_code" "kecamatan:code, name, kabupaten_code" "kabupaten:code, name"; do
+      printf '\n[[providers.layers]]\nname = "%s"\ngeometry_type = "MultiPolygon"\nsrid = 4326\nsql = "SELECT ST_AsBinary(geom) AS geom, %s FROM %s WHERE geom && !BBOX!"\n' "${l%%:*}" "${l#*:}" "${l%%:*}"
+    done
+    printf '\n[[maps]]\nname = "riskmap"\n'
+    for t in village kecamatan kabupaten; do printf '\n[[maps.layers]]\nprovider_layer = "pg.%s"\nmin_zoom = 0\nmax_zoom = 22\n' $t; done
+  } > "$WORK/tegola.toml"
+  "$TEGOLA" serve --config "$WORK/tegola.toml" --no-cache >/dev/null 2>&1 &
+  GPID=$!
+  PEERS="${PEERS:+$PEERS,}tegola=http://127.0.0.1:$((PORT + 2))"
+  for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$((PORT + 2))/capabilities" && break; sleep 0.2; done
+fi
+trap 'kill $SPID ${TPID:-} ${GPID:-} 2>/dev/null || true' EXIT
 for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.2; done
-[ "$PEER" = - ] || for i in $(seq 100); do curl -s -o /dev/null "$PEER/index.json" && break; sleep 0.2; done
+PEER=${PEERS:--}
 python3 bench/tiles.py "http://127.0.0.1:$PORT" "$PEER" $(psql -At -F' ' "$URL" -c "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x")
 # The public layers as static files (PMTiles, GeoJSON, FlatGeobuf).
 rm -rf "$WORK/export"

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
-"""Cold vector tiles over the data's extent, riskmap against pg_tileserv.
+"""Cold vector tiles over the data's extent, riskmap against its peers.
 
-usage: bench/tiles.py RISKMAP_URL PEER_URL|- MINLON MINLAT MAXLON MAXLAT
+usage: bench/tiles.py RISKMAP_URL PEERS MINLON MINLAT MAXLON MAXLAT
 
-For each layer (villages, kecamatan, kabupaten) and zoom 5-14: up to 24
-tiles spread over the box, each fetched once from the peer (pg_tileserv's
-public.<table>) and once from riskmap (tile cache off), alternately, so
-neither gets the other's warm database pages, each on a kept-alive
-connection (as a map client fetches tiles). Prints per zoom the median
-time of each, their ratio (peer / riskmap: above 1, riskmap is faster) and
-the largest riskmap tile (uncompressed bytes; the limit is 500 KB).
+PEERS is "-" (none), a pg_tileserv URL, or a comma-separated list of
+NAME=URL with NAME pg_tileserv (its public.<table> layers) or tegola (the
+map "riskmap" with layers named after the tables, bench/scale.sh writes its
+configuration). For each layer (villages, kecamatan, kabupaten) and zoom
+5-14: up to 24 tiles spread over the box, each fetched once from every peer
+and once from riskmap (tile cache off), in turn, so none gets another's
+warm database pages, each on a kept-alive connection (as a map client
+fetches tiles). riskmap is asked for the month the map page opens on
+(?month=8, the seasonal score the peers do not compute). Prints per zoom
+the median time of each, the ratios (peer / riskmap: above 1, riskmap is
+faster) and the largest riskmap tile (uncompressed bytes; the limit is
+500 KB).
 """
 import http.client
 import math
@@ -55,24 +60,50 @@ def fetch(url):
     return ms, len(body)
 
 
+PEER_PATHS = {
+    "pg_tileserv": "{url}/public.{table}/{z}/{x}/{y}.pbf",
+    "tegola": "{url}/maps/riskmap/{table}/{z}/{x}/{y}.pbf",
+}
+
+
+def peers_of(arg):
+    if arg == "-":
+        return []
+    if "=" not in arg:
+        return [("pg_tileserv", arg)]
+    out = []
+    for part in arg.split(","):
+        name, url = part.split("=", 1)
+        if name not in PEER_PATHS:
+            sys.exit(f"unknown peer {name!r}: want one of {', '.join(PEER_PATHS)}")
+        out.append((name, url))
+    return out
+
+
 def main():
-    ours, peer = sys.argv[1], sys.argv[2]
+    ours, peers = sys.argv[1], peers_of(sys.argv[2])
     box = [float(v) for v in sys.argv[3:7]]
-    print(f"{'layer':<10} {'zoom':>4} {'tiles':>5} {'peer ms':>9} {'riskmap ms':>10} {'peer/ours':>9} {'max KB':>8}")
+    head = f"{'layer':<10} {'zoom':>4} {'tiles':>5} {'riskmap ms':>10}"
+    for name, _ in peers:
+        head += f" {name + ' ms':>14} {'ratio':>7}"
+    print(head + f" {'max KB':>8}")
     worst = 0
     for layer, table in LAYERS.items():
         for z in range(5, 15):
-            tp, to, size = [], [], 0
+            tp, to, size = {name: [] for name, _ in peers}, [], 0
             for x, y in tiles(box, z):
-                if peer != "-":
-                    tp.append(fetch(f"{peer}/public.{table}/{z}/{x}/{y}.pbf")[0])
+                for name, url in peers:
+                    tp[name].append(fetch(PEER_PATHS[name].format(url=url, table=table, z=z, x=x, y=y))[0])
                 ms, n = fetch(f"{ours}/tiles/{layer}/{z}/{x}/{y}.mvt?month=8")
                 to.append(ms)
                 size = max(size, n)
             worst = max(worst, size)
-            p = statistics.median(tp) if tp else float("nan")
             o = statistics.median(to)
-            print(f"{layer:<10} {z:>4} {len(to):>5} {p:>9.1f} {o:>10.1f} {p / o:>9.2f} {size / 1024:>8.0f}")
+            row = f"{layer:<10} {z:>4} {len(to):>5} {o:>10.1f}"
+            for name, _ in peers:
+                p = statistics.median(tp[name])
+                row += f" {p:>14.1f} {p / o:>7.2f}"
+            print(row + f" {size / 1024:>8.0f}")
     print(f"largest riskmap tile: {worst / 1024:.0f} KB")
 
 

@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -43,10 +45,12 @@ const pgTileservVillageSQL = `SELECT ST_AsMVT(mvtgeom, 'public.village', 4096, '
 //
 // The database is RISKMAP_BENCH_URL (the 1,000,000 households of make
 // bench-score) where it answers, else a test database with the real
-// villages and 40,000 households. The peers are PG_FEATURESERV and
-// PG_TILESERV (paths to the binaries), else pg_featureserv and
-// pg_tileserv on PATH; a peer not found is left out (its rows say so), and
-// tiles are then compared with pg_tileserv's query run in the database.
+// villages and 40,000 households. The peers are PG_FEATURESERV,
+// PG_TILESERV and TEGOLA (paths to the binaries; tegola built with -tags
+// 'noGpkgProvider noAzblobCache noS3Cache noRedisCache noGCSCache'), else
+// pg_featureserv, pg_tileserv and tegola on PATH; a peer not found is left
+// out (its rows say so), and without pg_tileserv tiles are compared with
+// its query run in the database.
 // Then it sweeps every tile of zoom 7-14 over the region through the cache
 // and reports the process's resident memory. make bench-serve runs it.
 func BenchmarkServeVsPeers(b *testing.B) {
@@ -85,7 +89,8 @@ func BenchmarkServeVsPeers(b *testing.B) {
 		"PGFS_SERVER_HTTPHOST=127.0.0.1", "PGFS_SERVER_HTTPPORT=9711", "PGFS_PAGING_LIMITMAX=10000")
 	ts := startPeer(b, peerBin("PG_TILESERV", "pg_tileserv"), url, "127.0.0.1:9712",
 		"TS_HTTPHOST=127.0.0.1", "TS_HTTPPORT=9712")
-	fmt.Printf("database: %d households, 783 villages; pg_featureserv: %s; pg_tileserv: %s\n", households, orNone(fs), orNone(ts))
+	tg := startTegola(b, peerBin("TEGOLA", "tegola"), url, "127.0.0.1:9713")
+	fmt.Printf("database: %d households, 783 villages; pg_featureserv: %s; pg_tileserv: %s; tegola: %s\n", households, orNone(fs), orNone(ts), orNone(tg))
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	auth := map[string]string{cold.URL: "Bearer " + admin, warm.URL: "Bearer " + admin}
@@ -188,12 +193,16 @@ func BenchmarkServeVsPeers(b *testing.B) {
 			Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
 			b.Fatal(err)
 		}
-		fmt.Printf("\n%-4s %5s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "zoom", "tiles", "peer ms", "cold ms", "warm ms", "peer/cold", "peer/warm", "peer r/s", "cold r/s", "warm r/s", "cold/peer")
+		fmt.Printf("\n%-4s %5s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "zoom", "tiles", "peer ms", "tegola ms", "cold ms", "warm ms",
+			"peer/cold", "tegola/c", "peer/warm", "peer r/s", "tegola r/s", "cold r/s", "warm r/s", "cold/peer")
 		for z := postgres.TileLayers["villages"].MinZoom; z <= 14; z++ {
-			var peer, c, w []string
+			var peer, teg, c, w []string
 			for _, t := range regionTiles(minLon, minLat, maxLon, maxLat, z, 24) {
 				if ts != "" {
 					peer = append(peer, fmt.Sprintf("%s/public.village/%d/%d/%d.pbf", ts, z, t[0], t[1]))
+				}
+				if tg != "" {
+					teg = append(teg, fmt.Sprintf("%s/maps/riskmap/village/%d/%d/%d.pbf", tg, z, t[0], t[1]))
 				}
 				c = append(c, fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", cold.URL, z, t[0], t[1]))
 				w = append(w, fmt.Sprintf("%s/tiles/villages/%d/%d/%d.mvt?month=8", warm.URL, z, t[0], t[1]))
@@ -201,16 +210,23 @@ func BenchmarkServeVsPeers(b *testing.B) {
 			for _, u := range w {
 				fetch(u) // fills the cache
 			}
-			var tp float64
-			rp := 0.0
 			if ts != "" {
-				r := p50(len(c), peer, c, w)
+				lists := [][]string{peer, c, w}
+				if tg != "" {
+					lists = append(lists, teg)
+				}
+				r := p50(len(c), lists...)
 				tp, c0, w0 := r[0], r[1], r[2]
-				rp = rate(peer)
+				tt, rt := math.NaN(), math.NaN()
+				if tg != "" {
+					tt, rt = r[3], rate(teg)
+				}
+				rp := rate(peer)
 				rc, rw := rate(c), rate(w)
-				fmt.Printf("%-4d %5d %9.2f %9.2f %9.3f %9.2f %9.1f %9.1f %9.1f %9.1f %9.2f\n", z, len(c), tp, c0, w0, tp/c0, tp/w0, rp, rc, rw, rc/rp)
+				fmt.Printf("%-4d %5d %9.2f %9.2f %9.2f %9.3f %9.2f %9.2f %9.1f %9.1f %9.1f %9.1f %9.1f %9.2f\n", z, len(c), tp, tt, c0, w0, tp/c0, tt/c0, tp/w0, rp, rt, rc, rw, rc/rp)
 				continue
 			}
+			var tp float64
 			// No pg_tileserv: its query, run in the database, is the peer.
 			var sqlTimes []time.Duration
 			for _, t := range regionTiles(minLon, minLat, maxLon, maxLat, z, 24) {
@@ -330,6 +346,56 @@ func startPeer(b *testing.B, bin, dbURL, addr string, env ...string) string {
 	base := "http://" + addr
 	for i := 0; i < 50; i++ {
 		if resp, err := http.Get(base + "/"); err == nil {
+			resp.Body.Close()
+			return base
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Fatalf("%s did not start", bin)
+	return ""
+}
+
+// startTegola runs tegola (its PostGIS provider, no cache) over the same
+// village table pg_tileserv serves, with the same columns, and returns its
+// base URL; "" without a binary.
+func startTegola(b *testing.B, bin, dbURL, addr string) string {
+	if bin == "" {
+		return ""
+	}
+	conf := filepath.Join(b.TempDir(), "tegola.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`[webserver]
+port = %q
+
+[[providers]]
+name = "pg"
+type = "postgis"
+uri = %q
+srid = 4326
+
+[[providers.layers]]
+name = "village"
+geometry_type = "MultiPolygon"
+srid = 4326
+sql = "SELECT ST_AsBinary(geom) AS geom, code, name, kecamatan_code, kabupaten_code FROM village WHERE geom && !BBOX!"
+
+[[maps]]
+name = "riskmap"
+
+[[maps.layers]]
+provider_layer = "pg.village"
+min_zoom = 0
+max_zoom = 22
+`, addr, dbURL)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--config", conf, "--no-cache")
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("%s: %v", bin, err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base := "http://" + addr
+	for i := 0; i < 50; i++ {
+		if resp, err := http.Get(base + "/capabilities"); err == nil {
 			resp.Body.Close()
 			return base
 		}
