@@ -91,14 +91,17 @@ bench: db
 bench-score: db
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/score.sh
 
-# Serving side by side with pg_featureserv and pg_tileserv on the database of
+# Serving side by side with pg_featureserv, pg_tileserv and tegola on the database of
 # make bench-score (else 40,000 households over the real villages): villages,
 # deep and large households pages, tiles of zooms 7-14 cold and cached, p50
 # and 8-client requests a second, with the memory of a zoom 7-14 sweep; and
-# households pages against the raw query. The peers are PG_FEATURESERV and
-# PG_TILESERV (paths), else on PATH, else left out (tiles then against
-# pg_tileserv's query). They are not Debian packages: build them from their
-# sources (go build in a clone of CrunchyData/pg_featureserv, pg_tileserv).
+# households pages against the raw query. The peers are PG_FEATURESERV,
+# PG_TILESERV and TEGOLA (paths), else on PATH, else left out (tiles then
+# against pg_tileserv's query). They are not Debian packages: build them from
+# their sources (go build in a clone of CrunchyData/pg_featureserv,
+# pg_tileserv; tegola: go build -mod=vendor -tags 'noGpkgProvider
+# noAzblobCache noS3Cache noRedisCache noGCSCache' ./cmd/tegola in a clone of
+# go-spatial/tegola).
 bench-serve: db
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" RISKMAP_BENCH_URL="$${RISKMAP_BENCH_URL:-$$(./$(BIN) db url | sed -E 's#/[^/?]+(\?|$$)#/riskmap_bench_score\1#')}" \
 	  go test -run XXX -bench 'BenchmarkServeVsPeers|BenchmarkHouseholdsPageVsRaw' -benchtime 1x -timeout 60m ./internal/httpapi
@@ -111,7 +114,8 @@ bench-growth: db
 # Province and national scale (docs/scale.md): every village of East Java
 # with 300,000 households, or the whole country (WILAYAH_REPO: a checkout of
 # cahyadsn/wilayah_boundaries) with 3,000,000; each step timed, then cold
-# tiles of zooms 5-14 against pg_tileserv when PG_TILESERV names its binary.
+# tiles of zooms 5-14 against pg_tileserv and tegola when PG_TILESERV and
+# TEGOLA name their binaries.
 bench-province: db
 	TEST_DATABASE_URL="$$(./$(BIN) db url)" bash bench/scale.sh province
 
