@@ -16,8 +16,8 @@
 # name their binaries (bench/tiles.py), and the size of the largest tile; the PMTiles export;
 # the map page's first draw, headless (web/test/first-draw.mjs). The database
 # (riskmap_<scale>) is kept for looking around; HOUSEHOLDS=N overrides the
-# survey's size; TILES_ONLY=1 keeps the database of an earlier run and
-# only renders its tiles again and measures from the tile race on.
+# survey's size; TILES_ONLY=1 keeps the database of an earlier run, renders
+# its tiles again and measures the tile race and the map page.
 #
 #   TEST_DATABASE_URL=... bash bench/scale.sh province|national
 set -euo pipefail
@@ -94,8 +94,8 @@ for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" &&
 PEER=${PEERS:--}
 python3 bench/tiles.py "http://127.0.0.1:$PORT" "$PEER" $(psql -At -F' ' "$URL" -c "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x")
 # The public layers as static files (PMTiles, GeoJSON, FlatGeobuf).
-rm -rf "$WORK/export"
-echo "export --pmtiles: $(secs $BIN export --pmtiles "$WORK/export") s, $(du -sm "$WORK/export" | cut -f1) MB: $(cd "$WORK/export" && ls -s --block-size=M *.pmtiles | tr '\n' ' ')"
+[ -n "${TILES_ONLY:-}" ] || rm -rf "$WORK/export"
+[ -n "${TILES_ONLY:-}" ] || echo "export --pmtiles: $(secs $BIN export --pmtiles "$WORK/export") s, $(du -sm "$WORK/export" | cut -f1) MB: $(cd "$WORK/export" && ls -s --block-size=M *.pmtiles | tr '\n' ' ')"
 # The map page, headless, as a first visitor sees it (tile cache on).
 kill $SPID 2>/dev/null || true
 $BIN serve --rate-limit 0 --addr 127.0.0.1:$PORT >/dev/null 2>&1 &

@@ -29,18 +29,14 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER map_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON village
-    FOR EACH STATEMENT EXECUTE FUNCTION map_changed();
-CREATE TRIGGER map_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON kecamatan
-    FOR EACH STATEMENT EXECUTE FUNCTION map_changed();
-CREATE TRIGGER map_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON kabupaten
-    FOR EACH STATEMENT EXECUTE FUNCTION map_changed();
-CREATE TRIGGER map_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON area_public
-    FOR EACH STATEMENT EXECUTE FUNCTION map_changed();
-CREATE TRIGGER map_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON hotspot
-    FOR EACH STATEMENT EXECUTE FUNCTION map_changed();
-CREATE TRIGGER map_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tile_piece
-    FOR EACH STATEMENT EXECUTE FUNCTION map_changed();
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['village', 'kecamatan', 'kabupaten', 'area_public', 'hotspot', 'tile_piece'] LOOP
+        EXECUTE format('CREATE TRIGGER map_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %I
+            FOR EACH STATEMENT EXECUTE FUNCTION map_changed()', t);
+    END LOOP;
+END $$;
 
 CREATE TABLE tile_render (
     layer      text NOT NULL,      -- the collection: kabupaten, kecamatan, villages

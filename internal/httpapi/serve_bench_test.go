@@ -342,16 +342,21 @@ func startPeer(b *testing.B, bin, dbURL, addr string, env ...string) string {
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("%s: %v", bin, err)
 	}
+	return waitForPeer(b, cmd, "http://"+addr, "/")
+}
+
+// waitForPeer stops cmd when the benchmark ends and returns base once
+// base+path answers.
+func waitForPeer(b *testing.B, cmd *exec.Cmd, base, path string) string {
 	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	base := "http://" + addr
 	for i := 0; i < 50; i++ {
-		if resp, err := http.Get(base + "/"); err == nil {
+		if resp, err := http.Get(base + path); err == nil {
 			resp.Body.Close()
 			return base
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	b.Fatalf("%s did not start", bin)
+	b.Fatalf("%s did not start", cmd.Path)
 	return ""
 }
 
@@ -392,17 +397,7 @@ max_zoom = 22
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("%s: %v", bin, err)
 	}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	base := "http://" + addr
-	for i := 0; i < 50; i++ {
-		if resp, err := http.Get(base + "/capabilities"); err == nil {
-			resp.Body.Close()
-			return base
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	b.Fatalf("%s did not start", bin)
-	return ""
+	return waitForPeer(b, cmd, "http://"+addr, "/capabilities")
 }
 
 // BenchmarkHouseholdsPageVsRaw serves pages of the households collection
