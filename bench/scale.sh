@@ -82,7 +82,9 @@ if [ -n "${TEGOLA:-}" ]; then
       printf '\n[[providers.layers]]\nname = "%s"\ngeometry_type = "MultiPolygon"\nsrid = 4326\nsql = "SELECT ST_AsBinary(geom) AS geom, %s FROM %s WHERE geom && !BBOX!"\n' "${l%%:*}" "${l#*:}" "${l%%:*}"
     done
     printf '\n[[maps]]\nname = "riskmap"\n'
-    for t in village kecamatan kabupaten; do printf '\n[[maps.layers]]\nprovider_layer = "pg.%s"\nmin_zoom = 0\nmax_zoom = 22\n' $t; done
+    # Each layer from the zoom riskmap draws it at (catalog.TileLayers):
+    # under it tegola answers an empty tile, as riskmap does.
+    for t in village:8 kecamatan:6 kabupaten:0; do printf '\n[[maps.layers]]\nprovider_layer = "pg.%s"\nmin_zoom = %s\nmax_zoom = 22\n' "${t%%:*}" "${t#*:}"; done
   } > "$WORK/tegola.toml"
   "$TEGOLA" serve --config "$WORK/tegola.toml" --no-cache >/dev/null 2>&1 &
   GPID=$!

@@ -14,7 +14,9 @@ fetches tiles). riskmap is asked for the month the map page opens on
 (?month=8, the seasonal score the peers do not compute). Prints per zoom
 the median time of each, the ratios (peer / riskmap: above 1, riskmap is
 faster) and the largest riskmap tile (uncompressed bytes; the limit is
-500 KB).
+500 KB). A peer that takes more than 30 s over a tile (tegola's village
+tiles of the whole country under zoom 8 take minutes) is not asked for the
+rest of that zoom, and its row says ">30000".
 """
 import http.client
 import math
@@ -43,13 +45,16 @@ def tiles(box, z, want=24):
 _conns = {}
 
 
-def fetch(url):
+PEER_TIMEOUT = 30  # seconds; a peer slower than this on a tile is left at that zoom
+
+
+def fetch(url, timeout=120):
     """GET url on a kept-alive connection per server, as a map client does;
     returns milliseconds and the body's length."""
     u = urllib.parse.urlsplit(url)
     c = _conns.get(u.netloc)
     if c is None:
-        c = _conns[u.netloc] = http.client.HTTPConnection(u.netloc, timeout=120)
+        c = _conns[u.netloc] = http.client.HTTPConnection(u.netloc, timeout=timeout)
     t = time.perf_counter()
     c.request("GET", u.path + ("?" + u.query if u.query else ""))
     r = c.getresponse()
@@ -91,9 +96,18 @@ def main():
     for layer, table in LAYERS.items():
         for z in range(5, 15):
             tp, to, size = {name: [] for name, _ in peers}, [], 0
+            slow = set()  # peers that timed out at this zoom: not asked again
             for x, y in tiles(box, z):
                 for name, url in peers:
-                    tp[name].append(fetch(PEER_PATHS[name].format(url=url, table=table, z=z, x=x, y=y))[0])
+                    if name in slow:
+                        continue
+                    u = PEER_PATHS[name].format(url=url, table=table, z=z, x=x, y=y)
+                    try:
+                        tp[name].append(fetch(u, PEER_TIMEOUT)[0])
+                    except (TimeoutError, OSError, http.client.HTTPException) as e:
+                        print(f"  {name} {z}/{x}/{y}: no tile in {PEER_TIMEOUT} s ({type(e).__name__}); left at this zoom", file=sys.stderr)
+                        _conns.pop(urllib.parse.urlsplit(u).netloc, None)
+                        slow.add(name)
                 ms, n = fetch(f"{ours}/tiles/{layer}/{z}/{x}/{y}.mvt?month=8")
                 to.append(ms)
                 size = max(size, n)
@@ -101,6 +115,9 @@ def main():
             o = statistics.median(to)
             row = f"{layer:<10} {z:>4} {len(to):>5} {o:>10.1f}"
             for name, _ in peers:
+                if name in slow:
+                    row += f" {'>' + str(PEER_TIMEOUT * 1000):>14} {'>' + format(PEER_TIMEOUT * 1000 / o, '.0f'):>7}"
+                    continue
                 p = statistics.median(tp[name])
                 row += f" {p:>14.1f} {p / o:>7.2f}"
             print(row + f" {size / 1024:>8.0f}")

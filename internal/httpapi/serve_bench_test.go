@@ -388,7 +388,7 @@ name = "riskmap"
 
 [[maps.layers]]
 provider_layer = "pg.village"
-min_zoom = 0
+min_zoom = 8
 max_zoom = 22
 `, addr, dbURL)), 0o644); err != nil {
 		b.Fatal(err)
