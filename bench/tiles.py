@@ -48,9 +48,10 @@ _conns = {}
 PEER_TIMEOUT = 30  # seconds; a peer slower than this on a tile is left at that zoom
 
 
-def fetch(url, timeout=120):
+def fetch(url, timeout=120, empty=()):
     """GET url on a kept-alive connection per server, as a map client does;
-    returns milliseconds and the body's length."""
+    returns milliseconds and the body's length. A status in empty is an
+    empty tile (tegola answers 404 at a zoom where its map has no layer)."""
     u = urllib.parse.urlsplit(url)
     c = _conns.get(u.netloc)
     if c is None:
@@ -60,6 +61,8 @@ def fetch(url, timeout=120):
     r = c.getresponse()
     body = r.read()
     ms = (time.perf_counter() - t) * 1000
+    if r.status in empty:
+        return ms, 0
     if r.status != 200:
         sys.exit(f"GET {url}: {r.status}")
     return ms, len(body)
@@ -103,7 +106,7 @@ def main():
                         continue
                     u = PEER_PATHS[name].format(url=url, table=table, z=z, x=x, y=y)
                     try:
-                        tp[name].append(fetch(u, PEER_TIMEOUT)[0])
+                        tp[name].append(fetch(u, PEER_TIMEOUT, (204, 404))[0])
                     except (TimeoutError, OSError, http.client.HTTPException) as e:
                         print(f"  {name} {z}/{x}/{y}: no tile in {PEER_TIMEOUT} s ({type(e).__name__}); left at this zoom", file=sys.stderr)
                         _conns.pop(urllib.parse.urlsplit(u).netloc, None)
