@@ -53,12 +53,26 @@ def fetch(url, timeout=120, empty=()):
     returns milliseconds and the body's length. A status in empty is an
     empty tile (tegola answers 404 at a zoom where its map has no layer)."""
     u = urllib.parse.urlsplit(url)
+    path = u.path + ("?" + u.query if u.query else "")
     c = _conns.get(u.netloc)
+    reused = c is not None
     if c is None:
         c = _conns[u.netloc] = http.client.HTTPConnection(u.netloc, timeout=timeout)
     t = time.perf_counter()
-    c.request("GET", u.path + ("?" + u.query if u.query else ""))
-    r = c.getresponse()
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+    except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+        if not reused:
+            raise
+        # The server closed the kept-alive connection while it sat idle
+        # (pg_tileserv after a second): connect again, as a browser does,
+        # and time that request.
+        c.close()
+        c = _conns[u.netloc] = http.client.HTTPConnection(u.netloc, timeout=timeout)
+        t = time.perf_counter()
+        c.request("GET", path)
+        r = c.getresponse()
     body = r.read()
     ms = (time.perf_counter() - t) * 1000
     if r.status in empty:
@@ -108,7 +122,7 @@ def main():
                     try:
                         tp[name].append(fetch(u, PEER_TIMEOUT, (204, 404))[0])
                     except (TimeoutError, OSError, http.client.HTTPException) as e:
-                        print(f"  {name} {z}/{x}/{y}: no tile in {PEER_TIMEOUT} s ({type(e).__name__}); left at this zoom", file=sys.stderr)
+                        print(f"  {name} {z}/{x}/{y}: no tile ({type(e).__name__}: {e}); left at this zoom", file=sys.stderr)
                         _conns.pop(urllib.parse.urlsplit(u).netloc, None)
                         slow.add(name)
                 ms, n = fetch(f"{ours}/tiles/{layer}/{z}/{x}/{y}.mvt?month=8")
