@@ -41,6 +41,11 @@ func (s *Server) handleTile() apiHandler {
 		if err := postgres.CheckTile(z, x, y); err != nil {
 			return badParam("z/x/y", "%s", err.Error())
 		}
+		// Under a layer's first zoom its tiles are empty whatever the data
+		// (catalog.TileLayers): no version, no coverage, no query.
+		if z < postgres.TileLayers[c.ID].MinZoom {
+			return s.writeGzipped(w, r, "application/vnd.mapbox-vector-tile", nil)
+		}
 		month := intQuery(r.URL.Query(), "month", 0) // checked by the route's guard
 		if done, err := s.notModified(w, r, "mvt"); done || err != nil {
 			return err
@@ -185,7 +190,7 @@ func (s *Server) handleCalendar() apiHandler {
 type coverage struct {
 	mu      sync.Mutex
 	version string
-	layers  map[string]map[uint32]struct{} // nil entry: being computed
+	layers  map[string]*postgres.Coverage // nil entry: being computed
 }
 
 // coverageLayer is the tile_geom layer of a collection whose tiles hold
@@ -206,9 +211,8 @@ func (cv *coverage) covered(s *Server, v string, c *postgres.Collection, z, x, y
 		return true
 	}
 	cv.mu.Lock()
-	defer cv.mu.Unlock()
 	if cv.version != v {
-		cv.version, cv.layers = v, map[string]map[uint32]struct{}{}
+		cv.version, cv.layers = v, map[string]*postgres.Coverage{}
 	}
 	set, ok := cv.layers[layer]
 	if !ok {
@@ -217,6 +221,10 @@ func (cv *coverage) covered(s *Server, v string, c *postgres.Collection, z, x, y
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			got, err := s.db.TileCoverage(ctx, layer)
+			var spread *postgres.Coverage
+			if err == nil {
+				spread = postgres.NewCoverage(got)
+			}
 			cv.mu.Lock()
 			defer cv.mu.Unlock()
 			if cv.version != v {
@@ -226,9 +234,10 @@ func (cv *coverage) covered(s *Server, v string, c *postgres.Collection, z, x, y
 				delete(cv.layers, layer) // asked again by the next tile
 				return
 			}
-			cv.layers[layer] = got
+			cv.layers[layer] = spread
 		}()
-		return true
 	}
-	return set == nil || postgres.Covered(set, z, x, y)
+	cv.mu.Unlock()
+	// Spread over every zoom once: a lookup, outside the lock.
+	return set == nil || set.Covers(z, x, y)
 }

@@ -125,6 +125,7 @@ type (
 // The catalogue's names.
 type (
 	Collection = catalog.Collection
+	Coverage   = catalog.Coverage
 	ItemsQuery = catalog.ItemsQuery
 	Scope      = catalog.Scope
 	SortKey    = catalog.SortKey
@@ -151,6 +152,7 @@ func Collections() []*Collection                        { return catalog.Collect
 func MaskedHouseholds() *Collection                     { return catalog.MaskedHouseholds() }
 func CheckTile(z, x, y int) error                       { return catalog.CheckTile(z, x, y) }
 func Covered(cov map[uint32]struct{}, z, x, y int) bool { return catalog.Covered(cov, z, x, y) }
+func NewCoverage(cov map[uint32]struct{}) *Coverage     { return catalog.NewCoverage(cov) }
 func LonLatToTile(lon, lat float64, z int) (x, y int)   { return catalog.LonLatToTile(lon, lat, z) }
 func ReleaseOf(version string) string                   { return catalog.ReleaseOf(version) }
 func GenerationOf(version string) int64                 { return catalog.GenerationOf(version) }

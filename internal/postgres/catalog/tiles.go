@@ -205,6 +205,52 @@ func Covered(cov map[uint32]struct{}, z, x, y int) bool {
 	return false
 }
 
+// Coverage is a layer's coverage (TileCoverage) at every zoom down to 0,
+// so that whether a tile is covered is one lookup, not a search of the
+// coverage (Covered), at every zoom.
+type Coverage struct {
+	zooms [CoverageZoom + 1]map[uint32]struct{}
+}
+
+// NewCoverage spreads a coverage of zoom CoverageZoom over the shallower
+// zooms: a tile is covered when a covered CoverageZoom tile lies under it
+// or under its buffer, as Covered says.
+func NewCoverage(cov map[uint32]struct{}) *Coverage {
+	c := &Coverage{}
+	c.zooms[CoverageZoom] = cov
+	floorDiv := func(a, n int) int {
+		if a < 0 {
+			return -((-a + n - 1) / n)
+		}
+		return a / n
+	}
+	for z := 0; z < CoverageZoom; z++ {
+		n, last := 1<<(CoverageZoom-z), 1<<z-1
+		b := (n*64 + 4095) / 4096
+		set := map[uint32]struct{}{}
+		for k := range cov {
+			kx, ky := int(k>>16), int(k&0xffff)
+			for x := max(0, floorDiv(kx-b, n)); x <= min(last, floorDiv(kx+b, n)); x++ {
+				for y := max(0, floorDiv(ky-b, n)); y <= min(last, floorDiv(ky+b, n)); y++ {
+					set[uint32(x)<<16|uint32(y)] = struct{}{}
+				}
+			}
+		}
+		c.zooms[z] = set
+	}
+	return c
+}
+
+// Covers reports whether tile z/x/y may hold something of the layer.
+func (c *Coverage) Covers(z, x, y int) bool {
+	if z >= CoverageZoom {
+		_, ok := c.zooms[CoverageZoom][uint32(x>>(z-CoverageZoom))<<16|uint32(y>>(z-CoverageZoom))]
+		return ok
+	}
+	_, ok := c.zooms[z][uint32(x)<<16|uint32(y)]
+	return ok
+}
+
 // PieceTiles returns the tiles of zoom z that hold pieces of a tile layer
 // (desa, kecamatan, kabupaten), and whether z is a zoom the layer is cut at
 // (tile_cut): then every other tile of z is empty, and an export need not
