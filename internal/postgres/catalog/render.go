@@ -59,26 +59,26 @@ func Recipe(c *Collection) string {
 // serves) with the collection's current recipe, or if it has no row at all
 // and the layer was rendered in full for that month then (the tile holds
 // no area). ok is false otherwise, and the caller builds the tile (Tile).
-// One query either way.
+// A rendered tile is one probe of the key; only a tile without one asks
+// whether its layer is complete.
 func (st *Store) RenderedTile(ctx context.Context, c *Collection, z, x, y, month int, generation int64) (gz []byte, ok bool, err error) {
-	err = st.db.TileReader().QueryRow(ctx, `SELECT gz FROM (
-			SELECT gz, 0 AS o FROM tile_render
-			WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4 AND month = $5 AND generation = $6 AND recipe = $7
-			UNION ALL
-			SELECT ''::bytea, 1 FROM tile_render_layer WHERE layer = $1 AND month = $5 AND generation = $6 AND recipe = $7
-				AND NOT EXISTS (SELECT 1 FROM tile_render WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4 AND month = $5)
-		) r ORDER BY o LIMIT 1`,
-		c.ID, z, x, y, month, generation, Recipe(c)).Scan(&gz)
-	if err == pgx.ErrNoRows {
-		return nil, false, nil
+	recipe := Recipe(c)
+	err = st.db.TileReader().QueryRow(ctx, `SELECT gz FROM tile_render
+		WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4 AND month = $5 AND generation = $6 AND recipe = $7`,
+		c.ID, z, x, y, month, generation, recipe).Scan(&gz)
+	if err == nil {
+		if len(gz) == 0 {
+			gz = nil
+		}
+		return gz, true, nil
 	}
-	if err != nil {
+	if err != pgx.ErrNoRows {
 		return nil, false, core.Wrap(err)
 	}
-	if len(gz) == 0 {
-		gz = nil
-	}
-	return gz, true, nil
+	err = st.db.TileReader().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tile_render_layer WHERE layer = $1 AND month = $5 AND generation = $6 AND recipe = $7)
+		AND NOT EXISTS (SELECT 1 FROM tile_render WHERE layer = $1 AND z = $2 AND x = $3 AND y = $4 AND month = $5)`,
+		c.ID, z, x, y, month, generation, recipe).Scan(&ok)
+	return nil, ok, core.Wrap(err)
 }
 
 // RenderedMonths are the months RenderTiles renders: 0 (the annual tiles,
