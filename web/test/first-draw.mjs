@@ -23,8 +23,11 @@ try {
   const layers = ["kabupaten-fill", "kecamatan-fill", "villages-fill"];
   await page.waitForFunction((ls) => window.riskmap.map.queryRenderedFeatures({ layers: ls }).length > 0, layers, { timeout: 60000 });
   const first = Date.now() - t0;
-  await page.evaluate(() => window.riskmap.ready);
-  await page.evaluate(() => window.riskmap.idle());
+  // The map's first full draw and an idle map, each within 60 s: a map
+  // that never goes idle is reported, not waited on for ever.
+  const within = (what, p) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error(what + ": not within 60 s")), 60000))]);
+  await within("the first full draw", page.evaluate(() => window.riskmap.ready));
+  await within("an idle map", page.evaluate(() => window.riskmap.idle()));
   const idle = Date.now() - t0;
   const seen = await page.evaluate((ls) => {
     const m = window.riskmap.map, out = { zoom: m.getZoom().toFixed(2) };
