@@ -148,19 +148,18 @@ const (
 // TileLayers are the layers served as tiles, with their zooms.
 var TileLayers = catalog.TileLayers
 
-func Collections() []*Collection                        { return catalog.Collections() }
-func MaskedHouseholds() *Collection                     { return catalog.MaskedHouseholds() }
-func CheckTile(z, x, y int) error                       { return catalog.CheckTile(z, x, y) }
-func Covered(cov map[uint32]struct{}, z, x, y int) bool { return catalog.Covered(cov, z, x, y) }
-func NewCoverage(cov map[uint32]struct{}) *Coverage     { return catalog.NewCoverage(cov) }
-func LonLatToTile(lon, lat float64, z int) (x, y int)   { return catalog.LonLatToTile(lon, lat, z) }
-func ReleaseOf(version string) string                   { return catalog.ReleaseOf(version) }
-func GenerationOf(version string) int64                 { return catalog.GenerationOf(version) }
-func Rendered(c *Collection, z int) bool                { return catalog.Rendered(c, z) }
-func Recipe(c *Collection) string                       { return catalog.Recipe(c) }
-func TileFields(c *Collection) []catalog.Property       { return catalog.TileFields(c) }
-func TileSQL(c *Collection) string                      { return catalog.TileSQL(c) }
-func UncutTileSQL(c *Collection) string                 { return catalog.UncutTileSQL(c) }
+func Collections() []*Collection                      { return catalog.Collections() }
+func MaskedHouseholds() *Collection                   { return catalog.MaskedHouseholds() }
+func CheckTile(z, x, y int) error                     { return catalog.CheckTile(z, x, y) }
+func NewCoverage(cov map[uint32]struct{}) *Coverage   { return catalog.NewCoverage(cov) }
+func LonLatToTile(lon, lat float64, z int) (x, y int) { return catalog.LonLatToTile(lon, lat, z) }
+func ReleaseOf(version string) string                 { return catalog.ReleaseOf(version) }
+func GenerationOf(version string) int64               { return catalog.GenerationOf(version) }
+func Rendered(c *Collection, z int) bool              { return catalog.Rendered(c, z) }
+func Recipe(c *Collection) string                     { return catalog.Recipe(c) }
+func TileFields(c *Collection) []catalog.Property     { return catalog.TileFields(c) }
+func TileSQL(c *Collection) string                    { return catalog.TileSQL(c) }
+func UncutTileSQL(c *Collection) string               { return catalog.UncutTileSQL(c) }
 func CompileFilter(c *Collection, e cql2.Expr) (catalog.Filter, error) {
 	return catalog.CompileFilter(c, e)
 }

@@ -185,36 +185,16 @@ func (st *Store) TileCoverage(ctx context.Context, layer string) (map[uint32]str
 	return out, core.Wrap(rows.Err())
 }
 
-// Covered reports whether tile z/x/y may hold something of a layer whose
-// coverage (TileCoverage) is cov.
-func Covered(cov map[uint32]struct{}, z, x, y int) bool {
-	if z >= CoverageZoom {
-		_, ok := cov[uint32(x>>(z-CoverageZoom))<<16|uint32(y>>(z-CoverageZoom))]
-		return ok
-	}
-	// A shallower tile is covered when a z10 tile under it, or under its
-	// buffer (64/4096 of its width, in z10 tiles rounded up), is.
-	n := 1 << (CoverageZoom - z)
-	b := (n*64 + 4095) / 4096
-	x0, x1, y0, y1 := x*n-b, (x+1)*n-1+b, y*n-b, (y+1)*n-1+b
-	for k := range cov {
-		if kx, ky := int(k>>16), int(k&0xffff); kx >= x0 && kx <= x1 && ky >= y0 && ky <= y1 {
-			return true
-		}
-	}
-	return false
-}
-
 // Coverage is a layer's coverage (TileCoverage) at every zoom down to 0,
-// so that whether a tile is covered is one lookup, not a search of the
-// coverage (Covered), at every zoom.
+// so that whether a tile is covered is one lookup at every zoom.
 type Coverage struct {
 	zooms [CoverageZoom + 1]map[uint32]struct{}
 }
 
 // NewCoverage spreads a coverage of zoom CoverageZoom over the shallower
 // zooms: a tile is covered when a covered CoverageZoom tile lies under it
-// or under its buffer, as Covered says.
+// or under its buffer (64/4096 of its width, in CoverageZoom tiles rounded
+// up), since a tile keeps that much of what lies around it.
 func NewCoverage(cov map[uint32]struct{}) *Coverage {
 	c := &Coverage{}
 	c.zooms[CoverageZoom] = cov
