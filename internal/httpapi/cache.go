@@ -88,6 +88,9 @@ func newByteCache(kind, what string, maxBytes int64, reg *prometheus.Registry) *
 // entrySize is what an entry costs: its bytes and its bookkeeping.
 func entrySize(e *cacheEntry) int64 { return int64(len(e.gz) + len(e.key) + 128) }
 
+// enabled reports whether the cache keeps anything.
+func (c *byteCache) enabled() bool { return c.max > 0 }
+
 func (c *byteCache) get(key string) ([]byte, bool) {
 	if c.max <= 0 {
 		return nil, false

@@ -407,7 +407,8 @@ func (s *Server) pageKey(r *http.Request, c *postgres.Collection, format string)
 
 // writeGzipped writes a kept response: as it is to a client that takes
 // gzip, unpacked to one that does not; nil is an empty response (an empty
-// tile is a valid one).
+// tile is a valid one), and a small tile kept uncompressed (keptTile) goes
+// as it is to every client.
 func (s *Server) writeGzipped(w http.ResponseWriter, r *http.Request, contentType string, gz []byte) error {
 	if len(gz) == 0 {
 		w.Header().Set("Content-Type", contentType)
@@ -415,16 +416,26 @@ func (s *Server) writeGzipped(w http.ResponseWriter, r *http.Request, contentTyp
 		w.Header().Set("Content-Length", "0")
 		return nil
 	}
-	body := gz
+	if !isGzip(gz) { // a small tile, kept as built (keptTile)
+		return writeIdentity(w, contentType, gz)
+	}
 	if !acceptsGzip(r) {
 		b, err := gunzipBytes(gz)
 		if err != nil {
 			return err
 		}
-		body = b
-	} else {
-		w.Header().Set("Content-Encoding", "gzip")
+		return writeIdentity(w, contentType, b)
 	}
+	w.Header().Set("Content-Encoding", "gzip")
+	return writeIdentity(w, contentType, gz)
+}
+
+// isGzip reports whether b begins with gzip's magic number.
+func isGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b }
+
+// writeIdentity writes body as it is (writeGzipped sets Content-Encoding
+// first when body is compressed).
+func writeIdentity(w http.ResponseWriter, contentType string, body []byte) error {
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Add("Vary", "Accept-Encoding")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))

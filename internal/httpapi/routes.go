@@ -168,10 +168,12 @@ func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
 	// HEAD is answered on every GET route (the body is dropped): GIS tools
 	// probe with it.
+	// Vector tiles are not in the list: the tile handler compresses them
+	// itself, once, for its cache, and sends a small one as built
+	// (keptTile).
 	r.Use(middleware.GetHead, middleware.RequestID, s.observe, s.recoverer, s.sanitize, s.cors, middleware.Compress(1, // BestSpeed: level 5 cost 2x the query time on 2.5 MB of GeoJSON
 		"application/json", "application/geo+json", "application/problem+json", "application/vnd.oai.openapi+json",
-		"application/schema+json", "text/html", "text/csv", "text/javascript", "application/javascript", "text/css",
-		"application/vnd.mapbox-vector-tile"))
+		"application/schema+json", "text/html", "text/csv", "text/javascript", "application/javascript", "text/css"))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no such resource", "no route matches "+r.URL.Path, "")
 	})

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paulmach/orb/encoding/mvt"
+
 	"github.com/kesempatan/riskmap/internal/dbtest"
 	"github.com/kesempatan/riskmap/internal/httpapi"
 	"github.com/kesempatan/riskmap/internal/postgres"
@@ -240,6 +242,34 @@ func TestTileCache(t *testing.T) {
 	unz, _ := io.ReadAll(zr)
 	if !bytes.Equal(unz, plain) {
 		t.Errorf("the gzip tile is not the plain tile (%d vs %d bytes)", len(unz), len(plain))
+	}
+	// A small tile (a deep kabupaten tile of a few hundred bytes) is kept
+	// and sent as built, to every client, and decodes as a tile.
+	kx, ky := postgres.LonLatToTile(113.4998, -7.8094, 14)
+	kpath := fmt.Sprintf("%s/tiles/kabupaten/14/%d/%d.mvt", srv.URL, kx, ky)
+	for i := 0; i < 2; i++ { // built, then from the cache
+		k1, kplain := get(t, kpath)
+		k2, kgz := get(t, kpath, "Accept-Encoding", "gzip")
+		if len(kplain) == 0 || len(kplain) >= 1024 || k1.Header.Get("Content-Encoding") != "" || k2.Header.Get("Content-Encoding") != "" || !bytes.Equal(kplain, kgz) {
+			t.Errorf("small tile: %d and %d bytes, encodings %q and %q", len(kplain), len(kgz), k1.Header.Get("Content-Encoding"), k2.Header.Get("Content-Encoding"))
+		}
+		if layers, err := mvt.Unmarshal(kplain); err != nil || len(layers) != 1 || len(layers[0].Features) == 0 {
+			t.Errorf("small tile: %v, %d layers", err, len(layers))
+		}
+	}
+	// With the cache off, a tile is compressed only for a client that
+	// takes gzip: both get the same tile.
+	off := serve(t, db, httpapi.Options{TileCacheBytes: -1})
+	opath := strings.Replace(path, srv.URL, off.URL, 1)
+	o1, oplain := get(t, opath)
+	o2, ogz := get(t, opath, "Accept-Encoding", "gzip")
+	if o1.Header.Get("Content-Encoding") != "" || o2.Header.Get("Content-Encoding") != "gzip" || !bytes.Equal(oplain, plain) {
+		t.Errorf("cache off: encodings %q and %q, plain tile %d bytes against %d", o1.Header.Get("Content-Encoding"), o2.Header.Get("Content-Encoding"), len(oplain), len(plain))
+	}
+	if zr, err := gzip.NewReader(bytes.NewReader(ogz)); err != nil {
+		t.Errorf("cache off, gzip client: %v", err)
+	} else if unz, _ := io.ReadAll(zr); !bytes.Equal(unz, plain) {
+		t.Errorf("cache off: the gzip tile is not the plain tile")
 	}
 	// A new scoring run: the tile is built again, from the new run.
 	ctx := context.Background()

@@ -160,6 +160,8 @@ func Recipe(c *Collection) string                     { return catalog.Recipe(c)
 func TileFields(c *Collection) []catalog.Property     { return catalog.TileFields(c) }
 func TileSQL(c *Collection) string                    { return catalog.TileSQL(c) }
 func UncutTileSQL(c *Collection) string               { return catalog.UncutTileSQL(c) }
+func PieceTileSQL(c *Collection) string               { return catalog.PieceTileSQL(c) }
+func TileCut(layer string, z int) bool                { return catalog.TileCut(layer, z) }
 func CompileFilter(c *Collection, e cql2.Expr) (catalog.Filter, error) {
 	return catalog.CompileFilter(c, e)
 }

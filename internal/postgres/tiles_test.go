@@ -69,6 +69,22 @@ func TestTilePieces(t *testing.T) {
 				t.Errorf("%s %d/%d/%d: feature %s: properties %v, want %v", c.ID, z, x, y, id, f.props, u.props)
 			}
 		}
+		// The service runs the pieces' half alone at a cut zoom
+		// (PieceTileSQL): the same tile; elsewhere that half is empty.
+		piece := decode(c, postgres.PieceTileSQL(c), z, x, y)
+		if !postgres.TileCut(c.TileLayer, z) {
+			if len(piece) != 0 {
+				t.Errorf("%s %d/%d/%d: zoom not cut, yet %d features from the pieces", c.ID, z, x, y, len(piece))
+			}
+		} else if len(piece) != len(cut) {
+			t.Errorf("%s %d/%d/%d: %d features from the pieces alone, %d from TileSQL", c.ID, z, x, y, len(piece), len(cut))
+		} else {
+			for id, f := range cut {
+				if p := piece[id]; p == nil || !orb.Equal(p.geom, f.geom) || !reflect.DeepEqual(p.props, f.props) {
+					t.Errorf("%s %d/%d/%d: feature %s from the pieces alone differs from TileSQL's", c.ID, z, x, y, id)
+				}
+			}
+		}
 		if c.ID == "villages" && z >= postgres.TileLayers["villages"].MinZoom && z <= 14 { // the tile was read from its pieces
 			var pieces int
 			if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM tile_piece WHERE layer = 'desa' AND (z, x, y) = ($1, $2, $3)`, z, x, y).Scan(&pieces); err != nil || pieces != len(cut) {
@@ -164,4 +180,34 @@ func sortTiles(ts [][3]int) [][3]int {
 		return ts[i][0] < ts[j][0] || ts[i][0] == ts[j][0] && (ts[i][1] < ts[j][1] || ts[i][1] == ts[j][1] && ts[i][2] < ts[j][2])
 	})
 	return ts
+}
+
+// TestTileCutMatchesSQL checks TileCut, with which the service picks a
+// tile's query, against tile_cut, which decides which pieces exist, for
+// every layer and zoom.
+func TestTileCutMatchesSQL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.New(t)
+	cut := 0
+	for _, c := range postgres.Collections() {
+		if c.TileLayer == "" {
+			continue
+		}
+		for z := 0; z <= 22; z++ {
+			var want bool
+			if err := db.Pool.QueryRow(ctx, `SELECT tile_cut($1, $2)`, c.TileLayer, z).Scan(&want); err != nil {
+				t.Fatal(err)
+			}
+			if got := postgres.TileCut(c.TileLayer, z); got != want {
+				t.Errorf("TileCut(%q, %d) = %v, tile_cut says %v", c.TileLayer, z, got, want)
+			}
+			if want {
+				cut++
+			}
+		}
+	}
+	if cut == 0 {
+		t.Error("no layer is cut at any zoom: nothing was compared")
+	}
 }

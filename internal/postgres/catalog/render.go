@@ -55,6 +55,7 @@ func Recipe(c *Collection) string {
 	}
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(TileSQL(c)))
+	_, _ = h.Write([]byte(PieceTileSQL(c)))
 	r := fmt.Sprintf("%016x", h.Sum64())
 	recipes.Store(c.ID, r)
 	return r
@@ -158,7 +159,12 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 	}
 	for _, id := range RenderedLayers {
 		c := byID[id]
-		recipe, sql := Recipe(c), `SELECT (SELECT generation FROM map_state), (`+TileSQL(c)+`)`
+		recipe := Recipe(c)
+		// By zoom, the query the service would run for the tile.
+		sqls := map[int]string{}
+		for z := TileLayers[id].MinZoom; z <= RenderedMaxZoom; z++ {
+			sqls[z] = `SELECT (SELECT generation FROM map_state), (` + tileSQLFor(c, z) + `)`
+		}
 		// The tiles holding a piece, listed with the generation in one
 		// snapshot: the layer is complete at that generation only if
 		// every one of them is rendered at it too.
@@ -178,7 +184,7 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 			}
 			listed[id] = g
 			for _, m := range months {
-				jobs = append(jobs, job{c, recipe, sql, int(z), int(x), int(y), m})
+				jobs = append(jobs, job{c, recipe, sqls[int(z)], int(z), int(x), int(y), m})
 			}
 		}
 		if err := rows.Err(); err != nil {
