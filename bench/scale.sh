@@ -13,7 +13,7 @@
 # re-score (with every step's time), the disclosure check, then cold tiles
 # of zooms 5-14 through `riskmap serve` (tile cache off) against
 # pg_tileserv and tegola on the same database when PG_TILESERV and TEGOLA
-# name their binaries (bench/tiles.py), and the size of the largest tile; the PMTiles export;
+# name their binaries (bench/tilerace, a Go client), and the size of the largest tile; the PMTiles export;
 # the map page's first draw, headless (web/test/first-draw.mjs). The database
 # (riskmap_<scale>) is kept for looking around; HOUSEHOLDS=N overrides the
 # survey's size; TILES_ONLY=1 keeps the database of an earlier run, renders
@@ -29,6 +29,7 @@ PORT=${PORT:-18098}
 WORK=${BENCH_DIR:-/tmp/riskmap-scale}/$SCALE
 mkdir -p "$WORK"
 go build -o $BIN ./cmd/riskmap
+go build -o bin/tilerace ./bench/tilerace
 case $SCALE in
 province)
   P=${RISKMAP_PROVINCE_DIR:-../shared/geodata/province}
@@ -94,7 +95,7 @@ fi
 trap 'kill $SPID ${TPID:-} ${GPID:-} 2>/dev/null || true' EXIT
 for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.2; done
 PEER=${PEERS:--}
-python3 bench/tiles.py "http://127.0.0.1:$PORT" "$PEER" $(psql -At -F' ' "$URL" -c "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x")
+bin/tilerace "http://127.0.0.1:$PORT" "$PEER" $(psql -At -F' ' "$URL" -c "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x")
 # The public layers as static files (PMTiles, GeoJSON, FlatGeobuf).
 [ -n "${TILES_ONLY:-}" ] || rm -rf "$WORK/export"
 [ -n "${TILES_ONLY:-}" ] || echo "export --pmtiles: $(secs $BIN export --pmtiles "$WORK/export") s, $(du -sm "$WORK/export" | cut -f1) MB: $(cd "$WORK/export" && ls -s --block-size=M *.pmtiles | tr '\n' ' ')"
