@@ -58,8 +58,8 @@ func renderTiles(ctx context.Context, e *env, db *postgres.DB) error {
 	if err != nil {
 		return fmt.Errorf("render tiles: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "  tiles:      %d of zooms up to %d rendered ahead in %.1f s, months %v (0: annual; %.1f MB compressed, largest %d KB)\n",
-		st.Tiles, postgres.RenderedMaxZoom, st.Seconds, st.Months, float64(st.Bytes)/1e6, st.Largest/1024)
+	fmt.Fprintf(e.stdout, "  tiles:      %d of zooms up to %d rendered ahead in %.1f s, months %v (0: annual; %.1f MB compressed, largest %d KB); tile properties of %d areas for the deeper zooms in %.1f s\n",
+		st.Tiles, postgres.RenderedMaxZoom, st.Seconds, st.Months, float64(st.Bytes)/1e6, st.Largest/1024, st.Props.Areas, st.Props.Seconds)
 	return nil
 }
 

@@ -162,6 +162,8 @@ func TileSQL(c *Collection) string                    { return catalog.TileSQL(c
 func UncutTileSQL(c *Collection) string               { return catalog.UncutTileSQL(c) }
 func PieceTileSQL(c *Collection) string               { return catalog.PieceTileSQL(c) }
 func TileCut(layer string, z int) bool                { return catalog.TileCut(layer, z) }
+func PropsTileSQL(c *Collection) string               { return catalog.PropsTileSQL(c) }
+func HasTileProps(c *Collection) bool                 { return catalog.HasTileProps(c) }
 func CompileFilter(c *Collection, e cql2.Expr) (catalog.Filter, error) {
 	return catalog.CompileFilter(c, e)
 }

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"reflect"
@@ -209,5 +210,119 @@ func TestTileCutMatchesSQL(t *testing.T) {
 	}
 	if cut == 0 {
 		t.Error("no layer is cut at any zoom: nothing was compared")
+	}
+}
+
+// TestTileProps checks the tile properties written ahead (tile_props,
+// migration 023): over a scored region, every deep tile read through them
+// (PropsTileSQL) is byte for byte the tile built from the areas' tables
+// (PieceTileSQL), for each area layer, annual and for a month; a changed
+// published figure or another recipe makes them not current, and the
+// service's Tile then builds the tile with the new figure; writing them
+// again makes them current.
+func TestTileProps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.New(t)
+	dbtest.LoadRealRegion(t, db, 2000, 41)
+	if _, err := db.RenderTiles(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	var minLon, minLat, maxLon, maxLat float64
+	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
+		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
+		t.Fatal(err)
+	}
+	props := func(c *postgres.Collection, recipe string, z, x, y, month int) (bool, []byte) {
+		t.Helper()
+		var current bool
+		var b []byte
+		if err := db.Pool.QueryRow(ctx, postgres.PropsTileSQL(c), z, x, y, month, recipe).Scan(&current, &b); err != nil {
+			t.Fatalf("%s %d/%d/%d: %v", c.ID, z, x, y, err)
+		}
+		return current, b
+	}
+	built := func(c *postgres.Collection, z, x, y, month int) []byte {
+		t.Helper()
+		var b []byte
+		if err := db.Pool.QueryRow(ctx, postgres.PieceTileSQL(c), z, x, y, month).Scan(&b); err != nil {
+			t.Fatalf("%s %d/%d/%d: %v", c.ID, z, x, y, err)
+		}
+		return b
+	}
+	var villages *postgres.Collection
+	compared, nonEmpty := 0, 0
+	for _, c := range postgres.Collections() {
+		if !postgres.HasTileProps(c) {
+			continue
+		}
+		if c.ID == "villages" {
+			villages = c
+		}
+		for z := postgres.TileLayers[c.ID].MinZoom; z <= 14; z++ {
+			if !postgres.TileCut(c.TileLayer, z) {
+				continue
+			}
+			x0, y0 := postgres.LonLatToTile(minLon, maxLat, z)
+			x1, y1 := postgres.LonLatToTile(maxLon, minLat, z)
+			n := (x1 - x0 + 1) * (y1 - y0 + 1)
+			for k := 0; k < n; k += n/20 + 1 {
+				x, y := x0+k%(x1-x0+1), y0+k/(x1-x0+1)
+				for _, month := range []int{0, 8} {
+					current, got := props(c, postgres.Recipe(c), z, x, y, month)
+					want := built(c, z, x, y, month)
+					if !current {
+						t.Fatalf("%s: the properties just written are not current", c.ID)
+					}
+					if !bytes.Equal(got, want) {
+						t.Errorf("%s %d/%d/%d month %d: %d bytes through the properties, %d built from the tables", c.ID, z, x, y, month, len(got), len(want))
+					}
+					compared++
+					if len(want) > 0 {
+						nonEmpty++
+					}
+				}
+			}
+		}
+	}
+	if villages == nil || compared == 0 || nonEmpty == 0 {
+		t.Fatalf("%d tiles compared, %d with features", compared, nonEmpty)
+	}
+	t.Logf("%d tiles compared, %d with features", compared, nonEmpty)
+
+	// Another recipe: not current.
+	x, y := postgres.LonLatToTile(113.4998, -7.8094, 13)
+	if current, _ := props(villages, "another", 13, x, y, 0); current {
+		t.Error("properties written for another recipe are current")
+	}
+	// A changed published figure: not current, and the service builds the
+	// tile with the new figure.
+	var code string
+	if err := db.Pool.QueryRow(ctx, `SELECT code FROM tile_piece WHERE layer = 'desa' AND (z, x, y) = (13, $1, $2) LIMIT 1`, x, y).Scan(&code); err != nil {
+		t.Fatal(err)
+	}
+	before, err := db.Tile(ctx, villages, 13, x, y, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE area_public SET score = 99.5, tier = 'high' WHERE level = 'desa' AND code = $1`, code); err != nil {
+		t.Fatal(err)
+	}
+	if current, _ := props(villages, postgres.Recipe(villages), 13, x, y, 0); current {
+		t.Error("the properties are current after a published figure changed")
+	}
+	after, err := db.Tile(ctx, villages, 13, x, y, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(after, before) || !bytes.Equal(after, built(villages, 13, x, y, 0)) || !bytes.Contains(after, []byte("high")) {
+		t.Errorf("after the change the service's tile is %d bytes (before %d), want the tile built from the tables", len(after), len(before))
+	}
+	// Written again: current, with the new figure.
+	if _, err := db.RenderTiles(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if current, got := props(villages, postgres.Recipe(villages), 13, x, y, 0); !current || !bytes.Equal(got, after) {
+		t.Errorf("written again: current %v, %d bytes, want %d", current, len(got), len(after))
 	}
 }

@@ -56,6 +56,10 @@ func Recipe(c *Collection) string {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(TileSQL(c)))
 	_, _ = h.Write([]byte(PieceTileSQL(c)))
+	if HasTileProps(c) {
+		_, _ = h.Write([]byte(PropsTileSQL(c)))
+		_, _ = h.Write([]byte(propsBuildSQL(c)))
+	}
 	r := fmt.Sprintf("%016x", h.Sum64())
 	recipes.Store(c.ID, r)
 	return r
@@ -125,10 +129,13 @@ type RenderStats struct {
 	Bytes      int64   // their gzip-compressed bytes
 	Largest    int     // the largest tile, uncompressed bytes
 	Generation int64   // the map generation they were read at (the last, if a commit came during the run)
-	Seconds    float64 // wall time
+	Seconds    float64 // wall time, the tile properties' included
+	Props      PropsStats
 }
 
-// RenderTiles renders every tile of the area layers (RenderedLayers) from
+// RenderTiles writes the area layers' tile properties for the deeper
+// zooms (WriteTileProps), then renders every tile of those layers
+// (RenderedLayers) from
 // each layer's first zoom to RenderedMaxZoom that holds a piece of an area,
 // for each of RenderedMonths, with workers connections at once, and drops
 // rendered tiles of earlier generations. Each tile is read in one
@@ -138,6 +145,11 @@ type RenderStats struct {
 // longer served.
 func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, error) {
 	start := time.Now()
+	// The deep zooms' tile properties first (WriteTileProps).
+	props, err := st.WriteTileProps(ctx)
+	if err != nil {
+		return RenderStats{}, err
+	}
 	months, err := st.RenderedMonths(ctx)
 	if err != nil {
 		return RenderStats{}, err
@@ -193,7 +205,7 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 	}
 	var (
 		mu    sync.Mutex
-		stats = RenderStats{Months: months}
+		stats = RenderStats{Months: months, Props: props}
 		seen  = map[part]map[int64]bool{} // the generations each layer's tiles of a month were read at
 		first error
 		next  int

@@ -98,8 +98,19 @@ func tileSQLFor(c *Collection, z int) string {
 	return q
 }
 
-// tileSQLs keeps tileSQLFor's queries (see recipes).
+// tileSQLs keeps tileSQLFor's and propsSQL's queries (see recipes).
 var tileSQLs sync.Map
+
+// propsSQL is PropsTileSQL, built once per collection and process.
+func propsSQL(c *Collection) string {
+	key := c.ID + "|props"
+	if q, ok := tileSQLs.Load(key); ok {
+		return q.(string)
+	}
+	q := PropsTileSQL(c)
+	tileSQLs.Store(key, q)
+	return q
+}
 
 // tileProps are the select list of c's tile features, after the geometry.
 func tileProps(c *Collection) []string {
@@ -200,6 +211,17 @@ func (st *Store) Tile(ctx context.Context, c *Collection, z, x, y, month int) ([
 	}
 	if l, ok := TileLayers[c.ID]; ok && z < l.MinZoom {
 		return nil, nil
+	}
+	// A cut zoom of an area layer reads the properties written ahead
+	// (PropsTileSQL) while they are current; otherwise, or before they
+	// are first written, the tile is built from the areas' tables.
+	if HasTileProps(c) && TileCut(c.TileLayer, z) {
+		var current bool
+		var b []byte
+		err := st.db.TileReader().QueryRow(ctx, propsSQL(c), z, x, y, month, Recipe(c)).Scan(&current, &b)
+		if err != nil || current {
+			return b, core.Wrap(err)
+		}
 	}
 	var b []byte
 	err := st.db.TileReader().QueryRow(ctx, tileSQLFor(c, z), z, x, y, month).Scan(&b)
