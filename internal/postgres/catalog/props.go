@@ -69,7 +69,8 @@ func propsBuildSQL(c *Collection) string {
 // arguments $1 z, $2 x, $3 y, $4 month, $5 the collection's Recipe. It
 // returns two columns: whether the properties are current (their
 // generation is map_state's in this statement's snapshot, and their recipe
-// $5) and, only then, the tile, the same bytes PieceTileSQL builds.
+// $5) and, only then, the tile: the same bytes PieceTileSQL builds, its
+// features in the same (code) order.
 func PropsTileSQL(c *Collection) string {
 	props := []string{"p.code AS id"}
 	n := map[string]int{}
@@ -93,7 +94,8 @@ func PropsTileSQL(c *Collection) string {
 				SELECT tp.geom AS geom, ` + strings.Join(props, ", ") + `
 				FROM tile_piece tp JOIN tile_props p ON p.collection = ` + id + ` AND p.code = tp.code
 				WHERE tile_cut(` + layer + `, $1::int) AND tp.layer = ` + layer + ` AND tp.z = $1::int AND tp.x = $2::int AND tp.y = $3::int
-				  AND $4::int >= 0) f) END
+				  AND $4::int >= 0
+				ORDER BY tp.code) f) END
 		FROM ok`
 }
 

@@ -155,9 +155,9 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 		return RenderStats{}, err
 	}
 	type job struct {
-		c              *Collection
-		recipe, sql    string
-		z, x, y, month int
+		c                  *Collection
+		recipe, sql, props string // props: through the tile properties, "" where there are none
+		z, x, y, month     int
 	}
 	type part struct {
 		layer string
@@ -173,9 +173,15 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 		c := byID[id]
 		recipe := Recipe(c)
 		// By zoom, the query the service would run for the tile.
-		sqls := map[int]string{}
+		// The tile properties were just written: the tiles are rendered
+		// through them as the service builds them (PropsTileSQL), and from
+		// the areas' tables if a commit has made them stale since.
+		sqls, props := map[int]string{}, map[int]string{}
 		for z := TileLayers[id].MinZoom; z <= RenderedMaxZoom; z++ {
-			sqls[z] = `SELECT (SELECT generation FROM map_state), (` + tileSQLFor(c, z) + `)`
+			sqls[z] = `SELECT (SELECT generation FROM map_state), true, (` + tileSQLFor(c, z) + `)`
+			if HasTileProps(c) && TileCut(c.TileLayer, z) {
+				props[z] = `SELECT (SELECT generation FROM map_state), q.ok, q.tile FROM (` + propsSQL(c) + `) AS q(ok, tile)`
+			}
 		}
 		// The tiles holding a piece, listed with the generation in one
 		// snapshot: the layer is complete at that generation only if
@@ -196,7 +202,7 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 			}
 			listed[id] = g
 			for _, m := range months {
-				jobs = append(jobs, job{c, recipe, sqls[int(z)], int(z), int(x), int(y), m})
+				jobs = append(jobs, job{c, recipe, sqls[int(z)], props[int(z)], int(z), int(x), int(y), m})
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -233,7 +239,14 @@ func (st *Store) RenderTiles(ctx context.Context, workers int) (RenderStats, err
 				}
 				var gen int64
 				var mvt []byte
-				err := st.db.Pool.QueryRow(ctx, j.sql, j.z, j.x, j.y, j.month).Scan(&gen, &mvt)
+				current := false
+				var err error
+				if j.props != "" {
+					err = st.db.Pool.QueryRow(ctx, j.props, j.z, j.x, j.y, j.month, j.recipe).Scan(&gen, &current, &mvt)
+				}
+				if err == nil && !current {
+					err = st.db.Pool.QueryRow(ctx, j.sql, j.z, j.x, j.y, j.month).Scan(&gen, &current, &mvt)
+				}
 				gz := []byte{}
 				if err == nil && len(mvt) > 0 {
 					buf.Reset()

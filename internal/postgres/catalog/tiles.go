@@ -72,7 +72,10 @@ func PieceTileSQL(c *Collection) string {
 	if c.TileLayer == "" {
 		return TileSQL(c)
 	}
-	return wrapTile(c, pieceBody(c, tileProps(c)))
+	// In code order: the order of the key's index, so no sort, and the
+	// order PropsTileSQL gives the same features in.
+	return wrapTile(c, pieceBody(c, tileProps(c))+`
+			ORDER BY tp.code`)
 }
 
 // TileCut reports whether the tiles of layer (a TileLayer) at zoom z are
