@@ -66,6 +66,11 @@ func renderTiles(ctx context.Context, e *env, db *postgres.DB) error {
 func printScore(e *env, run postgres.ScoreRun) {
 	fmt.Fprintf(e.stdout, "scored with model %s (run %d), round %s: %d households, %d children, %d villages with surveys\n",
 		run.ModelVersion, run.ID, run.Round, run.Households, run.Children, run.Villages)
+	if run.Full {
+		fmt.Fprintf(e.stdout, "  scored:     every household (the first run, a new model or scoring code, or villages, fields or calendars changed)\n")
+	} else {
+		fmt.Fprintf(e.stdout, "  scored:     the households of %d kabupaten whose data changed %v; the rest kept from the previous run\n", len(run.Rescored), run.Rescored)
+	}
 	fmt.Fprintf(e.stdout, "  children:   %s\n", counts(run.Classes, risk.Classifications))
 	fmt.Fprintf(e.stdout, "  households: %s\n", counts(run.Tiers, []string{"high", "medium", "low"}))
 	fmt.Fprintf(e.stdout, "  hotspots:   %s\n", counts(run.Hotspots, []string{"hot_99", "hot_95", "hot_90", "cold_99", "cold_95", "cold_90", "not_significant"}))

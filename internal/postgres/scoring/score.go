@@ -59,6 +59,12 @@ type ScoreRun struct {
 	NewRelease bool
 	Refreshed  []Refreshed
 	Held       Held
+	// Full: every household was classified and scored again; else only
+	// those of the kabupaten in Rescored (their data changed since the
+	// previous run, under the same model and scoring code), the others
+	// kept as that run left them.
+	Full     bool
+	Rescored []string
 }
 
 // Score runs the risk model over the whole database in one transaction:
@@ -66,6 +72,9 @@ type ScoreRun struct {
 // aggregate villages and roll them up to kecamatan and kabupaten, and find
 // hotspots. Readers see the previous run until it commits. Every step but the
 // hotspot statistic is set-based SQL; the model reaches SQL as parameters.
+// Under the model and scoring code of the previous run, only the children
+// and households of the kabupaten whose data changed since are classified
+// and scored again (scope); everything downstream reads every household.
 func (st *Store) Score(ctx context.Context, m *risk.Model, month int) (ScoreRun, error) {
 	return st.ScoreRound(ctx, m, month, "")
 }
@@ -110,6 +119,15 @@ func (st *Store) ScoreRound(ctx context.Context, m *risk.Model, month int, round
 	if _, err := tx.Exec(ctx, `SELECT set_config('riskmap.round', $1, true)`, round); err != nil {
 		return run, err
 	}
+	// Which households the run classifies and scores again (migration 024).
+	sc, err := readScope(ctx, tx, m)
+	if err != nil {
+		return run, err
+	}
+	if err := sc.prepare(ctx, tx); err != nil {
+		return run, err
+	}
+	run.Full, run.Rescored = sc.full, sc.kabupaten
 	var shown publication // the shown round's counts and publication, reused for its round_area
 	var rel releaseState
 	stage := func(name string, f func() error) error {
@@ -124,9 +142,9 @@ func (st *Store) ScoreRound(ctx context.Context, m *risk.Model, month int, round
 		name string
 		f    func() error
 	}{
-		{"classify children", func() error { return classifyChildren(ctx, tx, m) }},
+		{"classify children", func() error { return classifyChildren(ctx, tx, m, sc) }},
 		{"locate tobacco near households", func() error { return nearFields(ctx, tx, m) }},
-		{"score households", func() error { return scoreHouseholds(ctx, tx, m) }},
+		{"score households", func() error { return scoreHouseholds(ctx, tx, m, sc) }},
 		{"aggregate villages", func() error { return scoreVillages(ctx, tx, m) }},
 		{"roll up kecamatan and kabupaten", func() error { return rollUp(ctx, tx, m) }},
 		{"release bases", func() error { return refreshBases(ctx, tx, m, &rel) }},
@@ -145,7 +163,14 @@ func (st *Store) ScoreRound(ctx context.Context, m *risk.Model, month int, round
 			}
 			return publishPipeline(ctx, tx, m)
 		}},
-		{"swap in the new tables", func() error { return swapScoreTables(ctx, tx) }},
+		{"swap in the new tables", func() error {
+			if sc.full {
+				if err := swapScoreTables(ctx, tx); err != nil {
+					return err
+				}
+			}
+			return sc.finish(ctx, tx)
+		}},
 	}
 	for _, s := range steps {
 		if err := stage(s.name, s.f); err != nil {

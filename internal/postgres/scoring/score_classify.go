@@ -9,16 +9,27 @@ import (
 )
 
 // classifyChildren applies risk.ClassifyChild's rule to every child at once.
-func classifyChildren(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
+// A run that is not full (scope) classifies again, in place, only the
+// children of the households in its scope.
+func classifyChildren(ctx context.Context, tx pgx.Tx, m *risk.Model, sc *scope) error {
 	r := m.ChildRule
-	// The run builds its tables apart and swaps them in at the end
-	// (swapScoreTables): deleting 2.3 M rows and maintaining their index row
-	// by row cost more than building them afresh.
-	if _, err := tx.Exec(ctx, `CREATE TABLE child_class_next (LIKE child_class INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`); err != nil {
-		return err
+	target, only := "child_class_next", ""
+	if sc.full {
+		// The run builds its tables apart and swaps them in at the end
+		// (swapScoreTables): deleting 2.3 M rows and maintaining their
+		// index row by row cost more than building them afresh.
+		if _, err := tx.Exec(ctx, `CREATE TABLE child_class_next (LIKE child_class INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`); err != nil {
+			return err
+		}
+	} else {
+		if _, err := tx.Exec(ctx, `DELETE FROM child_class k USING scope_household s WHERE k.household_id = s.id`); err != nil {
+			return err
+		}
+		target, only = "child_class", `
+		WHERE c.household_id IN (SELECT id FROM scope_household)`
 	}
 	_, err := tx.Exec(ctx, `
-		INSERT INTO child_class_next (household_id, ordinal, classification, reason)
+		INSERT INTO `+target+` (household_id, ordinal, classification, reason)
 		SELECT c.household_id, c.ordinal, k.class, k.reason
 		FROM child c
 		CROSS JOIN LATERAL (SELECT CASE WHEN c.tasks && @hazardous_tasks::text[]
@@ -48,12 +59,12 @@ func classifyChildren(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 					ELSE format('light work at age %s', c.age) END
 				WHEN c.work_hours_week > @older_max_hours_week THEN format('%s h a week at age %s (over %s)', c.work_hours_week, c.age, @older_max_hours_week)
 				ELSE format('permitted work at age %s', c.age)
-			END AS reason) k`,
+			END AS reason) k`+only,
 		pgx.NamedArgs{"hazardous_tasks": r.HazardousTasks, "max_child_age": r.MaxChildAge, "gts_is_hazardous": r.GTSSymptomsAreHazardous,
 			"min_work_age": r.MinWorkAge, "light_work_min_age": r.LightWorkMinAge, "older_min_age": r.OlderMinAge,
 			"light_work_max_hours_week": r.LightWorkMaxHoursWeek, "light_work_max_hours_day": r.LightWorkMaxHoursDay,
 			"older_max_hours_week": r.OlderMaxHoursWeek})
-	if err != nil {
+	if err != nil || !sc.full {
 		return err
 	}
 	// The run's later joins over 2.3 M classes plan on these statistics.

@@ -9,9 +9,16 @@ import (
 )
 
 // scoreHouseholds weighs each household's indicators into a score 0-100 and
-// its seasonal curve.
-func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
+// its seasonal curve. A run that is not full (scope) scores again, in
+// place, only the households in its scope, and takes what the release
+// bases sum over the others' children from their kept scores.
+func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model, sc *scope) error {
 	h, w, r := m.Household, m.Household.Weights, m.ChildRule
+	only := ""
+	if !sc.full {
+		only = `
+		WHERE c.household_id IN (SELECT id FROM scope_household)`
+	}
 	_, err := tx.Exec(ctx, `
 		CREATE TEMP TABLE household_kids ON COMMIT DROP AS
 		SELECT c.household_id,
@@ -37,7 +44,7 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			count(*) AS children,
 			count(*) FILTER (WHERE k.classification = 'hazardous') AS hazardous,
 			count(*) FILTER (WHERE k.classification = 'child_labour') AS child_labour
-		FROM child c JOIN child_class_next k USING (household_id, ordinal)
+		FROM child c JOIN child_class_next k USING (household_id, ordinal)`+only+`
 		GROUP BY c.household_id`,
 		pgx.NamedArgs{"light_work_min_age": r.LightWorkMinAge, "max_child_age": r.MaxChildAge, "min_work_age": r.MinWorkAge,
 			"harvest_absence_days": h.HarvestAbsenceDays, "exposure_tasks": h.ExposureTasks, "school_min_age": h.SchoolMinAge})
@@ -47,8 +54,17 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 	if _, err := tx.Exec(ctx, `CREATE INDEX ON household_kids (household_id)`); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE household_score_next (LIKE household_score INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`); err != nil {
-		return err
+	target := "household_score_next"
+	if sc.full {
+		if _, err := tx.Exec(ctx, `CREATE TABLE household_score_next (LIKE household_score INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`); err != nil {
+			return err
+		}
+	} else {
+		if _, err := tx.Exec(ctx, `DELETE FROM household_score s USING scope_household x WHERE s.household_id = x.id`); err != nil {
+			return err
+		}
+		target, only = "household_score", `
+		WHERE h.id IN (SELECT id FROM scope_household)`
 	}
 	// Each component is 0 or its indicator's full weight: a household stores
 	// the indicators it meets as bits (bit i: risk.HouseholdIndicators[i]) and
@@ -67,12 +83,13 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 		return err
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO household_score_next (household_id, village_code, score, tier, top_tier_reason, indicators, nearest_field_m, variety,
-			n_children, n_hazardous, n_child_labour)
+		INSERT INTO `+target+` (household_id, village_code, score, tier, top_tier_reason, indicators, nearest_field_m, variety,
+			n_children, n_hazardous, n_child_labour, kid_n, kid_y, kid_hazardous, kid_child_labour, kid_light_work)
 		SELECT h.id, h.village_code, s.score,
 			CASE WHEN k.top_reason IS NOT NULL OR s.score >= @tier_high THEN 'high' WHEN s.score >= @tier_medium THEN 'medium' ELSE 'low' END,
 			k.top_reason, s.bits, n.d, coalesce(cal.variety, @default_variety),
-			coalesce(k.children, 0), coalesce(k.hazardous, 0), coalesce(k.child_labour, 0)
+			coalesce(k.children, 0), coalesce(k.hazardous, 0), coalesce(k.child_labour, 0),
+			coalesce(k.n, 0), coalesce(k.y, 0), coalesce(k.n_hazardous, 0), coalesce(k.n_child_labour, 0), coalesce(k.n_light_work, 0)
 		FROM household h
 		LEFT JOIN household_kids k ON k.household_id = h.id
 		LEFT JOIN household_near n ON n.household_id = h.id
@@ -97,7 +114,7 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			-- bit i is risk.HouseholdIndicators[i] (PostgreSQL gives | and << one precedence: hence the brackets)
 			(p.older::int | (p.labourer::int << 1) | (p.school::int << 2) | (p.leaf::int << 3) | (p.near::int << 4)
 			 | (p.poverty::int << 5) | (p.single::int << 6) | (p.disability::int << 7) | (p.dependency::int << 8)
-			 | (p.education::int << 9))::smallint AS bits) s`,
+			 | (p.education::int << 9))::smallint AS bits) s`+only,
 		pgx.NamedArgs{"w_children_13_17": w["children_13_17"], "w_farm_labourer": w["farm_labourer"], "w_school": w["school"],
 			"w_handled_leaf": w["handled_leaf"], "w_tobacco_proximity": w["tobacco_proximity"], "w_poverty": w["poverty"],
 			"w_single_parent_or_orphan": w["single_parent_or_orphan"], "w_disability": w["disability"], "w_dependency": w["dependency"],
@@ -105,5 +122,14 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 			"grower_livelihoods": h.GrowerLivelihoods, "poverty_programmes": h.PovertyProgrammes, "tier_medium": m.Tiers.Medium,
 			"tier_high": m.Tiers.High, "default_variety": m.DefaultVariety, "dependency_ratio": h.DependencyRatio,
 			"low_education": h.LowEducation})
+	if err != nil || sc.full {
+		return err
+	}
+	// The households kept: what the release bases sum over their children,
+	// as the run that scored them found it (household_kids holds a row for
+	// each household with children).
+	_, err = tx.Exec(ctx, `INSERT INTO household_kids (household_id, n, y, n_hazardous, n_child_labour, n_light_work)
+		SELECT s.household_id, s.kid_n, s.kid_y, s.kid_hazardous, s.kid_child_labour, s.kid_light_work
+		FROM household_score s WHERE s.n_children > 0 AND NOT EXISTS (SELECT 1 FROM scope_household x WHERE x.id = s.household_id)`)
 	return err
 }
