@@ -6,21 +6,20 @@
 -- every change to a household or a child since the last scoring run
 -- (score_dirty); a change to the villages, the plantations or the
 -- imported calendars concerns every household ('*'). A run whose model and
--- scoring code are those of the previous run (score_state.fingerprint)
+-- scoring code are those of the latest run (score_run.scope_fingerprint)
 -- classifies and scores again only the households of the kabupaten noted,
 -- in place, and keeps the rest; any other run scores everything, as
--- before. seq tells a note taken during a run from the one the run read:
--- the run removes only the notes it read, unchanged.
+-- before, and so does the first run after a run that recorded no
+-- fingerprint (this migration, or an older riskmap scoring in between).
+-- seq tells a note taken during a run from the one the run read: the run
+-- removes only the notes it read, unchanged.
 CREATE TABLE score_dirty (
     kabupaten_code text PRIMARY KEY, -- '' for households in no village; '*' for every household
     seq            bigint NOT NULL
 );
 CREATE SEQUENCE score_dirty_seq;
 
-CREATE TABLE score_state (
-    one         boolean PRIMARY KEY DEFAULT true CHECK (one),
-    fingerprint text NOT NULL        -- the model and scoring code of the last run
-);
+ALTER TABLE score_run ADD COLUMN scope_fingerprint text; -- the model and scoring code it ran
 
 -- What a village's release basis sums over each household (its children
 -- aged min_work_age..max_child_age, in child labour, and by class), kept

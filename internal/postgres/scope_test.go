@@ -14,8 +14,9 @@ import (
 // run classifies and scores only those two kabupaten, leaves every row of
 // the third as it was (the same row version), and ends with exactly the
 // classes, scores, published figures and release bases that scoring every
-// household again gives. A run with nothing changed scores nobody; a
-// change to the villages scores everybody.
+// household again gives. A run with nothing changed scores nobody; after a
+// run that recorded no fingerprint (an older riskmap), or a change to the
+// villages, a run scores everybody.
 func TestScoreOnlyChangedKabupaten(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -125,6 +126,15 @@ func TestScoreOnlyChangedKabupaten(t *testing.T) {
 		if count(`SELECT count(*) FROM snap_`+name) == 0 {
 			t.Errorf("%s: empty, nothing compared", name)
 		}
+	}
+	// A run by an older riskmap recorded no fingerprint (and kept no
+	// counts with the scores): the next run scores everybody.
+	exec(`UPDATE score_run SET scope_fingerprint = NULL WHERE id = (SELECT max(id) FROM score_run)`)
+	if run, err = db.Score(ctx, m, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !run.Full {
+		t.Errorf("after a run with no fingerprint the run scored only %v", run.Rescored)
 	}
 	// A change to the villages concerns every household.
 	exec(`UPDATE village SET name = name WHERE code = (SELECT min(code) FROM village)`)

@@ -31,8 +31,9 @@ type scope struct {
 }
 
 // readScope decides the run's scope: full when the model or the scoring
-// code differs from the last run's, when no run has recorded them, or when
-// a change concerns every household ('*'); else the kabupaten noted.
+// code differs from the latest run's, when that run recorded none (an
+// older riskmap, which keeps no counts with the scores), or when a change
+// concerns every household ('*'); else the kabupaten noted.
 func readScope(ctx context.Context, tx pgx.Tx, m *risk.Model) (*scope, error) {
 	model, err := json.Marshal(m)
 	if err != nil {
@@ -41,7 +42,7 @@ func readScope(ctx context.Context, tx pgx.Tx, m *risk.Model) (*scope, error) {
 	h := sha256.Sum256(append(model, "|"+scoringCode...))
 	sc := &scope{fingerprint: hex.EncodeToString(h[:])}
 	var previous string
-	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT fingerprint FROM score_state), '')`).Scan(&previous); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT scope_fingerprint FROM score_run ORDER BY id DESC LIMIT 1), '')`).Scan(&previous); err != nil {
 		return nil, err
 	}
 	rows, err := tx.Query(ctx, `SELECT kabupaten_code, seq FROM score_dirty`)
@@ -98,14 +99,13 @@ func (sc *scope) prepare(ctx context.Context, tx pgx.Tx) error {
 	})
 }
 
-// finish records the run's fingerprint and removes the notes it read,
-// where no change has noted their kabupaten again since; for a run that
-// was not full it drops the views prepare made.
+// finish removes the notes the run read, where no change has noted their
+// kabupaten again since; for a run that was not full it drops the views
+// prepare made. (The run's score_run row keeps its fingerprint.)
 func (sc *scope) finish(ctx context.Context, tx pgx.Tx) error {
 	stmts := []statement{
 		{`DELETE FROM score_dirty d USING unnest($1::text[], $2::bigint[]) AS r(code, seq)
 			WHERE d.kabupaten_code = r.code AND d.seq = r.seq`, []any{sc.notes, sc.seqs}},
-		{`INSERT INTO score_state (fingerprint) VALUES ($1) ON CONFLICT (one) DO UPDATE SET fingerprint = excluded.fingerprint`, []any{sc.fingerprint}},
 	}
 	if !sc.full {
 		stmts = append(stmts, statement{`DROP VIEW pg_temp.child_class_next, pg_temp.household_score_next`, nil})

@@ -196,9 +196,9 @@ func (st *Store) ScoreRound(ctx context.Context, m *risk.Model, month int, round
 	if round != "" {
 		roundArg = round
 	}
-	if err := tx.QueryRow(ctx, `INSERT INTO score_run (model_version, model, month, started_at, stages, households, children, villages, synthetic, round_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, EXISTS (SELECT 1 FROM import_run WHERE kind = 'survey' AND synthetic), $9) RETURNING id`,
-		m.Version, model, monthArg, started, stages, run.Households, run.Children, run.Villages, roundArg).Scan(&run.ID); err != nil {
+	if err := tx.QueryRow(ctx, `INSERT INTO score_run (model_version, model, month, started_at, stages, households, children, villages, synthetic, round_id, scope_fingerprint)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, EXISTS (SELECT 1 FROM import_run WHERE kind = 'survey' AND synthetic), $9, $10) RETURNING id`,
+		m.Version, model, monthArg, started, stages, run.Households, run.Children, run.Villages, roundArg, sc.fingerprint).Scan(&run.ID); err != nil {
 		return run, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE round_summary SET score_run_id = $1`, run.ID); err != nil {
