@@ -62,8 +62,8 @@ func TestScoreOnlyChangedKabupaten(t *testing.T) {
 	}
 	changed, erased, kept := kabs[0], kabs[1], kabs[2]
 	// In the first kabupaten a household's answers change, a child starts
-	// working long hours and another child is deleted; in the second a
-	// household is erased.
+	// working long hours, another child is deleted and a household moves;
+	// in the second a household is erased.
 	exec(`UPDATE household SET poverty_programmes = '{pkh}', single_parent = true
 		WHERE id = (SELECT min(h.id) FROM household h JOIN village v ON v.code = h.village_code WHERE v.kabupaten_code = $1)`, changed)
 	exec(`UPDATE child SET works = true, work_hours_week = 30, work_hours_day = 6, age = 14
@@ -71,6 +71,9 @@ func TestScoreOnlyChangedKabupaten(t *testing.T) {
 			JOIN village v ON v.code = h.village_code WHERE v.kabupaten_code = $1 GROUP BY c.household_id ORDER BY c.household_id DESC LIMIT 1)`, changed)
 	exec(`DELETE FROM child WHERE (household_id, ordinal) = (SELECT c.household_id, max(c.ordinal) FROM child c JOIN household h ON h.id = c.household_id
 			JOIN village v ON v.code = h.village_code WHERE v.kabupaten_code = $1 GROUP BY c.household_id ORDER BY c.household_id LIMIT 1 OFFSET 5)`, changed)
+	// A household moves 300 m (its nearest tobacco field with it).
+	exec(`UPDATE household SET geom = ST_Translate(geom, 0.003, 0)
+		WHERE id = (SELECT h.id FROM household h JOIN village v ON v.code = h.village_code WHERE v.kabupaten_code = $1 ORDER BY h.id LIMIT 1 OFFSET 3)`, changed)
 	var uuid string
 	if err := db.Pool.QueryRow(ctx, `SELECT h.survey_uuid FROM household h JOIN village v ON v.code = h.village_code
 		WHERE v.kabupaten_code = $1 ORDER BY h.id LIMIT 1`, erased).Scan(&uuid); err != nil {

@@ -143,7 +143,7 @@ func (st *Store) ScoreRound(ctx context.Context, m *risk.Model, month int, round
 		f    func() error
 	}{
 		{"classify children", func() error { return classifyChildren(ctx, tx, m, sc) }},
-		{"locate tobacco near households", func() error { return nearFields(ctx, tx, m) }},
+		{"locate tobacco near households", func() error { return nearFields(ctx, tx, m, sc) }},
 		{"score households", func() error { return scoreHouseholds(ctx, tx, m, sc) }},
 		{"aggregate villages", func() error { return scoreVillages(ctx, tx, m) }},
 		{"roll up kecamatan and kabupaten", func() error { return rollUp(ctx, tx, m) }},

@@ -18,9 +18,23 @@ import (
 // kept between runs: all of it is found again when the fields or those
 // settings change (proximity_state), else only for households that are new
 // or have moved (digest). With 125,000 fields every household has a dozen
-// within 500 m, and the exact distances cost a minute at 1,000,000.
-func nearFields(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
+// within 500 m, and the exact distances cost a minute at 1,000,000. A run
+// that is not full (scope) looks only at the households in its scope: the
+// fields and the model are those of the previous run (a change to either
+// makes a run full), and a household that moved or arrived is in it.
+func nearFields(ctx context.Context, tx pgx.Tx, m *risk.Model, sc *scope) error {
 	srid, radius := m.Household.ProjectedSRID, m.Household.ProximityRadiusM
+	if !sc.full {
+		if err := execAll(ctx, tx, []statement{
+			{`CREATE TEMP TABLE near_src ON COMMIT DROP AS
+				SELECT h.id, h.geom, md5(encode(ST_AsEWKB(h.geom), 'hex')) AS digest FROM household h JOIN scope_household x ON x.id = h.id`, nil},
+			{`DELETE FROM household_near n USING scope_household x WHERE n.household_id = x.id AND NOT EXISTS (
+				SELECT 1 FROM near_src s WHERE s.id = n.household_id AND s.digest = n.digest)`, nil},
+		}); err != nil {
+			return err
+		}
+		return locateNear(ctx, tx, m, srid, radius)
+	}
 	var state string
 	err := tx.QueryRow(ctx, `SELECT md5(coalesce(string_agg(md5(id || '|' || variety || '|' || encode(ST_AsEWKB(geom), 'hex')), ',' ORDER BY id), '')
 		|| '|' || $1::int || '|' || $2::float8) FROM plantation`, srid, radius).Scan(&state)
@@ -40,19 +54,31 @@ func nearFields(ctx context.Context, tx pgx.Tx, m *risk.Model) error {
 		statement{`CREATE TEMP TABLE near_src ON COMMIT DROP AS
 			SELECT id, geom, md5(encode(ST_AsEWKB(geom), 'hex')) AS digest FROM household`, nil},
 		statement{`DELETE FROM household_near n WHERE NOT EXISTS (
-			SELECT 1 FROM near_src s WHERE s.id = n.household_id AND s.digest = n.digest)`, nil},
-		statement{`CREATE TEMP TABLE field_p ON COMMIT DROP AS SELECT id, variety, ST_Transform(geom, $1::int) AS g FROM plantation`, []any{srid}},
-		statement{`CREATE TEMP TABLE household_p ON COMMIT DROP AS
+			SELECT 1 FROM near_src s WHERE s.id = n.household_id AND s.digest = n.digest)`, nil})
+	if err := execAll(ctx, tx, steps); err != nil {
+		return err
+	}
+	return locateNear(ctx, tx, m, srid, radius)
+}
+
+// locateNear finds the nearest field of every household of near_src
+// without a row in household_near, then makes the run's village varieties
+// and calendars.
+func locateNear(ctx context.Context, tx pgx.Tx, m *risk.Model, srid int, radius float64) error {
+	steps := []statement{
+		{`CREATE TEMP TABLE field_p ON COMMIT DROP AS SELECT id, variety, ST_Transform(geom, $1::int) AS g FROM plantation`, []any{srid}},
+		{`CREATE TEMP TABLE household_p ON COMMIT DROP AS
 			SELECT s.id, s.digest, ST_Transform(s.geom, $1::int) AS g FROM near_src s
 			WHERE NOT EXISTS (SELECT 1 FROM household_near n WHERE n.household_id = s.id)
 			ORDER BY s.geom`, []any{srid}},
-		statement{`CREATE INDEX ON household_p USING gist (g)`, nil},
-		statement{`INSERT INTO household_near (household_id, variety, d, digest)
+		{`CREATE INDEX ON household_p USING gist (g)`, nil},
+		{`INSERT INTO household_near (household_id, variety, d, digest)
 			SELECT h.id, n.variety, n.d, h.digest FROM household_p h LEFT JOIN (
 				SELECT DISTINCT ON (h.id) h.id, f.variety, ST_Distance(f.g, h.g) AS d
 				FROM field_p f CROSS JOIN LATERAL (
 					SELECT h.id, h.g FROM household_p h WHERE ST_DWithin(f.g, h.g, $1::float8) OFFSET 0) h
-				ORDER BY h.id, ST_Distance(f.g, h.g), f.id) n USING (id)`, []any{radius}})
+				ORDER BY h.id, ST_Distance(f.g, h.g), f.id) n USING (id)`, []any{radius}},
+	}
 	if err := execAll(ctx, tx, steps); err != nil {
 		return err
 	}
