@@ -108,7 +108,7 @@ func (sc *scope) finish(ctx context.Context, tx pgx.Tx) error {
 			WHERE d.kabupaten_code = r.code AND d.seq = r.seq`, []any{sc.notes, sc.seqs}},
 	}
 	if !sc.full {
-		stmts = append(stmts, statement{`DROP VIEW pg_temp.child_class_next, pg_temp.household_score_next`, nil})
+		stmts = append(stmts, statement{`DROP VIEW pg_temp.household_kids, pg_temp.child_class_next, pg_temp.household_score_next`, nil})
 	}
 	return execAll(ctx, tx, stmts)
 }
