@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,12 +38,7 @@ func HasTileProps(c *Collection) bool {
 			return false
 		}
 	}
-	for _, id := range RenderedLayers {
-		if id == c.ID {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(RenderedLayers, c.ID)
 }
 
 // propsBuildSQL selects every area of c with its tile properties, in the

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,15 +33,7 @@ var RenderedLayers = []string{"kabupaten", "kecamatan", "villages"}
 // layer's first to RenderedMaxZoom. Which months were rendered the lookup
 // (RenderedTile) tells.
 func Rendered(c *Collection, z int) bool {
-	if z > RenderedMaxZoom || z < TileLayers[c.ID].MinZoom {
-		return false
-	}
-	for _, id := range RenderedLayers {
-		if id == c.ID {
-			return true
-		}
-	}
-	return false
+	return z <= RenderedMaxZoom && z >= TileLayers[c.ID].MinZoom && slices.Contains(RenderedLayers, c.ID)
 }
 
 // Recipe names how a collection's tiles are built: a hash of their SQL. A
