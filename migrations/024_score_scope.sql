@@ -32,37 +32,38 @@ ALTER TABLE household_score
     ADD COLUMN kid_child_labour int NOT NULL DEFAULT 0,
     ADD COLUMN kid_light_work   int NOT NULL DEFAULT 0;
 
+-- score_dirty_note notes the kabupaten of the villages given ('' for a
+-- household in no village).
+CREATE FUNCTION score_dirty_note(villages text[]) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO score_dirty SELECT k, nextval('score_dirty_seq') FROM (
+        SELECT DISTINCT coalesce(v.kabupaten_code, '') AS k
+        FROM unnest(villages) AS u(code) LEFT JOIN village v ON v.code = u.code) s
+    ON CONFLICT (kabupaten_code) DO UPDATE SET seq = excluded.seq
+$$;
+
+-- score_dirty_mark: the trigger on household and child (the villages of
+-- the rows written, before and after) and on what concerns every
+-- household ('all').
 CREATE FUNCTION score_dirty_mark() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_ARGV[0] = 'all' THEN
         INSERT INTO score_dirty VALUES ('*', nextval('score_dirty_seq'))
             ON CONFLICT (kabupaten_code) DO UPDATE SET seq = excluded.seq;
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        IF TG_ARGV[0] = 'household' THEN
-            INSERT INTO score_dirty SELECT k, nextval('score_dirty_seq') FROM (
-                SELECT DISTINCT coalesce(v.kabupaten_code, '') AS k FROM new_rows n LEFT JOIN village v ON v.code = n.village_code) s
-                ON CONFLICT (kabupaten_code) DO UPDATE SET seq = excluded.seq;
-        ELSE
-            INSERT INTO score_dirty SELECT k, nextval('score_dirty_seq') FROM (
-                SELECT DISTINCT coalesce(v.kabupaten_code, '') AS k FROM new_rows n
-                JOIN household h ON h.id = n.household_id LEFT JOIN village v ON v.code = h.village_code) s
-                ON CONFLICT (kabupaten_code) DO UPDATE SET seq = excluded.seq;
+    ELSIF TG_ARGV[0] = 'household' THEN
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            PERFORM score_dirty_note(ARRAY(SELECT DISTINCT village_code FROM new_rows));
         END IF;
-    END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        IF TG_ARGV[0] = 'household' THEN
-            INSERT INTO score_dirty SELECT k, nextval('score_dirty_seq') FROM (
-                SELECT DISTINCT coalesce(v.kabupaten_code, '') AS k FROM old_rows o LEFT JOIN village v ON v.code = o.village_code) s
-                ON CONFLICT (kabupaten_code) DO UPDATE SET seq = excluded.seq;
-        ELSE
-            -- A child deleted with its household: the household's own
-            -- trigger notes its kabupaten.
-            INSERT INTO score_dirty SELECT k, nextval('score_dirty_seq') FROM (
-                SELECT DISTINCT coalesce(v.kabupaten_code, '') AS k FROM old_rows o
-                JOIN household h ON h.id = o.household_id LEFT JOIN village v ON v.code = h.village_code) s
-                ON CONFLICT (kabupaten_code) DO UPDATE SET seq = excluded.seq;
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+            PERFORM score_dirty_note(ARRAY(SELECT DISTINCT village_code FROM old_rows));
+        END IF;
+    ELSE
+        -- A child deleted with its household: the household's own trigger
+        -- notes its kabupaten.
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            PERFORM score_dirty_note(ARRAY(SELECT DISTINCT h.village_code FROM new_rows n JOIN household h ON h.id = n.household_id));
+        END IF;
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+            PERFORM score_dirty_note(ARRAY(SELECT DISTINCT h.village_code FROM old_rows o JOIN household h ON h.id = o.household_id));
         END IF;
     END IF;
     RETURN NULL;

@@ -2,10 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
+	"github.com/kesempatan/riskmap/internal/demo"
 )
 
 // TestScoreOnlyChangedKabupaten checks the scoring run that re-scores only
@@ -14,7 +16,8 @@ import (
 // run classifies and scores only those two kabupaten, leaves every row of
 // the third as it was (the same row version), and ends with exactly the
 // classes, scores, published figures and release bases that scoring every
-// household again gives. A run with nothing changed scores nobody; after a
+// household again gives. A run after an import scores the kabupaten the
+// households arrived in. A run with nothing changed scores nobody; after a
 // run that recorded no fingerprint (an older riskmap), or a change to the
 // villages, a run scores everybody.
 func TestScoreOnlyChangedKabupaten(t *testing.T) {
@@ -129,6 +132,35 @@ func TestScoreOnlyChangedKabupaten(t *testing.T) {
 		if count(`SELECT count(*) FROM snap_`+name) == 0 {
 			t.Errorf("%s: empty, nothing compared", name)
 		}
+	}
+	// Households arriving by import: their kabupaten are scored, and
+	// every household has a score after the run.
+	dir := dbtest.ExtraSurvey(t, db, 300, 29)
+	dbtest.ImportSurveyFiles(t, db, filepath.Join(dir, demo.HouseholdsFile), filepath.Join(dir, demo.ChildrenFile))
+	var arrived []string
+	rows, err = db.Pool.Query(ctx, `SELECT DISTINCT v.kabupaten_code FROM household h JOIN village v ON v.code = h.village_code
+		WHERE NOT EXISTS (SELECT 1 FROM household_score s WHERE s.household_id = h.id) ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		arrived = append(arrived, k)
+	}
+	if rows.Err() != nil || len(arrived) == 0 {
+		t.Fatalf("the import brought no households to score (%v)", rows.Err())
+	}
+	if run, err = db.Score(ctx, m, 0); err != nil {
+		t.Fatal(err)
+	}
+	if run.Full || !slices.Equal(run.Rescored, arrived) {
+		t.Errorf("after an import into %v the run scored full %v, kabupaten %v", arrived, run.Full, run.Rescored)
+	}
+	if n := count(`SELECT count(*) FROM household h WHERE NOT EXISTS (SELECT 1 FROM household_score s WHERE s.household_id = h.id)`); n != 0 {
+		t.Errorf("%d households without a score after the run", n)
 	}
 	// A run by an older riskmap recorded no fingerprint (and kept no
 	// counts with the scores): the next run scores everybody.
