@@ -2,14 +2,12 @@ package postgres_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kesempatan/riskmap/internal/dbtest"
-	"github.com/kesempatan/riskmap/internal/ingest"
 	"github.com/kesempatan/riskmap/internal/postgres"
 )
 
@@ -26,20 +24,9 @@ func TestImportWhileScoring(t *testing.T) {
 	db := dbtest.New(t)
 	dbtest.LoadRealRegion(t, db, 3000, 23)
 	m := defaultModel(t)
-	read := func(level, file string) ([]ingest.BoundaryFeature, []ingest.Problem) {
-		f, err := os.Open(filepath.Join(dbtest.SharedGeodata(t), file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		areas, problems, err := ingest.ReadBoundaries(f, file, ingest.BoundaryOptions{Level: level})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return areas, problems
-	}
-	desa, desaProblems := read("desa", "jatim-desa.geojson")
-	kec, kecProblems := read("kecamatan", "jatim-kecamatan.geojson")
+	dir := dbtest.SharedGeodata(t)
+	desa, desaProblems := readBoundaries(t, "desa", filepath.Join(dir, "jatim-desa.geojson"))
+	kec, kecProblems := readBoundaries(t, "kecamatan", filepath.Join(dir, "jatim-kecamatan.geojson"))
 	generation := func() int64 {
 		var g int64
 		if err := db.Pool.QueryRow(ctx, `SELECT generation FROM map_state`).Scan(&g); err != nil {

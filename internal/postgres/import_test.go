@@ -55,15 +55,7 @@ func TestMigrateFreshDatabase(t *testing.T) {
 
 func loadBoundaries(t *testing.T, db *postgres.DB, level, file string) ingest.Summary {
 	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	areas, problems, err := ingest.ReadBoundaries(f, file, ingest.BoundaryOptions{Level: level})
-	if err != nil {
-		t.Fatal(err)
-	}
+	areas, problems := readBoundaries(t, level, file)
 	sum, err := db.ImportBoundaries(context.Background(), level, file, areas, problems, postgres.ImportOptions{})
 	if err != nil {
 		t.Fatalf("import %s: %v", file, err)
@@ -416,4 +408,19 @@ func TestSurveyImportNeedsTheIdentityRule(t *testing.T) {
 	if risk.ErrorCode(err) != risk.EINVALID || !strings.Contains(err.Error(), "identity") {
 		t.Errorf("an import without the identity rule: %v", err)
 	}
+}
+
+// readBoundaries reads a boundary file of level.
+func readBoundaries(t *testing.T, level, file string) ([]ingest.BoundaryFeature, []ingest.Problem) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	areas, problems, err := ingest.ReadBoundaries(f, file, ingest.BoundaryOptions{Level: level})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return areas, problems
 }

@@ -14,10 +14,10 @@ import (
 // bases sum over the others' children from their kept scores.
 func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model, sc *scope) error {
 	h, w, r := m.Household, m.Household.Weights, m.ChildRule
-	only, kids := "", "household_kids"
+	kids, kidsOnly := "household_kids", ""
 	if !sc.full {
-		only, kids = `
-		WHERE c.household_id IN (SELECT id FROM scope_household)`, "household_kids_scope"
+		kids, kidsOnly = "household_kids_scope", `
+		WHERE c.household_id IN (SELECT id FROM scope_household)`
 	}
 	_, err := tx.Exec(ctx, `
 		CREATE TEMP TABLE `+kids+` ON COMMIT DROP AS
@@ -44,7 +44,7 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model, sc *scope) e
 			count(*) AS children,
 			count(*) FILTER (WHERE k.classification = 'hazardous') AS hazardous,
 			count(*) FILTER (WHERE k.classification = 'child_labour') AS child_labour
-		FROM child c JOIN child_class_next k USING (household_id, ordinal)`+only+`
+		FROM child c JOIN child_class_next k USING (household_id, ordinal)`+kidsOnly+`
 		GROUP BY c.household_id`,
 		pgx.NamedArgs{"light_work_min_age": r.LightWorkMinAge, "max_child_age": r.MaxChildAge, "min_work_age": r.MinWorkAge,
 			"harvest_absence_days": h.HarvestAbsenceDays, "exposure_tasks": h.ExposureTasks, "school_min_age": h.SchoolMinAge})
@@ -54,7 +54,7 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model, sc *scope) e
 	if _, err := tx.Exec(ctx, `CREATE INDEX ON `+kids+` (household_id)`); err != nil {
 		return err
 	}
-	target := "household_score_next"
+	target, only := "household_score_next", ""
 	if sc.full {
 		if _, err := tx.Exec(ctx, `CREATE TABLE household_score_next (LIKE household_score INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`); err != nil {
 			return err
