@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kesempatan/riskmap/internal/dbtest"
 	"github.com/kesempatan/riskmap/internal/demo"
 )
@@ -48,20 +50,22 @@ func TestScoreOnlyChangedKabupaten(t *testing.T) {
 	if run.Full || len(run.Rescored) != 0 {
 		t.Fatalf("nothing changed, yet the run scored: full %v, kabupaten %v", run.Full, run.Rescored)
 	}
-	var kabs []string
-	rows, err := db.Pool.Query(ctx, `SELECT DISTINCT v.kabupaten_code FROM household h JOIN village v ON v.code = h.village_code ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
+	// kabupaten lists the kabupaten of the households where selects (h).
+	kabupaten := func(where string) []string {
+		t.Helper()
+		rows, err := db.Pool.Query(ctx, `SELECT DISTINCT v.kabupaten_code FROM household h JOIN village v ON v.code = h.village_code `+where+` ORDER BY 1`)
+		if err != nil {
 			t.Fatal(err)
 		}
-		kabs = append(kabs, k)
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
-	if rows.Err() != nil || len(kabs) < 3 {
-		t.Fatalf("households in %d kabupaten (%v), want 3", len(kabs), rows.Err())
+	kabs := kabupaten("")
+	if len(kabs) < 3 {
+		t.Fatalf("households in %d kabupaten, want 3", len(kabs))
 	}
 	changed, erased, kept := kabs[0], kabs[1], kabs[2]
 	// In the first kabupaten a household's answers change, a child starts
@@ -137,21 +141,9 @@ func TestScoreOnlyChangedKabupaten(t *testing.T) {
 	// every household has a score after the run.
 	dir := dbtest.ExtraSurvey(t, db, 300, 29)
 	dbtest.ImportSurveyFiles(t, db, filepath.Join(dir, demo.HouseholdsFile), filepath.Join(dir, demo.ChildrenFile))
-	var arrived []string
-	rows, err = db.Pool.Query(ctx, `SELECT DISTINCT v.kabupaten_code FROM household h JOIN village v ON v.code = h.village_code
-		WHERE NOT EXISTS (SELECT 1 FROM household_score s WHERE s.household_id = h.id) ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			t.Fatal(err)
-		}
-		arrived = append(arrived, k)
-	}
-	if rows.Err() != nil || len(arrived) == 0 {
-		t.Fatalf("the import brought no households to score (%v)", rows.Err())
+	arrived := kabupaten(`WHERE NOT EXISTS (SELECT 1 FROM household_score s WHERE s.household_id = h.id)`)
+	if len(arrived) == 0 {
+		t.Fatal("the import brought no households to score")
 	}
 	if run, err = db.Score(ctx, m, 0); err != nil {
 		t.Fatal(err)
