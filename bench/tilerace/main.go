@@ -1,13 +1,17 @@
 // Command tilerace races cold vector tiles over the data's extent: riskmap
 // against its peers (bench/scale.sh runs it).
 //
-//	go run ./bench/tilerace RISKMAP_URL PEERS MINLON MINLAT MAXLON MAXLAT
+//	go run ./bench/tilerace [-only LAYER:Z,Z...]... [-n 24] RISKMAP_URL PEERS MINLON MINLAT MAXLON MAXLAT
+//
+// -only races just the named rows (e.g. -only kabupaten:11,13), to look
+// again at a few rows without the whole race; -n sets how many tiles a
+// zoom (more: a larger sample of the land tiles).
 //
 // PEERS is "-" (none), a pg_tileserv URL, or a comma-separated list of
 // NAME=URL with NAME pg_tileserv (its public.<table> layers) or tegola (the
 // map "riskmap" with layers named after the tables; bench/scale.sh writes
 // its configuration). For each layer (villages, kecamatan, kabupaten) and
-// zoom 5-14: up to 24 tiles spread over the box, each fetched once from
+// zoom 5-14: up to 24 tiles (-n) spread over the box, each fetched once from
 // every peer and once from riskmap (tile cache off), in turn, so none gets
 // another's warm database pages, each on a kept-alive connection and with
 // Accept-Encoding: gzip, as a map client in a browser fetches tiles.
@@ -17,7 +21,10 @@
 // A request is timed from before it is written to the last byte of its
 // body. It prints per zoom the median time of each server, the ratios
 // (peer / riskmap: above 1, riskmap is faster) and the largest riskmap tile
-// (uncompressed bytes; the limit is 500 KB). A peer that takes more than
+// (uncompressed bytes; the limit is 500 KB), how many of its tiles were
+// empty (most of a country's box is sea), and the race again over the
+// tiles riskmap answered with features only: its median there ("land ms")
+// and each peer's ratio over the same tiles ("land x"). A peer that takes more than
 // 30 s over a tile (tegola's village tiles of the whole country under zoom
 // 8 take minutes) is not asked for the rest of that zoom, and its row says
 // ">30000".
@@ -32,6 +39,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -65,9 +73,42 @@ func main() {
 	}
 }
 
+// rows is the -only flag: the zooms to race per layer (none: all).
+type rows map[string]map[int]bool
+
+func (r rows) String() string { return fmt.Sprint(map[string]map[int]bool(r)) }
+
+func (r rows) Set(v string) error {
+	layer, zooms, ok := strings.Cut(v, ":")
+	if !ok {
+		return fmt.Errorf("%q: want LAYER:Z,Z", v)
+	}
+	if r[layer] == nil {
+		r[layer] = map[int]bool{}
+	}
+	for _, s := range strings.Split(zooms, ",") {
+		z, err := strconv.Atoi(s)
+		if err != nil || z < 5 || z > 14 {
+			return fmt.Errorf("%q: zoom %q is not 5-14", v, s)
+		}
+		r[layer][z] = true
+	}
+	return nil
+}
+
+func (r rows) has(layer string, z int) bool { return len(r) == 0 || r[layer][z] }
+
 func run(args []string, out io.Writer) error {
+	only := rows{}
+	fs := flag.NewFlagSet("tilerace", flag.ContinueOnError)
+	fs.Var(only, "only", "race only these rows: LAYER:Z,Z (repeatable)")
+	per := fs.Int("n", 24, "tiles per zoom, spread over the box")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	args = fs.Args()
 	if len(args) != 6 {
-		return errors.New("usage: tilerace RISKMAP_URL PEERS MINLON MINLAT MAXLON MAXLAT")
+		return errors.New("usage: tilerace [-only LAYER:Z,Z]... RISKMAP_URL PEERS MINLON MINLAT MAXLON MAXLAT")
 	}
 	var box [4]float64
 	for i, a := range args[2:] {
@@ -86,17 +127,26 @@ func run(args []string, out io.Writer) error {
 	for _, p := range peers {
 		head += fmt.Sprintf(" %14s %7s", p.name+" ms", "ratio")
 	}
-	fmt.Fprintln(out, head+fmt.Sprintf(" %8s", "max KB"))
+	head += fmt.Sprintf(" %8s %6s %8s", "max KB", "empty", "land ms")
+	for range peers {
+		head += fmt.Sprintf(" %7s", "land x")
+	}
+	fmt.Fprintln(out, head)
 	worst := 0
 	for _, l := range layers {
 		for z := 5; z <= 14; z++ {
+			if !only.has(l.ours, z) {
+				continue
+			}
 			times := map[string][]float64{}
 			slow := map[string]bool{}
-			size := 0
+			size, empty := 0, 0
+			var land []int // the tiles riskmap answered with features
 			var mine []float64
-			for _, t := range tiles(box, z, 24) {
+			for _, t := range tiles(box, z, *per) {
 				for _, p := range peers {
 					if slow[p.name] {
+						times[p.name] = append(times[p.name], math.NaN())
 						continue
 					}
 					ms, _, err := fetch(p.client, fmt.Sprintf(peerPaths[p.name], p.url, l.table, z, t[0], t[1]), http.StatusNoContent, http.StatusNotFound)
@@ -104,6 +154,7 @@ func run(args []string, out io.Writer) error {
 						fmt.Fprintf(os.Stderr, "  %s %d/%d/%d: no tile (%v); left at this zoom\n", p.name, z, t[0], t[1], err)
 						p.client.CloseIdleConnections()
 						slow[p.name] = true
+						times[p.name] = append(times[p.name], math.NaN())
 						continue
 					}
 					times[p.name] = append(times[p.name], ms)
@@ -114,6 +165,11 @@ func run(args []string, out io.Writer) error {
 				}
 				mine = append(mine, ms)
 				size = max(size, n)
+				if n == 0 {
+					empty++
+				} else {
+					land = append(land, len(mine)-1)
+				}
 			}
 			worst = max(worst, size)
 			o := median(mine)
@@ -127,7 +183,14 @@ func run(args []string, out io.Writer) error {
 				m := median(times[p.name])
 				row += fmt.Sprintf(" %14.2f %7.2f", m, m/o)
 			}
-			fmt.Fprintln(out, row+fmt.Sprintf(" %8.0f", float64(size)/1024))
+			// The same race over the tiles with features only: the sea's
+			// empty tiles, answered without a query, left out.
+			ol := median(pick(mine, land))
+			row += fmt.Sprintf(" %8.0f %6d %8.2f", float64(size)/1024, empty, ol)
+			for _, p := range peers {
+				row += fmt.Sprintf(" %7.2f", median(pick(times[p.name], land))/ol)
+			}
+			fmt.Fprintln(out, row)
 		}
 	}
 	fmt.Fprintf(out, "largest riskmap tile: %.0f KB\n", float64(worst)/1024)
@@ -223,11 +286,26 @@ func tiles(box [4]float64, z, want int) [][2]int {
 	return out
 }
 
+// pick is v at the indices idx.
+func pick(v []float64, idx []int) []float64 {
+	out := make([]float64, 0, len(idx))
+	for _, i := range idx {
+		out = append(out, v[i])
+	}
+	return out
+}
+
+// median of v, leaving out NaN (a tile a slow peer was not asked for).
 func median(v []float64) float64 {
-	if len(v) == 0 {
+	var s []float64
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			s = append(s, x)
+		}
+	}
+	if len(s) == 0 {
 		return math.NaN()
 	}
-	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	if len(s)%2 == 1 {
 		return s[len(s)/2]

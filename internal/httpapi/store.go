@@ -26,6 +26,7 @@ type Store interface {
 	Tile(ctx context.Context, c *postgres.Collection, z, x, y, month int) ([]byte, error)
 	RenderedTile(ctx context.Context, c *postgres.Collection, z, x, y, month int, generation int64) ([]byte, bool, error)
 	TileCoverage(ctx context.Context, layer string) (map[uint32]struct{}, error)
+	TilePieceSet(ctx context.Context, layer string, have int64) (*postgres.PieceSet, error)
 	Labels(ctx context.Context, level string, q postgres.LabelQuery) ([]postgres.Label, error)
 
 	// Published figures.

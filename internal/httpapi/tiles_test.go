@@ -146,7 +146,10 @@ func TestTilesWithGDAL(t *testing.T) {
 // TestTileCoverage: tiles away from every area are answered empty without a
 // query (the layer's coverage), and the coverage never hides anything: over
 // the region and a ring of tiles around it, at zooms 5-14, every tile
-// served equals the tile PostGIS builds.
+// served equals the tile PostGIS builds. At a zoom a layer is cut at the
+// coverage is exact (its pieces): every empty tile, inside the areas'
+// bounding boxes too, is answered without a query. A kabupaten moved away
+// then draws at its new place: the pieces are read again.
 func TestTileCoverage(t *testing.T) {
 	t.Parallel()
 	srv, db := newServer(t)
@@ -157,21 +160,27 @@ func TestTileCoverage(t *testing.T) {
 		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
 		t.Fatal(err)
 	}
-	// The coverage is computed in the background on the first tile of a
-	// data version: wait until a sea tile no longer reaches the cache.
-	sea := srv.URL + "/tiles/villages/12/0/0.mvt"
-	ready := false
-	for i := 0; i < 50 && !ready; i++ {
-		before := metric("riskmap_tile_cache_misses_total")
-		get(t, sea)
-		ready = metric("riskmap_tile_cache_misses_total") == before
-		if !ready {
-			time.Sleep(100 * time.Millisecond)
+	// The coverage is computed in the background on a layer's first tile
+	// of a data version: wait until a sea tile of each layer no longer
+	// reaches the cache.
+	waitCoverage := func(when string) {
+		t.Helper()
+		for _, layer := range []string{"villages", "kecamatan", "kabupaten"} {
+			sea := srv.URL + "/tiles/" + layer + "/12/0/0.mvt"
+			for i := 0; ; i++ {
+				before := metric("riskmap_tile_cache_misses_total")
+				get(t, sea)
+				if metric("riskmap_tile_cache_misses_total") == before {
+					break
+				}
+				if i == 50 {
+					t.Fatalf("%s: a %s tile far from every area is still queried after 5 s", when, layer)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 		}
 	}
-	if !ready {
-		t.Fatal("a tile far from every village is still queried after 5 s")
-	}
+	waitCoverage("at the start")
 	byID := map[string]*postgres.Collection{}
 	for _, c := range postgres.Collections() {
 		byID[c.ID] = c
@@ -188,7 +197,8 @@ func TestTileCoverage(t *testing.T) {
 				x, y := x0+k%(x1-x0+1), y0+k/(x1-x0+1)
 				before := metric("riskmap_tile_cache_misses_total")
 				_, served := get(t, fmt.Sprintf("%s/tiles/%s/%d/%d/%d.mvt", srv.URL, id, z, x, y))
-				if metric("riskmap_tile_cache_misses_total") == before {
+				queried := metric("riskmap_tile_cache_misses_total") != before
+				if !queried {
 					skipped++
 				}
 				built, err := db.Tile(ctx, byID[id], z, x, y, 0)
@@ -197,6 +207,9 @@ func TestTileCoverage(t *testing.T) {
 				}
 				if !bytes.Equal(served, built) {
 					t.Errorf("%s %d/%d/%d: served %d bytes, PostGIS builds %d", id, z, x, y, len(served), len(built))
+				}
+				if len(built) == 0 && queried && postgres.TileCut(byID[id].TileLayer, z) {
+					t.Errorf("%s %d/%d/%d: an empty tile of a cut zoom was queried: the pieces say it is empty", id, z, x, y)
 				}
 				compared++
 				if len(built) > 0 {
@@ -209,6 +222,46 @@ func TestTileCoverage(t *testing.T) {
 		t.Errorf("%d tiles compared, %d with features, %d answered without a query", compared, nonEmpty, skipped)
 	}
 	t.Logf("%d tiles compared, %d with features, %d answered without a query", compared, nonEmpty, skipped)
+
+	// Move a kabupaten three degrees east, over the sea: its pieces are
+	// cut again there. A tile that was empty now holds it, and is served
+	// as PostGIS builds it once the new data version is read (VersionTTL),
+	// and still after the coverage of that version is ready.
+	var code string
+	if err := db.Pool.QueryRow(ctx, `SELECT code FROM kabupaten ORDER BY code LIMIT 1`).Scan(&code); err != nil {
+		t.Fatal(err)
+	}
+	var lon, lat float64
+	if err := db.Pool.QueryRow(ctx, `SELECT ST_X(p) + 3, ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM kabupaten WHERE code = $1) k`, code).Scan(&lon, &lat); err != nil {
+		t.Fatal(err)
+	}
+	x, y := postgres.LonLatToTile(lon, lat, 12)
+	moved := fmt.Sprintf("%s/tiles/kabupaten/12/%d/%d.mvt", srv.URL, x, y)
+	if _, b := get(t, moved); len(b) != 0 {
+		t.Fatalf("tile 12/%d/%d, three degrees east of %s, holds %d bytes before the move", x, y, code, len(b))
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE kabupaten SET geom = ST_Translate(geom, 3, 0) WHERE code = $1`, code); err != nil {
+		t.Fatal(err)
+	}
+	built, err := db.Tile(ctx, byID["kabupaten"], 12, x, y, 0)
+	if err != nil || len(built) == 0 {
+		t.Fatalf("the moved kabupaten's tile: %d bytes, %v", len(built), err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, served := get(t, moved)
+		if bytes.Equal(served, built) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the moved kabupaten's tile is served with %d bytes 10 s after the move, PostGIS builds %d", len(served), len(built))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitCoverage("after the move")
+	if _, served := get(t, moved); !bytes.Equal(served, built) {
+		t.Errorf("with the new coverage, the moved kabupaten's tile is served with %d bytes, PostGIS builds %d", len(served), len(built))
+	}
 }
 
 // TestTileCache serves a tile twice: the second comes from the cache (the

@@ -126,6 +126,7 @@ type (
 type (
 	Collection = catalog.Collection
 	Coverage   = catalog.Coverage
+	PieceSet   = catalog.PieceSet
 	ItemsQuery = catalog.ItemsQuery
 	Scope      = catalog.Scope
 	SortKey    = catalog.SortKey

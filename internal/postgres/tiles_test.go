@@ -377,3 +377,38 @@ func tileDiff(a, b []byte) string {
 	}
 	return ""
 }
+
+// TestTilePieceSet: a layer's piece set holds every tile of every cut zoom
+// that has a piece, and is not read again while tile_piece_state's stamp
+// stays; a boundary change moves the stamp.
+func TestTilePieceSet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := dbtest.NewDemo(t)
+	for _, layer := range []string{"desa", "kecamatan", "kabupaten"} {
+		p, err := db.TilePieceSet(ctx, layer, 0)
+		if err != nil || p == nil {
+			t.Fatalf("%s: %v, %v", layer, p, err)
+		}
+		var want int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT z, x, y FROM tile_piece WHERE layer = $1) t`, layer).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Tiles(); got != want || want == 0 {
+			t.Errorf("%s: %d tiles in the set, tile_piece has pieces on %d", layer, got, want)
+		}
+		if again, err := db.TilePieceSet(ctx, layer, p.Stamp); err != nil || again != nil {
+			t.Errorf("%s: read again at an unchanged stamp: %v, %v", layer, again, err)
+		}
+		if layer != "kabupaten" {
+			continue
+		}
+		if _, err := db.Pool.Exec(ctx, `UPDATE kabupaten SET geom = ST_Translate(geom, 0.01, 0) WHERE code = (SELECT min(code) FROM kabupaten)`); err != nil {
+			t.Fatal(err)
+		}
+		moved, err := db.TilePieceSet(ctx, layer, p.Stamp)
+		if err != nil || moved == nil || moved.Stamp <= p.Stamp {
+			t.Errorf("after a kabupaten moved: %v, %v (stamp was %d)", moved, err, p.Stamp)
+		}
+	}
+}

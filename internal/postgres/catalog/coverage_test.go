@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -65,4 +66,73 @@ func covered(cov map[uint32]struct{}, z, x, y int) bool {
 		}
 	}
 	return false
+}
+
+// TestCoverageWithPieces: with a layer's pieces, a tile of a cut zoom is
+// covered exactly when it holds a piece, inside the bounding-box coverage
+// or not; a zoom the layer is not cut at (under its first cut zoom, over
+// 14) keeps the bounding-box answer.
+func TestCoverageWithPieces(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	box := map[uint32]struct{}{}
+	for x := 800; x < 830; x++ {
+		for y := 500; y < 530; y++ {
+			box[uint32(x)<<16|uint32(y)] = struct{}{}
+		}
+	}
+	p := &PieceSet{Stamp: 7}
+	held := map[[3]int]bool{}
+	for z := range p.cut {
+		p.cut[z] = TileCut("kecamatan", z)
+		if !p.cut[z] {
+			continue
+		}
+		// Pieces on a few tiles inside the box, and one outside it (the
+		// box coverage would not know it).
+		set := map[uint32]bool{}
+		for range 50 {
+			x, y := (800<<z>>10)+r.IntN(max(1, 30<<z>>10)), (500<<z>>10)+r.IntN(max(1, 30<<z>>10))
+			set[uint32(x)<<16|uint32(y)] = true
+		}
+		set[0] = true
+		for k := range set {
+			p.tiles[z] = append(p.tiles[z], k)
+			held[[3]int{z, int(k >> 16), int(k & 0xffff)}] = true
+		}
+		slices.Sort(p.tiles[z])
+	}
+	bbox := NewCoverage(box)
+	c := bbox.WithPieces(p)
+	checked := map[bool]int{}
+	for z := 0; z <= 16; z++ {
+		for range 4000 {
+			var x, y int
+			if r.IntN(2) == 0 { // inside the box's tiles, or near them
+				n := max(1, 40<<z>>10)
+				x, y = min(1<<z-1, (795<<z>>10)+r.IntN(n)), min(1<<z-1, (495<<z>>10)+r.IntN(n))
+			} else {
+				x, y = r.IntN(1<<z), r.IntN(1<<z)
+			}
+			want := bbox.Covers(z, x, y)
+			if z <= 14 && TileCut("kecamatan", z) {
+				want = held[[3]int{z, x, y}]
+				checked[want]++
+			}
+			if got := c.Covers(z, x, y); got != want {
+				t.Fatalf("%d/%d/%d: covered %v, want %v", z, x, y, got, want)
+			}
+		}
+		// Every tile holding a piece is covered, even outside the box.
+		for k := range held {
+			if k[0] == z && !c.Covers(k[0], k[1], k[2]) {
+				t.Fatalf("%v holds a piece but is not covered", k)
+			}
+		}
+	}
+	if checked[true] == 0 || checked[false] == 0 {
+		t.Errorf("the cut zooms were checked on %d tiles with pieces and %d without: want both", checked[true], checked[false])
+	}
+	if c0 := bbox.WithPieces(nil); c0.Covers(14, 0, 0) != bbox.Covers(14, 0, 0) {
+		t.Error("a coverage without pieces answers differently from the box coverage")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -278,9 +279,81 @@ func (st *Store) TileCoverage(ctx context.Context, layer string) (map[uint32]str
 }
 
 // Coverage is a layer's coverage (TileCoverage) at every zoom down to 0,
-// so that whether a tile is covered is one lookup at every zoom.
+// so that whether a tile is covered is one lookup at every zoom; with the
+// layer's pieces (WithPieces), exact at the zooms it is cut at.
 type Coverage struct {
-	zooms [CoverageZoom + 1]map[uint32]struct{}
+	zooms  [CoverageZoom + 1]map[uint32]struct{}
+	pieces *PieceSet
+}
+
+// PieceSet is, for each zoom a tile layer is cut at (TileCut), the tiles
+// that hold a piece of it (tile_piece), as sorted x<<16|y keys. A tile of
+// a cut zoom is built from its pieces alone (PieceTileSQL, PropsTileSQL),
+// so a tile that is not in the set is empty: exactly, not by a bounding
+// box. Stamp is tile_piece_state's (migration 025) in the same snapshot.
+type PieceSet struct {
+	Stamp int64
+	cut   [15]bool
+	tiles [15][]uint32
+}
+
+// Tiles is how many tiles of every cut zoom hold a piece.
+func (p *PieceSet) Tiles() int {
+	n := 0
+	for _, t := range p.tiles {
+		n += len(t)
+	}
+	return n
+}
+
+// TilePieceSet reads layer's PieceSet (desa, kecamatan, kabupaten), or
+// returns nil when tile_piece_state's stamp is still have: the pieces have
+// not changed since the set read at that stamp.
+func (st *Store) TilePieceSet(ctx context.Context, layer string, have int64) (*PieceSet, error) {
+	rows, err := st.db.TileReader().Query(ctx, `
+		SELECT s.stamp, d.z, d.keys
+		FROM tile_piece_state s
+		LEFT JOIN LATERAL (
+			SELECT z, array_agg(x << 16 | y ORDER BY x << 16 | y) AS keys
+			FROM (SELECT DISTINCT z, x, y FROM tile_piece WHERE layer = $1 AND z <= 14) t
+			GROUP BY z) d ON s.stamp <> $2`, layer, have)
+	if err != nil {
+		return nil, core.Wrap(err)
+	}
+	defer rows.Close()
+	p := &PieceSet{}
+	for z := range p.cut {
+		p.cut[z] = TileCut(layer, z)
+	}
+	for rows.Next() {
+		var z *int16
+		var keys []int32
+		if err := rows.Scan(&p.Stamp, &z, &keys); err != nil {
+			return nil, core.Wrap(err)
+		}
+		if p.Stamp == have {
+			return nil, nil
+		}
+		if z == nil {
+			continue // no piece at all
+		}
+		t := make([]uint32, len(keys))
+		for i, k := range keys {
+			t[i] = uint32(k)
+		}
+		p.tiles[*z] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, core.Wrap(err)
+	}
+	return p, nil
+}
+
+// WithPieces is c, exact at the zooms pieces were cut at.
+func (c *Coverage) WithPieces(pieces *PieceSet) *Coverage {
+	out := *c
+	out.pieces = pieces
+	return &out
 }
 
 // NewCoverage spreads a coverage of zoom CoverageZoom over the shallower
@@ -315,6 +388,10 @@ func NewCoverage(cov map[uint32]struct{}) *Coverage {
 
 // Covers reports whether tile z/x/y may hold something of the layer.
 func (c *Coverage) Covers(z, x, y int) bool {
+	if p := c.pieces; p != nil && z < len(p.cut) && p.cut[z] {
+		_, ok := slices.BinarySearch(p.tiles[z], uint32(x)<<16|uint32(y))
+		return ok
+	}
 	if z >= CoverageZoom {
 		_, ok := c.zooms[CoverageZoom][uint32(x>>(z-CoverageZoom))<<16|uint32(y>>(z-CoverageZoom))]
 		return ok
