@@ -24,7 +24,7 @@
 // (uncompressed bytes; the limit is 500 KB), how many of its tiles were
 // empty (most of a country's box is sea), and the race again over the
 // tiles riskmap answered with features only: its median there ("land ms")
-// and each peer's ratio over the same tiles ("land x"). A peer that takes more than
+// and each peer's ratio over the same tiles ("<peer> land"). A peer that takes more than
 // 30 s over a tile (tegola's village tiles of the whole country under zoom
 // 8 take minutes) is not asked for the rest of that zoom, and its row says
 // ">30000".
@@ -128,8 +128,8 @@ func run(args []string, out io.Writer) error {
 		head += fmt.Sprintf(" %14s %7s", p.name+" ms", "ratio")
 	}
 	head += fmt.Sprintf(" %8s %6s %8s", "max KB", "empty", "land ms")
-	for range peers {
-		head += fmt.Sprintf(" %7s", "land x")
+	for _, p := range peers {
+		head += fmt.Sprintf(" %14s", p.name+" land")
 	}
 	fmt.Fprintln(out, head)
 	worst := 0
@@ -188,7 +188,7 @@ func run(args []string, out io.Writer) error {
 			ol := median(pick(mine, land))
 			row += fmt.Sprintf(" %8.0f %6d %8.2f", float64(size)/1024, empty, ol)
 			for _, p := range peers {
-				row += fmt.Sprintf(" %7.2f", median(pick(times[p.name], land))/ol)
+				row += fmt.Sprintf(" %14.2f", median(pick(times[p.name], land))/ol)
 			}
 			fmt.Fprintln(out, row)
 		}

@@ -290,7 +290,7 @@ type Coverage struct {
 // that hold a piece of it (tile_piece), as sorted x<<16|y keys. A tile of
 // a cut zoom is built from its pieces alone (PieceTileSQL, PropsTileSQL),
 // so a tile that is not in the set is empty: exactly, not by a bounding
-// box. Stamp is tile_piece_state's (migration 025) in the same snapshot.
+// box. Stamp is map_state.pieces (migration 025) in the same snapshot.
 type PieceSet struct {
 	Stamp int64
 	cut   [15]bool
@@ -307,16 +307,16 @@ func (p *PieceSet) Tiles() int {
 }
 
 // TilePieceSet reads layer's PieceSet (desa, kecamatan, kabupaten), or
-// returns nil when tile_piece_state's stamp is still have: the pieces have
-// not changed since the set read at that stamp.
+// returns nil when map_state.pieces is still have: the pieces have not
+// changed since the set read at that stamp.
 func (st *Store) TilePieceSet(ctx context.Context, layer string, have int64) (*PieceSet, error) {
 	rows, err := st.db.TileReader().Query(ctx, `
-		SELECT s.stamp, d.z, d.keys
-		FROM tile_piece_state s
+		SELECT s.pieces, d.z, d.keys
+		FROM map_state s
 		LEFT JOIN LATERAL (
 			SELECT z, array_agg(x << 16 | y ORDER BY x << 16 | y) AS keys
 			FROM (SELECT DISTINCT z, x, y FROM tile_piece WHERE layer = $1 AND z <= 14) t
-			GROUP BY z) d ON s.stamp <> $2`, layer, have)
+			GROUP BY z) d ON s.pieces <> $2`, layer, have)
 	if err != nil {
 		return nil, core.Wrap(err)
 	}
