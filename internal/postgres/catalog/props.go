@@ -42,7 +42,7 @@ func HasTileProps(c *Collection) bool {
 }
 
 // propsBuildSQL selects every area of c with its tile properties, in the
-// row shape of tile_props ($1: the collection's id).
+// row shape of tile_props ($1: the collection's id), in code order.
 func propsBuildSQL(c *Collection) string {
 	arrays := map[string][]string{}
 	for _, p := range TileFields(c) {
@@ -58,7 +58,11 @@ func propsBuildSQL(c *Collection) string {
 		month = "ARRAY(SELECT (" + strings.ReplaceAll(c.Month, "$m", "mm.m") + ")::float8 FROM generate_series(1, 12) AS mm(m) ORDER BY mm.m)"
 	}
 	cols = append(cols, month)
-	return "SELECT " + strings.Join(cols, ", ") + " FROM " + c.From + " WHERE true" + tileWhere(c)
+	// In code order: an area's neighbours have the codes next to its, so a
+	// tile's areas lie on fewer pages (the country's village tiles of zoom
+	// 11, caches dropped: 339 pages of properties for 40 tiles, 385 in the
+	// areas' heap order).
+	return "SELECT " + strings.Join(cols, ", ") + " FROM " + c.From + " WHERE true" + tileWhere(c) + " ORDER BY 2"
 }
 
 // PropsTileSQL is PieceTileSQL reading the properties written ahead:
