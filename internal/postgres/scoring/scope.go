@@ -112,3 +112,20 @@ func (sc *scope) finish(ctx context.Context, tx pgx.Tx) error {
 	}
 	return execAll(ctx, tx, stmts)
 }
+
+// target prepares score table table (keyed by household_id) for one step
+// of the run and returns where the step writes and the filter its rows
+// take. A full run builds table_next apart, swapped in at the end
+// (swapScoreTables): deleting 2.3 M rows and maintaining their index row
+// by row cost more than building them afresh. A run that is not full
+// deletes, in place, the rows of the households in its scope and writes
+// only theirs: households is the step's expression of a household id.
+func (sc *scope) target(ctx context.Context, tx pgx.Tx, table, households string) (target, only string, err error) {
+	if sc.full {
+		_, err = tx.Exec(ctx, `CREATE TABLE `+table+`_next (LIKE `+table+` INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`)
+		return table + "_next", "", err
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM `+table+` t USING scope_household s WHERE t.household_id = s.id`)
+	return table, `
+		WHERE ` + households + ` IN (SELECT id FROM scope_household)`, err
+}

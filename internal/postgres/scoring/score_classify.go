@@ -13,22 +13,11 @@ import (
 // children of the households in its scope.
 func classifyChildren(ctx context.Context, tx pgx.Tx, m *risk.Model, sc *scope) error {
 	r := m.ChildRule
-	target, only := "child_class_next", ""
-	if sc.full {
-		// The run builds its tables apart and swaps them in at the end
-		// (swapScoreTables): deleting 2.3 M rows and maintaining their
-		// index row by row cost more than building them afresh.
-		if _, err := tx.Exec(ctx, `CREATE TABLE child_class_next (LIKE child_class INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`); err != nil {
-			return err
-		}
-	} else {
-		if _, err := tx.Exec(ctx, `DELETE FROM child_class k USING scope_household s WHERE k.household_id = s.id`); err != nil {
-			return err
-		}
-		target, only = "child_class", `
-		WHERE c.household_id IN (SELECT id FROM scope_household)`
+	target, only, err := sc.target(ctx, tx, "child_class", "c.household_id")
+	if err != nil {
+		return err
 	}
-	_, err := tx.Exec(ctx, `
+	_, err = tx.Exec(ctx, `
 		INSERT INTO `+target+` (household_id, ordinal, classification, reason)
 		SELECT c.household_id, c.ordinal, k.class, k.reason
 		FROM child c

@@ -54,17 +54,9 @@ func scoreHouseholds(ctx context.Context, tx pgx.Tx, m *risk.Model, sc *scope) e
 	if _, err := tx.Exec(ctx, `CREATE INDEX ON `+kids+` (household_id)`); err != nil {
 		return err
 	}
-	target, only := "household_score_next", ""
-	if sc.full {
-		if _, err := tx.Exec(ctx, `CREATE TABLE household_score_next (LIKE household_score INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`); err != nil {
-			return err
-		}
-	} else {
-		if _, err := tx.Exec(ctx, `DELETE FROM household_score s USING scope_household x WHERE s.household_id = x.id`); err != nil {
-			return err
-		}
-		target, only = "household_score", `
-		WHERE h.id IN (SELECT id FROM scope_household)`
+	target, only, err := sc.target(ctx, tx, "household_score", "h.id")
+	if err != nil {
+		return err
 	}
 	// Each component is 0 or its indicator's full weight: a household stores
 	// the indicators it meets as bits (bit i: risk.HouseholdIndicators[i]) and
