@@ -197,15 +197,15 @@ func (s *Server) handleCalendar() apiHandler {
 // coverage keeps, per data version, each area layer's tile coverage
 // (postgres.TileCoverage), exact at the zooms the layer is cut at (its
 // postgres.PieceSet). It is computed in the background the first time a
-// version is asked for; until it is ready every tile is queried. The
-// piece sets are kept across versions and read again only when the
-// pieces changed (their stamp moved): a scoring run changes the version,
-// not the pieces.
+// version is asked for; until it is ready every tile is queried. It
+// depends on the areas' outlines alone, so a new version whose pieces'
+// stamp has not moved (a scoring run, an import of households) takes the
+// previous version's coverage after one small query.
 type coverage struct {
 	mu      sync.Mutex
 	version string
 	layers  map[string]*postgres.Coverage // nil entry: being computed
-	pieces  map[string]*postgres.PieceSet // the latest read, of any version
+	latest  map[string]*postgres.Coverage // the newest computed, of any version
 }
 
 // coverageLayer is the tile_geom layer of a collection whose tiles hold
@@ -232,45 +232,48 @@ func (cv *coverage) covered(s *Server, v string, c *postgres.Collection, z, x, y
 	set, ok := cv.layers[layer]
 	if !ok {
 		cv.layers[layer] = nil
-		var have int64
-		if p := cv.pieces[layer]; p != nil {
-			have = p.Stamp
-		}
-		go cv.compute(s, v, layer, have)
+		go cv.compute(s, v, layer, cv.latest[layer])
 	}
 	cv.mu.Unlock()
 	// Spread over every zoom once: a lookup, outside the lock.
 	return set == nil || set.Covers(z, x, y)
 }
 
-// compute reads layer's coverage for version v, and its pieces unless
-// they are still those of stamp have.
-func (cv *coverage) compute(s *Server, v, layer string, have int64) {
+// compute reads layer's coverage for version v, unless the pieces are
+// still those prev was computed from.
+func (cv *coverage) compute(s *Server, v, layer string, prev *postgres.Coverage) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	got, err := s.db.TileCoverage(ctx, layer)
-	var pieces *postgres.PieceSet
-	if err == nil {
-		pieces, err = s.db.TilePieceSet(ctx, layer, have)
+	var have int64
+	if prev != nil {
+		have = prev.Stamp()
+	}
+	cov := prev
+	pieces, err := s.db.TilePieceSet(ctx, layer, have)
+	if err == nil && pieces != nil {
+		var got map[uint32]struct{}
+		if got, err = s.db.TileCoverage(ctx, layer); err == nil {
+			cov = postgres.NewCoverage(got).WithPieces(pieces)
+		}
 	}
 	cv.mu.Lock()
 	defer cv.mu.Unlock()
-	// Stamps only grow: a set read later for an older version never
-	// replaces a newer one.
-	if err == nil && pieces != nil && (cv.pieces[layer] == nil || pieces.Stamp > cv.pieces[layer].Stamp) {
-		if cv.pieces == nil {
-			cv.pieces = map[string]*postgres.PieceSet{}
+	// Stamps only grow: a coverage computed later for an older version
+	// never replaces a newer one.
+	if err == nil && (cv.latest[layer] == nil || cov.Stamp() > cv.latest[layer].Stamp()) {
+		if cv.latest == nil {
+			cv.latest = map[string]*postgres.Coverage{}
 		}
-		cv.pieces[layer] = pieces
+		cv.latest[layer] = cov
 	}
 	if cv.version != v {
 		return
 	}
-	if err != nil || cv.pieces[layer] == nil {
+	if err != nil {
 		delete(cv.layers, layer) // asked again by the next tile
 		return
 	}
-	cv.layers[layer] = postgres.NewCoverage(got).WithPieces(cv.pieces[layer])
+	cv.layers[layer] = cv.latest[layer]
 }
 
 // smallTile is the size under which a tile is kept and sent as built, not

@@ -349,6 +349,14 @@ func (st *Store) TilePieceSet(ctx context.Context, layer string, have int64) (*P
 	return p, nil
 }
 
+// Stamp is map_state.pieces when c's pieces were read (0: none).
+func (c *Coverage) Stamp() int64 {
+	if c.pieces == nil {
+		return 0
+	}
+	return c.pieces.Stamp
+}
+
 // WithPieces is c, exact at the zooms pieces were cut at.
 func (c *Coverage) WithPieces(pieces *PieceSet) *Coverage {
 	out := *c
