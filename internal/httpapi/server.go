@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kesempatan/riskmap/internal/postgres"
 	"github.com/kesempatan/riskmap/internal/risk"
 )
@@ -110,12 +112,37 @@ func newServer(db Store, log *slog.Logger, opt ...Options) *Server {
 	}
 	s.pages = newByteCache("page", "Public GeoJSON pages", pages, s.metrics.reg)
 	s.counts = newCountCache(4096)
+	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "riskmap_tile_layers_ready",
+		Help: "Tile collections over areas (kabupaten, kecamatan, villages, hotspots) whose coverage and tile properties the service holds for the data version it last served (4 when all are): until then their tiles are built the slower way."},
+		s.tileLayersReady))
 	return s
 }
 
+// tileLayersReady counts the tile collections over areas whose coverage is computed for
+// the data version the coverage last saw and, if they have tile
+// properties, whose properties have been read into memory (or found not
+// written yet).
+func (s *Server) tileLayersReady() float64 {
+	s.coverage.mu.Lock()
+	defer s.coverage.mu.Unlock()
+	n := 0
+	for _, c := range s.collections {
+		if l := coverageLayer(c); l != "" && s.coverage.layers[l] != nil && (!postgres.HasTileProps(c) || propsRead(s.db, c.ID)) {
+			n++
+		}
+	}
+	return float64(n)
+}
+
+func propsRead(db Store, id string) bool {
+	_, read := db.TilePropsInMemory(id)
+	return read
+}
+
 // WarmTiles starts reading the area layers' tile coverage for the current
-// data version in the background, so the first tiles after a start are not
-// built while it is read (serve calls it once it listens).
+// data version, and their tile properties, in the background, so the first
+// tiles after a start are not built while they are read (serve calls it
+// once it listens).
 func (s *Server) WarmTiles(ctx context.Context) {
 	v, err := s.version.get(ctx)
 	if err != nil {
@@ -123,6 +150,7 @@ func (s *Server) WarmTiles(ctx context.Context) {
 	}
 	for _, c := range s.collections {
 		s.coverage.covered(s, v, c, 0, 0, 0)
+		s.db.WarmTileProps(c)
 	}
 }
 

@@ -23,10 +23,12 @@ type Store interface {
 	StreamFeatures(ctx context.Context, q *postgres.ItemsQuery, start func() io.Writer) (int, error)
 	StreamPage(ctx context.Context, q *postgres.ItemsQuery, start func() io.Writer) (postgres.Page, error)
 	StreamRows(ctx context.Context, q *postgres.ItemsQuery, header func([]string), row func([]string) error) error
-	Tile(ctx context.Context, c *postgres.Collection, z, x, y, month int) ([]byte, error)
+	TileAt(ctx context.Context, c *postgres.Collection, z, x, y, month int, at postgres.Where) ([]byte, bool, error)
 	RenderedTile(ctx context.Context, c *postgres.Collection, z, x, y, month int, generation int64) ([]byte, bool, error)
 	TileCoverage(ctx context.Context, layer string) (map[uint32]struct{}, error)
 	TilePieceSet(ctx context.Context, layer string, have int64) (*postgres.PieceSet, error)
+	WarmTileProps(c *postgres.Collection)
+	TilePropsInMemory(id string) (int64, bool)
 	Labels(ctx context.Context, level string, q postgres.LabelQuery) ([]postgres.Label, error)
 
 	// Published figures.

@@ -59,7 +59,8 @@ func (s *Server) handleTile() apiHandler {
 		}
 		// A tile away from every area (the sea, most of a country's map) is
 		// empty without a query: the layer's coverage says so.
-		if !s.coverage.covered(s, v, c, z, x, y) {
+		covered, at := s.coverage.covered(s, v, c, z, x, y)
+		if !covered {
 			return s.writeGzipped(w, r, "application/vnd.mapbox-vector-tile", nil)
 		}
 		key := v + "|" + c.ID + "|" + strconv.Itoa(z) + "/" + strconv.Itoa(x) + "/" + strconv.Itoa(y) + "|" + strconv.Itoa(month)
@@ -75,9 +76,12 @@ func (s *Server) handleTile() apiHandler {
 				}
 			}
 			if !ok {
-				b, err := s.db.Tile(r.Context(), c, z, x, y, month)
+				b, moved, err := s.db.TileAt(r.Context(), c, z, x, y, month, at)
 				if err != nil {
 					return err
+				}
+				if moved {
+					s.coverage.forget(coverageLayer(c))
 				}
 				raw = b
 				// Compressed for the cache and for a client that takes
@@ -219,11 +223,12 @@ func coverageLayer(c *postgres.Collection) string {
 }
 
 // covered reports whether tile z/x/y of c may hold anything under data
-// version v: true unless the layer's coverage is known and says no.
-func (cv *coverage) covered(s *Server, v string, c *postgres.Collection, z, x, y int) bool {
+// version v: true unless the layer's coverage is known and says no; and,
+// when it is known, where the tile's pieces lie.
+func (cv *coverage) covered(s *Server, v string, c *postgres.Collection, z, x, y int) (bool, postgres.Where) {
 	layer := coverageLayer(c)
 	if layer == "" {
-		return true
+		return true, postgres.Where{}
 	}
 	cv.mu.Lock()
 	if cv.version != v {
@@ -236,7 +241,21 @@ func (cv *coverage) covered(s *Server, v string, c *postgres.Collection, z, x, y
 	}
 	cv.mu.Unlock()
 	// Spread over every zoom once: a lookup, outside the lock.
-	return set == nil || set.Covers(z, x, y)
+	if set == nil {
+		return true, postgres.Where{}
+	}
+	return set.Covers(z, x, y), set.Where(z, x, y)
+}
+
+// forget drops layer's coverage, so that the next tile reads it again
+// in full: where its pieces lie was not current (TileAt's moved).
+func (cv *coverage) forget(layer string) {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	delete(cv.latest, layer)
+	if cv.layers != nil && cv.layers[layer] != nil {
+		delete(cv.layers, layer)
+	}
 }
 
 // compute reads layer's coverage for version v, unless the pieces are

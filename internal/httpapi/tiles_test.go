@@ -181,6 +181,14 @@ func TestTileCoverage(t *testing.T) {
 		}
 	}
 	waitCoverage("at the start")
+	// And the gauge says so once the tile properties are read too: the
+	// kabupaten, kecamatan, villages and hotspots collections.
+	for i := 0; metric("riskmap_tile_layers_ready") != 4; i++ {
+		if i == 200 {
+			t.Fatalf("riskmap_tile_layers_ready is %v after 20 s, want 4", metric("riskmap_tile_layers_ready"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	byID := map[string]*postgres.Collection{}
 	for _, c := range postgres.Collections() {
 		byID[c.ID] = c

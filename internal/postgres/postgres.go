@@ -127,6 +127,8 @@ type (
 	Collection = catalog.Collection
 	Coverage   = catalog.Coverage
 	PieceSet   = catalog.PieceSet
+	MemProps   = catalog.MemProps
+	Where      = catalog.Where
 	ItemsQuery = catalog.ItemsQuery
 	Scope      = catalog.Scope
 	SortKey    = catalog.SortKey

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/mvt"
@@ -330,6 +331,190 @@ func TestTileProps(t *testing.T) {
 
 // tileDiff says how two vector tiles differ, feature by feature within
 // each layer (by the id property), ignoring the order of layers, features
+
+// TestMemTile checks the tiles built from the pieces alone with the
+// properties in memory (MemProps, MemTile): over a scored region, for each
+// area layer, every cut zoom, annual and for a month, byte for byte the
+// tile PropsTileSQL builds in the database. Then the service's Tile: once
+// it holds the properties, a changed published figure is served at once
+// (the statement reads a newer generation, and the tile is built from the
+// tables), and the properties written again are read into memory and
+// served byte for byte.
+func TestMemTile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.New(t)
+	dbtest.LoadRealRegion(t, db, 2000, 43)
+	if _, err := db.RenderTiles(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	var minLon, minLat, maxLon, maxLat float64
+	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
+		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
+		t.Fatal(err)
+	}
+	inDB := func(c *postgres.Collection, z, x, y, month int) []byte {
+		t.Helper()
+		var current bool
+		var b []byte
+		if err := db.Pool.QueryRow(ctx, postgres.PropsTileSQL(c), z, x, y, month, postgres.Recipe(c)).Scan(&current, &b); err != nil {
+			t.Fatalf("%s %d/%d/%d: %v", c.ID, z, x, y, err)
+		}
+		if !current {
+			t.Fatalf("%s: the properties just written are not current", c.ID)
+		}
+		return b
+	}
+	var villages *postgres.Collection
+	compared, nonEmpty := 0, 0
+	for _, c := range postgres.Collections() {
+		if !postgres.HasTileProps(c) {
+			continue
+		}
+		if c.ID == "villages" {
+			villages = c
+		}
+		p, err := db.LoadMemProps(ctx, c)
+		if err != nil || p == nil {
+			t.Fatalf("%s: properties in memory %v, %v", c.ID, p, err)
+		}
+		var areas int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM tile_props WHERE collection = $1`, c.ID).Scan(&areas); err != nil {
+			t.Fatal(err)
+		}
+		if p.Areas() != areas || areas == 0 {
+			t.Errorf("%s: %d areas in memory, %d in tile_props", c.ID, p.Areas(), areas)
+		}
+		pieces, err := db.TilePieceSet(ctx, c.TileLayer, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for z := postgres.TileLayers[c.ID].MinZoom; z <= 14; z++ {
+			if !postgres.TileCut(c.TileLayer, z) {
+				continue
+			}
+			x0, y0 := postgres.LonLatToTile(minLon, maxLat, z)
+			x1, y1 := postgres.LonLatToTile(maxLon, minLat, z)
+			n := (x1 - x0 + 1) * (y1 - y0 + 1)
+			for k := 0; k < n; k += n/25 + 1 {
+				x, y := x0+k%(x1-x0+1), y0+k/(x1-x0+1)
+				at := postgres.Where{Stamp: pieces.Stamp, TIDs: pieces.Pieces(z, x, y)}
+				for _, month := range []int{0, 8, 12} {
+					want := inDB(c, z, x, y, month)
+					// Found by the key's index, and where the piece set
+					// says they lie.
+					for _, at := range []postgres.Where{{}, at} {
+						got, gen, moved, err := db.MemTile(ctx, c, p, z, x, y, month, at)
+						if err != nil || gen != p.Generation || moved {
+							t.Fatalf("%s %d/%d/%d: generation %d (memory %d), moved %v, %v", c.ID, z, x, y, gen, p.Generation, moved, err)
+						}
+						if !bytes.Equal(got, want) {
+							t.Errorf("%s %d/%d/%d month %d, %d pieces located: %d bytes from memory, %d from PropsTileSQL (%s)", c.ID, z, x, y, month, len(at.TIDs), len(got), len(want), tileDiff(got, want))
+						}
+					}
+					if (len(at.TIDs) > 0) != (len(want) > 0) {
+						t.Errorf("%s %d/%d/%d: %d pieces located, a tile of %d bytes", c.ID, z, x, y, len(at.TIDs), len(want))
+					}
+					compared++
+					if len(want) > 0 {
+						nonEmpty++
+					}
+				}
+			}
+		}
+	}
+	if villages == nil || nonEmpty < 20 {
+		t.Fatalf("%d tiles compared, %d with features", compared, nonEmpty)
+	}
+	t.Logf("%d tiles compared byte for byte, %d with features", compared, nonEmpty)
+
+	// Where the pieces lie, not current: another stamp, or a row that is
+	// not the tile's (as after CLUSTER moved them). The pieces are then
+	// found by their key, and the caller told to read the set again.
+	x, y := postgres.LonLatToTile(113.4998, -7.8094, 13)
+	pieces, err := db.TilePieceSet(ctx, "desa", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := db.LoadMemProps(ctx, villages)
+	if err != nil || p == nil {
+		t.Fatal(p, err)
+	}
+	want := inDB(villages, 13, x, y, 0)
+	here := pieces.Pieces(13, x, y)
+	other := pieces.Pieces(14, 2*x, 2*y)
+	if len(here) == 0 || len(other) == 0 || len(want) == 0 {
+		t.Fatalf("tile 13/%d/%d: %d pieces located, %d bytes; below it %d", x, y, len(here), len(want), len(other))
+	}
+	for _, at := range []postgres.Where{
+		{Stamp: pieces.Stamp + 1, TIDs: here},
+		{Stamp: pieces.Stamp, TIDs: append([]uint64{other[0]}, here[1:]...)},
+	} {
+		got, _, moved, err := db.MemTile(ctx, villages, p, 13, x, y, 0, at)
+		if err != nil || !moved || !bytes.Equal(got, want) {
+			t.Errorf("pieces not where they were said to be (stamp %d, set at %d): moved %v, %d bytes, want %d, %v", at.Stamp, pieces.Stamp, moved, len(got), len(want), err)
+		}
+	}
+
+	// The service: it reads the properties into memory in the background.
+	var gen0 int64
+	if err := db.Pool.QueryRow(ctx, `SELECT generation FROM map_state`).Scan(&gen0); err != nil {
+		t.Fatal(err)
+	}
+	held := func(gen int64) {
+		t.Helper()
+		for start := time.Now(); ; {
+			held, _ := db.TilePropsInMemory("villages")
+			if held == gen {
+				break
+			}
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("the service holds the properties of generation %d, want %d", held, gen)
+			}
+			if _, err := db.Tile(ctx, villages, 13, x, y, 0); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	held(gen0)
+	before, err := db.Tile(ctx, villages, 13, x, y, 0)
+	if err != nil || !bytes.Equal(before, inDB(villages, 13, x, y, 0)) || len(before) == 0 {
+		t.Fatalf("served from memory: %d bytes, %v; want PropsTileSQL's %d", len(before), err, len(inDB(villages, 13, x, y, 0)))
+	}
+	var code string
+	if err := db.Pool.QueryRow(ctx, `SELECT code FROM tile_piece WHERE layer = 'desa' AND (z, x, y) = (13, $1, $2) ORDER BY code LIMIT 1`, x, y).Scan(&code); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE area_public SET score = 99.5, tier = 'high' WHERE level = 'desa' AND code = $1`, code); err != nil {
+		t.Fatal(err)
+	}
+	var built []byte
+	if err := db.Pool.QueryRow(ctx, postgres.PieceTileSQL(villages), 13, x, y, 0).Scan(&built); err != nil {
+		t.Fatal(err)
+	}
+	after, err := db.Tile(ctx, villages, 13, x, y, 0)
+	if err != nil || bytes.Equal(after, before) || tileDiff(after, built) != "" || !bytes.Contains(after, []byte("high")) {
+		t.Fatalf("after a published figure changed the service's tile is %d bytes (before %d), %v; want the tile built from the tables", len(after), len(before), err)
+	}
+	// Written again: read into memory, and served from there.
+	if _, err := db.RenderTiles(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	var gen1 int64
+	if err := db.Pool.QueryRow(ctx, `SELECT generation FROM map_state`).Scan(&gen1); err != nil {
+		t.Fatal(err)
+	}
+	if gen1 <= gen0 {
+		t.Fatalf("generation %d after the change, %d before", gen1, gen0)
+	}
+	held(gen1)
+	again, err := db.Tile(ctx, villages, 13, x, y, 0)
+	if err != nil || !bytes.Equal(again, inDB(villages, 13, x, y, 0)) || tileDiff(again, built) != "" {
+		t.Fatalf("written again, served from memory: %d bytes, %v; want the tile with the new figure (%d bytes)", len(again), err, len(built))
+	}
+}
+
 // and keys; "" when they hold the same.
 func tileDiff(a, b []byte) string {
 	read := func(t []byte) (map[string]map[string]*feature, error) {

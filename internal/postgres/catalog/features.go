@@ -29,6 +29,8 @@ type Store struct {
 	// bands keeps rank bands (RankUncertainty) per data version and
 	// request: simulating a national ranking takes seconds.
 	bands bandCache
+	// mem keeps the area layers' tile properties in memory (MemProps).
+	mem memProps
 }
 
 // New returns the catalogue over a core.
