@@ -94,6 +94,13 @@ if [ -n "${TEGOLA:-}" ]; then
 fi
 trap 'kill $SPID ${TPID:-} ${GPID:-} 2>/dev/null || true' EXIT
 for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.2; done
+# As a service that has been running: the tile coverage and the tile
+# properties read into memory (riskmap_tile_layers_ready, all four tile
+# collections over areas), a few seconds at national size. The database's
+# caches stay as cold as the peers'.
+for i in $(seq 600); do
+  [ "$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '$1 == "riskmap_tile_layers_ready" {print $2}')" = 4 ] && break; sleep 0.2
+done
 PEER=${PEERS:--}
 bin/tilerace "http://127.0.0.1:$PORT" "$PEER" $(psql -At -F' ' "$URL" -c "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x")
 # The public layers as static files (PMTiles, GeoJSON, FlatGeobuf).
