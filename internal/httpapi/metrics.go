@@ -18,6 +18,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	filters  *prometheus.CounterVec
+	moved    prometheus.Counter
 	started  time.Time
 	once     sync.Once
 	h        http.Handler
@@ -33,9 +34,11 @@ func newMetrics() *metrics {
 			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}}, []string{"method", "route", "status"}),
 		filters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "riskmap_filter_requests_total",
 			Help: "Items requests with a CQL2 filter, by collection and filter-lang (GIS clients push their filters here)."}, []string{"collection", "lang"}),
+		moved: prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmap_tile_pieces_moved_total",
+			Help: "Tiles whose pieces were not where the service's piece set said (tile_piece rewritten by CLUSTER or VACUUM FULL): each makes the set be read again."}),
 		started: time.Now(),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.filters,
+	m.reg.MustRegister(m.requests, m.latency, m.filters, m.moved,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "riskmap_uptime_seconds", Help: "Seconds since the server started."},
 			func() float64 { return time.Since(m.started).Seconds() }))
 	return m

@@ -81,6 +81,7 @@ func (s *Server) handleTile() apiHandler {
 					return err
 				}
 				if moved {
+					s.metrics.moved.Inc()
 					s.coverage.forget(coverageLayer(c))
 				}
 				raw = b

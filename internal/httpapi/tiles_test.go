@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -609,4 +611,95 @@ func collection(t *testing.T, id string) *postgres.Collection {
 	}
 	t.Fatalf("no collection %q", id)
 	return nil
+}
+
+// TestTilePiecesMoved rewrites tile_piece under a running service (CLUSTER
+// on another index moves every row without cutting the pieces again, so
+// their stamp stays):
+// the service, which reads a deep tile's pieces by the ctids its piece set
+// keeps, still serves the tile as PostGIS builds it, counts the moved
+// pieces once (riskmap_tile_pieces_moved_total), reads the set again, and
+// then finds the pieces where they now are.
+func TestTilePiecesMoved(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, url := dbtest.NewDemo(t)
+	if _, err := db.RenderTiles(ctx, 2); err != nil { // the tile properties, current
+		t.Fatal(err)
+	}
+	restricted, err := postgres.OpenAs(ctx, url, postgres.ServeRole, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(restricted.Close)
+	// As serve starts it: the coverage and the tile properties read in
+	// the background from the start.
+	srv := httptest.NewServer(nil)
+	t.Cleanup(srv.Close)
+	api := httpapi.NewServer(restricted, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{PublicURL: srv.URL, TileCacheBytes: -1})
+	srv.Config.Handler = api.Handler()
+	api.WarmTiles(ctx)
+	metric := func(name string) float64 { return metricValue(t, srv.URL, name) }
+	var villages *postgres.Collection
+	for _, c := range postgres.Collections() {
+		if c.ID == "villages" {
+			villages = c
+		}
+	}
+	var x, y int
+	if err := db.Pool.QueryRow(ctx, `SELECT x, y FROM tile_piece WHERE layer = 'desa' AND z = 13 GROUP BY x, y ORDER BY count(*) DESC, x, y LIMIT 1`).Scan(&x, &y); err != nil {
+		t.Fatal(err)
+	}
+	want, err := db.Tile(ctx, villages, 13, x, y, 0)
+	if err != nil || len(want) == 0 {
+		t.Fatalf("tile 13/%d/%d: %d bytes, %v", x, y, len(want), err)
+	}
+	tile := fmt.Sprintf("%s/tiles/villages/13/%d/%d.mvt", srv.URL, x, y)
+	check := func(when string) {
+		t.Helper()
+		if resp, body := get(t, tile); resp.StatusCode != 200 || !bytes.Equal(body, want) {
+			t.Fatalf("%s: %d, %d bytes, want the %d PostGIS builds", when, resp.StatusCode, len(body), len(want))
+		}
+	}
+	ready := func(when string) {
+		t.Helper()
+		for i := 0; metric("riskmap_tile_layers_ready") != 4; i++ {
+			if i == 300 {
+				t.Fatalf("%s: riskmap_tile_layers_ready is %v after 30 s, want 4", when, metric("riskmap_tile_layers_ready"))
+			}
+			check(when)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	ready("at the start")
+	ctids := func() string {
+		var s string
+		if err := db.Pool.QueryRow(ctx, `SELECT array_agg(ctid ORDER BY code)::text FROM tile_piece WHERE layer = 'desa' AND (z, x, y) = (13, $1, $2)`, x, y).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := ctids()
+	// In another order than the key's, which the pieces are already in.
+	if _, err := db.Pool.Exec(ctx, `CREATE INDEX tile_piece_by_code ON tile_piece (code, z, x, y);
+		CLUSTER tile_piece USING tile_piece_by_code; DROP INDEX tile_piece_by_code`); err != nil {
+		t.Fatal(err)
+	}
+	if after := ctids(); after == before {
+		t.Fatalf("CLUSTER left the tile's pieces where they were: %s", after)
+	}
+	for i := 0; metric("riskmap_tile_pieces_moved_total") == 0; i++ {
+		if i == 300 {
+			t.Fatal("the pieces moved, and after 30 s of requests the service has not noticed")
+		}
+		check("after CLUSTER")
+		time.Sleep(100 * time.Millisecond)
+	}
+	ready("after the pieces moved")
+	for range 5 {
+		check("with the set read again")
+	}
+	if n := metric("riskmap_tile_pieces_moved_total"); n != 1 {
+		t.Errorf("riskmap_tile_pieces_moved_total = %v once the set was read again, want 1", n)
+	}
 }
