@@ -341,7 +341,25 @@ func (f *Formation) Stop(ctx context.Context) {
 			f.Kill(n)
 		}
 	}
+	killStragglers(f.Dir)
 	os.RemoveAll(f.Dir)
+}
+
+// killStragglers kills what is left running in a folder under dir: a
+// PostgreSQL process runs in its data folder, and a SIGKILLed postmaster
+// can leave a background worker behind (the monitor's health check
+// outlived its test by 50 minutes).
+func killStragglers(dir string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cwd, err := os.Readlink(filepath.Join(p, "cwd"))
+		if err != nil || (cwd != dir && !strings.HasPrefix(cwd, dir+string(filepath.Separator))) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(p)); err == nil && pid != os.Getpid() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // start runs a node's keeper (pg_autoctl run) in its own process group,
