@@ -339,7 +339,7 @@ func TestTileProps(t *testing.T) {
 // it holds the properties, a changed published figure is served at once
 // (the statement reads a newer generation, and the tile is built from the
 // tables), and the properties written again are read into memory and
-// served byte for byte.
+// served byte for byte, also when the generation went back (a restore).
 func TestMemTile(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -512,6 +512,18 @@ func TestMemTile(t *testing.T) {
 	again, err := db.Tile(ctx, villages, 13, x, y, 0)
 	if err != nil || !bytes.Equal(again, inDB(villages, 13, x, y, 0)) || tileDiff(again, built) != "" {
 		t.Fatalf("written again, served from memory: %d bytes, %v; want the tile with the new figure (%d bytes)", len(again), err, len(built))
+	}
+	// A database restored from a backup can be at an older generation
+	// than the properties in memory: those are read again too.
+	if _, err := db.Pool.Exec(ctx, `UPDATE map_state SET generation = $1`, gen0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.RenderTiles(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	held(gen0)
+	if restored, err := db.Tile(ctx, villages, 13, x, y, 0); err != nil || !bytes.Equal(restored, inDB(villages, 13, x, y, 0)) {
+		t.Fatalf("restored at generation %d: %d bytes, %v", gen0, len(restored), err)
 	}
 }
 

@@ -39,6 +39,7 @@ type MemProps struct {
 	rows       map[string]int32 // area code: its row
 	vals       []uint32         // row*width+k: 1 + an index into values, 0 for null
 	values     [][]byte         // distinct Value messages, encoded
+	scratch    sync.Pool        // *scratch for merge, sized to values
 }
 
 // Areas is how many areas' properties p holds.
@@ -221,7 +222,7 @@ func (p *MemProps) merge(pieces []byte, z, month int) ([]byte, error) {
 		return nil, err
 	}
 	var (
-		codes  []string
+		codes  [][]byte
 		feats  [][]byte
 		extent uint64 = 4096
 		ver    uint64 = 2
@@ -240,17 +241,25 @@ func (p *MemProps) merge(pieces []byte, z, month int) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			codes = append(codes, string(s))
+			codes = append(codes, s)
 		case num == 5 && wt == 0:
 			extent, _ = binary.Uvarint(body)
 		case num == 15 && wt == 0:
 			ver, _ = binary.Uvarint(body)
 		}
 	}
-	// The features, with their new tags.
-	local := make(map[uint32]uint32, 64)
-	var order []uint32 // local value ids: the global ones, in first use
-	var tags, features []byte
+	// The features, with their new tags. A value's id in this tile is
+	// looked up by its id in p (scratch), not hashed: a zoom-11 village
+	// tile puts some 1,700 values.
+	sc, _ := p.scratch.Get().(*scratch)
+	if sc == nil || len(sc.mark) <= len(p.values) {
+		sc = newScratch(len(p.values))
+	}
+	defer p.scratch.Put(sc)
+	sc.next()
+	order := make([]uint32, 0, len(feats)*len(p.keys)) // the values' ids in p, in first use
+	tags := sc.tags[:0]
+	features := make([]byte, 0, len(pieces)+len(feats)*8*len(p.keys))
 	for _, fb := range feats {
 		var code = -1
 		var geom []byte
@@ -281,7 +290,7 @@ func (p *MemProps) merge(pieces []byte, z, month int) ([]byte, error) {
 		if code < 0 || geom == nil {
 			return nil, errSplice
 		}
-		row, ok := p.rows[codes[code]]
+		row, ok := p.rows[string(codes[code])]
 		if !ok {
 			continue
 		}
@@ -300,27 +309,47 @@ func (p *MemProps) merge(pieces []byte, z, month int) ([]byte, error) {
 			if g == 0 {
 				continue
 			}
-			l, ok := local[g]
+			l, ok := sc.local(g)
 			if !ok {
 				l = uint32(len(order))
-				local[g] = l
+				sc.set(g, l)
 				order = append(order, g)
 			}
 			tags = binary.AppendUvarint(tags, uint64(k))
 			tags = binary.AppendUvarint(tags, uint64(l))
 		}
-		f := appendBytes(nil, 2, tags)
+		// The feature: tags (2), type (3), geometry (4), written in place
+		// after its length.
+		size := 1 + uvarintLen(uint64(len(tags))) + len(tags) + 1 + uvarintLen(uint64(len(geom))) + len(geom)
 		if hasType {
-			f = append(f, 3<<3)
-			f = binary.AppendUvarint(f, typ)
+			size += 1 + uvarintLen(typ)
 		}
-		f = appendBytes(f, 4, geom)
-		features = appendBytes(features, 2, f)
+		features = append(features, 2<<3|2)
+		features = binary.AppendUvarint(features, uint64(size))
+		features = appendBytes(features, 2, tags)
+		if hasType {
+			features = append(features, 3<<3)
+			features = binary.AppendUvarint(features, typ)
+		}
+		features = appendBytes(features, 4, geom)
 	}
+	sc.tags = tags
 	if len(features) == 0 {
 		return nil, nil // no row reached ST_AsMVT: ''
 	}
-	out := appendBytes(nil, 1, []byte(p.id))
+	// The layer (name, features, keys, values, extent, version: the order
+	// ST_AsMVT writes them in) in the tile, allocated once.
+	size := 1 + uvarintLen(uint64(len(p.id))) + len(p.id) + len(features) + 1 + uvarintLen(extent) + 1 + uvarintLen(ver)
+	for _, k := range p.keys {
+		size += 1 + uvarintLen(uint64(len(k))) + len(k)
+	}
+	for _, g := range order {
+		size += 1 + uvarintLen(uint64(len(p.values[g-1]))) + len(p.values[g-1])
+	}
+	out := make([]byte, 0, 1+uvarintLen(uint64(size))+size)
+	out = append(out, 3<<3|2)
+	out = binary.AppendUvarint(out, uint64(size))
+	out = appendBytes(out, 1, []byte(p.id))
 	out = append(out, features...)
 	for _, k := range p.keys {
 		out = appendBytes(out, 3, []byte(k))
@@ -330,10 +359,52 @@ func (p *MemProps) merge(pieces []byte, z, month int) ([]byte, error) {
 	}
 	out = append(out, 5<<3)
 	out = binary.AppendUvarint(out, extent)
-	out = binary.AppendUvarint(out, 15<<3)
+	out = append(out, 15<<3)
 	out = binary.AppendUvarint(out, ver)
-	return appendBytes(make([]byte, 0, len(out)+8), 3, out), nil
+	return out, nil
 }
+
+// uvarintLen is the length of v as a varint.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// scratch maps the ids of a MemProps' values to their ids in one tile
+// (merge): a mark per value says whether the value was met in this tile,
+// by the tile's number, so nothing is cleared between tiles.
+type scratch struct {
+	tile uint32
+	mark []uint32 // per value id: the tile it was last met in
+	ids  []uint32 // per value id: its id in that tile
+	tags []byte
+}
+
+func newScratch(values int) *scratch {
+	return &scratch{mark: make([]uint32, values+1), ids: make([]uint32, values+1)}
+}
+
+// next starts a tile.
+func (sc *scratch) next() {
+	sc.tile++
+	if sc.tile == 0 { // wrapped: no mark may look current
+		clear(sc.mark)
+		sc.tile = 1
+	}
+}
+
+func (sc *scratch) local(g uint32) (uint32, bool) {
+	if sc.mark[g] == sc.tile {
+		return sc.ids[g], true
+	}
+	return 0, false
+}
+
+func (sc *scratch) set(g, l uint32) { sc.mark[g], sc.ids[g] = sc.tile, l }
 
 // appendBytes appends field num as a length-delimited field.
 func appendBytes(b []byte, num int, v []byte) []byte {
@@ -401,18 +472,22 @@ type memProps struct {
 	done    map[string]bool // a load has finished, finding properties or not
 }
 
-// get returns c's properties in memory if they are of the newest
-// generation a tile statement has read (seen, 0 for none new), and
-// otherwise starts a load, at most one at a time and one a second.
+// get returns c's properties in memory if they are of the generation a
+// tile statement last read (seen: 0 when it read theirs), and otherwise
+// starts a read, at most one at a time and one a second. The generation
+// only has to differ, not be newer: a database restored from a backup can
+// be at an older one.
 func (mp *memProps) get(st *Store, c *Collection, seen int64) *MemProps {
 	mp.mu.Lock()
 	defer mp.mu.Unlock()
 	if mp.byID == nil {
 		mp.byID, mp.seen, mp.loading, mp.tried, mp.done = map[string]*MemProps{}, map[string]int64{}, map[string]bool{}, map[string]time.Time{}, map[string]bool{}
 	}
-	mp.seen[c.ID] = max(mp.seen[c.ID], seen)
+	if seen != 0 {
+		mp.seen[c.ID] = seen
+	}
 	p := mp.byID[c.ID]
-	if p != nil && p.Generation >= mp.seen[c.ID] {
+	if p != nil && (mp.seen[c.ID] == 0 || p.Generation == mp.seen[c.ID]) {
 		return p
 	}
 	if !mp.loading[c.ID] && time.Since(mp.tried[c.ID]) > time.Second {
@@ -423,6 +498,9 @@ func (mp *memProps) get(st *Store, c *Collection, seen int64) *MemProps {
 	return nil
 }
 
+// load reads c's properties; one load runs at a time, so what it read is
+// the newest snapshot, current or not (nil). If a statement has read
+// another generation meanwhile, get reads them again.
 func (mp *memProps) load(st *Store, c *Collection) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -430,10 +508,11 @@ func (mp *memProps) load(st *Store, c *Collection) {
 	mp.mu.Lock()
 	defer mp.mu.Unlock()
 	mp.loading[c.ID] = false
-	mp.done[c.ID] = mp.done[c.ID] || err == nil
-	if err == nil && p != nil && (mp.byID[c.ID] == nil || p.Generation > mp.byID[c.ID].Generation) {
-		mp.byID[c.ID] = p
+	if err != nil {
+		return
 	}
+	mp.done[c.ID] = true
+	mp.byID[c.ID] = p
 }
 
 // WarmTileProps starts reading c's tile properties into memory in the
