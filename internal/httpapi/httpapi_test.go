@@ -57,6 +57,37 @@ func serve(t testing.TB, db *postgres.DB, opt ...httpapi.Options) *httptest.Serv
 	return srv
 }
 
+// serveStarted is serve as `riskmap serve` starts the API: it reads the
+// tile coverage and the tile properties in the background from the start
+// (WarmTiles), and serveStarted returns once it holds them all
+// (riskmap_tile_layers_ready: the four tile collections over areas).
+func serveStarted(tb testing.TB, db *postgres.DB, opt httpapi.Options) *httptest.Server {
+	tb.Helper()
+	srv := httptest.NewServer(nil)
+	tb.Cleanup(srv.Close)
+	if opt.PublicURL == "" {
+		opt.PublicURL = srv.URL
+	}
+	api := httpapi.NewServer(db, slog.New(slog.NewTextHandler(io.Discard, nil)), opt)
+	srv.Config.Handler = api.Handler()
+	api.WarmTiles(context.Background())
+	for i := 0; ; i++ {
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "\nriskmap_tile_layers_ready 4\n") {
+			return srv
+		}
+		if i == 600 {
+			tb.Fatalf("the service does not hold its tile coverage and properties after 60 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func get(t *testing.T, url string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	return send(t, "GET", url, "", header...)

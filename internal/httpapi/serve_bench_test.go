@@ -74,6 +74,12 @@ func BenchmarkServeVsPeers(b *testing.B) {
 		dbtest.LoadRealRegion(b, db, 40000, 20200218)
 	}
 	b.Cleanup(db.Close)
+	// As `riskmap score` leaves it: the low zooms rendered and the tile
+	// properties written (without them every deep tile is built from the
+	// areas' tables, after a check that the properties are current).
+	if _, err := db.RenderTiles(ctx, 2); err != nil {
+		b.Fatal(err)
+	}
 	var households int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM household`).Scan(&households); err != nil {
 		b.Fatal(err)
@@ -83,8 +89,10 @@ func BenchmarkServeVsPeers(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Pool.Exec(ctx, `UPDATE api_key SET revoked_at = now() WHERE name = 'peer benchmark'`) })
-	cold := serve(b, db, httpapi.Options{TileCacheBytes: -1, PageCacheBytes: -1})
-	warm := serve(b, db, httpapi.Options{})
+	// Both started as `riskmap serve` starts: holding the tile coverage
+	// and properties before the first request (the database stays cold).
+	cold := serveStarted(b, db, httpapi.Options{TileCacheBytes: -1, PageCacheBytes: -1})
+	warm := serveStarted(b, db, httpapi.Options{})
 	fs := startPeer(b, peerBin("PG_FEATURESERV", "pg_featureserv"), url, "127.0.0.1:9711",
 		"PGFS_SERVER_HTTPHOST=127.0.0.1", "PGFS_SERVER_HTTPPORT=9711", "PGFS_PAGING_LIMITMAX=10000")
 	ts := startPeer(b, peerBin("PG_TILESERV", "pg_tileserv"), url, "127.0.0.1:9712",

@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -632,13 +630,7 @@ func TestTilePiecesMoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(restricted.Close)
-	// As serve starts it: the coverage and the tile properties read in
-	// the background from the start.
-	srv := httptest.NewServer(nil)
-	t.Cleanup(srv.Close)
-	api := httpapi.NewServer(restricted, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{PublicURL: srv.URL, TileCacheBytes: -1})
-	srv.Config.Handler = api.Handler()
-	api.WarmTiles(ctx)
+	srv := serveStarted(t, restricted, httpapi.Options{TileCacheBytes: -1})
 	metric := func(name string) float64 { return metricValue(t, srv.URL, name) }
 	var villages *postgres.Collection
 	for _, c := range postgres.Collections() {
