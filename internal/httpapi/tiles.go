@@ -60,6 +60,7 @@ func (s *Server) handleTile() apiHandler {
 		// A tile away from every area (the sea, most of a country's map) is
 		// empty without a query: the layer's coverage says so.
 		covered, at := s.coverage.covered(s, v, c, z, x, y)
+		at.Generation = postgres.GenerationOf(v)
 		if !covered {
 			return s.writeGzipped(w, r, "application/vnd.mapbox-vector-tile", nil)
 		}

@@ -617,7 +617,8 @@ func collection(t *testing.T, id string) *postgres.Collection {
 // the service, which reads a deep tile's pieces by the ctids its piece set
 // keeps, still serves the tile as PostGIS builds it, counts the moved
 // pieces once (riskmap_tile_pieces_moved_total), reads the set again, and
-// then finds the pieces where they now are.
+// then finds the pieces where they now are. An interior tile is then
+// served from memory alone.
 func TestTilePiecesMoved(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -693,5 +694,34 @@ func TestTilePiecesMoved(t *testing.T) {
 	}
 	if n := metric("riskmap_tile_pieces_moved_total"); n != 1 {
 		t.Errorf("riskmap_tile_pieces_moved_total = %v once the set was read again, want 1", n)
+	}
+
+	// An interior tile (its one piece the whole tile) is built from memory
+	// alone: with tile_piece out of the service's reach it is still served,
+	// byte for byte, while a tile that needs its pieces is not.
+	var kabupaten *postgres.Collection
+	for _, c := range postgres.Collections() {
+		if c.ID == "kabupaten" {
+			kabupaten = c
+		}
+	}
+	var ix, iy int
+	if err := db.Pool.QueryRow(ctx, `SELECT x, y FROM tile_piece WHERE layer = 'kabupaten' AND z = 14
+		GROUP BY x, y HAVING count(*) = 1 AND bool_and(ST_AsBinary(geom) = ST_AsBinary($1::geometry)) ORDER BY x, y LIMIT 1`,
+		postgres.InteriorSquare).Scan(&ix, &iy); err != nil {
+		t.Fatal(err)
+	}
+	inner, err := db.Tile(ctx, kabupaten, 14, ix, iy, 0)
+	if err != nil || len(inner) == 0 {
+		t.Fatalf("interior tile 14/%d/%d: %d bytes, %v", ix, iy, len(inner), err)
+	}
+	if _, err := db.Pool.Exec(ctx, `REVOKE SELECT ON tile_piece FROM `+postgres.ServeRole); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := get(t, fmt.Sprintf("%s/tiles/kabupaten/14/%d/%d.mvt", srv.URL, ix, iy)); resp.StatusCode != 200 || !bytes.Equal(body, inner) {
+		t.Errorf("interior tile without tile_piece: %d, %d bytes, want %d", resp.StatusCode, len(body), len(inner))
+	}
+	if resp, _ := get(t, tile); resp.StatusCode == 200 {
+		t.Errorf("a tile of pieces was served without tile_piece: the check above proves nothing")
 	}
 }

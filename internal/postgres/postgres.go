@@ -157,16 +157,20 @@ func CheckTile(z, x, y int) error                     { return catalog.CheckTile
 func NewCoverage(cov map[uint32]struct{}) *Coverage   { return catalog.NewCoverage(cov) }
 func LonLatToTile(lon, lat float64, z int) (x, y int) { return catalog.LonLatToTile(lon, lat, z) }
 func ReleaseOf(version string) string                 { return catalog.ReleaseOf(version) }
-func GenerationOf(version string) int64               { return catalog.GenerationOf(version) }
-func Rendered(c *Collection, z int) bool              { return catalog.Rendered(c, z) }
-func Recipe(c *Collection) string                     { return catalog.Recipe(c) }
-func TileFields(c *Collection) []catalog.Property     { return catalog.TileFields(c) }
-func TileSQL(c *Collection) string                    { return catalog.TileSQL(c) }
-func UncutTileSQL(c *Collection) string               { return catalog.UncutTileSQL(c) }
-func PieceTileSQL(c *Collection) string               { return catalog.PieceTileSQL(c) }
-func TileCut(layer string, z int) bool                { return catalog.TileCut(layer, z) }
-func PropsTileSQL(c *Collection) string               { return catalog.PropsTileSQL(c) }
-func HasTileProps(c *Collection) bool                 { return catalog.HasTileProps(c) }
+
+// InteriorSquare is the piece of a tile wholly inside one area.
+const InteriorSquare = catalog.InteriorSquare
+
+func GenerationOf(version string) int64           { return catalog.GenerationOf(version) }
+func Rendered(c *Collection, z int) bool          { return catalog.Rendered(c, z) }
+func Recipe(c *Collection) string                 { return catalog.Recipe(c) }
+func TileFields(c *Collection) []catalog.Property { return catalog.TileFields(c) }
+func TileSQL(c *Collection) string                { return catalog.TileSQL(c) }
+func UncutTileSQL(c *Collection) string           { return catalog.UncutTileSQL(c) }
+func PieceTileSQL(c *Collection) string           { return catalog.PieceTileSQL(c) }
+func TileCut(layer string, z int) bool            { return catalog.TileCut(layer, z) }
+func PropsTileSQL(c *Collection) string           { return catalog.PropsTileSQL(c) }
+func HasTileProps(c *Collection) bool             { return catalog.HasTileProps(c) }
 func CompileFilter(c *Collection, e cql2.Expr) (catalog.Filter, error) {
 	return catalog.CompileFilter(c, e)
 }

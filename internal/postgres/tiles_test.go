@@ -333,9 +333,10 @@ func TestTileProps(t *testing.T) {
 // each layer (by the id property), ignoring the order of layers, features
 
 // TestMemTile checks the tiles built from the pieces alone with the
-// properties in memory (MemProps, MemTile): over a scored region, for each
-// area layer, every cut zoom, annual and for a month, byte for byte the
-// tile PropsTileSQL builds in the database. Then the service's Tile: once
+// properties in memory (MemProps, MemTile), and the interior tiles built
+// from memory alone (InteriorTile): over a scored region, for each area
+// layer, every cut zoom, annual and for a month, byte for byte the tile
+// PropsTileSQL builds in the database. Then the service's Tile: once
 // it holds the properties, a changed published figure is served at once
 // (the statement reads a newer generation, and the tile is built from the
 // tables), and the properties written again are read into memory and
@@ -367,6 +368,7 @@ func TestMemTile(t *testing.T) {
 	}
 	var villages *postgres.Collection
 	compared, nonEmpty := 0, 0
+	interior := map[string]int{}
 	for _, c := range postgres.Collections() {
 		if !postgres.HasTileProps(c) {
 			continue
@@ -415,6 +417,17 @@ func TestMemTile(t *testing.T) {
 					if (len(at.TIDs) > 0) != (len(want) > 0) {
 						t.Errorf("%s %d/%d/%d: %d pieces located, a tile of %d bytes", c.ID, z, x, y, len(at.TIDs), len(want))
 					}
+					// An interior tile, from memory alone.
+					if code := pieces.Interior(z, x, y); code != "" {
+						got, err := p.InteriorTile(code, z, month)
+						if err != nil || !bytes.Equal(got, want) {
+							t.Errorf("%s %d/%d/%d month %d, interior to %s: %d bytes from memory alone, %d from PropsTileSQL (%v %s)", c.ID, z, x, y, month, code, len(got), len(want), err, tileDiff(got, want))
+						}
+						if len(at.TIDs) != 1 {
+							t.Errorf("%s %d/%d/%d: interior to %s, with %d pieces", c.ID, z, x, y, code, len(at.TIDs))
+						}
+						interior[c.ID]++
+					}
 					compared++
 					if len(want) > 0 {
 						nonEmpty++
@@ -426,7 +439,10 @@ func TestMemTile(t *testing.T) {
 	if villages == nil || nonEmpty < 20 {
 		t.Fatalf("%d tiles compared, %d with features", compared, nonEmpty)
 	}
-	t.Logf("%d tiles compared byte for byte, %d with features", compared, nonEmpty)
+	if interior["kabupaten"] == 0 || interior["kecamatan"] == 0 {
+		t.Errorf("interior tiles compared: %v, want some of both layers", interior)
+	}
+	t.Logf("%d tiles compared byte for byte, %d with features; interior tiles %v", compared, nonEmpty, interior)
 
 	// Where the pieces lie, not current: another stamp, or a row that is
 	// not the tile's (as after CLUSTER moved them). The pieces are then

@@ -364,6 +364,35 @@ func (p *MemProps) merge(pieces []byte, z, month int) ([]byte, error) {
 	return out, nil
 }
 
+// interiorGeometry is InteriorSquare as ST_AsMVT encodes it: MoveTo
+// (4160, -64), LineTo by (0, 4224), (-4224, 0), (0, -4224), ClosePath.
+var interiorGeometry = func() []byte {
+	var b []byte
+	for _, v := range []uint64{1 | 1<<3, 8320, 127, 2 | 3<<3, 0, 8448, 8447, 0, 0, 8447, 7 | 1<<3} {
+		b = binary.AppendUvarint(b, v)
+	}
+	return b
+}()
+
+// InteriorTile is the tile at zoom z for month whose one piece is
+// InteriorSquare of area code: the bytes PropsTileSQL builds for it, from
+// memory alone.
+func (p *MemProps) InteriorTile(code string, z, month int) ([]byte, error) {
+	var f []byte
+	f = appendBytes(f, 2, []byte{0, 0}) // tags: id = the layer's first value
+	f = append(f, 3<<3, 3)              // POLYGON
+	f = appendBytes(f, 4, interiorGeometry)
+	var l []byte
+	l = appendBytes(l, 1, []byte(p.id))
+	l = appendBytes(l, 2, f)
+	l = appendBytes(l, 3, []byte("id"))
+	l = appendBytes(l, 4, stringValue(code))
+	l = append(l, 5<<3)
+	l = binary.AppendUvarint(l, 4096)
+	l = append(l, 15<<3, 2)
+	return p.merge(appendBytes(nil, 3, l), z, month)
+}
+
 // uvarintLen is the length of v as a varint.
 func uvarintLen(v uint64) int {
 	n := 1
@@ -542,9 +571,17 @@ func (st *Store) TilePropsInMemory(id string) (int64, bool) {
 // found as many pieces as it looked for; otherwise (the pieces were cut
 // again, or the table was rewritten by CLUSTER or VACUUM FULL, which moves
 // rows without cutting them again) it looks them up by their key.
+//
+// Inner is the area whose interior tile it is (PieceSet.Interior), and
+// Generation the map generation of the data version the caller serves:
+// such a tile is built from memory alone when the properties held are of
+// that generation, as the caller's tile cache serves a tile built under
+// it.
 type Where struct {
-	Stamp int64
-	TIDs  []uint64
+	Stamp      int64
+	TIDs       []uint64
+	Inner      string
+	Generation int64
 }
 
 // MemTile builds tile z/x/y of c for month from its pieces and the
