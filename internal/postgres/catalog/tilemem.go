@@ -53,6 +53,11 @@ func (st *Store) LoadMemProps(ctx context.Context, c *Collection) (*MemProps, er
 	if !HasTileProps(c) {
 		return nil, nil
 	}
+	done, err := st.warmTurn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	tx, err := st.db.TileReader().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, core.Wrap(err)

@@ -277,6 +277,11 @@ const CoverageZoom = 10
 // tile outside the coverage holds nothing at any zoom: the service answers
 // it without a query (most tiles of a country's map are sea).
 func (st *Store) TileCoverage(ctx context.Context, layer string) (map[uint32]struct{}, error) {
+	done, err := st.warmTurn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	rows, err := st.db.TileReader().Query(ctx, `
 		SELECT DISTINCT tx, ty
 		FROM tile_geom tg,
@@ -375,21 +380,27 @@ func (p *PieceSet) Pieces(z, x, y int) []uint64 {
 // changed since the set read at that stamp. For the country's villages
 // (1.8 million pieces) it takes 2.5 s.
 func (st *Store) TilePieceSet(ctx context.Context, layer string, have int64) (*PieceSet, error) {
-	// One row per zoom: a key per piece, in key order, and the pieces'
-	// ctids in the same order.
-	// One snapshot for the pieces and the interior tiles.
-	tx, err := st.db.TileReader().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	done, err := st.warmTurn(ctx)
 	if err != nil {
-		return nil, core.Wrap(err)
+		return nil, err
 	}
-	defer tx.Rollback(ctx)
-	rows, err := tx.Query(ctx, `
-		SELECT s.pieces, d.z, d.keys, d.tids
+	defer done()
+	// One row per zoom: a key per piece, in key order, and the pieces'
+	// ctids in the same order. For the large areas' layers, also the
+	// pieces that are a whole tile's square, with their codes: interior
+	// tiles are most of the land at their deep zooms (the country's
+	// kabupaten: 73% of the tiles of zoom 14; kecamatan: 43%); a village
+	// is rarely larger than a tile.
+	interior := layer == "kabupaten" || layer == "kecamatan"
+	rows, err := st.db.TileReader().Query(ctx, `
+		SELECT s.pieces, d.z, d.keys, d.tids, d.full_keys, d.full_codes
 		FROM map_state s
 		LEFT JOIN LATERAL (
-			SELECT z, array_agg(x << 16 | y ORDER BY x << 16 | y, ctid) AS keys, array_agg(ctid ORDER BY x << 16 | y, ctid) AS tids
+			SELECT z, array_agg(x << 16 | y ORDER BY x << 16 | y, ctid) AS keys, array_agg(ctid ORDER BY x << 16 | y, ctid) AS tids,
+				array_agg(x << 16 | y ORDER BY x << 16 | y) FILTER (WHERE $3 AND ST_AsBinary(geom) = ST_AsBinary($4::geometry)) AS full_keys,
+				array_agg(code ORDER BY x << 16 | y) FILTER (WHERE $3 AND ST_AsBinary(geom) = ST_AsBinary($4::geometry)) AS full_codes
 			FROM tile_piece WHERE layer = $1 AND z <= 14
-			GROUP BY z) d ON s.pieces <> $2`, layer, have)
+			GROUP BY z) d ON s.pieces <> $2`, layer, have, interior, InteriorSquare)
 	if err != nil {
 		return nil, core.Wrap(err)
 	}
@@ -400,9 +411,10 @@ func (st *Store) TilePieceSet(ctx context.Context, layer string, have int64) (*P
 	}
 	for rows.Next() {
 		var z *int16
-		var keys []int32
+		var keys, fullKeys []int32
 		var tids []pgtype.TID
-		if err := rows.Scan(&p.Stamp, &z, &keys, &tids); err != nil {
+		var fullCodes []string
+		if err := rows.Scan(&p.Stamp, &z, &keys, &tids, &fullKeys, &fullCodes); err != nil {
 			return nil, core.Wrap(err)
 		}
 		if p.Stamp == have {
@@ -424,38 +436,19 @@ func (st *Store) TilePieceSet(ctx context.Context, layer string, have int64) (*P
 			flat[i] = uint64(tids[i].BlockNumber)<<16 | uint64(tids[i].OffsetNumber)
 		}
 		p.tiles[*z], p.at[*z], p.tids[*z] = t, append(at, uint32(len(keys))), flat
+		// A tile is interior when its one piece is the square.
+		if len(fullKeys) != len(fullCodes) {
+			return nil, fmt.Errorf("tile pieces of %s at zoom %d: %d whole tiles, %d codes", layer, *z, len(fullKeys), len(fullCodes))
+		}
+		for i, k := range fullKeys {
+			if j, ok := slices.BinarySearch(t, uint32(k)); ok && p.at[*z][j+1]-p.at[*z][j] == 1 {
+				p.inner[*z] = append(p.inner[*z], uint32(k))
+				p.innerCode[*z] = append(p.innerCode[*z], fullCodes[i])
+			}
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, core.Wrap(err)
-	}
-	rows.Close()
-	// The interior tiles of the large areas' layers: most of the land at
-	// their deep zooms (the country's kabupaten: 73% of the tiles of zoom
-	// 14; kecamatan: 43%). A village is rarely larger than a tile.
-	if layer == "kabupaten" || layer == "kecamatan" {
-		rows, err := tx.Query(ctx, `SELECT z, x << 16 | y, min(code) FROM tile_piece
-			WHERE layer = $1 AND z <= 14
-			GROUP BY z, x, y HAVING count(*) = 1 AND bool_and(ST_AsBinary(geom) = ST_AsBinary($2::geometry))
-			ORDER BY z, 2`, layer, InteriorSquare)
-		if err != nil {
-			return nil, core.Wrap(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var z int16
-			var key int32
-			var code string
-			if err := rows.Scan(&z, &key, &code); err != nil {
-				return nil, core.Wrap(err)
-			}
-			if z >= 0 && int(z) < len(p.inner) {
-				p.inner[z] = append(p.inner[z], uint32(key))
-				p.innerCode[z] = append(p.innerCode[z], code)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return nil, core.Wrap(err)
-		}
 	}
 	return p, nil
 }
