@@ -582,3 +582,14 @@ func ExtraSurvey(t testing.TB, db *postgres.DB, households int, seed uint64) str
 	}
 	return dir
 }
+
+// VillageExtent is the bounding box of db's villages: min lon, min lat,
+// max lon, max lat (tests and benchmarks pick tiles over it).
+func VillageExtent(tb testing.TB, db *postgres.DB) (minLon, minLat, maxLon, maxLat float64) {
+	tb.Helper()
+	if err := db.Pool.QueryRow(context.Background(), `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
+		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
+		tb.Fatal(err)
+	}
+	return minLon, minLat, maxLon, maxLat
+}

@@ -43,18 +43,25 @@ func newServer(t *testing.T, opt ...httpapi.Options) (*httptest.Server, *postgre
 }
 
 func serve(t testing.TB, db *postgres.DB, opt ...httpapi.Options) *httptest.Server {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(nil)
 	o := httpapi.Options{}
 	if len(opt) > 0 {
 		o = opt[0]
 	}
-	if o.PublicURL == "" {
-		o.PublicURL = srv.URL
-	}
-	srv.Config.Handler = httpapi.NewServer(db, log, o).Handler()
-	t.Cleanup(srv.Close)
+	srv, _ := startAPI(t, db, o)
 	return srv
+}
+
+// startAPI serves db's API on a test server (PublicURL: the server's, if
+// opt names none).
+func startAPI(tb testing.TB, db *postgres.DB, opt httpapi.Options) (*httptest.Server, *httpapi.Server) {
+	srv := httptest.NewServer(nil)
+	tb.Cleanup(srv.Close)
+	if opt.PublicURL == "" {
+		opt.PublicURL = srv.URL
+	}
+	api := httpapi.NewServer(db, slog.New(slog.NewTextHandler(io.Discard, nil)), opt)
+	srv.Config.Handler = api.Handler()
+	return srv, api
 }
 
 // serveStarted is serve as `riskmap serve` starts the API: it reads the
@@ -63,13 +70,7 @@ func serve(t testing.TB, db *postgres.DB, opt ...httpapi.Options) *httptest.Serv
 // (riskmap_tile_layers_ready: the four tile collections over areas).
 func serveStarted(tb testing.TB, db *postgres.DB, opt httpapi.Options) *httptest.Server {
 	tb.Helper()
-	srv := httptest.NewServer(nil)
-	tb.Cleanup(srv.Close)
-	if opt.PublicURL == "" {
-		opt.PublicURL = srv.URL
-	}
-	api := httpapi.NewServer(db, slog.New(slog.NewTextHandler(io.Discard, nil)), opt)
-	srv.Config.Handler = api.Handler()
+	srv, api := startAPI(tb, db, opt)
 	api.WarmTiles(context.Background())
 	for i := 0; ; i++ {
 		resp, err := http.Get(srv.URL + "/metrics")

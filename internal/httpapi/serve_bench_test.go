@@ -196,11 +196,7 @@ func BenchmarkServeVsPeers(b *testing.B) {
 		row("10,000 households (admin)", 7, fsURL("/collections/public.household/items.json?limit=10000"),
 			[]string{cold.URL + "/collections/households/items?limit=10000"})
 
-		var minLon, minLat, maxLon, maxLat float64
-		if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
-			Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
-			b.Fatal(err)
-		}
+		minLon, minLat, maxLon, maxLat := dbtest.VillageExtent(b, db)
 		fmt.Printf("\n%-4s %5s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "zoom", "tiles", "peer ms", "tegola ms", "cold ms", "warm ms",
 			"peer/cold", "tegola/c", "peer/warm", "peer r/s", "tegola r/s", "cold r/s", "warm r/s", "cold/peer")
 		for z := postgres.TileLayers["villages"].MinZoom; z <= 14; z++ {
@@ -256,11 +252,7 @@ func BenchmarkServeVsPeers(b *testing.B) {
 	b.StopTimer()
 	fmt.Println("(riskmap tiles carry the published scores, tiers and the month's seasonal score, which the peer's do not; riskmap's households carry scores and children counts)")
 	// Memory: every village tile of zoom 8-14 over the region, through the cache.
-	var minLon, minLat, maxLon, maxLat float64
-	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
-		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
-		b.Fatal(err)
-	}
+	minLon, minLat, maxLon, maxLat := dbtest.VillageExtent(b, db)
 	before := rss()
 	n := 0
 	for z := postgres.TileLayers["villages"].MinZoom; z <= 14; z++ {

@@ -155,11 +155,7 @@ func TestTileCoverage(t *testing.T) {
 	srv, db := newServer(t)
 	ctx := context.Background()
 	metric := func(name string) float64 { return metricValue(t, srv.URL, name) }
-	var minLon, minLat, maxLon, maxLat float64
-	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
-		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
-		t.Fatal(err)
-	}
+	minLon, minLat, maxLon, maxLat := dbtest.VillageExtent(t, db)
 	// The coverage is computed in the background on a layer's first tile
 	// of a data version: wait until a sea tile of each layer no longer
 	// reaches the cache.

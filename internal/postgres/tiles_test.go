@@ -95,11 +95,7 @@ func TestTilePieces(t *testing.T) {
 		}
 		return len(uncut)
 	}
-	var minLon, minLat, maxLon, maxLat float64
-	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
-		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
-		t.Fatal(err)
-	}
+	minLon, minLat, maxLon, maxLat := dbtest.VillageExtent(t, db)
 	tiles := 0
 	for _, id := range []string{"kabupaten", "kecamatan", "villages", "hotspots"} {
 		features := 0
@@ -230,19 +226,10 @@ func TestTileProps(t *testing.T) {
 	if _, err := db.RenderTiles(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	var minLon, minLat, maxLon, maxLat float64
-	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
-		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
-		t.Fatal(err)
-	}
+	minLon, minLat, maxLon, maxLat := dbtest.VillageExtent(t, db)
 	props := func(c *postgres.Collection, recipe string, z, x, y, month int) (bool, []byte) {
 		t.Helper()
-		var current bool
-		var b []byte
-		if err := db.Pool.QueryRow(ctx, postgres.PropsTileSQL(c), z, x, y, month, recipe).Scan(&current, &b); err != nil {
-			t.Fatalf("%s %d/%d/%d: %v", c.ID, z, x, y, err)
-		}
-		return current, b
+		return propsTile(t, db, c, recipe, z, x, y, month)
 	}
 	built := func(c *postgres.Collection, z, x, y, month int) []byte {
 		t.Helper()
@@ -349,18 +336,10 @@ func TestMemTile(t *testing.T) {
 	if _, err := db.RenderTiles(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	var minLon, minLat, maxLon, maxLat float64
-	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM village) x`).
-		Scan(&minLon, &minLat, &maxLon, &maxLat); err != nil {
-		t.Fatal(err)
-	}
+	minLon, minLat, maxLon, maxLat := dbtest.VillageExtent(t, db)
 	inDB := func(c *postgres.Collection, z, x, y, month int) []byte {
 		t.Helper()
-		var current bool
-		var b []byte
-		if err := db.Pool.QueryRow(ctx, postgres.PropsTileSQL(c), z, x, y, month, postgres.Recipe(c)).Scan(&current, &b); err != nil {
-			t.Fatalf("%s %d/%d/%d: %v", c.ID, z, x, y, err)
-		}
+		current, b := propsTile(t, db, c, postgres.Recipe(c), z, x, y, month)
 		if !current {
 			t.Fatalf("%s: the properties just written are not current", c.ID)
 		}
@@ -544,6 +523,18 @@ func TestMemTile(t *testing.T) {
 }
 
 // and keys; "" when they hold the same.
+// propsTile runs PropsTileSQL for tile z/x/y of c under recipe: whether
+// the properties written ahead are current, and then the tile.
+func propsTile(t *testing.T, db *postgres.DB, c *postgres.Collection, recipe string, z, x, y, month int) (bool, []byte) {
+	t.Helper()
+	var current bool
+	var b []byte
+	if err := db.Pool.QueryRow(context.Background(), postgres.PropsTileSQL(c), z, x, y, month, recipe).Scan(&current, &b); err != nil {
+		t.Fatalf("%s %d/%d/%d: %v", c.ID, z, x, y, err)
+	}
+	return current, b
+}
+
 func tileDiff(a, b []byte) string {
 	read := func(t []byte) (map[string]map[string]*feature, error) {
 		layers, err := mvt.Unmarshal(t)
