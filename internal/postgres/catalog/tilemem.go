@@ -650,12 +650,11 @@ func memTIDSQL(c *Collection) string {
 	return q
 }
 
-// memTile is MemTile with the properties the service holds; ok is false
-// when it holds none of the generation the statement reads (they are then
-// read in the background), or the pieces could not be read, and the
-// caller builds the tile another way.
-func (st *Store) memTile(ctx context.Context, c *Collection, z, x, y, month int, at Where) (b []byte, ok, moved bool, err error) {
-	p := st.mem.get(st, c, 0)
+// memTile is MemTile with p, the properties the service holds (nil:
+// none); ok is false when they are not of the generation the statement
+// reads (the new ones are then read in the background), or the pieces
+// could not be read, and the caller builds the tile another way.
+func (st *Store) memTile(ctx context.Context, c *Collection, p *MemProps, z, x, y, month int, at Where) (b []byte, ok, moved bool, err error) {
 	if p == nil {
 		return nil, false, false, nil
 	}

@@ -232,16 +232,15 @@ func (st *Store) TileAt(ctx context.Context, c *Collection, z, x, y, month int, 
 		// An interior tile needs no query at all: its one piece is the
 		// tile's square, and its area's properties are in memory, of the
 		// generation of the data version the caller serves.
-		if at.Inner != "" && at.Generation != 0 {
-			if p := st.mem.get(st, c, 0); p != nil && p.Generation == at.Generation {
-				if b, err := p.InteriorTile(at.Inner, z, month); err == nil {
-					return b, false, nil
-				}
+		p := st.mem.get(st, c, 0)
+		if p != nil && at.Inner != "" && p.Generation == at.Generation {
+			if b, err := p.InteriorTile(at.Inner, z, month); err == nil {
+				return b, false, nil
 			}
 		}
 		// Otherwise the pieces alone, with the properties in memory
 		// (memTile), when those are of the generation the statement reads.
-		b, ok, moved, err := st.memTile(ctx, c, z, x, y, month, at)
+		b, ok, moved, err := st.memTile(ctx, c, p, z, x, y, month, at)
 		if err != nil || ok {
 			return b, moved, err
 		}
